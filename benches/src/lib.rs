@@ -1,0 +1,1 @@
+//! Benchmark support: the events and handlers the criterion benches dispatch.

@@ -1,0 +1,181 @@
+//! Attribute arguments shared by the macros: `priority`, `name`, `version`, `crate`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+
+pub(crate) const PRIORITY: &str = "priority";
+pub(crate) const NAME: &str = "name";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const CRATE: &str = "crate";
+
+/// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) priority: Option<i32>,
+    pub(crate) name: Option<syn::LitStr>,
+    pub(crate) version: Option<syn::LitStr>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+/// Collects several errors and reports them together.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, err: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(err),
+            None => self.0 = Some(err),
+        }
+    }
+
+    pub(crate) fn spanned(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, msg));
+    }
+
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// Parses `key = value, ...` with the keys in `allowed`; `what` names the attribute in messages.
+pub(crate) fn parse_args(
+    tokens: TokenStream,
+    allowed: &[&str],
+    what: &str,
+    errors: &mut Errors,
+) -> Args {
+    let mut args = Args::default();
+    let parser = syn::meta::parser(|meta| parse_one(&meta, &mut args, allowed, what, errors));
+    if let Err(err) = syn::parse::Parser::parse2(parser, tokens) {
+        errors.push(err);
+    }
+    args
+}
+
+/// Parses one `key = value` of an attribute (also used for `#[event(...)]` on derives).
+pub(crate) fn parse_one(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    args: &mut Args,
+    allowed: &[&str],
+    what: &str,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let key = &meta.path;
+    let Some(key_name) = key.get_ident().map(|i| i.to_string()).filter(|k| allowed.contains(&k.as_str())) else {
+        let expected = allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+        errors.spanned(key, format!("unknown {what} argument `{}`; expected one of: {expected}", key.to_token_stream()));
+        skip_value(meta)?;
+        return Ok(());
+    };
+    let duplicate = match key_name.as_str() {
+        PRIORITY => {
+            let value = parse_priority(meta, errors)?;
+            replace(&mut args.priority, value)
+        }
+        NAME => {
+            let value: syn::LitStr = meta.value()?.parse()?;
+            replace(&mut args.name, Some(value))
+        }
+        VERSION => {
+            let value: syn::LitStr = meta.value()?.parse()?;
+            replace(&mut args.version, Some(value))
+        }
+        CRATE => {
+            let value: syn::Path = meta.value()?.call(syn::Path::parse_mod_style)?;
+            replace(&mut args.krate, Some(value))
+        }
+        _ => unreachable!("key checked against `allowed`"),
+    };
+    if duplicate {
+        errors.spanned(key, format!("duplicate {what} argument `{key_name}`"));
+    }
+    Ok(())
+}
+
+/// Sets `slot`; true if it was already set.
+fn replace<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+    let was_set = slot.is_some();
+    if value.is_some() {
+        *slot = value;
+    }
+    was_set
+}
+
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        let _: syn::Expr = meta.value()?.parse()?;
+    } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        let _: TokenStream = meta.input.parse()?;
+    }
+    Ok(())
+}
+
+fn parse_priority(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<i32>> {
+    let expr: syn::Expr = meta.value()?.parse()?;
+    let (negative, lit) = match &expr {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) => (false, lit),
+        syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr: inner, .. }) => match &**inner {
+            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) => (true, lit),
+            _ => return priority_error(&expr, errors),
+        },
+        _ => return priority_error(&expr, errors),
+    };
+    let digits = if negative { format!("-{}", lit.base10_digits()) } else { lit.base10_digits().to_owned() };
+    match digits.parse::<i32>() {
+        Ok(value) if lit.suffix().is_empty() || lit.suffix() == "i32" => Ok(Some(value)),
+        Ok(_) => {
+            errors.spanned(lit, "priority is an `i32`: drop the suffix");
+            Ok(None)
+        }
+        Err(_) => {
+            errors.spanned(&expr, format!("priority must fit in an `i32` ({} to {})", i32::MIN, i32::MAX));
+            Ok(None)
+        }
+    }
+}
+
+fn priority_error(expr: &syn::Expr, errors: &mut Errors) -> syn::Result<Option<i32>> {
+    errors.spanned(expr, "priority must be an integer literal, e.g. `priority = 10` or `priority = -1`");
+    Ok(None)
+}
+
+/// The path generated code uses for the runtime crate: an explicit `crate = path`, else the
+/// name `staticbus` has in the calling crate's Cargo.toml (renamed dependencies work), else
+/// `::staticbus`.
+pub(crate) fn runtime_path(explicit: Option<&syn::Path>) -> TokenStream {
+    if let Some(path) = explicit {
+        return path.to_token_stream();
+    }
+    match proc_macro_crate::crate_name("staticbus") {
+        Ok(proc_macro_crate::FoundCrate::Name(name)) => {
+            let ident = syn::Ident::new(&name, Span::call_site());
+            quote!(::#ident)
+        }
+        Ok(proc_macro_crate::FoundCrate::Itself) | Err(_) => quote!(::staticbus),
+    }
+}
+
+/// The argument type of a handler, `E` in `&E`, or an error on the offending token.
+pub(crate) fn event_arg(arg: &syn::PatType) -> syn::Result<&syn::Type> {
+    match &*arg.ty {
+        syn::Type::Reference(r) if r.mutability.is_none() => {
+            if let Some(lt) = &r.lifetime {
+                return Err(syn::Error::new_spanned(lt, "drop the lifetime: handlers take `&Event` for any lifetime"));
+            }
+            Ok(&r.elem)
+        }
+        syn::Type::Reference(r) => Err(syn::Error::new_spanned(
+            r,
+            "handlers take the event by shared reference (`&Event`): every handler sees the same event",
+        )),
+        other => Err(syn::Error::new(
+            other.span(),
+            "handlers take the event by reference: write `&Event` (the event is shared by every handler)",
+        )),
+    }
+}

@@ -1,0 +1,197 @@
+//! `#[handler]` on free functions, and the registration code `#[plugin]` shares with it.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::attr::{self, Errors};
+
+/// Everything needed to register one handler, free function or plugin method.
+pub(crate) struct Registration<'a> {
+    pub(crate) krate: &'a TokenStream,
+    /// Unique within the surrounding `const _` block.
+    pub(crate) suffix: &'a syn::Ident,
+    pub(crate) event: &'a syn::Type,
+    pub(crate) asyncness: Option<Span>,
+    pub(crate) output_span: Span,
+    /// Calls the handler with `ctx: &Context` and `event: &E` in scope.
+    pub(crate) call: TokenStream,
+    pub(crate) plugin: TokenStream,
+    /// `module_path!()`-relative path of the handler, e.g. `"Audit::placed"`.
+    pub(crate) function: String,
+    pub(crate) priority: i32,
+    /// Span whose `line!()` is reported.
+    pub(crate) line_span: Span,
+}
+
+pub(crate) fn expand(args: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let args = attr::parse_args(args, &[attr::PRIORITY, attr::CRATE], "#[handler]", &mut errors);
+    let event = check_signature(&item.sig, None, &mut errors);
+    errors.finish()?;
+    let Some(event) = event else {
+        unreachable!("check_signature reports an error when it returns no event type")
+    };
+
+    let krate = attr::runtime_path(args.krate.as_ref());
+    let ident = &item.sig.ident;
+    let suffix = format_ident!("{}", ident);
+    let registration = Registration {
+        krate: &krate,
+        suffix: &suffix,
+        event,
+        asyncness: item.sig.asyncness.map(|a| a.span),
+        output_span: output_span(&item.sig),
+        call: quote!(#ident(event)),
+        plugin: quote!(::core::option::Option::None),
+        function: ident.to_string(),
+        priority: args.priority.unwrap_or(0),
+        line_span: ident.span(),
+    }
+    .expand();
+    Ok(quote! {
+        #item
+        const _: () = { #registration };
+    })
+}
+
+/// Checks a handler signature; returns the event type. `receiver` is where a plugin method's
+/// `&self` must be (`None` for free functions, which must not have one).
+pub(crate) fn check_signature<'a>(
+    sig: &'a syn::Signature,
+    plugin: Option<&syn::Type>,
+    errors: &mut Errors,
+) -> Option<&'a syn::Type> {
+    let what = if plugin.is_some() { "`#[on]` methods" } else { "handlers" };
+    if let Some(param) = sig.generics.params.first() {
+        errors.spanned(
+            param,
+            format!("{what} cannot be generic: each one is registered for one concrete event type"),
+        );
+    }
+    if let syn::Safety::Unsafe(token) = &sig.safety {
+        errors.spanned(token, format!("{what} cannot be `unsafe fn`: the bus calls them from safe code"));
+    }
+    let mut inputs = sig.inputs.iter();
+    match (plugin, sig.receiver()) {
+        (None, Some(receiver)) => {
+            errors.spanned(
+                receiver,
+                "`#[handler]` is for free functions; put methods in a `#[plugin]` impl block and mark them `#[on]`",
+            );
+            inputs.next();
+        }
+        (Some(_), Some(receiver)) => {
+            check_receiver(receiver, errors);
+            inputs.next();
+        }
+        (Some(_), None) => errors.spanned(
+            &sig.ident,
+            "`#[on]` methods take `&self` first: `fn name(&self, e: &Event)`",
+        ),
+        (None, None) => {}
+    }
+    let rest: Vec<&syn::FnArg> = inputs.collect();
+    let shape = if plugin.is_some() { "`fn name(&self, e: &Event)`" } else { "`fn name(e: &Event)`" };
+    match rest.as_slice() {
+        [syn::FnArg::Typed(arg)] => match attr::event_arg(arg) {
+            Ok(ty) => return Some(ty),
+            Err(err) => errors.push(err),
+        },
+        [] => errors.push(syn::Error::new(
+            sig.paren_token.span.join(),
+            format!("{what} take exactly one event argument, by reference: {shape}"),
+        )),
+        [_, extra, ..] => errors.spanned(
+            extra,
+            format!("{what} take exactly one event argument, by reference: {shape}"),
+        ),
+        [syn::FnArg::Receiver(r)] => errors.spanned(r, "unexpected receiver"),
+    }
+    None
+}
+
+fn check_receiver(receiver: &syn::Receiver, errors: &mut Errors) {
+    match &receiver.kind {
+        syn::ReceiverKind::Reference(_, _, None) => {}
+        syn::ReceiverKind::Reference(_, _, Some(mutability)) => errors.spanned(
+            mutability,
+            "`#[on]` methods take `&self`, not `&mut self`: one plugin instance serves every \
+             thread; keep mutable state in atomics or a `Mutex`",
+        ),
+        _ => errors.spanned(
+            receiver,
+            "`#[on]` methods take `&self`: the system owns the plugin and lends it to each handler",
+        ),
+    }
+}
+
+fn output_span(sig: &syn::Signature) -> Span {
+    match &sig.output {
+        syn::ReturnType::Default => sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    }
+}
+
+impl Registration<'_> {
+    pub(crate) fn expand(self) -> TokenStream {
+        let Registration { krate, suffix, event, call, plugin, function, priority, .. } = &self;
+        let p = quote!(#krate::__private);
+        let span = Span::mixed_site();
+        let thunk = format_ident!("__staticbus_thunk_{}", suffix, span = span);
+        let entry = format_ident!("__STATICBUS_FN_{}", suffix, span = span);
+        let decl = format_ident!("__STATICBUS_HANDLER_{}", suffix, span = span);
+        let into_result = quote_spanned!(self.output_span=> #p::IntoHandlerResult::into_handler_result);
+        let event_span = event.span();
+
+        let (thunk_fn, variant) = match self.asyncness {
+            None => (
+                quote! {
+                    fn #thunk(ctx: &#krate::Context, event: &#event) -> #p::HandlerResult {
+                        let _ = ctx;
+                        #into_result(#call)
+                    }
+                },
+                quote!(Sync),
+            ),
+            Some(async_span) => {
+                let boxed = quote_spanned!(async_span=> ::std::boxed::Box::pin);
+                let check = quote_spanned!(async_span=> #p::assert_send_future(&#call));
+                (
+                    quote! {
+                        fn #thunk<'a>(ctx: &'a #krate::Context, event: &'a #event)
+                            -> #p::BoxFuture<'a, #p::HandlerResult>
+                        {
+                            if false {
+                                #check;
+                            }
+                            #boxed(async move { #into_result(#call.await) })
+                        }
+                    },
+                    quote!(Async),
+                )
+            }
+        };
+        let check_event = quote_spanned!(event_span=> #p::assert_event::<#event>);
+        let line = quote_spanned!(self.line_span=> ::core::line!());
+        quote! {
+            const _: fn() = #check_event;
+            #thunk_fn
+            #[allow(non_upper_case_globals)]
+            static #entry: #p::HandlerFn<#event> = #p::HandlerFn::#variant(#thunk);
+            #[#p::linkme::distributed_slice(#p::HANDLERS)]
+            #[linkme(crate = #p::linkme)]
+            #[allow(unsafe_code, non_upper_case_globals)]
+            static #decl: #p::HandlerDecl = #p::HandlerDecl::new::<#event>(
+                &#entry,
+                #p::HandlerMeta {
+                    plugin: #plugin,
+                    function: ::core::concat!(::core::module_path!(), "::", #function),
+                    priority: #priority,
+                    file: ::core::file!(),
+                    line: #line,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `#[plugin]` on inherent impls, and `#[on]` on their methods.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::attr::{self, Errors};
+use crate::handler::{self, Registration};
+
+const ON: &str = "on";
+
+pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let args = attr::parse_args(
+        args,
+        &[attr::NAME, attr::VERSION, attr::CRATE],
+        "#[plugin]",
+        &mut errors,
+    );
+    let mut imp = match item {
+        syn::Item::Impl(imp) => imp,
+        other => {
+            errors.spanned(
+                item_head(&other),
+                "`#[plugin]` goes on an inherent impl block: `#[plugin] impl MyPlugin { #[on] fn handle(&self, e: &Event) {} }`",
+            );
+            errors.finish()?;
+            unreachable!("an error was pushed")
+        }
+    };
+    check_impl(&imp, &mut errors);
+    if let Some(name) = &args.name
+        && name.value().trim().is_empty()
+    {
+        errors.spanned(name, "plugin name must not be empty");
+    }
+
+    let self_ty = (*imp.self_ty).clone();
+    let krate = attr::runtime_path(args.krate.as_ref());
+    let type_name = type_label(&self_ty);
+    let plugin_name = args.name.as_ref().map_or_else(|| type_name.clone(), syn::LitStr::value);
+    let plugin_name_lit = syn::LitStr::new(&plugin_name, self_ty.span());
+    let version = args
+        .version
+        .as_ref()
+        .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), ToTokens::to_token_stream);
+
+    let mut registrations = Vec::new();
+    for item in &mut imp.items {
+        let syn::ImplItem::Fn(method) = item else { continue };
+        let mut on_args = None;
+        let mut kept = Vec::with_capacity(method.attrs.len());
+        for a in method.attrs.drain(..) {
+            if !a.path().is_ident(ON) {
+                kept.push(a);
+            } else if on_args.is_some() {
+                errors.spanned(&a, "duplicate `#[on]` on one method");
+            } else {
+                on_args = Some(on_attr_args(&a, &mut errors));
+            }
+        }
+        method.attrs = kept;
+        let Some(on_args) = on_args else { continue };
+        let Some(event) = handler::check_signature(&method.sig, Some(&self_ty), &mut errors) else {
+            continue;
+        };
+        let ident = &method.sig.ident;
+        let call = quote_spanned!(ident.span()=> ctx.__plugin::<#self_ty>().#ident(event));
+        registrations.push(
+            Registration {
+                krate: &krate,
+                suffix: ident,
+                event,
+                asyncness: method.sig.asyncness.map(|a| a.span),
+                output_span: match &method.sig.output {
+                    syn::ReturnType::Default => ident.span(),
+                    syn::ReturnType::Type(_, ty) => ty.span(),
+                },
+                call,
+                plugin: quote!(::core::option::Option::Some(#plugin_name_lit)),
+                function: format!("{type_name}::{ident}"),
+                priority: on_args.priority.unwrap_or(0),
+                line_span: ident.span(),
+            }
+            .expand(),
+        );
+    }
+    errors.finish()?;
+
+    let p = quote!(#krate::__private);
+    let ty_span = self_ty.span();
+    let decl = quote_spanned!(ty_span=> #p::PluginDecl::new::<#self_ty>);
+    Ok(quote! {
+        #imp
+        const _: () = {
+            // SAFETY: `KEY` is a fresh static inside this expansion, returned for no other type.
+            #[allow(unsafe_code)]
+            unsafe impl #p::PluginKeyed for #self_ty {
+                fn __key() -> &'static #p::PluginKey {
+                    static KEY: #p::PluginKey = #p::PluginKey::new();
+                    &KEY
+                }
+            }
+
+            impl #krate::Plugin for #self_ty {
+                const NAME: &'static str = #plugin_name_lit;
+                const VERSION: &'static str = #version;
+            }
+
+            #[#p::linkme::distributed_slice(#p::PLUGINS)]
+            #[linkme(crate = #p::linkme)]
+            #[allow(unsafe_code)]
+            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(::core::file!(), ::core::line!());
+
+            #(#registrations)*
+        };
+    })
+}
+
+fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> attr::Args {
+    match &a.meta {
+        syn::Meta::Path(_) => attr::Args::default(),
+        syn::Meta::List(list) => {
+            attr::parse_args(list.tokens.clone(), &[attr::PRIORITY], "#[on]", errors)
+        }
+        syn::Meta::NameValue(nv) => {
+            errors.spanned(nv, "write `#[on]` or `#[on(priority = N)]`");
+            attr::Args::default()
+        }
+    }
+}
+
+fn check_impl(imp: &syn::ItemImpl, errors: &mut Errors) {
+    if let Some((path, _)) = &imp.trait_ {
+        errors.spanned(
+            path,
+            "`#[plugin]` goes on an inherent impl (`impl MyPlugin { ... }`), not on a trait impl",
+        );
+    }
+    if let Some(param) = imp.generics.params.first() {
+        errors.spanned(
+            param,
+            "plugins cannot be generic: `build()` creates one instance of each plugin type, so the \
+             type must be concrete",
+        );
+    }
+    if !matches!(&*imp.self_ty, syn::Type::Path(p) if p.qself.is_none()) {
+        errors.spanned(&imp.self_ty, "`#[plugin]` needs a named type: `impl MyPlugin { ... }`");
+    }
+}
+
+/// The type's last path segment, e.g. `Audit` for `crate::audit::Audit`.
+fn type_label(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| ty.to_token_stream().to_string(), |s| s.ident.to_string()),
+        other => other.to_token_stream().to_string(),
+    }
+}
+
+/// The tokens an error on a non-impl item should point at: its keyword and name.
+fn item_head(item: &syn::Item) -> TokenStream {
+    match item {
+        syn::Item::Struct(s) => {
+            let (t, i) = (&s.struct_token, &s.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Enum(e) => {
+            let (t, i) = (&e.enum_token, &e.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Fn(f) => {
+            let (t, i) = (&f.sig.fn_token, &f.sig.ident);
+            quote!(#t #i)
+        }
+        syn::Item::Trait(t) => {
+            let (k, i) = (&t.trait_token, &t.ident);
+            quote!(#k #i)
+        }
+        other => other.to_token_stream(),
+    }
+}
+
+/// `#[on]` reached on its own: it only means something inside a `#[plugin]` impl.
+pub(crate) fn on_outside_plugin(item: TokenStream) -> TokenStream {
+    let span_target = syn::parse2::<syn::ItemFn>(item.clone())
+        .map(|f| f.sig.ident.to_token_stream())
+        .unwrap_or_else(|_| item.clone());
+    let err = syn::Error::new_spanned(
+        span_target,
+        "`#[on]` marks handler methods inside a `#[plugin]` impl block; for a free function use `#[handler]`",
+    )
+    .into_compile_error();
+    quote!(#item #err)
+}

@@ -1,0 +1,182 @@
+//! Compile-time events and plugins: handler tables built at link time, dispatched through
+//! plain function pointers.
+//!
+//! Declare an event, handle it with a free function or a plugin method, then emit it:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use staticbus::prelude::*;
+//!
+//! #[derive(StaticEvent, Debug, Clone)]
+//! #[event(name = "order.placed")]
+//! pub struct OrderPlaced { pub id: u64, pub total_cents: u64 }
+//!
+//! static LOGGED: AtomicU64 = AtomicU64::new(0);
+//!
+//! #[handler(priority = 5)]
+//! fn log_order(e: &OrderPlaced) {
+//!     LOGGED.fetch_add(1, Ordering::Relaxed);
+//! }
+//!
+//! #[derive(Default)]
+//! pub struct Audit { revenue: AtomicU64 }
+//!
+//! #[plugin(name = "audit", version = "1.0.0")]
+//! impl Audit {
+//!     #[on(priority = 10)] // higher runs first
+//!     fn placed(&self, e: &OrderPlaced) {
+//!         self.revenue.fetch_add(e.total_cents, Ordering::Relaxed);
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), staticbus::Error> {
+//! let system = EventSystem::builder().build()?; // instantiates every linked #[plugin]
+//! let emitted = system.emit(&OrderPlaced { id: 1, total_cents: 999 });
+//! assert_eq!(emitted.handled, 2);
+//!
+//! let audit: &Audit = system.plugin::<Audit>().expect("linked");
+//! assert_eq!(audit.revenue.load(Ordering::Relaxed), 999);
+//! assert_eq!(LOGGED.load(Ordering::Relaxed), 1);
+//! # Ok(()) }
+//! ```
+//!
+//! Async handlers run from [`EventSystem::publish`], which also runs the sync ones, all in
+//! one order; handlers may return `Result<(), E>` and their errors come back from
+//! `emit`/`publish`:
+//!
+//! ```
+//! use staticbus::prelude::*;
+//!
+//! #[derive(StaticEvent)]
+//! struct Refund(u64);
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("refund {0} is too large")]
+//! struct TooLarge(u64);
+//!
+//! #[handler]
+//! fn check(r: &Refund) -> Result<(), TooLarge> {
+//!     if r.0 > 100 { Err(TooLarge(r.0)) } else { Ok(()) }
+//! }
+//!
+//! #[handler(priority = -1)]
+//! async fn notify(r: &Refund) {
+//!     tokio::task::yield_now().await;
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), staticbus::Error> {
+//! let system = EventSystem::builder().build()?;
+//! assert_eq!(system.publish(Refund(5)).await?.handled, 2);
+//!
+//! let err = system.publish(Refund(500)).await.unwrap_err();
+//! assert!(err.to_string().contains("refund 500 is too large"));
+//!
+//! // emit runs sync handlers only and says how many async ones it skipped.
+//! let emitted = system.emit(&Refund(1));
+//! assert_eq!((emitted.handled, emitted.skipped_async), (1, 1));
+//! # Ok(()) }
+//! ```
+//!
+//! Misuse is a compile error at the offending token:
+//!
+//! ```compile_fail
+//! use staticbus::prelude::*;
+//! struct NotAnEvent;
+//! #[handler]
+//! fn oops(e: &NotAnEvent) {} // `NotAnEvent` is not a static event
+//! ```
+//!
+//! # Linking
+//!
+//! Handlers register through linker sections ([`linkme`]). A crate of plugins that the binary
+//! depends on but never names is dropped by the linker, with its handlers and no error. Name it
+//! once in the binary with [`link!`]:
+//!
+//! ```ignore
+//! staticbus::link!(my_plugins);
+//! ```
+//!
+//! [`registry()`] lists what was linked; `build()` logs the plugin names at `debug` level.
+//!
+//! Crates that use the macros cannot `#![forbid(unsafe_code)]`: a linker-section static is
+//! "unsafe code" to that lint. `#![deny(unsafe_code)]` works (generated code allows it locally).
+//!
+//! See `ARCHITECTURE.md` for the path of an event from `#[derive]` to handler.
+
+extern crate self as staticbus;
+
+mod error;
+mod event;
+mod handler;
+mod plugin;
+mod registry;
+mod system;
+
+pub use error::{Error, HandlerError, HandlerErrors, RegistryProblem};
+pub use event::StaticEvent;
+pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult};
+pub use plugin::{Context, Plugin, PluginInfo};
+pub use registry::{EventInfo, Registry, registry};
+pub use system::{Emitted, EventSystem, EventSystemBuilder, Published};
+
+pub use staticbus_macros::{StaticEvent, handler, on, plugin};
+
+/// The names most programs need: `use staticbus::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Emitted, Error, EventSystem, Plugin, Published, StaticEvent, handler, on, plugin,
+    };
+}
+
+/// Guarantees that a crate's handlers and plugins are linked into this binary.
+///
+/// The linker drops a dependency that nothing references, and with it every `#[handler]` and
+/// `#[plugin]` it registers, silently. Put this once in the binary (or in a crate the binary
+/// uses) for each such crate:
+///
+/// ```ignore
+/// staticbus::link!(billing_plugins, audit_plugins);
+/// ```
+#[macro_export]
+macro_rules! link {
+    ($($krate:ident),+ $(,)?) => {
+        $(
+            #[allow(unused_imports)]
+            use $krate as _;
+        )+
+    };
+}
+
+/// Not public API. Used by generated code.
+#[doc(hidden)]
+pub mod __private {
+    #![allow(unsafe_code, missing_docs, reason = "linker-section statics")]
+
+    pub use linkme;
+    pub use std::sync::OnceLock;
+
+    pub use crate::event::Table;
+    pub use crate::handler::{
+        AsyncFn, BoxFuture, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, IntoHandlerResult,
+        SyncFn,
+    };
+    pub use crate::plugin::{PluginDecl, PluginDefault, PluginKey, PluginKeyed};
+    pub use crate::registry::EventDecl;
+
+    /// Every `#[derive(StaticEvent)]` type in the binary.
+    #[linkme::distributed_slice]
+    pub static EVENTS: [EventDecl];
+
+    /// Every `#[handler]` function and `#[on]` method in the binary, all event types together.
+    #[linkme::distributed_slice]
+    pub static HANDLERS: [HandlerDecl];
+
+    /// Every `#[plugin]` type in the binary.
+    #[linkme::distributed_slice]
+    pub static PLUGINS: [PluginDecl];
+
+    /// Type checks that point at the user's token (generated with its span).
+    pub fn assert_event<E: crate::StaticEvent>() {}
+    pub fn assert_send_future<F: core::future::Future + Send>(_: &F) {}
+}

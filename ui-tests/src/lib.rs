@@ -1,0 +1,1 @@
+//! Compile-fail tests of the staticbus macros live in `tests/` and `ui/`.
