@@ -1,7 +1,7 @@
 //! `#[derive(StaticEvent)]`: parse -> check -> expand.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 
 use crate::attr::{self, Args, Errors};
 
@@ -22,6 +22,7 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
 
     let krate = attr::runtime_path(args.krate.as_ref());
     let ident = &input.ident;
+    let line = quote_spanned!(ident.span()=> ::core::line!());
     Ok(quote! {
         const _: () = {
             impl #krate::StaticEvent for #ident {
@@ -39,7 +40,7 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             #[linkme(crate = #krate::__private::linkme)]
             #[allow(unsafe_code)]
             static __STATICBUS_EVENT: #krate::__private::EventDecl =
-                #krate::__private::EventDecl::new::<#ident>(::core::file!(), ::core::line!());
+                #krate::__private::EventDecl::new::<#ident>(::core::file!(), #line);
         };
     })
 }

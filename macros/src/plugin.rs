@@ -90,6 +90,7 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
     let p = quote!(#krate::__private);
     let ty_span = self_ty.span();
     let decl = quote_spanned!(ty_span=> #p::PluginDecl::new::<#self_ty>);
+    let line = quote_spanned!(ty_span=> ::core::line!());
     Ok(quote! {
         #imp
         const _: () = {
@@ -110,7 +111,7 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
             #[#p::linkme::distributed_slice(#p::PLUGINS)]
             #[linkme(crate = #p::linkme)]
             #[allow(unsafe_code)]
-            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(::core::file!(), ::core::line!());
+            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(::core::file!(), #line);
 
             #(#registrations)*
         };
