@@ -11,6 +11,18 @@ pub enum Error {
     /// The registry found conflicts; `build()` reports all of them.
     #[error("{} registry problem(s): {}", .0.len(), DisplayList(.0))]
     Registry(Vec<RegistryProblem>),
+    /// Plugins named with [`require_plugins`](crate::EventSystemBuilder::require_plugins) are
+    /// not in the binary.
+    #[error(
+        "required plugin(s) {missing:?} are not linked into this binary (linked: {linked:?}); \
+         name the crate that defines them once in the binary with `staticbus::link!(that_crate);`"
+    )]
+    MissingPlugins {
+        /// Required names with no linked plugin.
+        missing: Vec<String>,
+        /// Names of the plugins that are linked.
+        linked: Vec<&'static str>,
+    },
     /// One or more handlers returned an error.
     #[error(transparent)]
     Handlers(#[from] HandlerErrors),

@@ -20,10 +20,29 @@ pub struct EventSystem {
 #[derive(Debug, Default)]
 #[must_use = "call .build() to get an EventSystem"]
 pub struct EventSystemBuilder {
-    _private: (),
+    required_plugins: Vec<String>,
 }
 
 impl EventSystemBuilder {
+    /// Makes `build()` fail unless plugins with these names are linked.
+    ///
+    /// The linker silently drops a plugin crate the binary never names; this turns that into
+    /// an error at start-up instead of events that nobody handles.
+    ///
+    /// ```
+    /// # use staticbus::EventSystem;
+    /// let err = EventSystem::builder().require_plugins(["billing"]).build().unwrap_err();
+    /// assert!(err.to_string().contains("staticbus::link!"));
+    /// ```
+    pub fn require_plugins<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_plugins.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// Checks the registry, builds every event's handler table and instantiates every linked
     /// `#[plugin]` (sorted by name, each with `Default`).
     ///
@@ -34,9 +53,18 @@ impl EventSystemBuilder {
         if !registry.problems().is_empty() {
             return Err(Error::Registry(registry.problems().to_vec()));
         }
+        let linked: Vec<&'static str> = registry.plugins().map(|p| p.name()).collect();
+        let missing: Vec<String> = self
+            .required_plugins
+            .into_iter()
+            .filter(|name| !linked.contains(&name.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingPlugins { missing, linked });
+        }
         registry.prepare_tables();
         tracing::debug!(
-            plugins = ?registry.plugins().map(|p| p.name()).collect::<Vec<_>>(),
+            plugins = ?linked,
             events = registry.events().len(),
             "staticbus: building event system; a plugin crate missing here was not linked \
              (add `staticbus::link!(that_crate);` to the binary)"
