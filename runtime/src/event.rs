@@ -11,7 +11,7 @@ use crate::handler::{HandlerFn, HandlerInfo, SyncFn};
 /// [`NAME`](StaticEvent::NAME) (`OrderPlaced` becomes `order.placed`, or set it with
 /// `#[event(name = "...")]`) and its own handler table.
 ///
-/// ```
+/// ```standalone_crate
 /// use staticbus::prelude::*;
 ///
 /// #[derive(StaticEvent)]

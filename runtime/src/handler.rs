@@ -127,9 +127,8 @@ impl HandlerInfo {
 
 impl fmt::Display for HandlerInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.plugin {
-            Some(p) => write!(f, "[{p}] ")?,
-            None => {}
+        if let Some(p) = self.plugin {
+            write!(f, "[{p}] ")?;
         }
         write!(
             f,

@@ -3,7 +3,7 @@
 //!
 //! Declare an event, handle it with a free function or a plugin method, then emit it:
 //!
-//! ```
+//! ```standalone_crate
 //! use std::sync::atomic::{AtomicU64, Ordering};
 //! use staticbus::prelude::*;
 //!
@@ -44,7 +44,7 @@
 //! one order; handlers may return `Result<(), E>` and their errors come back from
 //! `emit`/`publish`:
 //!
-//! ```
+//! ```standalone_crate
 //! use staticbus::prelude::*;
 //!
 //! #[derive(StaticEvent)]

@@ -23,7 +23,10 @@ pub trait Plugin: PluginKeyed + Send + Sync + 'static {
 /// fresh `static` for each type, which satisfies this; the dispatcher relies on it to treat
 /// the instance in that slot as `Self` without a type check.
 #[doc(hidden)]
-#[allow(unsafe_code, reason = "the contract above is what makes `Context::plugin` sound")]
+#[allow(
+    unsafe_code,
+    reason = "the contract above is what makes `Context::plugin` sound"
+)]
 pub unsafe trait PluginKeyed: Sized {
     fn __key() -> &'static PluginKey;
 }

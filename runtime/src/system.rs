@@ -29,7 +29,7 @@ impl EventSystemBuilder {
     /// The linker silently drops a plugin crate the binary never names; this turns that into
     /// an error at start-up instead of events that nobody handles.
     ///
-    /// ```
+    /// ```standalone_crate
     /// # use staticbus::EventSystem;
     /// let err = EventSystem::builder().require_plugins(["billing"]).build().unwrap_err();
     /// assert!(err.to_string().contains("staticbus::link!"));
@@ -39,7 +39,8 @@ impl EventSystemBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.required_plugins.extend(names.into_iter().map(Into::into));
+        self.required_plugins
+            .extend(names.into_iter().map(Into::into));
         self
     }
 

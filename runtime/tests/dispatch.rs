@@ -92,7 +92,10 @@ async fn handlers_run_by_priority_then_plugin_then_path() {
     assert_eq!(published, PUBLISH_ORDER);
 
     let emitted = system.emit(&Ordered);
-    let sync_only: Vec<_> = PUBLISH_ORDER.into_iter().filter(|h| *h != "alpha::later").collect();
+    let sync_only: Vec<_> = PUBLISH_ORDER
+        .into_iter()
+        .filter(|h| *h != "alpha::later")
+        .collect();
     assert_eq!(*ORDER.lock().unwrap(), sync_only);
     assert_eq!((emitted.handled, emitted.skipped_async), (7, 1));
 }
@@ -141,7 +144,11 @@ static CHARGED: AtomicU64 = AtomicU64::new(0);
 
 #[handler(priority = 1)]
 fn decline_big(c: &Charge) -> Result<(), Declined> {
-    if c.0 > 100 { Err(Declined(c.0)) } else { Ok(()) }
+    if c.0 > 100 {
+        Err(Declined(c.0))
+    } else {
+        Ok(())
+    }
 }
 
 #[handler]
@@ -151,7 +158,11 @@ fn book(c: &Charge) {
 
 #[handler(priority = -1)]
 async fn audit_charge(c: &Charge) -> Result<(), std::io::Error> {
-    if c.0 == 13 { Err(std::io::Error::other("unlucky")) } else { Ok(()) }
+    if c.0 == 13 {
+        Err(std::io::Error::other("unlucky"))
+    } else {
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -172,9 +183,16 @@ async fn handler_errors_are_collected_and_the_rest_still_run() {
     assert!(system.emit(&Charge(5)).into_result::<Charge>().is_ok());
 
     let published = system.publish(Charge(13)).await.unwrap_err();
-    let Error::Handlers(failed) = published else { panic!("{published}") };
+    let Error::Handlers(failed) = published else {
+        panic!("{published}")
+    };
     assert_eq!(failed.errors.len(), 1);
-    assert!(failed.errors[0].handler.function().ends_with("::audit_charge"));
+    assert!(
+        failed.errors[0]
+            .handler
+            .function()
+            .ends_with("::audit_charge")
+    );
     assert_eq!(CHARGED.load(Ordering::Relaxed), 500 + 5 + 13);
 
     let declined = system.publish(Charge(513)).await.unwrap_err().to_string();
@@ -313,7 +331,10 @@ fn every_event_shape_dispatches() {
     assert_eq!(system.emit(&EnumEvent::Add(5)).handled, 1);
     assert_eq!(system.emit(&EnumEvent::Reset).handled, 1);
     assert_eq!(system.emit(&HTTPRequestSent { bytes: 2 }).handled, 1);
-    assert_eq!(SHAPES.load(Ordering::Relaxed), 12 + 1000 + 5 + 10_000 + 200_000);
+    assert_eq!(
+        SHAPES.load(Ordering::Relaxed),
+        12 + 1000 + 5 + 10_000 + 200_000
+    );
 }
 
 #[test]
@@ -355,11 +376,19 @@ fn each_system_has_its_own_plugin_instances() {
     first.emit(&Visit);
     first.emit(&Visit);
     second.emit(&Visit);
-    let count = |s: &EventSystem| s.plugin::<Visitors>().unwrap().count.load(Ordering::Relaxed);
+    let count = |s: &EventSystem| {
+        s.plugin::<Visitors>()
+            .unwrap()
+            .count
+            .load(Ordering::Relaxed)
+    };
     assert_eq!((count(&first), count(&second)), (2, 1));
     assert_eq!(count(&first.clone()), 2, "clones share instances");
 
-    let info = registry().plugins().find(|p| p.name() == "visitors").unwrap();
+    let info = registry()
+        .plugins()
+        .find(|p| p.name() == "visitors")
+        .unwrap();
     assert_eq!(info.version(), "2.1.0");
     assert!(info.type_name().ends_with("::Visitors"));
     assert_eq!(<Visitors as Plugin>::NAME, "visitors");
@@ -382,7 +411,14 @@ impl Sorted {}
 #[test]
 fn registry_display_names_every_handler() {
     let text = registry().to_string();
-    for needle in ["test.ordered", "[alpha]", "priority 100", "async", "dispatch.rs:", "visitors 2.1.0"] {
+    for needle in [
+        "test.ordered",
+        "[alpha]",
+        "priority 100",
+        "async",
+        "dispatch.rs:",
+        "visitors 2.1.0",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }

@@ -35,7 +35,9 @@ mod crm {
 #[test]
 fn build_names_both_types_of_a_duplicate_event_name() {
     let err = EventSystem::builder().build().unwrap_err();
-    let Error::Registry(problems) = &err else { panic!("unexpected: {err}") };
+    let Error::Registry(problems) = &err else {
+        panic!("unexpected: {err}")
+    };
     assert_eq!(
         problems[0],
         RegistryProblem::DuplicateEventName {
@@ -45,7 +47,10 @@ fn build_names_both_types_of_a_duplicate_event_name() {
         }
     );
     let text = err.to_string();
-    assert!(text.contains("duplicate_names::billing::InvoiceSent"), "{text}");
+    assert!(
+        text.contains("duplicate_names::billing::InvoiceSent"),
+        "{text}"
+    );
     assert!(text.contains("duplicate_names::crm::InvoiceSent"), "{text}");
     assert!(text.contains("#[event(name"), "{text}");
 }
@@ -53,7 +58,9 @@ fn build_names_both_types_of_a_duplicate_event_name() {
 #[test]
 fn build_names_both_types_of_a_duplicate_plugin_name() {
     let err = EventSystem::builder().build().unwrap_err();
-    let Error::Registry(problems) = &err else { panic!("unexpected: {err}") };
+    let Error::Registry(problems) = &err else {
+        panic!("unexpected: {err}")
+    };
     assert_eq!(problems.len(), 2, "{err}");
     assert_eq!(
         problems[1],

@@ -10,7 +10,10 @@ impl Present {}
 
 #[test]
 fn required_and_linked_builds() {
-    let system = EventSystem::builder().require_plugins(["present"]).build().unwrap();
+    let system = EventSystem::builder()
+        .require_plugins(["present"])
+        .build()
+        .unwrap();
     assert!(system.plugin::<Present>().is_some());
 }
 
@@ -20,7 +23,9 @@ fn required_but_missing_fails_and_lists_what_is_linked() {
         .require_plugins(["present", "billing", "crm"])
         .build()
         .unwrap_err();
-    let Error::MissingPlugins { missing, linked } = &err else { panic!("unexpected: {err}") };
+    let Error::MissingPlugins { missing, linked } = &err else {
+        panic!("unexpected: {err}")
+    };
     assert_eq!(missing, &["billing", "crm"]);
     assert_eq!(linked, &["present"]);
     assert!(err.to_string().contains("staticbus::link!"), "{err}");

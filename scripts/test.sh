@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, docs, tests (incl. doc tests and trybuild ui tests),
+# and the cross-crate fixture in release (linker section GC differs there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "cargo test (debug)"
+cargo test --workspace
+
+step "cross-crate fixture (release)"
+cargo run --release -p fixture-app
+cargo test --release -p fixture-app
