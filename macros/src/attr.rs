@@ -2,7 +2,6 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
-use syn::spanned::Spanned;
 
 pub(crate) const PRIORITY: &str = "priority";
 pub(crate) const NAME: &str = "name";
@@ -39,6 +38,13 @@ impl Errors {
     }
 }
 
+/// `item` as written, then `err`: the attribute is rejected but the item stays, so that every
+/// use of the item does not fail too.
+pub(crate) fn rejected(item: impl ToTokens, err: syn::Error) -> TokenStream {
+    let err = err.into_compile_error();
+    quote!(#item #err)
+}
+
 /// Parses `key = value, ...` with the keys in `allowed`; `what` names the attribute in messages.
 pub(crate) fn parse_args(
     tokens: TokenStream,
@@ -63,9 +69,23 @@ pub(crate) fn parse_one(
     errors: &mut Errors,
 ) -> syn::Result<()> {
     let key = &meta.path;
-    let Some(key_name) = key.get_ident().map(|i| i.to_string()).filter(|k| allowed.contains(&k.as_str())) else {
-        let expected = allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-        errors.spanned(key, format!("unknown {what} argument `{}`; expected one of: {expected}", key.to_token_stream()));
+    let Some(key_name) = key
+        .get_ident()
+        .map(|i| i.to_string())
+        .filter(|k| allowed.contains(&k.as_str()))
+    else {
+        let expected = allowed
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        errors.spanned(
+            key,
+            format!(
+                "unknown {what} argument `{}`; expected one of: {expected}",
+                key.to_token_stream()
+            ),
+        );
         skip_value(meta)?;
         return Ok(());
     };
@@ -75,12 +95,12 @@ pub(crate) fn parse_one(
             replace(&mut args.priority, value)
         }
         NAME => {
-            let value: syn::LitStr = meta.value()?.parse()?;
-            replace(&mut args.name, Some(value))
+            let value = parse_lit_str(meta, NAME, errors)?;
+            replace(&mut args.name, value)
         }
         VERSION => {
-            let value: syn::LitStr = meta.value()?.parse()?;
-            replace(&mut args.version, Some(value))
+            let value = parse_lit_str(meta, VERSION, errors)?;
+            replace(&mut args.version, value)
         }
         CRATE => {
             let value: syn::Path = meta.value()?.call(syn::Path::parse_mod_style)?;
@@ -103,13 +123,35 @@ fn replace<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
     was_set
 }
 
+/// Skips the value of an unknown key, `key = expr` or `key(...)`, so the keys after it are
+/// still checked.
 fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
         let _: syn::Expr = meta.value()?.parse()?;
-    } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-        let _: TokenStream = meta.input.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _: proc_macro2::TokenTree = meta.input.parse()?;
     }
     Ok(())
+}
+
+fn parse_lit_str(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<syn::LitStr>> {
+    match meta.value()?.parse()? {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(lit),
+            ..
+        }) => Ok(Some(lit)),
+        other => {
+            errors.spanned(
+                other,
+                format!("`{key}` takes a string literal: `{key} = \"...\"`"),
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn parse_priority(
@@ -118,14 +160,28 @@ fn parse_priority(
 ) -> syn::Result<Option<i32>> {
     let expr: syn::Expr = meta.value()?.parse()?;
     let (negative, lit) = match &expr {
-        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) => (false, lit),
-        syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr: inner, .. }) => match &**inner {
-            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) => (true, lit),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(lit),
+            ..
+        }) => (false, lit),
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr: inner,
+            ..
+        }) => match &**inner {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(lit),
+                ..
+            }) => (true, lit),
             _ => return priority_error(&expr, errors),
         },
         _ => return priority_error(&expr, errors),
     };
-    let digits = if negative { format!("-{}", lit.base10_digits()) } else { lit.base10_digits().to_owned() };
+    let digits = if negative {
+        format!("-{}", lit.base10_digits())
+    } else {
+        lit.base10_digits().to_owned()
+    };
     match digits.parse::<i32>() {
         Ok(value) if lit.suffix().is_empty() || lit.suffix() == "i32" => Ok(Some(value)),
         Ok(_) => {
@@ -133,14 +189,24 @@ fn parse_priority(
             Ok(None)
         }
         Err(_) => {
-            errors.spanned(&expr, format!("priority must fit in an `i32` ({} to {})", i32::MIN, i32::MAX));
+            errors.spanned(
+                &expr,
+                format!(
+                    "priority must fit in an `i32` ({} to {})",
+                    i32::MIN,
+                    i32::MAX
+                ),
+            );
             Ok(None)
         }
     }
 }
 
 fn priority_error(expr: &syn::Expr, errors: &mut Errors) -> syn::Result<Option<i32>> {
-    errors.spanned(expr, "priority must be an integer literal, e.g. `priority = 10` or `priority = -1`");
+    errors.spanned(
+        expr,
+        "priority must be an integer literal, e.g. `priority = 10` or `priority = -1`",
+    );
     Ok(None)
 }
 
@@ -161,11 +227,20 @@ pub(crate) fn runtime_path(explicit: Option<&syn::Path>) -> TokenStream {
 }
 
 /// The argument type of a handler, `E` in `&E`, or an error on the offending token.
-pub(crate) fn event_arg(arg: &syn::PatType) -> syn::Result<&syn::Type> {
+/// A lifetime declared in `generics` is not reported again: the generics check points there.
+pub(crate) fn event_arg<'a>(
+    arg: &'a syn::PatType,
+    generics: &syn::Generics,
+) -> syn::Result<&'a syn::Type> {
     match &*arg.ty {
         syn::Type::Reference(r) if r.mutability.is_none() => {
-            if let Some(lt) = &r.lifetime {
-                return Err(syn::Error::new_spanned(lt, "drop the lifetime: handlers take `&Event` for any lifetime"));
+            if let Some(lt) = &r.lifetime
+                && !generics.lifetimes().any(|param| param.lifetime == *lt)
+            {
+                return Err(syn::Error::new_spanned(
+                    lt,
+                    "drop the lifetime: handlers take `&Event` for any lifetime",
+                ));
             }
             Ok(&r.elem)
         }
@@ -173,8 +248,8 @@ pub(crate) fn event_arg(arg: &syn::PatType) -> syn::Result<&syn::Type> {
             r,
             "handlers take the event by shared reference (`&Event`): every handler sees the same event",
         )),
-        other => Err(syn::Error::new(
-            other.span(),
+        other => Err(syn::Error::new_spanned(
+            other,
             "handlers take the event by reference: write `&Event` (the event is shared by every handler)",
         )),
     }

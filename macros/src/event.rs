@@ -49,7 +49,13 @@ fn parse_event_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> Args {
     let mut args = Args::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident(EVENT_ATTR)) {
         let result = attr.parse_nested_meta(|meta| {
-            attr::parse_one(&meta, &mut args, &[attr::NAME, attr::CRATE], "#[event]", errors)
+            attr::parse_one(
+                &meta,
+                &mut args,
+                &[attr::NAME, attr::CRATE],
+                "#[event]",
+                errors,
+            )
         });
         if let Err(err) = result {
             errors.push(err);
@@ -86,8 +92,11 @@ fn check_shape(input: &syn::DeriveInput, errors: &mut Errors) {
 /// Event names are dotted identifiers: `order.placed`, `billing.v2.invoice_sent`.
 fn check_name(lit: &syn::LitStr, errors: &mut Errors) {
     let name = lit.value();
-    let valid_segment =
-        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let valid_segment = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
     if !name.split('.').all(valid_segment) {
         errors.spanned(
             lit,
@@ -114,7 +123,8 @@ pub(crate) fn dotted(ident: &str) -> String {
         if c.is_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let boundary = prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower);
+            let boundary =
+                prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower);
             if boundary && !out.ends_with('.') {
                 out.push('.');
             }

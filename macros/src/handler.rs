@@ -26,9 +26,16 @@ pub(crate) struct Registration<'a> {
 
 pub(crate) fn expand(args: TokenStream, item: syn::ItemFn) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
-    let args = attr::parse_args(args, &[attr::PRIORITY, attr::CRATE], "#[handler]", &mut errors);
+    let args = attr::parse_args(
+        args,
+        &[attr::PRIORITY, attr::CRATE],
+        "#[handler]",
+        &mut errors,
+    );
     let event = check_signature(&item.sig, None, &mut errors);
-    errors.finish()?;
+    if let Err(err) = errors.finish() {
+        return Ok(attr::rejected(&item, err));
+    }
     let Some(event) = event else {
         unreachable!("check_signature reports an error when it returns no event type")
     };
@@ -62,15 +69,27 @@ pub(crate) fn check_signature<'a>(
     plugin: Option<&syn::Type>,
     errors: &mut Errors,
 ) -> Option<&'a syn::Type> {
-    let what = if plugin.is_some() { "`#[on]` methods" } else { "handlers" };
-    if let Some(param) = sig.generics.params.first() {
-        errors.spanned(
+    let what = if plugin.is_some() {
+        "`#[on]` methods"
+    } else {
+        "handlers"
+    };
+    match sig.generics.params.first() {
+        Some(syn::GenericParam::Lifetime(param)) => errors.spanned(
             param,
-            format!("{what} cannot be generic: each one is registered for one concrete event type"),
-        );
+            format!(
+                "{what} take `&Event` for any lifetime: remove `<{}>` and the lifetime on the event",
+                param.lifetime
+            ),
+        ),
+        Some(param) => errors.spanned(param, generic_message(what)),
+        None => {}
     }
     if let syn::Safety::Unsafe(token) = &sig.safety {
-        errors.spanned(token, format!("{what} cannot be `unsafe fn`: the bus calls them from safe code"));
+        errors.spanned(
+            token,
+            format!("{what} cannot be `unsafe fn`: the bus calls them from safe code"),
+        );
     }
     let mut inputs = sig.inputs.iter();
     match (plugin, sig.receiver()) {
@@ -92,9 +111,14 @@ pub(crate) fn check_signature<'a>(
         (None, None) => {}
     }
     let rest: Vec<&syn::FnArg> = inputs.collect();
-    let shape = if plugin.is_some() { "`fn name(&self, e: &Event)`" } else { "`fn name(e: &Event)`" };
+    let shape = if plugin.is_some() {
+        "`fn name(&self, e: &Event)`"
+    } else {
+        "`fn name(e: &Event)`"
+    };
     match rest.as_slice() {
-        [syn::FnArg::Typed(arg)] => match attr::event_arg(arg) {
+        [syn::FnArg::Typed(arg)] => match attr::event_arg(arg, &sig.generics) {
+            Ok(syn::Type::ImplTrait(ty)) => errors.spanned(ty, generic_message(what)),
             Ok(ty) => return Some(ty),
             Err(err) => errors.push(err),
         },
@@ -109,6 +133,13 @@ pub(crate) fn check_signature<'a>(
         [syn::FnArg::Receiver(r)] => errors.spanned(r, "unexpected receiver"),
     }
     None
+}
+
+fn generic_message(what: &str) -> String {
+    format!(
+        "{what} cannot be generic: each one is registered for one concrete event type; take \
+         `&MyEvent`, or write one handler per event type"
+    )
 }
 
 fn check_receiver(receiver: &syn::Receiver, errors: &mut Errors) {
@@ -135,47 +166,64 @@ fn output_span(sig: &syn::Signature) -> Span {
 
 impl Registration<'_> {
     pub(crate) fn expand(self) -> TokenStream {
-        let Registration { krate, suffix, event, call, plugin, function, priority, .. } = &self;
+        let Registration {
+            krate,
+            suffix,
+            event,
+            call,
+            plugin,
+            function,
+            priority,
+            ..
+        } = &self;
         let p = quote!(#krate::__private);
         let span = Span::mixed_site();
         let thunk = format_ident!("__staticbus_thunk_{}", suffix, span = span);
         let entry = format_ident!("__STATICBUS_FN_{}", suffix, span = span);
         let decl = format_ident!("__STATICBUS_HANDLER_{}", suffix, span = span);
-        let into_result = quote_spanned!(self.output_span=> #p::IntoHandlerResult::into_handler_result);
-        let event_span = event.span();
+        // Trait errors point at the argument of the failing call: binding the handler's output
+        // (and, for async handlers, its future) to a local located at the user's token makes
+        // a bad return type or a non-`Send` future an error there, not at the attribute.
+        let into_result =
+            quote_spanned!(self.output_span=> #p::IntoHandlerResult::into_handler_result);
+        let output = syn::Ident::new("output", span.located_at(self.output_span));
 
         let (thunk_fn, variant) = match self.asyncness {
             None => (
                 quote! {
                     fn #thunk(ctx: &#krate::Context, event: &#event) -> #p::HandlerResult {
                         let _ = ctx;
-                        #into_result(#call)
+                        let #output = #call;
+                        #into_result(#output)
                     }
                 },
                 quote!(Sync),
             ),
             Some(async_span) => {
                 let boxed = quote_spanned!(async_span=> ::std::boxed::Box::pin);
-                let check = quote_spanned!(async_span=> #p::assert_send_future(&#call));
+                let future = syn::Ident::new("future", span.located_at(async_span));
+                let check = quote_spanned!(async_span=> #p::assert_send_future(&#future));
                 (
                     quote! {
                         fn #thunk<'a>(ctx: &'a #krate::Context, event: &'a #event)
                             -> #p::BoxFuture<'a, #p::HandlerResult>
                         {
                             if false {
+                                let #future = #call;
                                 #check;
                             }
-                            #boxed(async move { #into_result(#call.await) })
+                            #boxed(async move {
+                                let #output = #call.await;
+                                #into_result(#output)
+                            })
                         }
                     },
                     quote!(Async),
                 )
             }
         };
-        let check_event = quote_spanned!(event_span=> #p::assert_event::<#event>);
         let line = quote_spanned!(self.line_span=> ::core::line!());
         quote! {
-            const _: fn() = #check_event;
             #thunk_fn
             #[allow(non_upper_case_globals)]
             static #entry: #p::HandlerFn<#event> = #p::HandlerFn::#variant(#thunk);

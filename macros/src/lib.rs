@@ -77,6 +77,7 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Marks a method of a `#[plugin]` impl as a handler; see [`macro@plugin`].
 ///
 /// On its own (outside a `#[plugin]` impl) it is an error: use `#[handler]` for free functions.
+/// `#[on]`, `#[staticbus::on]` and the renamed crate's `#[bus::on]` all work.
 #[proc_macro_attribute]
 pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {
     let _ = args;

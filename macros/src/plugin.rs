@@ -24,8 +24,8 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
                 item_head(&other),
                 "`#[plugin]` goes on an inherent impl block: `#[plugin] impl MyPlugin { #[on] fn handle(&self, e: &Event) {} }`",
             );
-            errors.finish()?;
-            unreachable!("an error was pushed")
+            let err = errors.finish().expect_err("an error was pushed");
+            return Ok(attr::rejected(other, err));
         }
     };
     check_impl(&imp, &mut errors);
@@ -38,20 +38,25 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
     let self_ty = (*imp.self_ty).clone();
     let krate = attr::runtime_path(args.krate.as_ref());
     let type_name = type_label(&self_ty);
-    let plugin_name = args.name.as_ref().map_or_else(|| type_name.clone(), syn::LitStr::value);
-    let plugin_name_lit = syn::LitStr::new(&plugin_name, self_ty.span());
-    let version = args
-        .version
+    let plugin_name = args
+        .name
         .as_ref()
-        .map_or_else(|| quote!(::core::env!("CARGO_PKG_VERSION")), ToTokens::to_token_stream);
+        .map_or_else(|| type_name.clone(), syn::LitStr::value);
+    let plugin_name_lit = syn::LitStr::new(&plugin_name, self_ty.span());
+    let version = args.version.as_ref().map_or_else(
+        || quote!(::core::env!("CARGO_PKG_VERSION")),
+        ToTokens::to_token_stream,
+    );
 
     let mut registrations = Vec::new();
     for item in &mut imp.items {
-        let syn::ImplItem::Fn(method) = item else { continue };
+        let syn::ImplItem::Fn(method) = item else {
+            continue;
+        };
         let mut on_args = None;
         let mut kept = Vec::with_capacity(method.attrs.len());
         for a in method.attrs.drain(..) {
-            if !a.path().is_ident(ON) {
+            if !(a.path().is_ident(ON) || is_qualified_on(a.path(), &krate)) {
                 kept.push(a);
             } else if on_args.is_some() {
                 errors.spanned(&a, "duplicate `#[on]` on one method");
@@ -85,7 +90,13 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
             .expand(),
         );
     }
-    errors.finish()?;
+    if let Err(err) = errors.finish() {
+        // A rejected trait impl (most often `impl Plugin for X`) would only add errors of its own.
+        if imp.trait_.is_some() {
+            return Err(err);
+        }
+        return Ok(attr::rejected(&imp, err));
+    }
 
     let p = quote!(#krate::__private);
     let ty_span = self_ty.span();
@@ -131,12 +142,32 @@ fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> attr::Args {
     }
 }
 
+/// `#[staticbus::on]` (or `#[<runtime path>::on]`): the same marker as a bare `#[on]`.
+fn is_qualified_on(path: &syn::Path, krate: &TokenStream) -> bool {
+    let n = path.segments.len();
+    if n < 2 || path.segments[n - 1].ident != ON {
+        return false;
+    }
+    let prefix = path
+        .segments
+        .iter()
+        .take(n - 1)
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::");
+    let krate = krate.to_string().replace(' ', "");
+    prefix == "staticbus" || prefix == krate.trim_start_matches("::")
+}
+
 fn check_impl(imp: &syn::ItemImpl, errors: &mut Errors) {
     if let Some((path, _)) = &imp.trait_ {
-        errors.spanned(
-            path,
-            "`#[plugin]` goes on an inherent impl (`impl MyPlugin { ... }`), not on a trait impl",
-        );
+        let msg = if path.segments.last().is_some_and(|s| s.ident == "Plugin") {
+            "`#[plugin]` implements `Plugin` itself: write the inherent impl `impl MyPlugin { ... }` \
+             and put the handler methods there"
+        } else {
+            "`#[plugin]` goes on an inherent impl (`impl MyPlugin { ... }`), not on a trait impl"
+        };
+        errors.spanned(path, msg);
     }
     if let Some(param) = imp.generics.params.first() {
         errors.spanned(
@@ -146,7 +177,10 @@ fn check_impl(imp: &syn::ItemImpl, errors: &mut Errors) {
         );
     }
     if !matches!(&*imp.self_ty, syn::Type::Path(p) if p.qself.is_none()) {
-        errors.spanned(&imp.self_ty, "`#[plugin]` needs a named type: `impl MyPlugin { ... }`");
+        errors.spanned(
+            &imp.self_ty,
+            "`#[plugin]` needs a named type: `impl MyPlugin { ... }`",
+        );
     }
 }
 
@@ -187,13 +221,20 @@ fn item_head(item: &syn::Item) -> TokenStream {
 
 /// `#[on]` reached on its own: it only means something inside a `#[plugin]` impl.
 pub(crate) fn on_outside_plugin(item: TokenStream) -> TokenStream {
-    let span_target = syn::parse2::<syn::ItemFn>(item.clone())
-        .map(|f| f.sig.ident.to_token_stream())
-        .unwrap_or_else(|_| item.clone());
-    let err = syn::Error::new_spanned(
-        span_target,
-        "`#[on]` marks handler methods inside a `#[plugin]` impl block; for a free function use `#[handler]`",
-    )
-    .into_compile_error();
-    quote!(#item #err)
+    const MSG: &str = "`#[on]` marks handler methods inside a `#[plugin]` impl block";
+    let err = match syn::parse2::<syn::ItemFn>(item.clone()) {
+        Ok(f) if f.sig.receiver().is_some() => syn::Error::new_spanned(
+            &f.sig.ident,
+            format!(
+                "{MSG}: put `#[plugin]` on the `impl` block of `{}`",
+                f.sig.ident
+            ),
+        ),
+        Ok(f) => syn::Error::new_spanned(
+            &f.sig.ident,
+            format!("{MSG}; for a free function use `#[handler]`"),
+        ),
+        Err(_) => syn::Error::new_spanned(&item, MSG),
+    };
+    attr::rejected(item, err)
 }

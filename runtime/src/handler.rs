@@ -189,11 +189,12 @@ impl HandlerDecl {
     }
 }
 
-/// What a handler may return: `()` or `Result<(), E>` with `E: std::error::Error + Send + Sync`.
+/// What a handler may return: `()` or `Result<(), E>` where `E` converts into [`BoxError`]
+/// (any `std::error::Error + Send + Sync + 'static`, `BoxError`, `String`, `anyhow::Error`).
 #[diagnostic::on_unimplemented(
     message = "a handler cannot return `{Self}`",
     label = "handlers return `()` or `Result<(), E>`",
-    note = "`E` must implement `std::error::Error + Send + Sync + 'static`; errors are collected in what `emit`/`publish` return"
+    note = "`E` must be a `std::error::Error + Send + Sync + 'static` (or `BoxError`, `String`, `anyhow::Error`): errors are collected in what `emit`/`publish` return"
 )]
 pub trait IntoHandlerResult {
     /// Converts the handler's return value.
@@ -207,12 +208,14 @@ impl IntoHandlerResult for () {
     }
 }
 
+/// Any error that converts into [`BoxError`]: every `std::error::Error + Send + Sync + 'static`,
+/// `BoxError` itself, `String` and `&'static str` messages, and `anyhow::Error`.
 impl<Err> IntoHandlerResult for Result<(), Err>
 where
-    Err: std::error::Error + Send + Sync + 'static,
+    Err: Into<BoxError>,
 {
     #[inline(always)]
     fn into_handler_result(self) -> HandlerResult {
-        self.map_err(|e| Box::new(e) as BoxError)
+        self.map_err(Into::into)
     }
 }

@@ -176,7 +176,7 @@ pub mod __private {
     #[linkme::distributed_slice]
     pub static PLUGINS: [PluginDecl];
 
-    /// Type checks that point at the user's token (generated with its span).
-    pub fn assert_event<E: crate::StaticEvent>() {}
+    /// Type check that points at the user's token (generated with its span). A handler's
+    /// event type needs none: `HandlerDecl::new::<E>` is generated with the type's span.
     pub fn assert_send_future<F: core::future::Future + Send>(_: &F) {}
 }

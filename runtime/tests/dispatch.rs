@@ -422,3 +422,46 @@ fn registry_display_names_every_handler() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+// ---- other error types ---------------------------------------------------------------------
+
+#[derive(StaticEvent)]
+struct Note(&'static str);
+
+#[handler]
+fn note_message(n: &Note) -> Result<(), String> {
+    if n.0.is_empty() {
+        Err("empty note".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+#[handler]
+fn note_boxed(n: &Note) -> Result<(), staticbus::BoxError> {
+    if n.0.len() > 5 {
+        Err(format!("note {:?} is too long", n.0).into())
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn string_and_boxed_errors_are_collected_too() {
+    let system = EventSystem::builder().build().unwrap();
+    assert!(system.emit(&Note("hi")).is_ok());
+    let messages: Vec<String> = system
+        .emit(&Note(""))
+        .errors
+        .iter()
+        .map(|e| e.source.to_string())
+        .collect();
+    assert_eq!(messages, ["empty note"]);
+    let messages: Vec<String> = system
+        .emit(&Note("too long"))
+        .errors
+        .iter()
+        .map(|e| e.source.to_string())
+        .collect();
+    assert_eq!(messages, ["note \"too long\" is too long"]);
+}

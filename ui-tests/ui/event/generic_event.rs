@@ -1,0 +1,8 @@
+use staticbus::prelude::*;
+
+#[derive(StaticEvent)]
+struct Envelope<T> {
+    payload: T,
+}
+
+fn main() {}

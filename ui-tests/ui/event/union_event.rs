@@ -1,0 +1,9 @@
+use staticbus::prelude::*;
+
+#[derive(StaticEvent)]
+union Raw {
+    int: u64,
+    float: f64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use staticbus::prelude::*;
+
+#[handler]
+fn on_anything() {}
+
+fn main() {}

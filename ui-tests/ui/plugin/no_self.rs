@@ -1,0 +1,19 @@
+use staticbus::prelude::*;
+
+#[derive(StaticEvent)]
+struct OrderPlaced {
+    id: u64,
+}
+
+#[derive(Default)]
+struct Audit;
+
+#[plugin]
+impl Audit {
+    #[on]
+    fn placed(e: &OrderPlaced) {
+        let _ = e.id;
+    }
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use staticbus::prelude::*;
+
+#[plugin]
+#[derive(Default)]
+struct Audit;
+
+fn main() {}

@@ -1,0 +1,18 @@
+use staticbus::prelude::*;
+
+#[derive(StaticEvent)]
+struct OrderPlaced {
+    id: u64,
+}
+
+#[derive(Default)]
+struct Audit;
+
+impl Audit {
+    #[on]
+    fn placed(&self, e: &OrderPlaced) {
+        let _ = e.id;
+    }
+}
+
+fn main() {}
