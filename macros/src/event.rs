@@ -13,10 +13,33 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     check_shape(&input, &mut errors);
     let name = match &args.name {
         Some(lit) => {
-            check_name(lit, &mut errors);
+            if !valid_name(&lit.value()) {
+                errors.spanned(
+                    lit,
+                    format!(
+                        "invalid event name {:?}: use dot-separated segments of ASCII letters, \
+                         digits, `_` or `-`, e.g. \"order.placed\" (no empty segments, spaces or \
+                         wildcards)",
+                        lit.value()
+                    ),
+                );
+            }
             lit.value()
         }
-        None => dotted(&input.ident.to_string()),
+        None => {
+            let name = dotted(&input.ident.to_string());
+            if !valid_name(&name) {
+                errors.spanned(
+                    &input.ident,
+                    format!(
+                        "the default event name {name:?} (from the type name) is not a valid \
+                         event name; name it with ASCII letters and digits: \
+                         #[event(name = \"...\")]"
+                    ),
+                );
+            }
+            name
+        }
     };
     errors.finish()?;
 
@@ -90,22 +113,13 @@ fn check_shape(input: &syn::DeriveInput, errors: &mut Errors) {
 }
 
 /// Event names are dotted identifiers: `order.placed`, `billing.v2.invoice_sent`.
-fn check_name(lit: &syn::LitStr, errors: &mut Errors) {
-    let name = lit.value();
-    let valid_segment = |s: &str| {
-        !s.is_empty()
-            && s.chars()
+fn valid_name(name: &str) -> bool {
+    name.split('.').all(|segment| {
+        !segment.is_empty()
+            && segment
+                .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    if !name.split('.').all(valid_segment) {
-        errors.spanned(
-            lit,
-            format!(
-                "invalid event name {name:?}: use dot-separated segments of ASCII letters, digits, \
-                 `_` or `-`, e.g. \"order.placed\" (no empty segments, spaces or wildcards)"
-            ),
-        );
-    }
+    })
 }
 
 /// `OrderPlaced` -> `order.placed`, `HTTPRequestSent` -> `http.request.sent`, `V2Ping` -> `v2.ping`.

@@ -1,0 +1,6 @@
+use staticbus::prelude::*;
+
+#[derive(StaticEvent)]
+struct Événement;
+
+fn main() {}
