@@ -153,7 +153,7 @@ async fn main() -> Result<(), staticbus::Error> {
         total_cents: 2997,
     };
     let emitted = system.emit(&order);
-    println!("  -> {} handlers ran", emitted.handled);
+    println!("  -> {} handlers ran", emitted.handled());
 
     println!("emit Payment::Captured:");
     system.emit(&Payment::Captured {
@@ -163,13 +163,14 @@ async fn main() -> Result<(), staticbus::Error> {
 
     println!("publish OrderShipped (sync and async handlers, in order):");
     let published = system.publish(OrderShipped(1)).await?;
-    println!("  -> {} handlers ran", published.handled);
+    println!("  -> {} handlers ran", published.handled());
 
     println!("emit OrderShipped (async handlers are skipped, and counted):");
     let emitted = system.emit(&OrderShipped(1));
     println!(
         "  -> {} ran, {} async skipped",
-        emitted.handled, emitted.skipped_async
+        emitted.handled(),
+        emitted.skipped_async()
     );
 
     println!("publish OrderPlaced #2 (more than the stock):");
@@ -180,7 +181,7 @@ async fn main() -> Result<(), staticbus::Error> {
         total_cents: 3996,
     };
     match system.publish(too_many).await {
-        Ok(p) => println!("  -> {} handlers ran", p.handled),
+        Ok(p) => println!("  -> {} handlers ran", p.handled()),
         Err(err) => println!("  -> error: {err}"),
     }
 

@@ -42,15 +42,15 @@ pub trait StaticEvent: Send + Sync + 'static {
 
 /// One event type's handlers, sorted once into dispatch order.
 ///
-/// `sync` holds only the plain function pointers `emit` walks; `ordered` holds every handler,
+/// `sync` holds only the plain function pointers `emit` walks (each beside its description,
+/// read only when it fails); `ordered` holds every handler,
 /// sync and async, for `publish`. Built at first use (or by `EventSystem::builder().build()`),
 /// then never changed.
 #[doc(hidden)]
 pub struct Table<E> {
-    pub(crate) sync: Box<[SyncFn<E>]>,
-    pub(crate) sync_info: Box<[&'static HandlerInfo]>,
+    pub(crate) sync: Box<[(SyncFn<E>, &'static HandlerInfo)]>,
     pub(crate) ordered: Box<[(HandlerFn<E>, &'static HandlerInfo)]>,
-    pub(crate) async_count: usize,
+    pub(crate) async_count: u32,
     pub(crate) warned_async_skipped: AtomicBool,
 }
 
@@ -59,22 +59,21 @@ impl<E: StaticEvent> Table<E> {
     pub fn build() -> Self {
         let decls = crate::registry::registry().handlers_of(TypeId::of::<HandlerFn<E>>());
         let mut sync = Vec::new();
-        let mut sync_info = Vec::new();
         let mut ordered = Vec::with_capacity(decls.len());
         for decl in decls {
             let Some(f) = decl.typed::<E>() else {
                 unreachable!("handler table of {} holds a foreign handler", E::NAME)
             };
             if let HandlerFn::Sync(s) = f {
-                sync.push(s);
-                sync_info.push(&decl.info);
+                sync.push((s, &decl.info));
             }
             ordered.push((f, &decl.info));
         }
+        // `Emitted` counts in `u32`: cap here, once, so that `emit` can cast freely.
+        let total = u32::try_from(ordered.len()).expect("an event has fewer than 2^32 handlers");
         Table {
-            async_count: ordered.len() - sync.len(),
+            async_count: total - sync.len() as u32,
             sync: sync.into(),
-            sync_info: sync_info.into(),
             ordered: ordered.into(),
             warned_async_skipped: AtomicBool::new(false),
         }

@@ -32,7 +32,7 @@
 //! # fn main() -> Result<(), staticbus::Error> {
 //! let system = EventSystem::builder().build()?; // instantiates every linked #[plugin]
 //! let emitted = system.emit(&OrderPlaced { id: 1, total_cents: 999 });
-//! assert_eq!(emitted.handled, 2);
+//! assert_eq!(emitted.handled(), 2);
 //!
 //! let audit: &Audit = system.plugin::<Audit>().expect("linked");
 //! assert_eq!(audit.revenue.load(Ordering::Relaxed), 999);
@@ -67,14 +67,14 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), staticbus::Error> {
 //! let system = EventSystem::builder().build()?;
-//! assert_eq!(system.publish(Refund(5)).await?.handled, 2);
+//! assert_eq!(system.publish(Refund(5)).await?.handled(), 2);
 //!
 //! let err = system.publish(Refund(500)).await.unwrap_err();
 //! assert!(err.to_string().contains("refund 500 is too large"));
 //!
 //! // emit runs sync handlers only and says how many async ones it skipped.
 //! let emitted = system.emit(&Refund(1));
-//! assert_eq!((emitted.handled, emitted.skipped_async), (1, 1));
+//! assert_eq!((emitted.handled(), emitted.skipped_async()), (1, 1));
 //! # Ok(()) }
 //! ```
 //!

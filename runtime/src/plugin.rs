@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A type annotated with `#[plugin]`. `EventSystem::builder().build()` creates one instance
 /// of every linked plugin (with `Default`), and its `#[on]` methods receive events through it.
@@ -34,25 +34,31 @@ pub unsafe trait PluginKeyed: Sized {
 /// The slot index of one plugin type, fixed when the registry is first read.
 #[doc(hidden)]
 pub struct PluginKey {
-    index: OnceLock<usize>,
+    /// `UNASSIGNED` until the registry assigns the slot; `Context::plugin`'s bounds check
+    /// rejects that value like any other out-of-range index.
+    index: AtomicUsize,
 }
+
+const UNASSIGNED: usize = usize::MAX;
 
 impl PluginKey {
     /// An unassigned key, for a generated `static`.
     #[allow(clippy::new_without_default, reason = "only used in const statics")]
     pub const fn new() -> Self {
         PluginKey {
-            index: OnceLock::new(),
+            index: AtomicUsize::new(UNASSIGNED),
         }
     }
 
     pub(crate) fn assign(&self, index: usize) -> bool {
-        self.index.set(index).is_ok()
+        self.index
+            .compare_exchange(UNASSIGNED, index, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     #[inline(always)]
-    fn index(&self) -> Option<usize> {
-        self.index.get().copied()
+    fn index(&self) -> usize {
+        self.index.load(Ordering::Acquire)
     }
 }
 
@@ -175,7 +181,7 @@ impl Context {
 
     /// The instance of `P`, if `P` is linked.
     pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        let slot = self.plugins.get(P::__key().index()?)?;
+        let slot = self.plugins.get(P::__key().index())?;
         debug_assert!(slot.is::<P>());
         let ptr: *const (dyn Any + Send + Sync) = &**slot;
         // SAFETY:

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, HandlerError, HandlerErrors};
 use crate::event::StaticEvent;
-use crate::handler::HandlerFn;
+use crate::handler::{BoxError, HandlerFn, HandlerInfo};
 use crate::plugin::{Context, Plugin};
 use crate::registry::{Registry, registry};
 
@@ -77,44 +77,70 @@ impl EventSystemBuilder {
 }
 
 /// What a synchronous [`EventSystem::emit`] did.
+///
+/// Sixteen bytes, returned in registers: the error list is boxed and only exists when a
+/// handler failed, so a successful `emit` neither allocates nor drops anything.
 #[derive(Debug, Default)]
 pub struct Emitted {
-    /// Sync handlers that ran and returned `Ok`.
-    pub handled: usize,
-    /// Async handlers `emit` did not run (use [`EventSystem::publish`] for those).
-    pub skipped_async: usize,
-    /// Handlers that returned an error, in dispatch order. Empty (and unallocated) when all
-    /// succeeded.
-    pub errors: Vec<HandlerError>,
+    handled: u32,
+    skipped_async: u32,
+    errors: Option<ErrorList>,
 }
 
+/// Boxed so that `Emitted` stays 16 bytes (returned in registers) and drops with a null check.
+#[allow(
+    clippy::box_collection,
+    reason = "a thin pointer on the hot path, see above"
+)]
+type ErrorList = Box<Vec<HandlerError>>;
+
 impl Emitted {
-    /// True when no handler failed.
-    pub fn is_ok(&self) -> bool {
-        self.errors.is_empty()
+    /// Sync handlers that ran and returned `Ok`.
+    #[inline]
+    pub fn handled(&self) -> usize {
+        self.handled as usize
     }
 
-    /// `Err` with every handler error when any handler failed.
+    /// Async handlers `emit` did not run (use [`EventSystem::publish`] for those).
+    #[inline]
+    pub fn skipped_async(&self) -> usize {
+        self.skipped_async as usize
+    }
+
+    /// Handlers that returned an error, in dispatch order.
+    #[inline]
+    pub fn errors(&self) -> &[HandlerError] {
+        self.errors.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// True when no handler failed.
+    #[inline]
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_none()
+    }
+
+    /// `Err` with every handler error when any handler failed, naming event `E`.
     pub fn into_result<E: StaticEvent>(self) -> Result<Emitted, HandlerErrors> {
-        into_result::<E>(self)
+        match self.errors {
+            None => Ok(self),
+            Some(errors) => Err(HandlerErrors {
+                event: E::NAME,
+                errors: *errors,
+            }),
+        }
     }
 }
 
 /// What [`EventSystem::publish`] did when every handler succeeded.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Published {
-    /// Handlers (sync and async) that ran and returned `Ok`.
-    pub handled: usize,
+    handled: usize,
 }
 
-fn into_result<E: StaticEvent>(emitted: Emitted) -> Result<Emitted, HandlerErrors> {
-    if emitted.errors.is_empty() {
-        Ok(emitted)
-    } else {
-        Err(HandlerErrors {
-            event: E::NAME,
-            errors: emitted.errors,
-        })
+impl Published {
+    /// Handlers (sync and async) that ran and returned `Ok`.
+    pub fn handled(&self) -> usize {
+        self.handled
     }
 }
 
@@ -126,7 +152,8 @@ impl EventSystem {
 
     /// Calls every **sync** handler of `E`, inline, in dispatch order.
     ///
-    /// Never allocates (unless a handler fails: its error is boxed and collected), never awaits.
+    /// Never allocates (unless a handler fails: its error is boxed and collected), never awaits,
+    /// never looks a type up: a static table of function pointers per event type.
     /// Async handlers of `E` are not run: [`Emitted::skipped_async`] counts them, and the first
     /// such `emit` per event type logs a `tracing` warning. Use [`publish`](Self::publish) to
     /// run them.
@@ -134,24 +161,23 @@ impl EventSystem {
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
         let table = E::__table();
         let ctx = &*self.inner;
-        let mut emitted = Emitted {
-            handled: 0,
-            skipped_async: table.async_count,
-            errors: Vec::new(),
-        };
-        for (i, handler) in table.sync.iter().enumerate() {
-            match handler(ctx, event) {
-                Ok(()) => emitted.handled += 1,
-                Err(source) => emitted.errors.push(HandlerError {
-                    handler: table.sync_info[i],
-                    source,
-                }),
+        let mut errors: Option<ErrorList> = None;
+        for &(handler, info) in table.sync.iter() {
+            if let Err(source) = handler(ctx, event) {
+                // By value, so `errors` never escapes and stays in a register.
+                errors = Some(push_error(errors, info, source));
             }
         }
         if table.first_async_skip() {
             warn_async_skipped(E::NAME, table.async_count);
         }
-        emitted
+        let failed = errors.as_ref().map_or(0, |e| e.len());
+        Emitted {
+            // Both fit: `Table::build` caps an event's handlers below 2^32.
+            handled: (table.sync.len() - failed) as u32,
+            skipped_async: table.async_count,
+            errors,
+        }
     }
 
     /// Calls every handler of `E`, sync and async, one after another in dispatch order
@@ -201,7 +227,19 @@ impl EventSystem {
 
 #[cold]
 #[inline(never)]
-fn warn_async_skipped(event: &'static str, count: usize) {
+fn push_error(
+    errors: Option<ErrorList>,
+    handler: &'static HandlerInfo,
+    source: BoxError,
+) -> ErrorList {
+    let mut errors = errors.unwrap_or_default();
+    errors.push(HandlerError { handler, source });
+    errors
+}
+
+#[cold]
+#[inline(never)]
+fn warn_async_skipped(event: &'static str, count: u32) {
     tracing::warn!(
         event,
         skipped = count,

@@ -97,7 +97,7 @@ async fn handlers_run_by_priority_then_plugin_then_path() {
         .filter(|h| *h != "alpha::later")
         .collect();
     assert_eq!(*ORDER.lock().unwrap(), sync_only);
-    assert_eq!((emitted.handled, emitted.skipped_async), (7, 1));
+    assert_eq!((emitted.handled(), emitted.skipped_async()), (7, 1));
 }
 
 #[test]
@@ -170,10 +170,10 @@ async fn handler_errors_are_collected_and_the_rest_still_run() {
     let system = EventSystem::builder().build().unwrap();
 
     let emitted = system.emit(&Charge(500));
-    assert_eq!(emitted.handled, 1);
-    assert_eq!(emitted.errors.len(), 1);
+    assert_eq!(emitted.handled(), 1);
+    assert_eq!(emitted.errors().len(), 1);
     assert!(!emitted.is_ok());
-    let failure = &emitted.errors[0];
+    let failure = &emitted.errors()[0];
     assert!(failure.handler.function().ends_with("::decline_big"));
     assert_eq!(failure.source.to_string(), "charge of 500 declined");
     let err = emitted.into_result::<Charge>().unwrap_err();
@@ -201,7 +201,7 @@ async fn handler_errors_are_collected_and_the_rest_still_run() {
         "1 handler(s) of event \"charge\" failed: \
          dispatch::decline_big returned an error: charge of 513 declined"
     );
-    assert_eq!(system.publish(Charge(1)).await.unwrap().handled, 3);
+    assert_eq!(system.publish(Charge(1)).await.unwrap().handled(), 3);
 }
 
 // ---- async handlers and the emit warning ---------------------------------------------------
@@ -253,7 +253,7 @@ async fn emit_skips_async_handlers_says_so_and_warns_once() {
     tracing::subscriber::with_default(capture.clone(), || {
         for _ in 0..3 {
             let emitted = system.emit(&Slow);
-            assert_eq!((emitted.handled, emitted.skipped_async), (0, 1));
+            assert_eq!((emitted.handled(), emitted.skipped_async()), (0, 1));
         }
     });
     let warnings: Vec<String> = capture
@@ -268,14 +268,14 @@ async fn emit_skips_async_handlers_says_so_and_warns_once() {
     assert!(warnings[0].contains("publish"), "{}", warnings[0]);
     assert_eq!(SLOW_SEEN.load(Ordering::Relaxed), 0);
 
-    assert_eq!(system.publish(Slow).await.unwrap().handled, 1);
+    assert_eq!(system.publish(Slow).await.unwrap().handled(), 1);
     assert_eq!(SLOW_SEEN.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_future_is_send() {
     let system = EventSystem::builder().build().unwrap();
-    let task = tokio::spawn(async move { system.publish(Slow).await.map(|p| p.handled) });
+    let task = tokio::spawn(async move { system.publish(Slow).await.map(|p| p.handled()) });
     assert_eq!(task.await.unwrap().unwrap(), 1);
 }
 
@@ -326,11 +326,11 @@ fn on_http(e: &HTTPRequestSent) {
 #[test]
 fn every_event_shape_dispatches() {
     let system = EventSystem::builder().build().unwrap();
-    assert_eq!(system.emit(&TupleEvent(3, 4)).handled, 1);
-    assert_eq!(system.emit(&UnitEvent).handled, 1);
-    assert_eq!(system.emit(&EnumEvent::Add(5)).handled, 1);
-    assert_eq!(system.emit(&EnumEvent::Reset).handled, 1);
-    assert_eq!(system.emit(&HTTPRequestSent { bytes: 2 }).handled, 1);
+    assert_eq!(system.emit(&TupleEvent(3, 4)).handled(), 1);
+    assert_eq!(system.emit(&UnitEvent).handled(), 1);
+    assert_eq!(system.emit(&EnumEvent::Add(5)).handled(), 1);
+    assert_eq!(system.emit(&EnumEvent::Reset).handled(), 1);
+    assert_eq!(system.emit(&HTTPRequestSent { bytes: 2 }).handled(), 1);
     assert_eq!(
         SHAPES.load(Ordering::Relaxed),
         12 + 1000 + 5 + 10_000 + 200_000
@@ -452,14 +452,14 @@ fn string_and_boxed_errors_are_collected_too() {
     assert!(system.emit(&Note("hi")).is_ok());
     let messages: Vec<String> = system
         .emit(&Note(""))
-        .errors
+        .errors()
         .iter()
         .map(|e| e.source.to_string())
         .collect();
     assert_eq!(messages, ["empty note"]);
     let messages: Vec<String> = system
         .emit(&Note("too long"))
-        .errors
+        .errors()
         .iter()
         .map(|e| e.source.to_string())
         .collect();

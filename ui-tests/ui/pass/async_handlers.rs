@@ -65,10 +65,10 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 fn main() {
     let system = EventSystem::builder().build().unwrap();
     let emitted = system.emit(&OrderPlaced { id: 1 });
-    assert_eq!((emitted.handled, emitted.skipped_async), (0, 3));
+    assert_eq!((emitted.handled(), emitted.skipped_async()), (0, 3));
 
     let published = block_on(system.publish(OrderPlaced { id: 2 })).unwrap();
-    assert_eq!(published.handled, 3);
+    assert_eq!(published.handled(), 3);
     assert_eq!(SEEN.load(Ordering::Relaxed), 22);
     assert_eq!(
         system

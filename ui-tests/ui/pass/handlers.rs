@@ -51,13 +51,13 @@ fn check(e: &OrderPlaced) -> Result<(), TooLarge> {
 fn main() {
     let system = EventSystem::builder().build().unwrap();
     let emitted = system.emit(&OrderPlaced { id: 1 });
-    assert_eq!((emitted.handled, emitted.errors.len()), (4, 0));
+    assert_eq!((emitted.handled(), emitted.errors().len()), (4, 0));
     assert_eq!(*ORDER.lock().unwrap(), ["first", "middle", "last"]);
 
     let emitted = system.emit(&OrderPlaced { id: 500 });
-    assert_eq!((emitted.handled, emitted.errors.len()), (3, 1));
+    assert_eq!((emitted.handled(), emitted.errors().len()), (3, 1));
     assert_eq!(
-        emitted.errors[0].source.to_string(),
+        emitted.errors()[0].source.to_string(),
         "order 500 is too large"
     );
 }

@@ -48,7 +48,7 @@ fn main() {
     assert_eq!(<Metrics as Plugin>::VERSION, "2.1.0");
 
     let system = EventSystem::builder().build().unwrap();
-    assert_eq!(system.emit(&OrderPlaced { id: 7 }).handled, 2);
-    assert_eq!(system.emit(&Shutdown).handled, 1);
+    assert_eq!(system.emit(&OrderPlaced { id: 7 }).handled(), 2);
+    assert_eq!(system.emit(&Shutdown).handled(), 1);
     assert_eq!(system.plugin::<Audit>().unwrap().revenue(), 7);
 }

@@ -23,7 +23,7 @@ fn log(_: &OrderPlaced) {}
 
 fn main() {
     let system = staticbus::EventSystem::builder().build().unwrap();
-    assert_eq!(system.emit(&OrderPlaced { id: 3 }).handled, 2);
+    assert_eq!(system.emit(&OrderPlaced { id: 3 }).handled(), 2);
     let audit = system.plugin::<Audit>().unwrap();
     assert_eq!(audit.seen.load(std::sync::atomic::Ordering::Relaxed), 3);
 }
