@@ -106,6 +106,8 @@
 
 extern crate self as staticbus;
 
+mod buffer;
+mod dynamic;
 mod error;
 mod event;
 mod handler;
@@ -113,6 +115,7 @@ mod plugin;
 mod registry;
 mod system;
 
+pub use dynamic::*;
 pub use error::{Error, HandlerError, HandlerErrors, RegistryProblem};
 pub use event::StaticEvent;
 pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult};
