@@ -57,6 +57,12 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                         #krate::__private::OnceLock::new();
                     TABLE.get_or_init(#krate::__private::Table::<#ident>::build)
                 }
+
+                fn __json() -> ::core::option::Option<#krate::JsonFn> {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{JsonProbeFallback as _, JsonProbeSerialize as _};
+                    (&&#krate::__private::JsonProbe::<#ident>::new()).json_fn()
+                }
             }
 
             #[#krate::__private::linkme::distributed_slice(#krate::__private::EVENTS)]

@@ -38,6 +38,56 @@ pub trait StaticEvent: Send + Sync + 'static {
     fn __table() -> &'static Table<Self>
     where
         Self: Sized;
+
+    /// Encodes the event as JSON for dynamic subscribers that ask; `Some` when the type
+    /// implements `serde::Serialize` (the derive detects it).
+    #[doc(hidden)]
+    fn __json() -> Option<crate::dynamic::JsonFn>
+    where
+        Self: Sized,
+    {
+        None
+    }
+}
+
+/// Autoref probe: `(&&JsonProbe::<E>::new()).json_fn()` is `Some` exactly when `E: Serialize`.
+/// The derive calls it on its concrete type, where method resolution picks the impl.
+#[doc(hidden)]
+pub struct JsonProbe<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> JsonProbe<T> {
+    #[allow(clippy::new_without_default, reason = "generated code only")]
+    pub const fn new() -> Self {
+        JsonProbe(std::marker::PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait JsonProbeSerialize {
+    fn json_fn(&self) -> Option<crate::dynamic::JsonFn>;
+}
+
+impl<T: serde::Serialize + std::any::Any + Send + Sync> JsonProbeSerialize for &JsonProbe<T> {
+    fn json_fn(&self) -> Option<crate::dynamic::JsonFn> {
+        Some(|value| match value.downcast_ref::<T>() {
+            Some(value) => serde_json::to_value(value),
+            None => Err(serde::ser::Error::custom(format!(
+                "expected a `{}`",
+                std::any::type_name::<T>()
+            ))),
+        })
+    }
+}
+
+#[doc(hidden)]
+pub trait JsonProbeFallback {
+    fn json_fn(&self) -> Option<crate::dynamic::JsonFn>;
+}
+
+impl<T> JsonProbeFallback for JsonProbe<T> {
+    fn json_fn(&self) -> Option<crate::dynamic::JsonFn> {
+        None
+    }
 }
 
 /// One event type's handlers, sorted once into dispatch order.
@@ -48,6 +98,8 @@ pub trait StaticEvent: Send + Sync + 'static {
 /// then never changed.
 #[doc(hidden)]
 pub struct Table<E> {
+    /// This event's position in the registry (sorted by name), for per-system flags.
+    pub(crate) index: usize,
     pub(crate) sync: Box<[(SyncFn<E>, &'static HandlerInfo)]>,
     pub(crate) ordered: Box<[(HandlerFn<E>, &'static HandlerInfo)]>,
     pub(crate) async_count: u32,
@@ -72,6 +124,9 @@ impl<E: StaticEvent> Table<E> {
         // `Emitted` counts in `u32`: cap here, once, so that `emit` can cast freely.
         let total = u32::try_from(ordered.len()).expect("an event has fewer than 2^32 handlers");
         Table {
+            index: crate::registry::registry()
+                .event_index(TypeId::of::<HandlerFn<E>>())
+                .unwrap_or(usize::MAX),
             async_count: total - sync.len() as u32,
             sync: sync.into(),
             ordered: ordered.into(),

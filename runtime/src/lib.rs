@@ -107,28 +107,48 @@
 extern crate self as staticbus;
 
 mod buffer;
+mod bus;
+mod channel;
+mod config;
 mod dynamic;
 mod error;
 mod event;
 mod handler;
+mod metrics;
 mod plugin;
 mod registry;
 mod system;
+mod view;
 
+pub use bus::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
+pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
+pub use config::{
+    BackpressureContext, BackpressureDecision, BackpressureStrategy, CustomStrategy,
+    ImplementationType,
+};
 pub use dynamic::*;
-pub use error::{Error, HandlerError, HandlerErrors, RegistryProblem};
+pub use error::{
+    BackpressureError, Error, HandlerError, HandlerErrors, HandlerRef, RegistryProblem,
+};
 pub use event::StaticEvent;
 pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult};
+pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use plugin::{Context, Plugin, PluginInfo};
 pub use registry::{EventInfo, Registry, registry};
-pub use system::{Emitted, EventSystem, EventSystemBuilder, Published};
+pub use system::{
+    Emitted, EventSystem, EventSystemBuilder, HealthIssue, HealthReport, Published, ShutdownReport,
+    SubscribeOptions,
+};
+pub use view::EventRef;
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};
 
 /// The names most programs need: `use staticbus::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Emitted, Error, EventSystem, Plugin, Published, StaticEvent, handler, on, plugin,
+        BackpressureStrategy, DynamicEvent, Emitted, Error, EventRef, EventSystem,
+        ImplementationType, Payload, Plugin, Published, StaticEvent, SubscribeOptions,
+        Subscription, handler, on, plugin,
     };
 }
 
@@ -159,7 +179,7 @@ pub mod __private {
     pub use linkme;
     pub use std::sync::OnceLock;
 
-    pub use crate::event::Table;
+    pub use crate::event::{JsonProbe, JsonProbeFallback, JsonProbeSerialize, Table};
     pub use crate::handler::{
         AsyncFn, BoxFuture, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, IntoHandlerResult,
         SyncFn,

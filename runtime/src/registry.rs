@@ -18,12 +18,17 @@ pub struct EventDecl {
     type_name: fn() -> &'static str,
     table_type: fn() -> TypeId,
     prepare: fn(),
+    install: fn(&crate::EventSystem),
     file: &'static str,
     line: u32,
 }
 
 fn prepare<E: StaticEvent>() {
     E::__table();
+}
+
+fn install<E: StaticEvent>(system: &crate::EventSystem) {
+    system.install_static::<E>();
 }
 
 impl EventDecl {
@@ -34,6 +39,7 @@ impl EventDecl {
             type_name: std::any::type_name::<E>,
             table_type: TypeId::of::<crate::handler::HandlerFn<E>>,
             prepare: prepare::<E>,
+            install: install::<E>,
             file,
             line,
         }
@@ -87,6 +93,7 @@ pub struct Registry {
     events: Vec<EventInfo>,
     plugins: Vec<&'static PluginDecl>,
     handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>>,
+    event_index: HashMap<TypeId, usize>,
     problems: Vec<RegistryProblem>,
 }
 
@@ -182,10 +189,16 @@ impl Registry {
             fresh
         });
 
+        let event_index = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((e.decl.table_type)(), i))
+            .collect();
         Registry {
             events,
             plugins,
             handlers_by_table,
+            event_index,
             problems,
         }
     }
@@ -220,6 +233,22 @@ impl Registry {
             .get(&table_type)
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    pub(crate) fn event_index(&self, table_type: TypeId) -> Option<usize> {
+        self.event_index.get(&table_type).copied()
+    }
+
+    /// Every event's name, in registry order (the order of `Table::index`).
+    pub(crate) fn event_names(&self) -> Vec<&'static str> {
+        self.events.iter().map(EventInfo::name).collect()
+    }
+
+    /// Installs every static handler as a dynamic subscription (`ImplementationType::ZeroCopy`).
+    pub(crate) fn install_zero_copy(&self, system: &crate::EventSystem) {
+        for event in &self.events {
+            (event.decl.install)(system);
+        }
     }
 
     /// Builds every event's dispatch table now, so that the first `emit` allocates nothing.

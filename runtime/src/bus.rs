@@ -1,0 +1,686 @@
+//! The dynamic bus: run-time subscriptions, a per-topic route cache, and dispatch.
+//!
+//! Subscriptions live in one list sorted by (priority descending, id ascending). Publishing
+//! looks the topic up in a route cache (topic -> the matching subscriptions, in order) and
+//! evaluates patterns only on a miss; subscribing or unsubscribing clears the cache. Routes
+//! are built while holding the subscription lock, so a cached route is never older than the
+//! list it came from.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::buffer::{Budget, Buffer, Overflow, PushOutcome};
+use crate::config::{BackpressureContext, BackpressureDecision, BackpressureStrategy, Config};
+use crate::dynamic::{DynamicEvent, Pattern, PatternKind};
+use crate::error::{BackpressureError, Error, HandlerError, HandlerRef};
+use crate::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
+use crate::metrics::{self, Counters, DropReason, MetricsSnapshot};
+use crate::view::EventRef;
+
+/// Identifies one subscription of one system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubscriptionId(u64);
+
+impl fmt::Display for SubscriptionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "subscription #{}", self.0)
+    }
+}
+
+/// How a subscription receives events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A sync push handler: runs from `emit` and `publish`.
+    Sync,
+    /// An async push handler: runs from `publish` only.
+    Async,
+    /// A pull subscriber ([`EventSubscriber`](crate::EventSubscriber)) with a bounded buffer.
+    Pull,
+}
+
+/// One row of [`EventSystem::list_subscriptions`](crate::EventSystem::list_subscriptions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriptionInfo {
+    /// Its id.
+    pub id: SubscriptionId,
+    /// The pattern as written.
+    pub pattern: String,
+    /// Exact, glob or regex.
+    pub kind: PatternKind,
+    /// Higher runs first.
+    pub priority: i32,
+    /// Push (sync or async) or pull.
+    pub delivery: Delivery,
+    /// Events buffered now (pull subscribers).
+    pub buffered: usize,
+    /// Buffer capacity (pull subscribers).
+    pub capacity: usize,
+    /// The static handler this subscription carries under `ImplementationType::ZeroCopy`.
+    pub static_handler: Option<&'static str>,
+}
+
+pub(crate) type SyncHandler = Box<dyn Fn(&EventRef<'_>) -> HandlerResult + Send + Sync>;
+pub(crate) type AsyncHandler =
+    Box<dyn Fn(Arc<DynamicEvent>) -> BoxFuture<'static, HandlerResult> + Send + Sync>;
+pub(crate) type Filter = Box<dyn Fn(&EventRef<'_>) -> bool + Send + Sync>;
+
+pub(crate) enum SubKind {
+    Sync(SyncHandler),
+    Async(AsyncHandler),
+    Pull(Arc<Buffer<Item>>),
+}
+
+/// What a pull subscriber's buffer holds: the shared event and the topic's counters.
+pub(crate) struct Item {
+    pub(crate) event: Arc<DynamicEvent>,
+    pub(crate) stats: Arc<Counters>,
+}
+
+pub(crate) struct Sub {
+    id: SubscriptionId,
+    pattern: Pattern,
+    priority: i32,
+    filter: Option<Filter>,
+    kind: SubKind,
+    /// Set for static handlers installed under `ImplementationType::ZeroCopy`.
+    info: Option<&'static HandlerInfo>,
+    active: AtomicBool,
+}
+
+impl Sub {
+    fn handler_ref(&self) -> HandlerRef {
+        match self.info {
+            Some(info) => HandlerRef::Static(info),
+            None => HandlerRef::Subscription {
+                id: self.id,
+                pattern: self.pattern.as_str().into(),
+            },
+        }
+    }
+}
+
+/// What a new subscription is made of.
+pub(crate) struct NewSub {
+    pub(crate) pattern: Pattern,
+    pub(crate) priority: i32,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) kind: SubKind,
+    pub(crate) info: Option<&'static HandlerInfo>,
+}
+
+/// The subscriptions matching one topic, in dispatch order.
+pub(crate) struct Route {
+    subs: Box<[Arc<Sub>]>,
+    /// Some subscription needs the event owned (async handler or pull subscriber).
+    owned: bool,
+    stats: Arc<Counters>,
+}
+
+impl Route {
+    pub(crate) fn needs_owned(&self) -> bool {
+        self.owned
+    }
+}
+
+/// A cache this large is cleared rather than grown: topics can be unbounded (`user.123.x`).
+const ROUTE_CACHE_LIMIT: usize = 4096;
+/// Beyond this many distinct topics, counts go to one shared bucket.
+const TOPIC_STATS_LIMIT: usize = 10_000;
+const OTHER_TOPICS: &str = "(other topics)";
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+pub(crate) struct Bus {
+    pub(crate) config: Config,
+    subs: Mutex<Vec<Arc<Sub>>>,
+    live: AtomicUsize,
+    /// Per static event (registry order): does any subscription match its name? Recomputed
+    /// on every subscribe/unsubscribe, so `emit` pays one load when none does.
+    static_names: Box<[&'static str]>,
+    static_matches: Box<[AtomicBool]>,
+    routes: RwLock<FastMap<Box<str>, Arc<Route>>>,
+    stats: Mutex<FastMap<Box<str>, Arc<Counters>>>,
+    budget: Arc<Budget>,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    permits: Option<tokio::sync::Semaphore>,
+}
+
+/// What one dispatch did, for `Emitted` / `Published`.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub(crate) handled: usize,
+    pub(crate) enqueued: usize,
+    pub(crate) not_owned: usize,
+    pub(crate) errors: Vec<HandlerError>,
+    pub(crate) rejected: usize,
+    pub(crate) timed_out: usize,
+    pub(crate) closed: usize,
+}
+
+impl Tally {
+    pub(crate) fn backpressure(&self, topic: &str) -> Option<BackpressureError> {
+        (self.rejected + self.timed_out > 0).then(|| BackpressureError {
+            topic: topic.to_owned(),
+            rejected: self.rejected,
+            timed_out: self.timed_out,
+            enqueued: self.enqueued,
+        })
+    }
+}
+
+/// Locks, recovering from poisoning: every critical section here leaves the data consistent
+/// before anything that can panic (user code never runs under these locks).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Bus {
+    pub(crate) fn new(config: Config, static_names: Vec<&'static str>) -> Arc<Bus> {
+        let budget = Budget::new(config.global_buffer_events, config.global_buffer_bytes);
+        let permits = config
+            .max_concurrent_dispatches
+            .map(tokio::sync::Semaphore::new);
+        Arc::new(Bus {
+            config,
+            subs: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            static_matches: static_names
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+            static_names: static_names.into(),
+            routes: RwLock::new(FastMap::default()),
+            stats: Mutex::new(FastMap::default()),
+            budget,
+            next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            permits,
+        })
+    }
+
+    /// One relaxed load: the static `emit` path asks this before anything else.
+    #[inline(always)]
+    pub(crate) fn has_subscriptions(&self) -> bool {
+        self.live.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether any subscription matches static event number `index`.
+    #[inline(always)]
+    pub(crate) fn static_match(&self, index: usize) -> bool {
+        self.static_matches
+            .get(index)
+            .is_some_and(|m| m.load(Ordering::Relaxed))
+    }
+
+    /// Called with the subscription lock held, after every change.
+    fn changed(&self, subs: &[Arc<Sub>]) {
+        self.live.store(subs.len(), Ordering::Relaxed);
+        for (name, flag) in self.static_names.iter().zip(self.static_matches.iter()) {
+            flag.store(
+                subs.iter().any(|s| s.pattern.matches(name)),
+                Ordering::Relaxed,
+            );
+        }
+        self.clear_routes();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn subscribe(&self, new: NewSub) -> SubscriptionId {
+        let id = SubscriptionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let sub = Arc::new(Sub {
+            id,
+            pattern: new.pattern,
+            priority: new.priority,
+            filter: new.filter,
+            kind: new.kind,
+            info: new.info,
+            active: AtomicBool::new(true),
+        });
+        let mut subs = lock(&self.subs);
+        let at = subs.partition_point(|s| {
+            (std::cmp::Reverse(s.priority), s.id) < (std::cmp::Reverse(sub.priority), id)
+        });
+        subs.insert(at, sub);
+        self.changed(&subs);
+        id
+    }
+
+    /// Removes a subscription; a dispatch already past it finishes, none starts it again.
+    /// Returns the buffer of a pull subscriber, for the caller to drain.
+    pub(crate) fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        let removed = {
+            let mut subs = lock(&self.subs);
+            let Some(at) = subs.iter().position(|s| s.id == id) else {
+                return false;
+            };
+            let sub = subs.remove(at);
+            sub.active.store(false, Ordering::Release);
+            self.changed(&subs);
+            sub
+        };
+        if let SubKind::Pull(buffer) = &removed.kind {
+            drain_closed(buffer);
+        }
+        true
+    }
+
+    fn clear_routes(&self) {
+        self.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// The subscriptions matching `topic`, from the cache or computed once.
+    pub(crate) fn route(&self, topic: &str) -> Arc<Route> {
+        if let Some(route) = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+        {
+            return Arc::clone(route);
+        }
+        let subs = lock(&self.subs);
+        let matching: Box<[Arc<Sub>]> = subs
+            .iter()
+            .filter(|s| s.pattern.matches(topic))
+            .cloned()
+            .collect();
+        let route = Arc::new(Route {
+            owned: matching.iter().any(|s| !matches!(s.kind, SubKind::Sync(_))),
+            subs: matching,
+            stats: self.topic_stats(topic),
+        });
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        if routes.len() >= ROUTE_CACHE_LIMIT {
+            routes.clear();
+        }
+        routes.insert(topic.into(), Arc::clone(&route));
+        route
+    }
+
+    fn topic_stats(&self, topic: &str) -> Arc<Counters> {
+        let mut stats = lock(&self.stats);
+        if let Some(c) = stats.get(topic) {
+            return Arc::clone(c);
+        }
+        let key = if stats.len() >= TOPIC_STATS_LIMIT {
+            OTHER_TOPICS
+        } else {
+            topic
+        };
+        Arc::clone(stats.entry(key.into()).or_default())
+    }
+
+    /// Sync dispatch of a borrowed event: sync handlers run; async handlers and pull
+    /// subscribers need the event owned and are counted as `NotOwned`.
+    pub(crate) fn dispatch_borrowed(&self, route: &Route, event: EventRef<'_>, tally: &mut Tally) {
+        let metrics = self.config.metrics;
+        if metrics {
+            route.stats.published(route.subs.len());
+        }
+        for sub in route.subs.iter() {
+            if !sub.active.load(Ordering::Acquire) {
+                self.count(metrics, &route.stats, DropReason::Unsubscribed);
+                continue;
+            }
+            match &sub.kind {
+                SubKind::Sync(handler) => {
+                    if let Some(filter) = &sub.filter
+                        && !filter(&event)
+                    {
+                        self.count(metrics, &route.stats, DropReason::Filtered);
+                        continue;
+                    }
+                    self.finish(metrics, &route.stats, sub, handler(&event), tally);
+                }
+                SubKind::Async(_) | SubKind::Pull(_) => {
+                    tally.not_owned += 1;
+                    self.count(metrics, &route.stats, DropReason::NotOwned);
+                }
+            }
+        }
+    }
+
+    /// Async dispatch of an owned event to every matching subscription, in order.
+    pub(crate) async fn dispatch_owned(
+        &self,
+        route: &Route,
+        event: Arc<DynamicEvent>,
+        tally: &mut Tally,
+    ) {
+        let metrics = self.config.metrics;
+        if metrics {
+            route.stats.published(route.subs.len());
+        }
+        for sub in route.subs.iter() {
+            if !sub.active.load(Ordering::Acquire) {
+                self.count(metrics, &route.stats, DropReason::Unsubscribed);
+                continue;
+            }
+            if let Some(filter) = &sub.filter
+                && !filter(&EventRef::dynamic_ref(&event))
+            {
+                self.count(metrics, &route.stats, DropReason::Filtered);
+                continue;
+            }
+            match &sub.kind {
+                SubKind::Sync(handler) => {
+                    let result = handler(&EventRef::dynamic_ref(&event));
+                    self.finish(metrics, &route.stats, sub, result, tally);
+                }
+                SubKind::Async(handler) => {
+                    let result = handler(Arc::clone(&event)).await;
+                    self.finish(metrics, &route.stats, sub, result, tally);
+                }
+                SubKind::Pull(buffer) => {
+                    self.enqueue(route, sub, buffer, &event, tally).await;
+                }
+            }
+        }
+    }
+
+    async fn enqueue(
+        &self,
+        route: &Route,
+        sub: &Sub,
+        buffer: &Buffer<Item>,
+        event: &Arc<DynamicEvent>,
+        tally: &mut Tally,
+    ) {
+        let metrics = self.config.metrics;
+        let item = Item {
+            event: Arc::clone(event),
+            stats: Arc::clone(&route.stats),
+        };
+        let overflow = self.overflow(sub, buffer, event);
+        let bytes = event.payload_len();
+        match buffer.push(item, bytes, overflow).await {
+            PushOutcome::Enqueued => tally.enqueued += 1,
+            PushOutcome::EnqueuedEvicting(evicted) => {
+                tally.enqueued += 1;
+                if metrics {
+                    for old in &evicted {
+                        old.stats.dropped(DropReason::Evicted, 1);
+                    }
+                }
+            }
+            PushOutcome::Rejected(_) => {
+                tally.rejected += 1;
+                self.count(metrics, &route.stats, DropReason::Rejected);
+            }
+            PushOutcome::TimedOut(_) => {
+                tally.timed_out += 1;
+                self.count(metrics, &route.stats, DropReason::TimedOut);
+            }
+            PushOutcome::Closed(_) => {
+                tally.closed += 1;
+                self.count(metrics, &route.stats, DropReason::Closed);
+            }
+        }
+    }
+
+    /// What to do if this buffer is full. Custom strategies are asked only when it is.
+    fn overflow(&self, sub: &Sub, buffer: &Buffer<Item>, event: &DynamicEvent) -> Overflow {
+        let block = || Overflow::Block {
+            deadline: Some(tokio::time::Instant::now() + self.config.default_timeout),
+        };
+        match &self.config.backpressure {
+            BackpressureStrategy::Block => block(),
+            BackpressureStrategy::DropOldest => Overflow::DropOldest,
+            BackpressureStrategy::DropNewest => Overflow::DropNewest,
+            BackpressureStrategy::Custom(custom) => {
+                let ctx = BackpressureContext {
+                    event,
+                    subscription: sub.id,
+                    buffered: buffer.len(),
+                    capacity: buffer.capacity(),
+                };
+                match (custom.0)(&ctx) {
+                    BackpressureDecision::Block => block(),
+                    BackpressureDecision::DropOldest => Overflow::DropOldest,
+                    BackpressureDecision::DropNewest => Overflow::DropNewest,
+                }
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        metrics: bool,
+        stats: &Counters,
+        sub: &Sub,
+        result: HandlerResult,
+        tally: &mut Tally,
+    ) {
+        match result {
+            Ok(()) => {
+                tally.handled += 1;
+                if metrics {
+                    stats.delivered(1);
+                }
+            }
+            Err(source) => {
+                if metrics {
+                    stats.failed(1);
+                }
+                tally.errors.push(failure(sub, source));
+            }
+        }
+    }
+
+    #[inline]
+    fn count(&self, metrics: bool, stats: &Counters, reason: DropReason) {
+        if metrics {
+            stats.dropped(reason, 1);
+        }
+    }
+
+    /// Refuses new work after shutdown; counts work in flight for the drain.
+    pub(crate) fn begin(self: &Arc<Self>) -> Result<InFlight, Error> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(Arc::clone(self));
+        if self.is_closed() {
+            return Err(Error::Shutdown);
+        }
+        Ok(guard)
+    }
+
+    pub(crate) async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match &self.permits {
+            Some(sem) => sem.acquire().await.ok(),
+            None => None,
+        }
+    }
+
+    pub(crate) fn check_payload(&self, event: &DynamicEvent) -> Result<(), Error> {
+        let size = event.payload_len();
+        if size > self.config.max_payload_bytes {
+            return Err(Error::PayloadTooLarge {
+                topic: event.topic().to_string(),
+                size,
+                max: self.config.max_payload_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stops accepting publishes, waits up to `deadline` for those in flight, then closes
+    /// every pull subscriber's buffer (receivers still drain what is buffered).
+    pub(crate) async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
+        self.closed.store(true, Ordering::Release);
+        let drained = tokio::time::timeout(deadline, async {
+            loop {
+                let idle = self.idle.notified();
+                if self.in_flight.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                idle.await;
+            }
+        })
+        .await
+        .is_ok();
+        let mut buffered = 0;
+        for sub in lock(&self.subs).iter() {
+            if let SubKind::Pull(buffer) = &sub.kind {
+                buffer.close();
+                buffered += buffer.len();
+            }
+        }
+        crate::ShutdownReport {
+            drained,
+            in_flight: self.in_flight.load(Ordering::Acquire),
+            buffered,
+        }
+    }
+
+    pub(crate) fn list(&self) -> Vec<SubscriptionInfo> {
+        lock(&self.subs)
+            .iter()
+            .map(|s| {
+                let (delivery, buffered, capacity) = match &s.kind {
+                    SubKind::Sync(_) => (Delivery::Sync, 0, 0),
+                    SubKind::Async(_) => (Delivery::Async, 0, 0),
+                    SubKind::Pull(b) => (Delivery::Pull, b.len(), b.capacity()),
+                };
+                SubscriptionInfo {
+                    id: s.id,
+                    pattern: s.pattern.as_str().to_owned(),
+                    kind: s.pattern.kind(),
+                    priority: s.priority,
+                    delivery,
+                    buffered,
+                    capacity,
+                    static_handler: s.info.map(HandlerInfo::function),
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn metrics(&self) -> MetricsSnapshot {
+        let stats = lock(&self.stats);
+        let (total, topics) = metrics::snapshot(stats.iter().map(|(t, c)| (&**t, &**c)));
+        let (buffered_events, buffered_bytes) = self.budget.used();
+        let (buffer_limit_events, buffer_limit_bytes) = self.budget.limits();
+        MetricsSnapshot {
+            total,
+            topics,
+            buffered_events: buffered_events as u64,
+            buffered_bytes: buffered_bytes as u64,
+            buffer_limit_events,
+            buffer_limit_bytes,
+            subscriptions: self.live.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn new_buffer(&self) -> Arc<Buffer<Item>> {
+        Buffer::new(self.config.channel_capacity, Arc::clone(&self.budget))
+    }
+}
+
+fn failure(sub: &Sub, source: BoxError) -> HandlerError {
+    HandlerError {
+        handler: sub.handler_ref(),
+        source,
+    }
+}
+
+/// Closes a pull subscriber's buffer and counts what was left in it as dropped.
+pub(crate) fn drain_closed(buffer: &Buffer<Item>) {
+    for item in buffer.close_and_drain() {
+        item.stats.dropped(DropReason::Closed, 1);
+    }
+}
+
+/// Counts one publish in flight; the last one out after shutdown wakes the drain.
+pub(crate) struct InFlight(Arc<Bus>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A live subscription. Dropping it (or calling [`unsubscribe`](Self::unsubscribe)) removes
+/// it, also while a dispatch is running: no handler call starts after that.
+#[must_use = "dropping a Subscription unsubscribes it at once; keep it, or call .detach()"]
+pub struct Subscription {
+    id: SubscriptionId,
+    bus: Weak<Bus>,
+    detached: bool,
+}
+
+impl Subscription {
+    pub(crate) fn new(id: SubscriptionId, bus: &Arc<Bus>) -> Self {
+        Subscription {
+            id,
+            bus: Arc::downgrade(bus),
+            detached: false,
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> SubscriptionId {
+        self.id
+    }
+
+    /// Removes the subscription now; true if it was still there.
+    pub fn unsubscribe(mut self) -> bool {
+        self.detached = true;
+        self.bus
+            .upgrade()
+            .is_some_and(|bus| bus.unsubscribe(self.id))
+    }
+
+    /// Keeps the subscription for the system's whole life, without holding a handle.
+    pub fn detach(mut self) -> SubscriptionId {
+        self.detached = true;
+        self.id
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if !self.detached
+            && let Some(bus) = self.bus.upgrade()
+        {
+            bus.unsubscribe(self.id);
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl HandlerRef {
+    /// A human name: the static handler's path, or the subscription and its pattern.
+    pub fn name(&self) -> Cow<'static, str> {
+        match self {
+            HandlerRef::Static(info) => Cow::Borrowed(info.function()),
+            HandlerRef::Subscription { id, pattern } => Cow::Owned(format!("{id} ({pattern})")),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The pull ("channel") API: `EventPublisher<T>` and `EventSubscriber<T>`, static or dynamic.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::buffer::{Buffer, RecvTimeout, TryRecv};
+use crate::bus::{Bus, Item, SubscriptionId, drain_closed};
+use crate::dynamic::DynamicEvent;
+use crate::error::Error;
+use crate::event::StaticEvent;
+use crate::metrics::DropReason;
+use crate::system::{EventSystem, Published};
+
+/// What an [`EventPublisher`] can publish: any static event type, or [`DynamicEvent`].
+pub trait Publish: Sized + Send + 'static {
+    /// Publishes `self` on `system`.
+    fn publish_on(
+        self,
+        system: &EventSystem,
+    ) -> impl Future<Output = Result<Published, Error>> + Send;
+}
+
+/// Publishes events of one type. Made by [`EventSystem::create_publisher`].
+///
+/// ```
+/// use staticbus::prelude::*;
+///
+/// #[derive(StaticEvent, Debug)]
+/// struct Reading(f64);
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), staticbus::Error> {
+/// let system = EventSystem::builder().build()?;
+/// let readings = system.subscribe::<Reading>()?;
+/// let publisher = system.create_publisher::<Reading>();
+/// publisher.publish_batch(vec![Reading(1.5), Reading(2.5)]).await?;
+/// assert_eq!(readings.receive().await?.0, 1.5);
+/// assert_eq!(readings.try_receive()?.map(|r| r.0), Some(2.5));
+/// # Ok(()) }
+/// ```
+pub struct EventPublisher<T> {
+    system: EventSystem,
+    _type: PhantomData<fn(T)>,
+}
+
+impl<T> Clone for EventPublisher<T> {
+    fn clone(&self) -> Self {
+        EventPublisher {
+            system: self.system.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for EventPublisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventPublisher")
+            .field("type", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+impl<T: Publish> EventPublisher<T> {
+    pub(crate) fn new(system: EventSystem) -> Self {
+        EventPublisher {
+            system,
+            _type: PhantomData,
+        }
+    }
+
+    /// Publishes one event: as [`EventSystem::publish`] or [`EventSystem::publish_dynamic`].
+    pub async fn publish(&self, event: T) -> Result<Published, Error> {
+        event.publish_on(&self.system).await
+    }
+
+    /// Publishes every event, in order, even after one fails; returns the summed report, or
+    /// [`Error::Batch`] with each failure and its index (a shutdown stops the batch).
+    pub async fn publish_batch(&self, events: Vec<T>) -> Result<Published, Error> {
+        let total = events.len();
+        let mut sum = Published::default();
+        let mut errors = Vec::new();
+        for (i, event) in events.into_iter().enumerate() {
+            match event.publish_on(&self.system).await {
+                Ok(p) => sum = sum.plus(p),
+                Err(Error::Shutdown) => {
+                    errors.push((i, Error::Shutdown));
+                    break;
+                }
+                Err(e) => errors.push((i, e)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(sum)
+        } else {
+            Err(Error::Batch { total, errors })
+        }
+    }
+}
+
+/// What an [`EventSubscriber`] can receive: any static event type, or [`DynamicEvent`].
+pub trait Receive: Sized + Send + Sync + 'static {
+    #[doc(hidden)]
+    fn from_item(event: Arc<DynamicEvent>) -> Option<Arc<Self>>;
+}
+
+impl<E: StaticEvent> Receive for E {
+    fn from_item(event: Arc<DynamicEvent>) -> Option<Arc<Self>> {
+        event.value_arc::<E>()
+    }
+}
+
+impl Receive for DynamicEvent {
+    fn from_item(event: Arc<DynamicEvent>) -> Option<Arc<Self>> {
+        Some(event)
+    }
+}
+
+/// Receives events from a bounded buffer (`channel_capacity`). Made by
+/// [`EventSystem::subscribe`] (static event type) or [`EventSystem::subscribe_topic`]
+/// (pattern). Dropping it unsubscribes; events still buffered count as dropped (`Closed`).
+///
+/// What happens when the buffer is full is the system's
+/// [`BackpressureStrategy`](crate::BackpressureStrategy). After
+/// [`shutdown`](EventSystem::shutdown) it yields what is buffered, then [`Error::Closed`].
+pub struct EventSubscriber<T> {
+    id: SubscriptionId,
+    buffer: Arc<Buffer<Item>>,
+    bus: Weak<Bus>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for EventSubscriber<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSubscriber")
+            .field("id", &self.id)
+            .field("type", &std::any::type_name::<T>())
+            .field("buffered", &self.buffer.len())
+            .finish()
+    }
+}
+
+impl<T> EventSubscriber<T> {
+    pub(crate) fn new(id: SubscriptionId, buffer: Arc<Buffer<Item>>, bus: &Arc<Bus>) -> Self {
+        EventSubscriber {
+            id,
+            buffer,
+            bus: Arc::downgrade(bus),
+            _type: PhantomData,
+        }
+    }
+
+    /// Its subscription id.
+    pub fn id(&self) -> SubscriptionId {
+        self.id
+    }
+
+    /// Events waiting in its buffer.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.buffer.len() == 0
+    }
+}
+
+impl<T: Receive> EventSubscriber<T> {
+    /// The next event; waits for one. [`Error::Closed`] once the system is shut down and the
+    /// buffer is empty. Cancel-safe: dropping the future loses no event.
+    pub async fn receive(&self) -> Result<Arc<T>, Error> {
+        loop {
+            match self.buffer.recv().await {
+                Some(item) => {
+                    if let Some(value) = accept::<T>(item) {
+                        return Ok(value);
+                    }
+                }
+                None => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// The next event, waiting at most `timeout` ([`Error::Timeout`]).
+    pub async fn receive_timeout(&self, timeout: Duration) -> Result<Arc<T>, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.buffer.recv_timeout(left).await {
+                Ok(item) => {
+                    if let Some(value) = accept::<T>(item) {
+                        return Ok(value);
+                    }
+                }
+                Err(RecvTimeout::TimedOut) => return Err(Error::Timeout(timeout)),
+                Err(RecvTimeout::Closed) => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// The next event if one is buffered, without waiting; `Ok(None)` when empty.
+    pub fn try_receive(&self) -> Result<Option<Arc<T>>, Error> {
+        loop {
+            match self.buffer.try_recv() {
+                Ok(item) => {
+                    if let Some(value) = accept::<T>(item) {
+                        return Ok(Some(value));
+                    }
+                }
+                Err(TryRecv::Empty) => return Ok(None),
+                Err(TryRecv::Closed) => return Err(Error::Closed),
+            }
+        }
+    }
+}
+
+/// Counts the item as delivered if it converts, as a type mismatch otherwise.
+fn accept<T: Receive>(item: Item) -> Option<Arc<T>> {
+    let Item { event, stats } = item;
+    match T::from_item(event) {
+        Some(value) => {
+            stats.delivered(1);
+            Some(value)
+        }
+        None => {
+            stats.dropped(DropReason::TypeMismatch, 1);
+            None
+        }
+    }
+}
+
+impl<T> Drop for EventSubscriber<T> {
+    fn drop(&mut self) {
+        match self.bus.upgrade() {
+            // Unsubscribing drains the buffer and counts what was left.
+            Some(bus) => {
+                bus.unsubscribe(self.id);
+            }
+            None => drain_closed(&self.buffer),
+        }
+    }
+}
+
+impl Published {
+    pub(crate) fn plus(self, other: Published) -> Published {
+        Published::new(
+            self.handled() + other.handled(),
+            self.enqueued() + other.enqueued(),
+        )
+    }
+}

@@ -1,0 +1,168 @@
+//! Counters of the bus, and the snapshot `EventSystem::metrics()` returns.
+//!
+//! Accounting invariant: every (event, matching subscription) pair ends in exactly one of
+//! delivered, dropped (with a reason) or failed; until then it is buffered. So at any time
+//! `delivered + dropped + failed + buffered == deliveries`, and once buffers are drained,
+//! `delivered + dropped + failed == sum over events of matching subscriptions`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why an event did not reach a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Evicted from a full buffer by `DropOldest`.
+    Evicted,
+    /// Rejected by a full buffer (`DropNewest`, or no room left to evict into).
+    Rejected,
+    /// `Block` waited `default_timeout` without room.
+    TimedOut,
+    /// The subscription's filter said no.
+    Filtered,
+    /// The subscriber was gone (dropped, or the system shut down) with events still buffered.
+    Closed,
+    /// The subscription was removed while the event was being dispatched.
+    Unsubscribed,
+    /// `emit` borrows its event: async and channel subscribers need it owned (use `publish`).
+    NotOwned,
+    /// A typed subscriber got an event of another type under its name.
+    TypeMismatch,
+}
+
+const REASONS: [DropReason; 8] = [
+    DropReason::Evicted,
+    DropReason::Rejected,
+    DropReason::TimedOut,
+    DropReason::Filtered,
+    DropReason::Closed,
+    DropReason::Unsubscribed,
+    DropReason::NotOwned,
+    DropReason::TypeMismatch,
+];
+
+/// Counters of one topic; totals are summed at snapshot time, so the hot path bumps one set.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    published: AtomicU64,
+    matched: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dropped: [AtomicU64; REASONS.len()],
+}
+
+impl Counters {
+    pub(crate) fn published(&self, matching: usize) {
+        self.published.fetch_add(1, Relaxed);
+        self.matched.fetch_add(matching as u64, Relaxed);
+    }
+    pub(crate) fn delivered(&self, n: u64) {
+        self.delivered.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn failed(&self, n: u64) {
+        self.failed.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
+        self.dropped[reason as usize].fetch_add(n, Relaxed);
+    }
+
+    fn snapshot(&self) -> TopicMetrics {
+        let dropped: BTreeMap<DropReason, u64> = REASONS
+            .iter()
+            .map(|&r| (r, self.dropped[r as usize].load(Relaxed)))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        TopicMetrics {
+            published: self.published.load(Relaxed),
+            matched: self.matched.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            dropped,
+        }
+    }
+}
+
+/// A topic's counts (or the whole bus's) at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicMetrics {
+    /// Events published.
+    pub published: u64,
+    /// Deliveries owed: the sum, over published events, of their matching subscriptions.
+    pub matched: u64,
+    /// Handled successfully by a push handler, or received by a pull subscriber.
+    pub delivered: u64,
+    /// A push handler returned an error.
+    pub failed: u64,
+    /// Not delivered, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
+}
+
+impl TopicMetrics {
+    /// All drops, whatever the reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+/// What [`EventSystem::metrics`](crate::EventSystem::metrics) returns.
+///
+/// Counts cover the bus: dynamic subscriptions, pull subscribers, and static handlers under
+/// [`ImplementationType::ZeroCopy`](crate::ImplementationType). Static handlers on the
+/// `StaticFastPath` tables are not counted: that path keeps no books, by design.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Totals over all topics.
+    pub total: TopicMetrics,
+    /// Per topic.
+    pub topics: BTreeMap<String, TopicMetrics>,
+    /// Events sitting in pull subscribers' buffers now.
+    pub buffered_events: u64,
+    /// Payload bytes sitting in buffers now.
+    pub buffered_bytes: u64,
+    /// The global event limit (`global_buffer_size`), if any.
+    pub buffer_limit_events: Option<usize>,
+    /// The global byte limit (`global_buffer_bytes`), if any.
+    pub buffer_limit_bytes: Option<usize>,
+    /// Live subscriptions (push and pull).
+    pub subscriptions: usize,
+}
+
+impl MetricsSnapshot {
+    /// The fuller of the two global limits, as a fraction in [0, 1]; `None` without limits.
+    pub fn buffer_utilisation(&self) -> Option<f64> {
+        let events = self
+            .buffer_limit_events
+            .map(|limit| self.buffered_events as f64 / limit as f64);
+        let bytes = self
+            .buffer_limit_bytes
+            .map(|limit| self.buffered_bytes as f64 / limit as f64);
+        match (events, bytes) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Per-topic snapshots, and their sum as the total.
+pub(crate) fn snapshot<'a>(
+    topics: impl Iterator<Item = (&'a str, &'a Counters)>,
+) -> (TopicMetrics, BTreeMap<String, TopicMetrics>) {
+    let topics: BTreeMap<String, TopicMetrics> =
+        topics.map(|(t, c)| (t.to_owned(), c.snapshot())).collect();
+    let mut total = TopicMetrics::default();
+    for t in topics.values() {
+        total.published += t.published;
+        total.matched += t.matched;
+        total.delivered += t.delivered;
+        total.failed += t.failed;
+        for (&reason, &n) in &t.dropped {
+            *total.dropped.entry(reason).or_default() += n;
+        }
+    }
+    (total, topics)
+}
