@@ -483,6 +483,8 @@ impl<T> Buffer<T> {
                     if self.budget.reserve(1, bytes) {
                         return self.enqueue(st, item, bytes);
                     }
+                    #[cfg(test)]
+                    tests::between_refusal_and_registration();
                     // Count ourselves, then retry: a release either happened before the retry
                     // (and the retry sees it) or sees the count and notifies.
                     let waiting = Waiting::new(&self.budget.waiters);
@@ -843,6 +845,7 @@ fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     use std::task::Waker;
 
@@ -856,6 +859,19 @@ mod tests {
     const SETTLE: Duration = Duration::from_millis(20);
     /// A test that waits longer than this has hung.
     const HANG: Duration = Duration::from_secs(10);
+
+    thread_local! {
+        /// Runs once, inside a blocking push, between the budget's refusal and the pusher's
+        /// registration as a budget waiter: the window a lost wake-up would slip through.
+        static BETWEEN: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    /// Test hook, called by [`Buffer::push`]; see [`BETWEEN`].
+    pub(super) fn between_refusal_and_registration() {
+        if let Some(hook) = BETWEEN.with_borrow_mut(Option::take) {
+            hook();
+        }
+    }
 
     fn block_for(d: Duration) -> Overflow {
         Overflow::Block {
@@ -1553,9 +1569,32 @@ mod tests {
         assert_eq!(buffer.budget().used(), (0, 0));
     }
 
-    /// One pusher, one receiver, room for one event in the whole budget: every push waits
-    /// for the previous item's release. A release that slipped between a pusher's failed
-    /// reservation and its registration as a waiter would deadlock the pair.
+    #[test]
+    fn a_release_between_refusal_and_registration_is_not_missed() {
+        let budgets = [
+            Budget::new(Some(1), None),
+            Budget::new(None, Some(1)),
+            Budget::new(Some(1), Some(1)),
+        ];
+        for budget in budgets {
+            let a = Buffer::new(4, Arc::clone(&budget));
+            let b = Buffer::new(4, Arc::clone(&budget));
+            assert_eq!(b.try_push(1, 1, NEWEST), Enqueued);
+            let releaser = Arc::clone(&b);
+            // Nobody waits yet when `b` releases, so nobody is notified: the pusher must see
+            // the release when it retries after registering.
+            BETWEEN.set(Some(Box::new(move || {
+                assert_eq!(releaser.try_recv(), Ok(1))
+            })));
+            assert_eq!(poll_once(a.push(2, 1, BLOCK)), Poll::Ready(Enqueued));
+            assert!(BETWEEN.with_borrow(Option::is_none), "the hook ran");
+            assert_eq!(budget.used(), (1, 1));
+        }
+    }
+
+    /// One pusher and one receiver on two threads, room for one event in the whole budget:
+    /// every push waits for the previous item's release and every receive for the next push,
+    /// so any lost wake-up deadlocks the pair.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ping_pong_through_a_budget_of_one_loses_no_wake_up() {
         const N: u64 = 20_000;

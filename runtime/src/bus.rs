@@ -143,7 +143,7 @@ pub(crate) struct Bus {
     live: AtomicUsize,
     /// Per static event (registry order): does any subscription match its name? Recomputed
     /// on every subscribe/unsubscribe, so `emit` pays one load when none does.
-    static_names: Box<[&'static str]>,
+    static_events: Box<[(&'static str, &'static AtomicUsize)]>,
     static_matches: Box<[AtomicBool]>,
     routes: RwLock<FastMap<Box<str>, Arc<Route>>>,
     stats: Mutex<FastMap<Box<str>, Arc<Counters>>>,
@@ -185,7 +185,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Bus {
-    pub(crate) fn new(config: Config, static_names: Vec<&'static str>) -> Arc<Bus> {
+    pub(crate) fn new(
+        config: Config,
+        static_events: Vec<(&'static str, &'static AtomicUsize)>,
+    ) -> Arc<Bus> {
         let budget = Budget::new(config.global_buffer_events, config.global_buffer_bytes);
         let permits = config
             .max_concurrent_dispatches
@@ -194,11 +197,11 @@ impl Bus {
             config,
             subs: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
-            static_matches: static_names
+            static_matches: static_events
                 .iter()
                 .map(|_| AtomicBool::new(false))
                 .collect(),
-            static_names: static_names.into(),
+            static_events: static_events.into(),
             routes: RwLock::new(FastMap::default()),
             stats: Mutex::new(FastMap::default()),
             budget,
@@ -227,11 +230,15 @@ impl Bus {
     /// Called with the subscription lock held, after every change.
     fn changed(&self, subs: &[Arc<Sub>]) {
         self.live.store(subs.len(), Ordering::Relaxed);
-        for (name, flag) in self.static_names.iter().zip(self.static_matches.iter()) {
-            flag.store(
-                subs.iter().any(|s| s.pattern.matches(name)),
-                Ordering::Relaxed,
-            );
+        for (&(name, refs), flag) in self.static_events.iter().zip(self.static_matches.iter()) {
+            let matched = subs.iter().any(|s| s.pattern.matches(name));
+            if flag.swap(matched, Ordering::Relaxed) != matched {
+                if matched {
+                    refs.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    refs.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
         }
         self.clear_routes();
     }
@@ -605,6 +612,16 @@ fn failure(sub: &Sub, source: BoxError) -> HandlerError {
 pub(crate) fn drain_closed(buffer: &Buffer<Item>) {
     for item in buffer.close_and_drain() {
         item.stats.dropped(DropReason::Closed, 1);
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        for (&(_, refs), flag) in self.static_events.iter().zip(self.static_matches.iter()) {
+            if flag.load(Ordering::Relaxed) {
+                refs.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -100,6 +100,9 @@ impl<T> JsonProbeFallback for JsonProbe<T> {
 pub struct Table<E> {
     /// This event's position in the registry (sorted by name), for per-system flags.
     pub(crate) index: usize,
+    /// Live systems in which a dynamic subscription matches this event: while 0, `emit` asks
+    /// nothing of any bus (one load of a field next to the handler slice).
+    pub(crate) dynamic_refs: std::sync::atomic::AtomicUsize,
     pub(crate) sync: Box<[(SyncFn<E>, &'static HandlerInfo)]>,
     pub(crate) ordered: Box<[(HandlerFn<E>, &'static HandlerInfo)]>,
     pub(crate) async_count: u32,
@@ -127,6 +130,7 @@ impl<E: StaticEvent> Table<E> {
             index: crate::registry::registry()
                 .event_index(TypeId::of::<HandlerFn<E>>())
                 .unwrap_or(usize::MAX),
+            dynamic_refs: std::sync::atomic::AtomicUsize::new(0),
             async_count: total - sync.len() as u32,
             sync: sync.into(),
             ordered: ordered.into(),

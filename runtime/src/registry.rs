@@ -4,6 +4,7 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicUsize;
 
 use crate::__private::{EVENTS, HANDLERS, PLUGINS};
 use crate::error::RegistryProblem;
@@ -19,6 +20,7 @@ pub struct EventDecl {
     table_type: fn() -> TypeId,
     prepare: fn(),
     install: fn(&crate::EventSystem),
+    dynamic_refs: fn() -> &'static AtomicUsize,
     file: &'static str,
     line: u32,
 }
@@ -31,6 +33,10 @@ fn install<E: StaticEvent>(system: &crate::EventSystem) {
     system.install_static::<E>();
 }
 
+fn dynamic_refs<E: StaticEvent>() -> &'static AtomicUsize {
+    &E::__table().dynamic_refs
+}
+
 impl EventDecl {
     /// Describes event type `E`.
     pub const fn new<E: StaticEvent>(file: &'static str, line: u32) -> Self {
@@ -40,6 +46,7 @@ impl EventDecl {
             table_type: TypeId::of::<crate::handler::HandlerFn<E>>,
             prepare: prepare::<E>,
             install: install::<E>,
+            dynamic_refs: dynamic_refs::<E>,
             file,
             line,
         }
@@ -239,9 +246,13 @@ impl Registry {
         self.event_index.get(&table_type).copied()
     }
 
-    /// Every event's name, in registry order (the order of `Table::index`).
-    pub(crate) fn event_names(&self) -> Vec<&'static str> {
-        self.events.iter().map(EventInfo::name).collect()
+    /// Every event's name and its table's `dynamic_refs`, in registry order (the order of
+    /// `Table::index`).
+    pub(crate) fn static_events(&self) -> Vec<(&'static str, &'static AtomicUsize)> {
+        self.events
+            .iter()
+            .map(|e| (e.name(), (e.decl.dynamic_refs)()))
+            .collect()
     }
 
     /// Installs every static handler as a dynamic subscription (`ImplementationType::ZeroCopy`).

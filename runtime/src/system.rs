@@ -178,7 +178,7 @@ impl EventSystemBuilder {
         let zero_copy = self.config.implementation == ImplementationType::ZeroCopy;
         let system = EventSystem {
             ctx: Arc::new(Context::new(registry.plugin_decls())),
-            bus: Bus::new(self.config, registry.event_names()),
+            bus: Bus::new(self.config, registry.static_events()),
             zero_copy,
         };
         if zero_copy {
@@ -392,24 +392,32 @@ impl EventSystem {
     #[inline]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
         let table = E::__table();
+        // One flag per event type: false unless a dynamic subscription matches `E::NAME` (or
+        // the static handlers travel the bus, `ImplementationType::ZeroCopy`).
+        if table
+            .dynamic_refs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            != 0
+            && self.bus.static_match(table.index)
+        {
+            return self.emit_via_bus(table, event);
+        }
+        emit_table(table, &self.ctx, event)
+    }
+
+    #[inline(never)]
+    fn emit_via_bus<E: StaticEvent>(&self, table: &crate::event::Table<E>, event: &E) -> Emitted {
         let mut emitted = if self.zero_copy {
             Emitted::default()
         } else {
             emit_table(table, &self.ctx, event)
         };
-        if self.bus.static_match(table.index) {
-            self.emit_to_bus(event, &mut emitted);
-        }
-        emitted
-    }
-
-    #[inline(never)]
-    fn emit_to_bus<E: StaticEvent>(&self, event: &E, emitted: &mut Emitted) {
         let route = self.bus.route(E::NAME);
         let mut tally = Tally::default();
         self.bus
             .dispatch_borrowed(&route, EventRef::static_ref(event), &mut tally);
         emitted.absorb(tally);
+        emitted
     }
 
     /// Calls every handler of `E`, sync and async, one after another in dispatch order (an

@@ -534,3 +534,89 @@ fn metrics_can_be_disabled() {
     assert_eq!(n.load(Ordering::Relaxed), 1);
     assert_eq!(system.metrics().total, TopicMetrics::default());
 }
+
+// ---- implementations and isolation ---------------------------------------------------------
+
+#[derive(StaticEvent, Debug, Clone)]
+#[event(name = "impl.step")]
+struct Step(u64);
+
+static STEPS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+#[handler(priority = 5)]
+fn step_first(_: &Step) {
+    STEPS.lock().unwrap().push("first");
+}
+
+#[handler]
+fn step_check(s: &Step) -> Result<(), std::io::Error> {
+    STEPS.lock().unwrap().push("check");
+    if s.0 == 13 {
+        Err(std::io::Error::other("unlucky step"))
+    } else {
+        Ok(())
+    }
+}
+
+#[handler(priority = -5)]
+async fn step_last(_: &Step) {
+    tokio::task::yield_now().await;
+    STEPS.lock().unwrap().push("last");
+}
+
+#[tokio::test]
+async fn zero_copy_runs_the_same_handlers_in_the_same_order() {
+    // Both systems live in this one test, so `STEPS` is not shared with another test.
+    let mut runs = Vec::new();
+    for implementation in [
+        ImplementationType::StaticFastPath,
+        ImplementationType::ZeroCopy,
+    ] {
+        let system = EventSystem::builder()
+            .implementation(implementation)
+            .build()
+            .unwrap();
+        assert_eq!(system.implementation(), implementation);
+        let emitted = system.emit(&Step(1));
+        let published = system.publish(Step(2)).await.unwrap();
+        let failed = system.publish(Step(13)).await.unwrap_err();
+        let Error::Handlers(failed) = failed else {
+            panic!("{failed}")
+        };
+        let steps = std::mem::take(&mut *STEPS.lock().unwrap());
+        runs.push((
+            emitted.handled(),
+            emitted.skipped_async(),
+            published.handled(),
+            failed.errors[0].handler.name().into_owned(),
+            steps,
+        ));
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(
+        runs[0].4,
+        [
+            "first", "check", "first", "check", "last", "first", "check", "last"
+        ]
+    );
+    assert!(runs[0].3.ends_with("::step_check"), "{}", runs[0].3);
+}
+
+#[derive(StaticEvent)]
+#[event(name = "iso.ping")]
+struct IsoPing;
+
+#[test]
+fn one_systems_subscriptions_never_see_another_systems_events() {
+    let (a, b) = (system(), system());
+    let (n, f) = counter();
+    let sub = a.on("iso.*", f).unwrap();
+    assert_eq!(b.emit(&IsoPing).handled(), 0);
+    assert_eq!(n.load(Ordering::Relaxed), 0);
+    assert_eq!(a.emit(&IsoPing).handled(), 1);
+    drop(sub);
+    assert_eq!(a.emit(&IsoPing).handled(), 0);
+    drop(a);
+    assert_eq!(b.emit(&IsoPing).handled(), 0);
+    assert_eq!(n.load(Ordering::Relaxed), 1);
+}
