@@ -18,8 +18,8 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                     lit,
                     format!(
                         "invalid event name {:?}: use dot-separated segments of ASCII letters, \
-                         digits, `_` or `-`, e.g. \"order.placed\" (no empty segments, spaces or \
-                         wildcards)",
+                         digits, `_` or `-`, at most 255 bytes, e.g. \"order.placed\" (no empty \
+                         segments, spaces or wildcards)",
                         lit.value()
                     ),
                 );
@@ -119,13 +119,16 @@ fn check_shape(input: &syn::DeriveInput, errors: &mut Errors) {
 }
 
 /// Event names are dotted identifiers: `order.placed`, `billing.v2.invoice_sent`.
+/// The same rule as the runtime's `Topic` (static events travel the dynamic bus under it),
+/// including its 255-byte limit.
 fn valid_name(name: &str) -> bool {
-    name.split('.').all(|segment| {
-        !segment.is_empty()
-            && segment
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    })
+    name.len() <= 255
+        && name.split('.').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
 }
 
 /// `OrderPlaced` -> `order.placed`, `HTTPRequestSent` -> `http.request.sent`, `V2Ping` -> `v2.ping`.
