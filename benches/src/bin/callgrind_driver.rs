@@ -4,26 +4,56 @@
 //! callgrind_driver <mechanism> <iterations>
 //! ```
 //!
-//! Mechanisms: `direct`, `emit_free`, `emit_plugin`, `emit_8`, `typeid`. Setup (building the
-//! system and checking every handler is linked) is the same whatever N is, so
-//! `(Ir(N = 1_000_000) - Ir(N = 0)) / 1_000_000` is the cost of one event, loop included
+//! Mechanisms of the `static_dispatch` group: `direct`, `emit_free`, `emit_plugin`, `emit_8`,
+//! `typeid`. Of the `dynamic_dispatch` group: `dyn_push_1`, `dyn_push_8` (`emit_dynamic` to 1 or
+//! 8 glob subscribers, cached route), `string_map_1`, `string_map_8`, and the 1P/1C channels
+//! `channel_bus` and `channel_broadcast` (N events in batches of `CHANNEL_BATCH`, on the bench's
+//! `current_thread` runtime). `dyn_push_8_no_metrics` and `channel_bus_no_metrics` are the same
+//! with `enable_metrics(false)`, to count what the bus's counters cost.
+//!
+//! Setup (building the system and checking every handler is linked) is the same whatever N is,
+//! so `(Ir(N = 1_000_000) - Ir(N = 0)) / 1_000_000` is the cost of one event, loop included
 //! (`scripts/instructions.sh` does that subtraction). As in the criterion bench, the dispatcher
 //! goes through `black_box` with the event, so nothing loop-invariant is hoisted out of the loop.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use staticbus::EventSystem;
 use staticbus_benches::{
-    EightMixed, OneFree, OnePlugin, TypeIdMap, checked_system, direct_call, emit,
+    BroadcastChannel, BusChannel, CHANNEL_BATCH, DYN_PAYLOAD, DYN_TOPIC, DynamicPush, EightMixed,
+    OneFree, OnePlugin, StringMap, TypeIdMap, channel_runtime, checked_system, direct_call,
+    dyn_event, emit, emit_dynamic,
 };
 
-const USAGE: &str =
-    "usage: callgrind_driver <direct|emit_free|emit_plugin|emit_8|typeid> <iterations>";
+const USAGE: &str = "usage: callgrind_driver <mechanism> <iterations>
+mechanisms: direct emit_free emit_plugin emit_8 typeid
+            dyn_push_1 dyn_push_8 dyn_push_8_no_metrics string_map_1 string_map_8
+            channel_bus channel_bus_no_metrics channel_broadcast";
 
 fn repeat(n: u64, mut f: impl FnMut()) {
     for _ in 0..n {
         f();
     }
+}
+
+/// Runs `n` events through `batch` (which moves up to `CHANNEL_BATCH` per call).
+fn batches(n: u64, mut batch: impl FnMut(usize) -> usize) {
+    let mut left = n;
+    while left > 0 {
+        let size = left.min(CHANNEL_BATCH as u64);
+        // `size` is at most CHANNEL_BATCH, a usize.
+        assert_eq!(batch(size as usize) as u64, size, "every event arrives");
+        left -= size;
+    }
+}
+
+fn push(subscribers: usize, metrics: bool) -> DynamicPush {
+    DynamicPush::with_builder(EventSystem::builder().enable_metrics(metrics), subscribers)
+        .expect("a system with push subscribers")
 }
 
 fn main() -> ExitCode {
@@ -68,6 +98,41 @@ fn main() -> ExitCode {
         "typeid" => repeat(n, || {
             black_box(black_box(&map).emit(black_box(&free)));
         }),
+        "dyn_push_1" | "dyn_push_8" | "dyn_push_8_no_metrics" => {
+            let push = match mechanism {
+                "dyn_push_1" => push(1, true),
+                "dyn_push_8" => push(8, true),
+                _ => push(8, false),
+            };
+            let event = dyn_event();
+            repeat(n, || {
+                black_box(emit_dynamic(black_box(push.system()), black_box(&event)));
+            });
+        }
+        "string_map_1" | "string_map_8" => {
+            let map = StringMap::with_handlers(if mechanism == "string_map_1" { 1 } else { 8 });
+            let payload = Arc::new(Bytes::from_static(DYN_PAYLOAD));
+            repeat(n, || {
+                black_box(black_box(&map).emit(black_box(DYN_TOPIC), black_box(&payload)));
+            });
+        }
+        "channel_bus" | "channel_bus_no_metrics" => {
+            let rt = channel_runtime();
+            let builder = EventSystem::builder().enable_metrics(mechanism == "channel_bus");
+            let bus = BusChannel::with_builder(builder, &rt).expect("a system with a subscriber");
+            let event = dyn_event();
+            batches(n, |size| {
+                black_box(&bus).batch(&rt, black_box(&event), size)
+            });
+        }
+        "channel_broadcast" => {
+            let rt = channel_runtime();
+            let mut broadcast = BroadcastChannel::new();
+            let shared = Arc::new(dyn_event());
+            batches(n, |size| {
+                black_box(&mut broadcast).batch(&rt, black_box(&shared), size)
+            });
+        }
         other => {
             eprintln!("unknown mechanism {other:?}\n{USAGE}");
             return ExitCode::FAILURE;
