@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -20,7 +22,7 @@ use crate::config::{BackpressureContext, BackpressureDecision, BackpressureStrat
 use crate::dynamic::{DynamicEvent, Pattern, PatternKind};
 use crate::error::{BackpressureError, Error, HandlerError, HandlerRef};
 use crate::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
-use crate::metrics::{self, Counters, DropReason, MetricsSnapshot};
+use crate::metrics::{self, Books, Counters, DropReason, MetricsSnapshot};
 use crate::view::EventRef;
 
 /// Identifies one subscription of one system.
@@ -129,8 +131,9 @@ impl Route {
     }
 }
 
-/// A cache this large is cleared rather than grown: topics can be unbounded (`user.123.x`).
-const ROUTE_CACHE_LIMIT: usize = 4096;
+/// Topics beyond this many are routed without caching (patterns evaluated per publish):
+/// topic spaces can be unbounded (`user.123.x`), and the cache is copied on each insert.
+const ROUTE_CACHE_LIMIT: usize = 1024;
 /// Beyond this many distinct topics, counts go to one shared bucket.
 const TOPIC_STATS_LIMIT: usize = 10_000;
 const OTHER_TOPICS: &str = "(other topics)";
@@ -145,7 +148,8 @@ pub(crate) struct Bus {
     /// on every subscribe/unsubscribe, so `emit` pays one load when none does.
     static_events: Box<[(&'static str, &'static AtomicUsize)]>,
     static_matches: Box<[AtomicBool]>,
-    routes: RwLock<FastMap<Box<str>, Arc<Route>>>,
+    /// Topic -> route, replaced whole (read-copy-update) on a miss, emptied on any change.
+    routes: ArcSwap<FastMap<Arc<str>, Arc<Route>>>,
     stats: Mutex<FastMap<Box<str>, Arc<Counters>>>,
     budget: Arc<Budget>,
     next_id: AtomicU64,
@@ -168,13 +172,13 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn backpressure(&self, topic: &str) -> Option<BackpressureError> {
-        (self.rejected + self.timed_out > 0).then(|| BackpressureError {
+    pub(crate) fn backpressure(&self, topic: &str) -> BackpressureError {
+        BackpressureError {
             topic: topic.to_owned(),
             rejected: self.rejected,
             timed_out: self.timed_out,
             enqueued: self.enqueued,
-        })
+        }
     }
 }
 
@@ -202,7 +206,7 @@ impl Bus {
                 .map(|_| AtomicBool::new(false))
                 .collect(),
             static_events: static_events.into(),
-            routes: RwLock::new(FastMap::default()),
+            routes: ArcSwap::from_pointee(FastMap::default()),
             stats: Mutex::new(FastMap::default()),
             budget,
             next_id: AtomicU64::new(1),
@@ -244,7 +248,7 @@ impl Bus {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.closed.load(Ordering::SeqCst)
     }
 
     pub(crate) fn subscribe(&self, new: NewSub) -> SubscriptionId {
@@ -287,22 +291,34 @@ impl Bus {
     }
 
     fn clear_routes(&self) {
-        self.routes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.routes.store(Arc::new(FastMap::default()));
     }
 
     /// The subscriptions matching `topic`, from the cache or computed once.
     pub(crate) fn route(&self, topic: &str) -> Arc<Route> {
-        if let Some(route) = self
-            .routes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(topic)
-        {
-            return Arc::clone(route);
+        match self.routes.load().get(topic) {
+            Some(route) => Arc::clone(route),
+            None => self.build_route(topic),
         }
+    }
+
+    /// Runs `f` on the route of `topic` without taking a reference count on the hot path.
+    #[inline]
+    pub(crate) fn with_route<R>(&self, topic: &str, f: impl FnOnce(&Route) -> R) -> R {
+        let routes = self.routes.load();
+        match routes.get(topic) {
+            Some(route) => f(route),
+            None => {
+                drop(routes);
+                f(&self.build_route(topic))
+            }
+        }
+    }
+
+    /// Evaluates every pattern once for `topic`, under the subscription lock so that the
+    /// cached route is never older than the list; caches it while the cache has room.
+    #[cold]
+    fn build_route(&self, topic: &str) -> Arc<Route> {
         let subs = lock(&self.subs);
         let matching: Box<[Arc<Sub>]> = subs
             .iter()
@@ -314,11 +330,12 @@ impl Bus {
             subs: matching,
             stats: self.topic_stats(topic),
         });
-        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        if routes.len() >= ROUTE_CACHE_LIMIT {
-            routes.clear();
+        let routes = self.routes.load();
+        if routes.len() < ROUTE_CACHE_LIMIT {
+            let mut updated = FastMap::clone(&routes);
+            updated.insert(topic.into(), Arc::clone(&route));
+            self.routes.store(Arc::new(updated));
         }
-        routes.insert(topic.into(), Arc::clone(&route));
         route
     }
 
@@ -338,13 +355,10 @@ impl Bus {
     /// Sync dispatch of a borrowed event: sync handlers run; async handlers and pull
     /// subscribers need the event owned and are counted as `NotOwned`.
     pub(crate) fn dispatch_borrowed(&self, route: &Route, event: EventRef<'_>, tally: &mut Tally) {
-        let metrics = self.config.metrics;
-        if metrics {
-            route.stats.published(route.subs.len());
-        }
+        let mut books = Books::default();
         for sub in route.subs.iter() {
             if !sub.active.load(Ordering::Acquire) {
-                self.count(metrics, &route.stats, DropReason::Unsubscribed);
+                books.drop_one(DropReason::Unsubscribed);
                 continue;
             }
             match &sub.kind {
@@ -352,16 +366,19 @@ impl Bus {
                     if let Some(filter) = &sub.filter
                         && !filter(&event)
                     {
-                        self.count(metrics, &route.stats, DropReason::Filtered);
+                        books.drop_one(DropReason::Filtered);
                         continue;
                     }
-                    self.finish(metrics, &route.stats, sub, handler(&event), tally);
+                    finish(&mut books, sub, handler(&event), tally);
                 }
                 SubKind::Async(_) | SubKind::Pull(_) => {
                     tally.not_owned += 1;
-                    self.count(metrics, &route.stats, DropReason::NotOwned);
+                    books.drop_one(DropReason::NotOwned);
                 }
             }
+        }
+        if self.config.metrics {
+            route.stats.record(route.subs.len(), &books);
         }
     }
 
@@ -372,34 +389,35 @@ impl Bus {
         event: Arc<DynamicEvent>,
         tally: &mut Tally,
     ) {
-        let metrics = self.config.metrics;
-        if metrics {
-            route.stats.published(route.subs.len());
-        }
+        let mut books = Books::default();
         for sub in route.subs.iter() {
             if !sub.active.load(Ordering::Acquire) {
-                self.count(metrics, &route.stats, DropReason::Unsubscribed);
+                books.drop_one(DropReason::Unsubscribed);
                 continue;
             }
             if let Some(filter) = &sub.filter
                 && !filter(&EventRef::dynamic_ref(&event))
             {
-                self.count(metrics, &route.stats, DropReason::Filtered);
+                books.drop_one(DropReason::Filtered);
                 continue;
             }
             match &sub.kind {
                 SubKind::Sync(handler) => {
                     let result = handler(&EventRef::dynamic_ref(&event));
-                    self.finish(metrics, &route.stats, sub, result, tally);
+                    finish(&mut books, sub, result, tally);
                 }
                 SubKind::Async(handler) => {
                     let result = handler(Arc::clone(&event)).await;
-                    self.finish(metrics, &route.stats, sub, result, tally);
+                    finish(&mut books, sub, result, tally);
                 }
                 SubKind::Pull(buffer) => {
-                    self.enqueue(route, sub, buffer, &event, tally).await;
+                    self.enqueue(route, sub, buffer, &event, &mut books, tally)
+                        .await;
                 }
             }
+        }
+        if self.config.metrics {
+            route.stats.record(route.subs.len(), &books);
         }
     }
 
@@ -409,20 +427,42 @@ impl Bus {
         sub: &Sub,
         buffer: &Buffer<Item>,
         event: &Arc<DynamicEvent>,
+        books: &mut Books,
         tally: &mut Tally,
     ) {
-        let metrics = self.config.metrics;
         let item = Item {
             event: Arc::clone(event),
             stats: Arc::clone(&route.stats),
         };
-        let overflow = self.overflow(sub, buffer, event);
         let bytes = event.payload_len();
-        match buffer.push(item, bytes, overflow).await {
+        // Without waiting or asking first: most pushes find room.
+        let first = match &self.config.backpressure {
+            BackpressureStrategy::DropOldest => Overflow::DropOldest,
+            BackpressureStrategy::DropNewest => Overflow::DropNewest,
+            // `try_push` cannot wait: "full" comes back as `Rejected`, decided below.
+            BackpressureStrategy::Block | BackpressureStrategy::Custom(_) => Overflow::DropNewest,
+        };
+        let outcome = match buffer.try_push(item, bytes, first) {
+            PushOutcome::Rejected(item) => match self.decide(sub, buffer, event) {
+                BackpressureDecision::Block => {
+                    let deadline = tokio::time::Instant::now() + self.config.default_timeout;
+                    let block = Overflow::Block {
+                        deadline: Some(deadline),
+                    };
+                    buffer.push(item, bytes, block).await
+                }
+                BackpressureDecision::DropOldest if !matches!(first, Overflow::DropOldest) => {
+                    buffer.try_push(item, bytes, Overflow::DropOldest)
+                }
+                _ => PushOutcome::Rejected(item),
+            },
+            outcome => outcome,
+        };
+        match outcome {
             PushOutcome::Enqueued => tally.enqueued += 1,
             PushOutcome::EnqueuedEvicting(evicted) => {
                 tally.enqueued += 1;
-                if metrics {
+                if self.config.metrics {
                     for old in &evicted {
                         old.stats.dropped(DropReason::Evicted, 1);
                     }
@@ -430,79 +470,43 @@ impl Bus {
             }
             PushOutcome::Rejected(_) => {
                 tally.rejected += 1;
-                self.count(metrics, &route.stats, DropReason::Rejected);
+                books.drop_one(DropReason::Rejected);
             }
             PushOutcome::TimedOut(_) => {
                 tally.timed_out += 1;
-                self.count(metrics, &route.stats, DropReason::TimedOut);
+                books.drop_one(DropReason::TimedOut);
             }
             PushOutcome::Closed(_) => {
                 tally.closed += 1;
-                self.count(metrics, &route.stats, DropReason::Closed);
+                books.drop_one(DropReason::Closed);
             }
         }
     }
 
-    /// What to do if this buffer is full. Custom strategies are asked only when it is.
-    fn overflow(&self, sub: &Sub, buffer: &Buffer<Item>, event: &DynamicEvent) -> Overflow {
-        let block = || Overflow::Block {
-            deadline: Some(tokio::time::Instant::now() + self.config.default_timeout),
-        };
-        match &self.config.backpressure {
-            BackpressureStrategy::Block => block(),
-            BackpressureStrategy::DropOldest => Overflow::DropOldest,
-            BackpressureStrategy::DropNewest => Overflow::DropNewest,
-            BackpressureStrategy::Custom(custom) => {
-                let ctx = BackpressureContext {
-                    event,
-                    subscription: sub.id,
-                    buffered: buffer.len(),
-                    capacity: buffer.capacity(),
-                };
-                match (custom.0)(&ctx) {
-                    BackpressureDecision::Block => block(),
-                    BackpressureDecision::DropOldest => Overflow::DropOldest,
-                    BackpressureDecision::DropNewest => Overflow::DropNewest,
-                }
-            }
-        }
-    }
-
-    fn finish(
+    /// What to do with a full buffer. Custom strategies are asked only then.
+    fn decide(
         &self,
-        metrics: bool,
-        stats: &Counters,
         sub: &Sub,
-        result: HandlerResult,
-        tally: &mut Tally,
-    ) {
-        match result {
-            Ok(()) => {
-                tally.handled += 1;
-                if metrics {
-                    stats.delivered(1);
-                }
-            }
-            Err(source) => {
-                if metrics {
-                    stats.failed(1);
-                }
-                tally.errors.push(failure(sub, source));
-            }
-        }
-    }
-
-    #[inline]
-    fn count(&self, metrics: bool, stats: &Counters, reason: DropReason) {
-        if metrics {
-            stats.dropped(reason, 1);
+        buffer: &Buffer<Item>,
+        event: &DynamicEvent,
+    ) -> BackpressureDecision {
+        match &self.config.backpressure {
+            BackpressureStrategy::Block => BackpressureDecision::Block,
+            BackpressureStrategy::DropOldest => BackpressureDecision::DropOldest,
+            BackpressureStrategy::DropNewest => BackpressureDecision::DropNewest,
+            BackpressureStrategy::Custom(custom) => (custom.0)(&BackpressureContext {
+                event,
+                subscription: sub.id,
+                buffered: buffer.len(),
+                capacity: buffer.capacity(),
+            }),
         }
     }
 
     /// Refuses new work after shutdown; counts work in flight for the drain.
-    pub(crate) fn begin(self: &Arc<Self>) -> Result<InFlight, Error> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(Arc::clone(self));
+    pub(crate) fn begin(&self) -> Result<InFlight<'_>, Error> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self);
         if self.is_closed() {
             return Err(Error::Shutdown);
         }
@@ -531,11 +535,11 @@ impl Bus {
     /// Stops accepting publishes, waits up to `deadline` for those in flight, then closes
     /// every pull subscriber's buffer (receivers still drain what is buffered).
     pub(crate) async fn shutdown(&self, deadline: Duration) -> crate::ShutdownReport {
-        self.closed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::SeqCst);
         let drained = tokio::time::timeout(deadline, async {
             loop {
                 let idle = self.idle.notified();
-                if self.in_flight.load(Ordering::Acquire) == 0 {
+                if self.in_flight.load(Ordering::SeqCst) == 0 {
                     break;
                 }
                 idle.await;
@@ -601,6 +605,21 @@ impl Bus {
     }
 }
 
+#[inline]
+fn finish(books: &mut Books, sub: &Sub, result: HandlerResult, tally: &mut Tally) {
+    match result {
+        Ok(()) => {
+            tally.handled += 1;
+            books.delivered += 1;
+        }
+        Err(source) => {
+            books.failed += 1;
+            tally.errors.push(failure(sub, source));
+        }
+    }
+}
+
+#[cold]
 fn failure(sub: &Sub, source: BoxError) -> HandlerError {
     HandlerError {
         handler: sub.handler_ref(),
@@ -626,11 +645,14 @@ impl Drop for Bus {
 }
 
 /// Counts one publish in flight; the last one out after shutdown wakes the drain.
-pub(crate) struct InFlight(Arc<Bus>);
+pub(crate) struct InFlight<'a>(&'a Bus);
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SeqCst on both sides (here and in `shutdown`): either this sees `closed`, or
+        // the shutdown sees the count at zero; never neither.
+        // Only a shutdown waits for the count to reach zero.
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.is_closed() {
             self.0.idle.notify_waiters();
         }
     }

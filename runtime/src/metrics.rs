@@ -30,7 +30,9 @@ pub enum DropReason {
     TypeMismatch,
 }
 
-const REASONS: [DropReason; 8] = [
+pub(crate) const REASON_COUNT: usize = 8;
+
+const REASONS: [DropReason; REASON_COUNT] = [
     DropReason::Evicted,
     DropReason::Rejected,
     DropReason::TimedOut,
@@ -51,16 +53,41 @@ pub(crate) struct Counters {
     dropped: [AtomicU64; REASONS.len()],
 }
 
+/// What one dispatch did, counted locally and added to the topic's counters once.
+#[derive(Debug, Default)]
+pub(crate) struct Books {
+    pub(crate) delivered: u64,
+    pub(crate) failed: u64,
+    pub(crate) dropped: [u64; REASON_COUNT],
+}
+
+impl Books {
+    #[inline]
+    pub(crate) fn drop_one(&mut self, reason: DropReason) {
+        self.dropped[reason as usize] += 1;
+    }
+}
+
 impl Counters {
-    pub(crate) fn published(&self, matching: usize) {
+    /// One published event with `matching` subscriptions, and what became of it so far.
+    pub(crate) fn record(&self, matching: usize, books: &Books) {
         self.published.fetch_add(1, Relaxed);
         self.matched.fetch_add(matching as u64, Relaxed);
+        if books.delivered != 0 {
+            self.delivered.fetch_add(books.delivered, Relaxed);
+        }
+        if books.failed != 0 {
+            self.failed.fetch_add(books.failed, Relaxed);
+        }
+        for (counter, &n) in self.dropped.iter().zip(books.dropped.iter()) {
+            if n != 0 {
+                counter.fetch_add(n, Relaxed);
+            }
+        }
     }
+
     pub(crate) fn delivered(&self, n: u64) {
         self.delivered.fetch_add(n, Relaxed);
-    }
-    pub(crate) fn failed(&self, n: u64) {
-        self.failed.fetch_add(n, Relaxed);
     }
     pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
         self.dropped[reason as usize].fetch_add(n, Relaxed);

@@ -412,10 +412,11 @@ impl EventSystem {
         } else {
             emit_table(table, &self.ctx, event)
         };
-        let route = self.bus.route(E::NAME);
         let mut tally = Tally::default();
-        self.bus
-            .dispatch_borrowed(&route, EventRef::static_ref(event), &mut tally);
+        self.bus.with_route(E::NAME, |route| {
+            self.bus
+                .dispatch_borrowed(route, EventRef::static_ref(event), &mut tally)
+        });
         emitted.absorb(tally);
         emitted
     }
@@ -461,7 +462,7 @@ impl EventSystem {
                     .dispatch_borrowed(&route, EventRef::static_ref(&event), &mut tally);
             }
         }
-        finish(E::NAME.into(), handled, errors, tally)
+        finish(|| E::NAME.into(), handled, errors, tally)
     }
 
     /// Calls the sync subscribers of a dynamic event, inline; async and pull subscribers need
@@ -470,10 +471,11 @@ impl EventSystem {
     pub fn emit_dynamic(&self, event: &DynamicEvent) -> Emitted {
         let mut emitted = Emitted::default();
         if self.bus.has_subscriptions() {
-            let route = self.bus.route(event.topic().as_str());
             let mut tally = Tally::default();
-            self.bus
-                .dispatch_borrowed(&route, EventRef::dynamic_ref(event), &mut tally);
+            self.bus.with_route(event.topic().as_str(), |route| {
+                self.bus
+                    .dispatch_borrowed(route, EventRef::dynamic_ref(event), &mut tally)
+            });
             emitted.absorb(tally);
         }
         emitted
@@ -490,7 +492,7 @@ impl EventSystem {
         let _permit = self.bus.permit().await;
         let route = self.bus.route(event.topic().as_str());
         let mut tally = Tally::default();
-        let topic = event.topic().to_string();
+        let topic = event.topic().clone();
         if route.needs_owned() {
             self.bus
                 .dispatch_owned(&route, Arc::new(event), &mut tally)
@@ -499,7 +501,7 @@ impl EventSystem {
             self.bus
                 .dispatch_borrowed(&route, EventRef::dynamic_ref(&event), &mut tally);
         }
-        finish(topic.into(), 0, Vec::new(), tally)
+        finish(|| topic.to_string().into(), 0, Vec::new(), tally)
     }
 
     /// Subscribes a sync handler to every topic `pattern` matches (exact topic, glob such as
@@ -763,19 +765,23 @@ pub(crate) fn static_as_dynamic<E: StaticEvent>(event: E) -> DynamicEvent {
     )
 }
 
+/// The result of a publish; `event` names it, and is only called on failure.
 fn finish(
-    event: std::borrow::Cow<'static, str>,
+    event: impl FnOnce() -> std::borrow::Cow<'static, str>,
     handled: usize,
     mut errors: Vec<HandlerError>,
-    tally: Tally,
+    mut tally: Tally,
 ) -> Result<Published, Error> {
-    let backpressure = tally.backpressure(&event);
-    errors.extend(tally.errors);
+    errors.append(&mut tally.errors);
     if !errors.is_empty() {
-        return Err(HandlerErrors { event, errors }.into());
+        return Err(HandlerErrors {
+            event: event(),
+            errors,
+        }
+        .into());
     }
-    if let Some(bp) = backpressure {
-        return Err(bp.into());
+    if tally.rejected + tally.timed_out > 0 {
+        return Err(tally.backpressure(&event()).into());
     }
     Ok(Published {
         handled: handled + tally.handled,
