@@ -25,6 +25,23 @@ use crate::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
 use crate::metrics::{self, Books, Counters, DropReason, MetricsSnapshot};
 use crate::view::EventRef;
 
+/// What [`Bus::dispatch_now`] left to await.
+pub(crate) enum Pending {
+    /// The route has async handlers: the whole dispatch runs as a future.
+    Dispatch {
+        route: Arc<Route>,
+        event: Arc<DynamicEvent>,
+    },
+    /// Everything ran but these full buffers, where `Block` waits.
+    Blocked {
+        stats: Arc<Counters>,
+        matched: usize,
+        books: Books,
+        blocked: Vec<(Arc<Buffer<Item>>, Item)>,
+        bytes: usize,
+    },
+}
+
 /// Identifies one subscription of one system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubscriptionId(u64);
@@ -122,6 +139,8 @@ pub(crate) struct Route {
     subs: Box<[Arc<Sub>]>,
     /// Some subscription needs the event owned (async handler or pull subscriber).
     owned: bool,
+    /// Some subscription is an async handler (the dispatch must be a future throughout).
+    has_async: bool,
     stats: Arc<Counters>,
 }
 
@@ -304,7 +323,7 @@ impl Bus {
 
     /// Runs `f` on the route of `topic` without taking a reference count on the hot path.
     #[inline]
-    pub(crate) fn with_route<R>(&self, topic: &str, f: impl FnOnce(&Route) -> R) -> R {
+    pub(crate) fn with_route<R>(&self, topic: &str, f: impl FnOnce(&Arc<Route>) -> R) -> R {
         let routes = self.routes.load();
         match routes.get(topic) {
             Some(route) => f(route),
@@ -327,6 +346,7 @@ impl Bus {
             .collect();
         let route = Arc::new(Route {
             owned: matching.iter().any(|s| !matches!(s.kind, SubKind::Sync(_))),
+            has_async: matching.iter().any(|s| matches!(s.kind, SubKind::Async(_))),
             subs: matching,
             stats: self.topic_stats(topic),
         });
@@ -382,6 +402,98 @@ impl Bus {
         }
     }
 
+    /// Dispatches an owned event without awaiting when it can: every sync handler runs and
+    /// every pull subscriber with room (or a non-blocking strategy) gets the event, in order,
+    /// from a borrowed route. What is left (async handlers, or buffers to wait for under
+    /// `Block`) comes back as [`Pending`], for [`Bus::finish_pending`] to await.
+    pub(crate) fn dispatch_now(&self, event: DynamicEvent, tally: &mut Tally) -> Option<Pending> {
+        let topic = event.topic().clone();
+        self.with_route(topic.as_str(), |route| {
+            if !route.owned {
+                self.dispatch_borrowed(route, EventRef::dynamic_ref(&event), tally);
+                return None;
+            }
+            let event = Arc::new(event);
+            if route.has_async {
+                return Some(Pending::Dispatch {
+                    route: Arc::clone(route),
+                    event,
+                });
+            }
+            let mut books = Books::default();
+            let mut blocked = Vec::new();
+            for sub in route.subs.iter() {
+                if !sub.active.load(Ordering::Acquire) {
+                    books.drop_one(DropReason::Unsubscribed);
+                    continue;
+                }
+                if let Some(filter) = &sub.filter
+                    && !filter(&EventRef::dynamic_ref(&event))
+                {
+                    books.drop_one(DropReason::Filtered);
+                    continue;
+                }
+                match &sub.kind {
+                    SubKind::Sync(handler) => {
+                        let result = handler(&EventRef::dynamic_ref(&event));
+                        finish(&mut books, sub, result, tally);
+                    }
+                    SubKind::Pull(buffer) => {
+                        let item = Item {
+                            event: Arc::clone(&event),
+                            stats: Arc::clone(&route.stats),
+                        };
+                        match self.try_enqueue(sub, buffer, item, &event) {
+                            Ok(outcome) => self.count_push(outcome, &mut books, tally),
+                            Err(item) => blocked.push((Arc::clone(buffer), item)),
+                        }
+                    }
+                    SubKind::Async(_) => unreachable!("routes with async handlers await"),
+                }
+            }
+            if blocked.is_empty() {
+                if self.config.metrics {
+                    route.stats.record(route.subs.len(), &books);
+                }
+                None
+            } else {
+                Some(Pending::Blocked {
+                    stats: Arc::clone(&route.stats),
+                    matched: route.subs.len(),
+                    books,
+                    blocked,
+                    bytes: event.payload_len(),
+                })
+            }
+        })
+    }
+
+    /// Awaits what [`Bus::dispatch_now`] could not finish.
+    pub(crate) async fn finish_pending(&self, pending: Pending, tally: &mut Tally) {
+        match pending {
+            Pending::Dispatch { route, event } => self.dispatch_owned(&route, event, tally).await,
+            Pending::Blocked {
+                stats,
+                matched,
+                mut books,
+                blocked,
+                bytes,
+            } => {
+                let deadline = tokio::time::Instant::now() + self.config.default_timeout;
+                for (buffer, item) in blocked {
+                    let block = Overflow::Block {
+                        deadline: Some(deadline),
+                    };
+                    let outcome = buffer.push(item, bytes, block).await;
+                    self.count_push(outcome, &mut books, tally);
+                }
+                if self.config.metrics {
+                    stats.record(matched, &books);
+                }
+            }
+        }
+    }
+
     /// Async dispatch of an owned event to every matching subscription, in order.
     pub(crate) async fn dispatch_owned(
         &self,
@@ -434,30 +546,48 @@ impl Bus {
             event: Arc::clone(event),
             stats: Arc::clone(&route.stats),
         };
+        let outcome = match self.try_enqueue(sub, buffer, item, event) {
+            Ok(outcome) => outcome,
+            Err(item) => {
+                let deadline = tokio::time::Instant::now() + self.config.default_timeout;
+                let block = Overflow::Block {
+                    deadline: Some(deadline),
+                };
+                buffer.push(item, event.payload_len(), block).await
+            }
+        };
+        self.count_push(outcome, books, tally);
+    }
+
+    /// Pushes without waiting or asking first (most pushes find room); a full buffer gets the
+    /// strategy's decision. `Err` hands the item back when the decision is to wait (`Block`).
+    fn try_enqueue(
+        &self,
+        sub: &Sub,
+        buffer: &Buffer<Item>,
+        item: Item,
+        event: &DynamicEvent,
+    ) -> Result<PushOutcome<Item>, Item> {
         let bytes = event.payload_len();
-        // Without waiting or asking first: most pushes find room.
         let first = match &self.config.backpressure {
             BackpressureStrategy::DropOldest => Overflow::DropOldest,
             BackpressureStrategy::DropNewest => Overflow::DropNewest,
             // `try_push` cannot wait: "full" comes back as `Rejected`, decided below.
             BackpressureStrategy::Block | BackpressureStrategy::Custom(_) => Overflow::DropNewest,
         };
-        let outcome = match buffer.try_push(item, bytes, first) {
+        match buffer.try_push(item, bytes, first) {
             PushOutcome::Rejected(item) => match self.decide(sub, buffer, event) {
-                BackpressureDecision::Block => {
-                    let deadline = tokio::time::Instant::now() + self.config.default_timeout;
-                    let block = Overflow::Block {
-                        deadline: Some(deadline),
-                    };
-                    buffer.push(item, bytes, block).await
-                }
+                BackpressureDecision::Block => Err(item),
                 BackpressureDecision::DropOldest if !matches!(first, Overflow::DropOldest) => {
-                    buffer.try_push(item, bytes, Overflow::DropOldest)
+                    Ok(buffer.try_push(item, bytes, Overflow::DropOldest))
                 }
-                _ => PushOutcome::Rejected(item),
+                _ => Ok(PushOutcome::Rejected(item)),
             },
-            outcome => outcome,
-        };
+            outcome => Ok(outcome),
+        }
+    }
+
+    fn count_push(&self, outcome: PushOutcome<Item>, books: &mut Books, tally: &mut Tally) {
         match outcome {
             PushOutcome::Enqueued => tally.enqueued += 1,
             PushOutcome::EnqueuedEvicting(evicted) => {

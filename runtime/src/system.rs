@@ -490,16 +490,10 @@ impl EventSystem {
         self.bus.check_payload(&event)?;
         let _in_flight = self.bus.begin()?;
         let _permit = self.bus.permit().await;
-        let route = self.bus.route(event.topic().as_str());
         let mut tally = Tally::default();
         let topic = event.topic().clone();
-        if route.needs_owned() {
-            self.bus
-                .dispatch_owned(&route, Arc::new(event), &mut tally)
-                .await;
-        } else {
-            self.bus
-                .dispatch_borrowed(&route, EventRef::dynamic_ref(&event), &mut tally);
+        if let Some(pending) = self.bus.dispatch_now(event, &mut tally) {
+            self.bus.finish_pending(pending, &mut tally).await;
         }
         finish(|| topic.to_string().into(), 0, Vec::new(), tally)
     }
