@@ -451,10 +451,10 @@ pub fn consume(event: &DynamicEvent) {
 }
 
 /// This bus as a 1P/1C channel: one pull subscriber ([`EventSubscriber`], on [`DYN_PATTERN`])
-/// and one [`EventPublisher`] of [`DynamicEvent`], `channel_capacity` [`CHANNEL_CAPACITY`],
+/// and one [`EventPublisher`] of `Arc<DynamicEvent>` (shared, as the peers send it), `channel_capacity` [`CHANNEL_CAPACITY`],
 /// default backpressure (`Block`) and metrics (on).
 pub struct BusChannel {
-    publisher: EventPublisher<DynamicEvent>,
+    publisher: EventPublisher<Arc<DynamicEvent>>,
     subscriber: EventSubscriber<DynamicEvent>,
     // Last: the subscriber unsubscribes from it on drop.
     _system: EventSystem,
@@ -475,7 +475,7 @@ impl BusChannel {
         let system = builder.channel_capacity(CHANNEL_CAPACITY).build()?;
         let subscriber = system.subscribe_topic(DYN_PATTERN)?;
         let channel = BusChannel {
-            publisher: system.create_publisher::<DynamicEvent>(),
+            publisher: system.create_publisher::<Arc<DynamicEvent>>(),
             subscriber,
             _system: system,
         };
@@ -485,15 +485,15 @@ impl BusChannel {
         Ok(channel)
     }
 
-    /// Publishes `n` clones of `event` (`EventPublisher::publish` takes the event by value)
-    /// and receives them, as [`run_batch`] does for every peer; returns how many arrived.
+    /// Publishes `event` `n` times, shared (an `Arc` clone each, as the other channels send
+    /// it), and receives them, as [`run_batch`] does for every peer; returns how many arrived.
     pub fn batch(&self, rt: &tokio::runtime::Runtime, event: &DynamicEvent, n: usize) -> usize {
         let publisher = self.publisher.clone();
-        let event = event.clone();
+        let event = Arc::new(event.clone());
         let producer = async move {
             for _ in 0..n {
                 let published = publisher
-                    .publish(event.clone())
+                    .publish(Arc::clone(&event))
                     .await
                     .expect("the batch fits the buffer");
                 debug_assert_eq!(published.enqueued(), 1);

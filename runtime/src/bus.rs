@@ -25,6 +25,36 @@ use crate::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
 use crate::metrics::{self, Books, Counters, DropReason, MetricsSnapshot};
 use crate::view::EventRef;
 
+/// An event being published: owned (moved into an `Arc` only if a subscriber needs it), or
+/// already shared.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives briefly on the stack; boxing would allocate the copy this avoids"
+)]
+pub(crate) enum Publishing {
+    Owned(DynamicEvent),
+    Shared(Arc<DynamicEvent>),
+}
+
+impl Publishing {
+    fn into_shared(self) -> Arc<DynamicEvent> {
+        match self {
+            Publishing::Owned(event) => Arc::new(event),
+            Publishing::Shared(event) => event,
+        }
+    }
+}
+
+impl std::ops::Deref for Publishing {
+    type Target = DynamicEvent;
+    fn deref(&self) -> &DynamicEvent {
+        match self {
+            Publishing::Owned(event) => event,
+            Publishing::Shared(event) => event,
+        }
+    }
+}
+
 /// What [`Bus::dispatch_now`] left to await.
 pub(crate) enum Pending {
     /// The route has async handlers: the whole dispatch runs as a future.
@@ -38,7 +68,7 @@ pub(crate) enum Pending {
         matched: usize,
         books: Books,
         blocked: Vec<(Arc<Buffer<Item>>, Item)>,
-        bytes: usize,
+        event: Arc<DynamicEvent>,
     },
 }
 
@@ -96,10 +126,11 @@ pub(crate) enum SubKind {
     Pull(Arc<Buffer<Item>>),
 }
 
-/// What a pull subscriber's buffer holds: the shared event and the topic's counters.
+/// What a pull subscriber's buffer holds: the shared event. It counts as delivered once
+/// buffered; an item evicted, left unread at close, or of the wrong type for a typed
+/// subscriber moves from delivered to dropped ([`Bus::undeliver`]).
 pub(crate) struct Item {
     pub(crate) event: Arc<DynamicEvent>,
-    pub(crate) stats: Arc<Counters>,
 }
 
 pub(crate) struct Sub {
@@ -188,9 +219,17 @@ pub(crate) struct Tally {
     pub(crate) rejected: usize,
     pub(crate) timed_out: usize,
     pub(crate) closed: usize,
+    /// The event's topic, kept only when something failed (for the error).
+    pub(crate) topic: Option<crate::dynamic::Topic>,
 }
 
 impl Tally {
+    fn name_if_failed(&mut self, event: &DynamicEvent) {
+        if !self.errors.is_empty() || self.rejected + self.timed_out > 0 {
+            self.topic = Some(event.topic().clone());
+        }
+    }
+
     pub(crate) fn backpressure(&self, topic: &str) -> BackpressureError {
         BackpressureError {
             topic: topic.to_owned(),
@@ -304,7 +343,9 @@ impl Bus {
             sub
         };
         if let SubKind::Pull(buffer) = &removed.kind {
-            drain_closed(buffer);
+            for item in buffer.close_and_drain() {
+                self.undeliver(&item.event, DropReason::Closed);
+            }
         }
         true
     }
@@ -359,6 +400,14 @@ impl Bus {
         route
     }
 
+    /// Moves one buffered event from delivered to dropped (evicted, unread at close, wrong
+    /// type). Rare, so the topic's counters are looked up rather than carried by every item.
+    pub(crate) fn undeliver(&self, event: &DynamicEvent, reason: DropReason) {
+        if self.config.metrics {
+            self.topic_stats(event.topic().as_str()).undeliver(reason);
+        }
+    }
+
     fn topic_stats(&self, topic: &str) -> Arc<Counters> {
         let mut stats = lock(&self.stats);
         if let Some(c) = stats.get(topic) {
@@ -406,14 +455,24 @@ impl Bus {
     /// every pull subscriber with room (or a non-blocking strategy) gets the event, in order,
     /// from a borrowed route. What is left (async handlers, or buffers to wait for under
     /// `Block`) comes back as [`Pending`], for [`Bus::finish_pending`] to await.
-    pub(crate) fn dispatch_now(&self, event: DynamicEvent, tally: &mut Tally) -> Option<Pending> {
-        let topic = event.topic().clone();
-        self.with_route(topic.as_str(), |route| {
+    pub(crate) fn dispatch_now(&self, event: Publishing, tally: &mut Tally) -> Option<Pending> {
+        // The route borrows the cache snapshot, not the event, which can then move into its Arc.
+        let routes = self.routes.load();
+        let built;
+        let route = match routes.get(event.topic().as_str()) {
+            Some(route) => route,
+            None => {
+                built = self.build_route(event.topic().as_str());
+                &built
+            }
+        };
+        {
             if !route.owned {
                 self.dispatch_borrowed(route, EventRef::dynamic_ref(&event), tally);
+                tally.name_if_failed(&event);
                 return None;
             }
-            let event = Arc::new(event);
+            let event = event.into_shared();
             if route.has_async {
                 return Some(Pending::Dispatch {
                     route: Arc::clone(route),
@@ -441,7 +500,6 @@ impl Bus {
                     SubKind::Pull(buffer) => {
                         let item = Item {
                             event: Arc::clone(&event),
-                            stats: Arc::clone(&route.stats),
                         };
                         match self.try_enqueue(sub, buffer, item, &event) {
                             Ok(outcome) => self.count_push(outcome, &mut books, tally),
@@ -455,6 +513,7 @@ impl Bus {
                 if self.config.metrics {
                     route.stats.record(route.subs.len(), &books);
                 }
+                tally.name_if_failed(&event);
                 None
             } else {
                 Some(Pending::Blocked {
@@ -462,34 +521,38 @@ impl Bus {
                     matched: route.subs.len(),
                     books,
                     blocked,
-                    bytes: event.payload_len(),
+                    event,
                 })
             }
-        })
+        }
     }
 
     /// Awaits what [`Bus::dispatch_now`] could not finish.
     pub(crate) async fn finish_pending(&self, pending: Pending, tally: &mut Tally) {
         match pending {
-            Pending::Dispatch { route, event } => self.dispatch_owned(&route, event, tally).await,
+            Pending::Dispatch { route, event } => {
+                self.dispatch_owned(&route, Arc::clone(&event), tally).await;
+                tally.name_if_failed(&event);
+            }
             Pending::Blocked {
                 stats,
                 matched,
                 mut books,
                 blocked,
-                bytes,
+                event,
             } => {
                 let deadline = tokio::time::Instant::now() + self.config.default_timeout;
                 for (buffer, item) in blocked {
                     let block = Overflow::Block {
                         deadline: Some(deadline),
                     };
-                    let outcome = buffer.push(item, bytes, block).await;
+                    let outcome = buffer.push(item, event.payload_len(), block).await;
                     self.count_push(outcome, &mut books, tally);
                 }
                 if self.config.metrics {
                     stats.record(matched, &books);
                 }
+                tally.name_if_failed(&event);
             }
         }
     }
@@ -523,8 +586,7 @@ impl Bus {
                     finish(&mut books, sub, result, tally);
                 }
                 SubKind::Pull(buffer) => {
-                    self.enqueue(route, sub, buffer, &event, &mut books, tally)
-                        .await;
+                    self.enqueue(sub, buffer, &event, &mut books, tally).await;
                 }
             }
         }
@@ -535,7 +597,6 @@ impl Bus {
 
     async fn enqueue(
         &self,
-        route: &Route,
         sub: &Sub,
         buffer: &Buffer<Item>,
         event: &Arc<DynamicEvent>,
@@ -544,7 +605,6 @@ impl Bus {
     ) {
         let item = Item {
             event: Arc::clone(event),
-            stats: Arc::clone(&route.stats),
         };
         let outcome = match self.try_enqueue(sub, buffer, item, event) {
             Ok(outcome) => outcome,
@@ -589,13 +649,15 @@ impl Bus {
 
     fn count_push(&self, outcome: PushOutcome<Item>, books: &mut Books, tally: &mut Tally) {
         match outcome {
-            PushOutcome::Enqueued => tally.enqueued += 1,
+            PushOutcome::Enqueued => {
+                tally.enqueued += 1;
+                books.delivered += 1;
+            }
             PushOutcome::EnqueuedEvicting(evicted) => {
                 tally.enqueued += 1;
-                if self.config.metrics {
-                    for old in &evicted {
-                        old.stats.dropped(DropReason::Evicted, 1);
-                    }
+                books.delivered += 1;
+                for old in &evicted {
+                    self.undeliver(&old.event, DropReason::Evicted);
                 }
             }
             PushOutcome::Rejected(_) => {
@@ -754,13 +816,6 @@ fn failure(sub: &Sub, source: BoxError) -> HandlerError {
     HandlerError {
         handler: sub.handler_ref(),
         source,
-    }
-}
-
-/// Closes a pull subscriber's buffer and counts what was left in it as dropped.
-pub(crate) fn drain_closed(buffer: &Buffer<Item>) {
-    for item in buffer.close_and_drain() {
-        item.stats.dropped(DropReason::Closed, 1);
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::buffer::{Buffer, RecvTimeout, TryRecv};
-use crate::bus::{Bus, Item, SubscriptionId, drain_closed};
+use crate::bus::{Bus, Item, SubscriptionId};
 use crate::dynamic::DynamicEvent;
 use crate::error::Error;
 use crate::event::StaticEvent;
@@ -164,7 +164,12 @@ impl<T> EventSubscriber<T> {
 
     /// True when nothing is buffered.
     pub fn is_empty(&self) -> bool {
-        self.buffer.len() == 0
+        self.buffer.is_empty()
+    }
+
+    /// True once the system has shut down (what is buffered can still be received).
+    pub fn is_closed(&self) -> bool {
+        self.buffer.is_closed()
     }
 }
 
@@ -175,7 +180,7 @@ impl<T: Receive> EventSubscriber<T> {
         loop {
             match self.buffer.recv().await {
                 Some(item) => {
-                    if let Some(value) = accept::<T>(item) {
+                    if let Some(value) = self.accept(item) {
                         return Ok(value);
                     }
                 }
@@ -191,7 +196,7 @@ impl<T: Receive> EventSubscriber<T> {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.buffer.recv_timeout(left).await {
                 Ok(item) => {
-                    if let Some(value) = accept::<T>(item) {
+                    if let Some(value) = self.accept(item) {
                         return Ok(value);
                     }
                 }
@@ -201,12 +206,26 @@ impl<T: Receive> EventSubscriber<T> {
         }
     }
 
+    /// Up to `max` buffered events at once, without waiting (one lock for the whole batch);
+    /// an empty `Vec` when nothing is buffered, [`Error::Closed`] once closed and drained.
+    pub fn try_receive_batch(&self, max: usize) -> Result<Vec<Arc<T>>, Error> {
+        let mut items = Vec::with_capacity(max.min(self.buffer.len()));
+        self.buffer.recv_batch(max, &mut items);
+        if items.is_empty() && self.buffer.is_closed() {
+            return Err(Error::Closed);
+        }
+        Ok(items
+            .into_iter()
+            .filter_map(|item| self.accept(item))
+            .collect())
+    }
+
     /// The next event if one is buffered, without waiting; `Ok(None)` when empty.
     pub fn try_receive(&self) -> Result<Option<Arc<T>>, Error> {
         loop {
             match self.buffer.try_recv() {
                 Ok(item) => {
-                    if let Some(value) = accept::<T>(item) {
+                    if let Some(value) = self.accept(item) {
                         return Ok(Some(value));
                     }
                 }
@@ -217,18 +236,17 @@ impl<T: Receive> EventSubscriber<T> {
     }
 }
 
-/// Counts the item as delivered if it converts, as a type mismatch otherwise.
-fn accept<T: Receive>(item: Item) -> Option<Arc<T>> {
-    let Item { event, stats } = item;
-    match T::from_item(event) {
-        Some(value) => {
-            stats.delivered(1);
-            Some(value)
+impl<T: Receive> EventSubscriber<T> {
+    /// The item's value; an item of another type moves from delivered to dropped.
+    fn accept(&self, item: Item) -> Option<Arc<T>> {
+        let event = Arc::clone(&item.event);
+        let value = T::from_item(item.event);
+        if value.is_none()
+            && let Some(bus) = self.bus.upgrade()
+        {
+            bus.undeliver(&event, DropReason::TypeMismatch);
         }
-        None => {
-            stats.dropped(DropReason::TypeMismatch, 1);
-            None
-        }
+        value
     }
 }
 
@@ -239,7 +257,8 @@ impl<T> Drop for EventSubscriber<T> {
             Some(bus) => {
                 bus.unsubscribe(self.id);
             }
-            None => drain_closed(&self.buffer),
+            // The system is gone, and its counters with it: just release the budget.
+            None => drop(self.buffer.close_and_drain()),
         }
     }
 }

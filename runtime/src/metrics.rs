@@ -86,11 +86,10 @@ impl Counters {
         }
     }
 
-    pub(crate) fn delivered(&self, n: u64) {
-        self.delivered.fetch_add(n, Relaxed);
-    }
-    pub(crate) fn dropped(&self, reason: DropReason, n: u64) {
-        self.dropped[reason as usize].fetch_add(n, Relaxed);
+    /// A buffered event that will not be received after all.
+    pub(crate) fn undeliver(&self, reason: DropReason) {
+        self.delivered.fetch_sub(1, Relaxed);
+        self.dropped[reason as usize].fetch_add(1, Relaxed);
     }
 
     fn snapshot(&self) -> TopicMetrics {
@@ -116,7 +115,9 @@ pub struct TopicMetrics {
     pub published: u64,
     /// Deliveries owed: the sum, over published events, of their matching subscriptions.
     pub matched: u64,
-    /// Handled successfully by a push handler, or received by a pull subscriber.
+    /// Handled successfully by a push handler, or accepted into a pull subscriber's buffer
+    /// (an event later evicted, left unread when the subscriber goes, or of the wrong type for
+    /// a typed subscriber moves from here to `dropped`).
     pub delivered: u64,
     /// A push handler returned an error.
     pub failed: u64,

@@ -1,9 +1,10 @@
 //! `EventSystem`: the plugin instances, the dynamic bus, and the entry points.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bus::{Bus, NewSub, SubKind, Subscription, SubscriptionInfo, Tally};
+use crate::bus::{Bus, NewSub, Publishing, SubKind, Subscription, SubscriptionInfo, Tally};
 use crate::channel::{EventPublisher, EventSubscriber, Publish};
 use crate::config::{BackpressureStrategy, Config, ImplementationType};
 use crate::dynamic::{DynamicEvent, Pattern, Payload, Topic};
@@ -487,15 +488,30 @@ impl EventSystem {
     ///
     /// A payload over `max_payload_bytes` is refused before anything is delivered.
     pub async fn publish_dynamic(&self, event: DynamicEvent) -> Result<Published, Error> {
+        self.publish_event(Publishing::Owned(event)).await
+    }
+
+    /// [`publish_dynamic`](Self::publish_dynamic) for an event that is already shared: no
+    /// copy and no allocation, whatever the subscribers (for fan-out or forwarding of one event).
+    pub async fn publish_shared(&self, event: Arc<DynamicEvent>) -> Result<Published, Error> {
+        self.publish_event(Publishing::Shared(event)).await
+    }
+
+    async fn publish_event(&self, event: Publishing) -> Result<Published, Error> {
         self.bus.check_payload(&event)?;
         let _in_flight = self.bus.begin()?;
         let _permit = self.bus.permit().await;
         let mut tally = Tally::default();
-        let topic = event.topic().clone();
         if let Some(pending) = self.bus.dispatch_now(event, &mut tally) {
             self.bus.finish_pending(pending, &mut tally).await;
         }
-        finish(|| topic.to_string().into(), 0, Vec::new(), tally)
+        let topic = tally.topic.take();
+        finish(
+            move || topic.map_or(Cow::Borrowed(""), |t| Cow::Owned(t.to_string())),
+            0,
+            Vec::new(),
+            tally,
+        )
     }
 
     /// Subscribes a sync handler to every topic `pattern` matches (exact topic, glob such as
@@ -807,6 +823,15 @@ fn warn_async_skipped(event: &'static str, count: u32) {
         "staticbus: emit() skipped async handlers of this event; use publish().await to run them \
          (warned once per event type)"
     );
+}
+
+impl Publish for Arc<DynamicEvent> {
+    fn publish_on(
+        self,
+        system: &EventSystem,
+    ) -> impl std::future::Future<Output = Result<Published, Error>> + Send {
+        system.publish_shared(self)
+    }
 }
 
 impl Publish for DynamicEvent {

@@ -219,3 +219,37 @@ async fn receive_timeout_and_typed_subscribers() {
     let m = system.metrics();
     assert_eq!(m.topics["load.sample"].dropped(DropReason::TypeMismatch), 1);
 }
+
+#[tokio::test]
+async fn batches_are_received_in_order_then_closed() {
+    let system = EventSystem::builder().build().unwrap();
+    let inbox = system.subscribe::<Sample>().unwrap();
+    assert!(inbox.try_receive_batch(10).unwrap().is_empty());
+    let publisher = system.create_publisher::<Sample>();
+    publisher
+        .publish_batch((0..5).map(Sample).collect())
+        .await
+        .unwrap();
+    let first: Vec<u64> = inbox
+        .try_receive_batch(3)
+        .unwrap()
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(first, [0, 1, 2]);
+    system.shutdown(Duration::from_secs(1)).await;
+    assert!(inbox.is_closed());
+    let rest: Vec<u64> = inbox
+        .try_receive_batch(10)
+        .unwrap()
+        .iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(rest, [3, 4]);
+    assert!(matches!(inbox.try_receive_batch(10), Err(Error::Closed)));
+    let err = publisher.publish_batch(vec![Sample(9)]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Batch { total: 1, errors } if matches!(errors[0], (0, Error::Shutdown))),
+        "{err}"
+    );
+}
