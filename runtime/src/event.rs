@@ -100,9 +100,10 @@ impl<T> JsonProbeFallback for JsonProbe<T> {
 pub struct Table<E> {
     /// This event's position in the registry (sorted by name), for per-system flags.
     pub(crate) index: usize,
-    /// Live systems in which a dynamic subscription matches this event: while 0, `emit` asks
-    /// nothing of any bus (one load of a field next to the handler slice).
-    pub(crate) dynamic_refs: std::sync::atomic::AtomicUsize,
+    /// Reasons for `emit` to leave its fast path: live systems in which a dynamic subscription
+    /// matches this event, plus one while the "async handlers skipped" warning is still owed.
+    /// While 0, `emit` is the table walk and nothing else (one load of a field next to it).
+    pub(crate) slow_path: std::sync::atomic::AtomicUsize,
     pub(crate) sync: Box<[(SyncFn<E>, &'static HandlerInfo)]>,
     pub(crate) ordered: Box<[(HandlerFn<E>, &'static HandlerInfo)]>,
     pub(crate) async_count: u32,
@@ -130,7 +131,7 @@ impl<E: StaticEvent> Table<E> {
             index: crate::registry::registry()
                 .event_index(TypeId::of::<HandlerFn<E>>())
                 .unwrap_or(usize::MAX),
-            dynamic_refs: std::sync::atomic::AtomicUsize::new(0),
+            slow_path: std::sync::atomic::AtomicUsize::new(usize::from(total != sync.len() as u32)),
             async_count: total - sync.len() as u32,
             sync: sync.into(),
             ordered: ordered.into(),

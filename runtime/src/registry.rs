@@ -34,7 +34,7 @@ fn install<E: StaticEvent>(system: &crate::EventSystem) {
 }
 
 fn dynamic_refs<E: StaticEvent>() -> &'static AtomicUsize {
-    &E::__table().dynamic_refs
+    &E::__table().slow_path
 }
 
 impl EventDecl {
@@ -246,7 +246,7 @@ impl Registry {
         self.event_index.get(&table_type).copied()
     }
 
-    /// Every event's name and its table's `dynamic_refs`, in registry order (the order of
+    /// Every event's name and its table's `slow_path` count, in registry order (the order of
     /// `Table::index`).
     pub(crate) fn static_events(&self) -> Vec<(&'static str, &'static AtomicUsize)> {
         self.events

@@ -393,32 +393,36 @@ impl EventSystem {
     #[inline]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
         let table = E::__table();
-        // One flag per event type: false unless a dynamic subscription matches `E::NAME` (or
-        // the static handlers travel the bus, `ImplementationType::ZeroCopy`).
-        if table
-            .dynamic_refs
-            .load(std::sync::atomic::Ordering::Relaxed)
-            != 0
-            && self.bus.static_match(table.index)
-        {
-            return self.emit_via_bus(table, event);
+        // Zero unless a dynamic subscription matches `E::NAME` in some system (static handlers
+        // travel the bus under `ImplementationType::ZeroCopy`), or a warning is owed.
+        if table.slow_path.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+            return self.emit_slow(table, event);
         }
         emit_table(table, &self.ctx, event)
     }
 
     #[inline(never)]
-    fn emit_via_bus<E: StaticEvent>(&self, table: &crate::event::Table<E>, event: &E) -> Emitted {
+    fn emit_slow<E: StaticEvent>(&self, table: &crate::event::Table<E>, event: &E) -> Emitted {
         let mut emitted = if self.zero_copy {
             Emitted::default()
         } else {
-            emit_table(table, &self.ctx, event)
+            let emitted = emit_table(table, &self.ctx, event);
+            if table.first_async_skip() {
+                table
+                    .slow_path
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                warn_async_skipped(E::NAME, table.async_count);
+            }
+            emitted
         };
-        let mut tally = Tally::default();
-        self.bus.with_route(E::NAME, |route| {
-            self.bus
-                .dispatch_borrowed(route, EventRef::static_ref(event), &mut tally)
-        });
-        emitted.absorb(tally);
+        if self.bus.static_match(table.index) {
+            let mut tally = Tally::default();
+            self.bus.with_route(E::NAME, |route| {
+                self.bus
+                    .dispatch_borrowed(route, EventRef::static_ref(event), &mut tally)
+            });
+            emitted.absorb(tally);
+        }
         emitted
     }
 
@@ -754,9 +758,6 @@ fn emit_table<E: StaticEvent>(table: &crate::event::Table<E>, ctx: &Context, eve
             // By value, so `errors` never escapes and stays in a register.
             errors = Some(push_error(errors, info, source));
         }
-    }
-    if table.first_async_skip() {
-        warn_async_skipped(E::NAME, table.async_count);
     }
     let failed = errors.as_ref().map_or(0, |e| e.len());
     Emitted {
