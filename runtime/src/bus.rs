@@ -426,20 +426,11 @@ impl Bus {
     pub(crate) fn dispatch_borrowed(&self, route: &Route, event: EventRef<'_>, tally: &mut Tally) {
         let mut books = Books::default();
         for sub in route.subs.iter() {
-            if !sub.active.load(Ordering::Acquire) {
-                books.drop_one(DropReason::Unsubscribed);
+            if !admits(sub, &event, &mut books) {
                 continue;
             }
             match &sub.kind {
-                SubKind::Sync(handler) => {
-                    if let Some(filter) = &sub.filter
-                        && !filter(&event)
-                    {
-                        books.drop_one(DropReason::Filtered);
-                        continue;
-                    }
-                    finish(&mut books, sub, handler(&event), tally);
-                }
+                SubKind::Sync(handler) => finish(&mut books, sub, handler(&event), tally),
                 SubKind::Async(_) | SubKind::Pull(_) => {
                     tally.not_owned += 1;
                     books.drop_one(DropReason::NotOwned);
@@ -482,14 +473,7 @@ impl Bus {
             let mut books = Books::default();
             let mut blocked = Vec::new();
             for sub in route.subs.iter() {
-                if !sub.active.load(Ordering::Acquire) {
-                    books.drop_one(DropReason::Unsubscribed);
-                    continue;
-                }
-                if let Some(filter) = &sub.filter
-                    && !filter(&EventRef::dynamic_ref(&event))
-                {
-                    books.drop_one(DropReason::Filtered);
+                if !admits(sub, &EventRef::dynamic_ref(&event), &mut books) {
                     continue;
                 }
                 match &sub.kind {
@@ -566,14 +550,7 @@ impl Bus {
     ) {
         let mut books = Books::default();
         for sub in route.subs.iter() {
-            if !sub.active.load(Ordering::Acquire) {
-                books.drop_one(DropReason::Unsubscribed);
-                continue;
-            }
-            if let Some(filter) = &sub.filter
-                && !filter(&EventRef::dynamic_ref(&event))
-            {
-                books.drop_one(DropReason::Filtered);
+            if !admits(sub, &EventRef::dynamic_ref(&event), &mut books) {
                 continue;
             }
             match &sub.kind {
@@ -795,6 +772,23 @@ impl Bus {
     pub(crate) fn new_buffer(&self) -> Arc<Buffer<Item>> {
         Buffer::new(self.config.channel_capacity, Arc::clone(&self.budget))
     }
+}
+
+/// Whether `sub` takes this event: still subscribed, and passing its filter. Counts the drop
+/// otherwise.
+#[inline]
+fn admits(sub: &Sub, event: &EventRef<'_>, books: &mut Books) -> bool {
+    if !sub.active.load(Ordering::Acquire) {
+        books.drop_one(DropReason::Unsubscribed);
+        return false;
+    }
+    if let Some(filter) = &sub.filter
+        && !filter(event)
+    {
+        books.drop_one(DropReason::Filtered);
+        return false;
+    }
+    true
 }
 
 #[inline]
