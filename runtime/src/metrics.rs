@@ -59,12 +59,14 @@ pub(crate) struct Books {
     pub(crate) delivered: u64,
     pub(crate) failed: u64,
     pub(crate) dropped: [u64; REASON_COUNT],
+    any_dropped: bool,
 }
 
 impl Books {
     #[inline]
     pub(crate) fn drop_one(&mut self, reason: DropReason) {
         self.dropped[reason as usize] += 1;
+        self.any_dropped = true;
     }
 }
 
@@ -79,9 +81,11 @@ impl Counters {
         if books.failed != 0 {
             self.failed.fetch_add(books.failed, Relaxed);
         }
-        for (counter, &n) in self.dropped.iter().zip(books.dropped.iter()) {
-            if n != 0 {
-                counter.fetch_add(n, Relaxed);
+        if books.any_dropped {
+            for (counter, &n) in self.dropped.iter().zip(books.dropped.iter()) {
+                if n != 0 {
+                    counter.fetch_add(n, Relaxed);
+                }
             }
         }
     }
