@@ -78,6 +78,34 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Events known only at run time travel the dynamic bus: string topics, glob or regex
+//! subscriptions, payloads shared (never copied) between subscribers, and a pull API with
+//! bounded buffers and backpressure:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use staticbus::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), staticbus::Error> {
+//! let system = EventSystem::builder()
+//!     .channel_capacity(64)
+//!     .backpressure_strategy(BackpressureStrategy::DropOldest)
+//!     .build()?;
+//! let _audit = system.on("order.*", |e: &EventRef<'_>| println!("saw {}", e.topic()))?;
+//! let orders = system.subscribe_topic("order.**")?;
+//!
+//! let created = DynamicEvent::builder("order.created")
+//!     .json(&serde_json::json!({ "id": 7 }))
+//!     .build()?;
+//! assert_eq!(system.publish_dynamic(created).await?.enqueued(), 1);
+//!
+//! let received: Arc<DynamicEvent> = orders.receive().await?;
+//! assert_eq!(received.json_value()?["id"], 7);
+//! assert_eq!(system.metrics().total.delivered, 2); // the push handler and the buffer
+//! # Ok(()) }
+//! ```
+//!
 //! Misuse is a compile error at the offending token:
 //!
 //! ```compile_fail
