@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, docs, tests (incl. doc tests and trybuild ui tests),
-# and the cross-crate fixture in release (linker section GC differs there).
+# the runtime's tests again in release, and the cross-crate fixture in release (linker section
+# GC differs there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "cargo test (debug)"
 cargo test --workspace
+
+step "runtime tests (release: inlining and timing differ)"
+cargo test --release -p staticbus
 
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app
