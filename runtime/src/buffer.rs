@@ -200,12 +200,17 @@ impl Budget {
 
     /// Whether an item of `bytes` could fit into an otherwise empty budget. One that cannot
     /// is refused at once rather than waited for.
+    #[inline]
     fn can_ever_fit(&self, bytes: usize) -> bool {
         self.max_events != Some(0) && self.max_bytes.is_none_or(|max| bytes <= max)
     }
 
     /// Takes `events` and `bytes` if both fit under the limits; takes nothing otherwise.
+    #[inline]
     fn reserve(&self, events: usize, bytes: usize) -> bool {
+        if let Meter::Unlimited = self.meter {
+            return true;
+        }
         match (&self.meter, self.max_events, self.max_bytes) {
             (Meter::Unlimited, ..) => true,
             (Meter::Events(used), Some(max), _) => take(used, events, max),
@@ -245,7 +250,11 @@ impl Budget {
     }
 
     /// Gives back `events` and `bytes`, then wakes every pusher waiting for budget, if any.
+    #[inline]
     fn release(&self, events: usize, bytes: usize) {
+        if let Meter::Unlimited = self.meter {
+            return;
+        }
         let wake = match &self.meter {
             Meter::Unlimited => return,
             // Sequentially consistent with the waiter's count-then-retry: either we see the

@@ -777,12 +777,19 @@ pub(crate) fn static_as_dynamic<E: StaticEvent>(event: E) -> DynamicEvent {
 }
 
 /// The result of a publish; `event` names it, and is only called on failure.
+#[inline]
 fn finish(
     event: impl FnOnce() -> std::borrow::Cow<'static, str>,
     handled: usize,
     mut errors: Vec<HandlerError>,
     mut tally: Tally,
 ) -> Result<Published, Error> {
+    if errors.is_empty() && tally.errors.is_empty() && tally.rejected + tally.timed_out == 0 {
+        return Ok(Published {
+            handled: handled + tally.handled,
+            enqueued: tally.enqueued,
+        });
+    }
     errors.append(&mut tally.errors);
     if !errors.is_empty() {
         return Err(HandlerErrors {
