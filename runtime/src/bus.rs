@@ -45,6 +45,18 @@ impl Publishing {
     }
 }
 
+impl From<DynamicEvent> for Publishing {
+    fn from(event: DynamicEvent) -> Self {
+        Publishing::Owned(event)
+    }
+}
+
+impl From<Arc<DynamicEvent>> for Publishing {
+    fn from(event: Arc<DynamicEvent>) -> Self {
+        Publishing::Shared(event)
+    }
+}
+
 impl std::ops::Deref for Publishing {
     type Target = DynamicEvent;
     fn deref(&self) -> &DynamicEvent {

@@ -492,21 +492,25 @@ impl EventSystem {
     ///
     /// A payload over `max_payload_bytes` is refused before anything is delivered.
     pub async fn publish_dynamic(&self, event: DynamicEvent) -> Result<Published, Error> {
-        self.publish_event(Publishing::Owned(event)).await
+        self.publish_event(event).await
     }
 
     /// [`publish_dynamic`](Self::publish_dynamic) for an event that is already shared: no
     /// copy and no allocation, whatever the subscribers (for fan-out or forwarding of one event).
     pub async fn publish_shared(&self, event: Arc<DynamicEvent>) -> Result<Published, Error> {
-        self.publish_event(Publishing::Shared(event)).await
+        self.publish_event(event).await
     }
 
-    async fn publish_event(&self, event: Publishing) -> Result<Published, Error> {
-        self.bus.check_payload(&event)?;
+    /// Generic so that the future of a shared event holds a pointer, not a whole event.
+    async fn publish_event<P>(&self, event: P) -> Result<Published, Error>
+    where
+        P: Into<Publishing> + std::borrow::Borrow<DynamicEvent> + Send,
+    {
+        self.bus.check_payload(event.borrow())?;
         let _in_flight = self.bus.begin()?;
         let _permit = self.bus.permit().await;
         let mut tally = Tally::default();
-        if let Some(pending) = self.bus.dispatch_now(event, &mut tally) {
+        if let Some(pending) = self.bus.dispatch_now(event.into(), &mut tally) {
             self.bus.finish_pending(pending, &mut tally).await;
         }
         let topic = tally.topic.take();
