@@ -639,6 +639,7 @@ impl<T> Buffer<T> {
 
     /// Pushes `item` without waiting: like [`push`](Self::push), except that
     /// [`Overflow::Block`] behaves as [`Overflow::DropNewest`] (for synchronous callers).
+    #[inline]
     pub(crate) fn try_push(&self, item: T, bytes: usize, overflow: Overflow) -> PushOutcome<T> {
         let st = self.lock();
         if st.closed {
@@ -658,6 +659,7 @@ impl<T> Buffer<T> {
 
     /// Appends an item for which a slot and budget are held, then wakes whoever the change
     /// concerns (see [`Buffer::not_empty`] and [`Buffer::not_full`]).
+    #[inline]
     fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, item: T, bytes: usize) -> PushOutcome<T> {
         let was_empty = st.queue.is_empty();
         st.queue.push_back((item, bytes));
@@ -750,6 +752,7 @@ impl<T> Buffer<T> {
     }
 
     /// The oldest item if one is buffered, without waiting.
+    #[inline]
     pub(crate) fn try_recv(&self) -> Result<T, TryRecv> {
         let mut st = self.lock();
         match st.queue.pop_front() {
@@ -816,6 +819,7 @@ impl<T> Buffer<T> {
 
     /// Finishes taking one item out: frees its slot and budget, then wakes whoever the change
     /// concerns (see [`Buffer::not_empty`] and [`Buffer::not_full`]).
+    #[inline]
     fn released_one(&self, mut st: MutexGuard<'_, State<T>>, item: T, bytes: usize) -> T {
         st.bytes = st.bytes.wrapping_sub(bytes);
         let was_full = st.queue.len() + 1 == self.capacity;

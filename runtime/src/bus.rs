@@ -610,6 +610,7 @@ impl Bus {
 
     /// Pushes without waiting or asking first (most pushes find room); a full buffer gets the
     /// strategy's decision. `Err` hands the item back when the decision is to wait (`Block`).
+    #[inline]
     fn try_enqueue(
         &self,
         sub: &Sub,
@@ -636,6 +637,7 @@ impl Bus {
         }
     }
 
+    #[inline]
     fn count_push(&self, outcome: PushOutcome<Item>, books: &mut Books, tally: &mut Tally) {
         match outcome {
             PushOutcome::Enqueued => {
