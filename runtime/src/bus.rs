@@ -37,6 +37,7 @@ pub(crate) enum Publishing {
 }
 
 impl Publishing {
+    #[inline]
     fn into_shared(self) -> Arc<DynamicEvent> {
         match self {
             Publishing::Owned(event) => Arc::new(event),
@@ -236,6 +237,7 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    #[inline]
     fn name_if_failed(&mut self, event: &DynamicEvent) {
         if !self.errors.is_empty() || self.rejected + self.timed_out > 0 {
             self.topic = Some(event.topic().clone());
@@ -687,6 +689,7 @@ impl Bus {
     }
 
     /// Refuses new work after shutdown; counts work in flight for the drain.
+    #[inline]
     pub(crate) fn begin(&self) -> Result<InFlight<'_>, Error> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight(self);
@@ -703,6 +706,7 @@ impl Bus {
         }
     }
 
+    #[inline]
     pub(crate) fn check_payload(&self, event: &DynamicEvent) -> Result<(), Error> {
         let size = event.payload_len();
         if size > self.config.max_payload_bytes {
@@ -841,6 +845,7 @@ impl Drop for Bus {
 pub(crate) struct InFlight<'a>(&'a Bus);
 
 impl Drop for InFlight<'_> {
+    #[inline]
     fn drop(&mut self) {
         // SeqCst on both sides (here and in `shutdown`): either this sees `closed`, or
         // the shutdown sees the count at zero; never neither.
