@@ -756,19 +756,41 @@ fn mismatch<E>(topic: &str) -> BoxError {
 /// The link-time table part of `emit`.
 #[inline(always)]
 fn emit_table<E: StaticEvent>(table: &crate::event::Table<E>, ctx: &Context, event: &E) -> Emitted {
-    let mut errors: Option<ErrorList> = None;
-    for &(handler, info) in table.sync.iter() {
+    for (i, &(handler, _)) in table.sync.iter().enumerate() {
         if let Err(source) = handler(ctx, event) {
-            // By value, so `errors` never escapes and stays in a register.
-            errors = Some(push_error(errors, info, source));
+            // The first failure leaves the fast loop: errors are collected out of line.
+            return emit_failing(table, ctx, event, i, source);
         }
     }
-    let failed = errors.as_ref().map_or(0, |e| e.len());
     Emitted {
-        // Both fit: `Table::build` caps an event's handlers below 2^32.
-        handled: (table.sync.len() - failed) as u32,
+        // Fits: `Table::build` caps an event's handlers below 2^32.
+        handled: table.sync.len() as u32,
         skipped_async: table.async_count,
-        errors,
+        errors: None,
+    }
+}
+
+/// The rest of `emit_table` after handler `failed` returned `source`: every later handler
+/// still runs, and every error is collected.
+#[cold]
+#[inline(never)]
+fn emit_failing<E: StaticEvent>(
+    table: &crate::event::Table<E>,
+    ctx: &Context,
+    event: &E,
+    failed: usize,
+    source: BoxError,
+) -> Emitted {
+    let mut errors = push_error(None, table.sync[failed].1, source);
+    for &(handler, info) in &table.sync[failed + 1..] {
+        if let Err(source) = handler(ctx, event) {
+            errors = push_error(Some(errors), info, source);
+        }
+    }
+    Emitted {
+        handled: (table.sync.len() - errors.len()) as u32,
+        skipped_async: table.async_count,
+        errors: Some(errors),
     }
 }
 

@@ -460,3 +460,44 @@ fn string_and_boxed_errors_are_collected_too() {
         .collect();
     assert_eq!(messages, ["note \"too long\" is too long"]);
 }
+
+// ---- several failures in one emit ----------------------------------------------------------
+
+#[derive(StaticEvent)]
+struct Flaky;
+
+static FLAKY_OK: AtomicU64 = AtomicU64::new(0);
+
+#[handler(priority = 3)]
+fn flaky_first(_: &Flaky) -> Result<(), String> {
+    Err("first".into())
+}
+
+#[handler(priority = 2)]
+fn flaky_ok(_: &Flaky) {
+    FLAKY_OK.fetch_add(1, Ordering::Relaxed);
+}
+
+#[handler(priority = 1)]
+fn flaky_second(_: &Flaky) -> Result<(), String> {
+    Err("second".into())
+}
+
+#[handler]
+fn flaky_last_ok(_: &Flaky) {
+    FLAKY_OK.fetch_add(10, Ordering::Relaxed);
+}
+
+#[test]
+fn every_failure_is_collected_in_order_and_the_rest_still_run() {
+    let system = EventSystem::builder().build().unwrap();
+    let emitted = system.emit(&Flaky);
+    let messages: Vec<String> = emitted
+        .errors()
+        .iter()
+        .map(|e| e.source.to_string())
+        .collect();
+    assert_eq!(messages, ["first", "second"]);
+    assert_eq!(emitted.handled(), 2);
+    assert_eq!(FLAKY_OK.load(Ordering::Relaxed), 11);
+}
