@@ -103,18 +103,20 @@ impl<T: Publish> EventPublisher<T> {
 /// What an [`EventSubscriber`] can receive: any static event type, or [`DynamicEvent`].
 pub trait Receive: Sized + Send + Sync + 'static {
     #[doc(hidden)]
-    fn from_item(event: Arc<DynamicEvent>) -> Option<Arc<Self>>;
+    /// The value, or the event back when it is not one.
+    fn from_item(event: Arc<DynamicEvent>) -> Result<Arc<Self>, Arc<DynamicEvent>>;
 }
 
 impl<E: StaticEvent> Receive for E {
-    fn from_item(event: Arc<DynamicEvent>) -> Option<Arc<Self>> {
-        event.value_arc::<E>()
+    fn from_item(event: Arc<DynamicEvent>) -> Result<Arc<Self>, Arc<DynamicEvent>> {
+        event.value_arc::<E>().ok_or(event)
     }
 }
 
 impl Receive for DynamicEvent {
-    fn from_item(event: Arc<DynamicEvent>) -> Option<Arc<Self>> {
-        Some(event)
+    #[inline]
+    fn from_item(event: Arc<DynamicEvent>) -> Result<Arc<Self>, Arc<DynamicEvent>> {
+        Ok(event)
     }
 }
 
@@ -238,15 +240,17 @@ impl<T: Receive> EventSubscriber<T> {
 
 impl<T: Receive> EventSubscriber<T> {
     /// The item's value; an item of another type moves from delivered to dropped.
+    #[inline]
     fn accept(&self, item: Item) -> Option<Arc<T>> {
-        let event = Arc::clone(&item.event);
-        let value = T::from_item(item.event);
-        if value.is_none()
-            && let Some(bus) = self.bus.upgrade()
-        {
-            bus.undeliver(&event, DropReason::TypeMismatch);
+        match T::from_item(item.event) {
+            Ok(value) => Some(value),
+            Err(event) => {
+                if let Some(bus) = self.bus.upgrade() {
+                    bus.undeliver(&event, DropReason::TypeMismatch);
+                }
+                None
+            }
         }
-        value
     }
 }
 
