@@ -231,7 +231,6 @@ pub(crate) struct Tally {
     pub(crate) errors: Vec<HandlerError>,
     pub(crate) rejected: usize,
     pub(crate) timed_out: usize,
-    pub(crate) closed: usize,
     /// The event's topic, kept only when something failed (for the error).
     pub(crate) topic: Option<crate::dynamic::Topic>,
 }
@@ -661,10 +660,7 @@ impl Bus {
                 tally.timed_out += 1;
                 books.drop_one(DropReason::TimedOut);
             }
-            PushOutcome::Closed(_) => {
-                tally.closed += 1;
-                books.drop_one(DropReason::Closed);
-            }
+            PushOutcome::Closed(_) => books.drop_one(DropReason::Closed),
         }
     }
 
