@@ -68,20 +68,30 @@ impl std::ops::Deref for Publishing {
     }
 }
 
-/// What [`Bus::dispatch_now`] left to await.
+/// What [`Bus::dispatch`] did.
+pub(crate) enum Dispatched<'a> {
+    /// Everything is done.
+    Done,
+    /// The bus is shut down: nothing was dispatched.
+    Shutdown,
+    /// Something is left to await, the publish counted in flight meanwhile. Boxed: rare,
+    /// and the common outcomes stay small to move through the publish future.
+    Pending(Box<Pending>, InFlight<'a>),
+}
+
+/// What [`Bus::dispatch`] left to await.
 pub(crate) enum Pending {
     /// The route has async handlers: the whole dispatch runs as a future.
     Dispatch {
         route: Arc<Route>,
         event: Arc<DynamicEvent>,
     },
-    /// Everything ran but these full buffers, where `Block` waits.
+    /// Everything ran but these full buffers, where `Block` waits (never empty).
     Blocked {
         stats: Arc<Counters>,
         matched: usize,
         books: Books,
         blocked: Vec<(Arc<Buffer<Item>>, Item)>,
-        event: Arc<DynamicEvent>,
     },
 }
 
@@ -185,8 +195,44 @@ pub(crate) struct Route {
     owned: bool,
     /// Some subscription is an async handler (the dispatch must be a future throughout).
     has_async: bool,
+    /// Every subscription is a pull subscriber: no user code runs, so the dispatch is only
+    /// pushes into buffers, and the route may be cached per thread ([`LastRoute`]).
+    pull_only: bool,
     stats: Arc<Counters>,
 }
+
+/// The last pull-only route this thread published on, so that publishing again on it looks
+/// nothing up: no route-cache snapshot (two atomic read-modify-writes), no hashing of the
+/// topic. Valid while `generation` is the bus's (any subscribe or unsubscribe moves it).
+///
+/// It keeps its route alive until this thread publishes a pull-only route elsewhere or
+/// exits: memory only, since pull-only routes hold no user code, and a subscriber that goes
+/// away closes and drains its buffer whoever still references it.
+struct LastRoute {
+    bus: u64,
+    generation: u64,
+    topic: crate::dynamic::Topic,
+    route: Arc<Route>,
+}
+
+thread_local! {
+    static LAST_ROUTE: std::cell::Cell<Option<LastRoute>> = const { std::cell::Cell::new(None) };
+}
+
+/// Takes this thread's [`LastRoute`] (`None` also while the thread is exiting).
+#[inline]
+fn take_last_route() -> Option<LastRoute> {
+    LAST_ROUTE.try_with(std::cell::Cell::take).ok().flatten()
+}
+
+#[inline]
+fn put_last_route(last: LastRoute) {
+    // Fails only while the thread is exiting: then there is nothing to cache for.
+    let _ = LAST_ROUTE.try_with(|cell| cell.set(Some(last)));
+}
+
+/// Distinguishes buses for [`LastRoute`] (an address could be reused by a later bus).
+static BUS_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl Route {
     pub(crate) fn needs_owned(&self) -> bool {
@@ -213,6 +259,11 @@ pub(crate) struct Bus {
     static_matches: Box<[AtomicBool]>,
     /// Topic -> route, replaced whole (read-copy-update) on a miss, emptied on any change.
     routes: ArcSwap<FastMap<Arc<str>, Arc<Route>>>,
+    /// Moves (after `routes` is emptied) on every subscribe and unsubscribe: a route cached
+    /// under an older generation is stale.
+    generation: AtomicU64,
+    /// Unique per bus, for [`LastRoute`].
+    uid: u64,
     stats: Mutex<FastMap<Box<str>, Arc<Counters>>>,
     budget: Arc<Budget>,
     next_id: AtomicU64,
@@ -239,6 +290,13 @@ impl Tally {
     #[inline]
     fn name_if_failed(&mut self, event: &DynamicEvent) {
         if !self.errors.is_empty() || self.rejected + self.timed_out > 0 {
+            self.name(event);
+        }
+    }
+
+    #[cold]
+    fn name(&mut self, event: &DynamicEvent) {
+        if self.topic.is_none() {
             self.topic = Some(event.topic().clone());
         }
     }
@@ -278,6 +336,8 @@ impl Bus {
                 .collect(),
             static_events: static_events.into(),
             routes: ArcSwap::from_pointee(FastMap::default()),
+            generation: AtomicU64::new(0),
+            uid: BUS_IDS.fetch_add(1, Ordering::Relaxed),
             stats: Mutex::new(FastMap::default()),
             budget,
             next_id: AtomicU64::new(1),
@@ -365,6 +425,9 @@ impl Bus {
 
     fn clear_routes(&self) {
         self.routes.store(Arc::new(FastMap::default()));
+        // After emptying the cache: a publisher that reads the new generation then finds
+        // the new cache (see `dispatch`).
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The subscriptions matching `topic`, from the cache or computed once.
@@ -401,6 +464,9 @@ impl Bus {
         let route = Arc::new(Route {
             owned: matching.iter().any(|s| !matches!(s.kind, SubKind::Sync(_))),
             has_async: matching.iter().any(|s| matches!(s.kind, SubKind::Async(_))),
+            pull_only: matching
+                .iter()
+                .all(|s| matches!(s.kind, SubKind::Pull(_)) && s.filter.is_none()),
             subs: matching,
             stats: self.topic_stats(topic),
         });
@@ -456,10 +522,38 @@ impl Bus {
     }
 
     /// Dispatches an owned event without awaiting when it can: every sync handler runs and
-    /// every pull subscriber with room (or a non-blocking strategy) gets the event, in order,
-    /// from a borrowed route. What is left (async handlers, or buffers to wait for under
-    /// `Block`) comes back as [`Pending`], for [`Bus::finish_pending`] to await.
-    pub(crate) fn dispatch_now(&self, event: Publishing, tally: &mut Tally) -> Option<Pending> {
+    /// every pull subscriber with room (or a non-blocking strategy) gets the event, in order.
+    /// What is left (async handlers, or buffers to wait for under `Block`) comes back as
+    /// [`Pending`], for [`Bus::finish_pending`] to await, with the publish counted in flight.
+    ///
+    /// `in_flight` is the caller's, if it already counted itself (to wait for a permit). If
+    /// not, a dispatch that runs handlers counts itself before the first one, and fails with
+    /// [`Error::Shutdown`] once the bus is closed. A route of pull subscribers only (the
+    /// channel API) runs no handler: its pushes are not counted in flight unless one has to
+    /// wait, and a push racing a shutdown lands before the buffer closes or is dropped as
+    /// `Closed`; either way it is counted.
+    pub(crate) fn dispatch<'a>(
+        &'a self,
+        event: Publishing,
+        tally: &mut Tally,
+        in_flight: Option<InFlight<'a>>,
+    ) -> Dispatched<'a> {
+        if in_flight.is_none() && self.is_closed() {
+            return Dispatched::Shutdown;
+        }
+        // Read before the route cache: a route found after this is at least this new.
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(last) = take_last_route() {
+            if last.bus == self.uid
+                && last.generation == generation
+                && last.topic.same(event.topic())
+            {
+                let pending = self.dispatch_pull(&last.route, event.into_shared(), tally);
+                put_last_route(last);
+                return self.dispatched(pending, in_flight);
+            }
+            put_last_route(last);
+        }
         // The route borrows the cache snapshot, not the event, which can then move into its Arc.
         let routes = self.routes.load();
         let built;
@@ -470,6 +564,127 @@ impl Bus {
                 &built
             }
         };
+        if route.pull_only {
+            put_last_route(LastRoute {
+                bus: self.uid,
+                generation,
+                topic: event.topic().clone(),
+                route: Arc::clone(route),
+            });
+            let pending = self.dispatch_pull(route, event.into_shared(), tally);
+            return self.dispatched(pending, in_flight);
+        }
+        let in_flight = match in_flight {
+            Some(in_flight) => in_flight,
+            None => match self.begin() {
+                Ok(in_flight) => in_flight,
+                Err(_) => return Dispatched::Shutdown,
+            },
+        };
+        let pending = self.dispatch_route(route, event, tally);
+        self.dispatched(pending, Some(in_flight))
+    }
+
+    #[inline(always)]
+    fn dispatched<'a>(
+        &'a self,
+        pending: Option<Pending>,
+        in_flight: Option<InFlight<'a>>,
+    ) -> Dispatched<'a> {
+        match pending {
+            None => Dispatched::Done,
+            Some(pending) => Self::pending(pending, in_flight.unwrap_or_else(|| self.enter())),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn pending(pending: Pending, in_flight: InFlight<'_>) -> Dispatched<'_> {
+        Dispatched::Pending(Box::new(pending), in_flight)
+    }
+
+    /// Pushes `event` into every buffer of a pull-only route, in order; the last one gets the
+    /// caller's `Arc` itself, the others a clone.
+    #[inline(never)]
+    fn dispatch_pull(
+        &self,
+        route: &Route,
+        event: Arc<DynamicEvent>,
+        tally: &mut Tally,
+    ) -> Option<Pending> {
+        let mut books = Books::default();
+        let mut blocked = Vec::new();
+        let bytes = event.payload_len();
+        if let Some((last, rest)) = route.subs.split_last() {
+            for sub in rest {
+                self.pull_one(
+                    sub,
+                    Arc::clone(&event),
+                    bytes,
+                    &mut books,
+                    tally,
+                    &mut blocked,
+                );
+            }
+            self.pull_one(last, event, bytes, &mut books, tally, &mut blocked);
+        }
+        self.blocked_or_done(route, books, blocked)
+    }
+
+    /// One pull subscriber of a pull-only route.
+    #[inline(always)]
+    fn pull_one(
+        &self,
+        sub: &Sub,
+        event: Arc<DynamicEvent>,
+        bytes: usize,
+        books: &mut Books,
+        tally: &mut Tally,
+        blocked: &mut Vec<(Arc<Buffer<Item>>, Item)>,
+    ) {
+        if !sub.active.load(Ordering::Acquire) {
+            books.drop_one(DropReason::Unsubscribed);
+            return;
+        }
+        // A pull-only route holds nothing else (`build_route`).
+        if let SubKind::Pull(buffer) = &sub.kind {
+            match self.try_enqueue(sub, buffer, Item { event }, bytes) {
+                Ok(outcome) => self.count_push(outcome, books, tally),
+                Err(item) => blocked.push((Arc::clone(buffer), item)),
+            }
+        }
+    }
+
+    /// Records a dispatch that finished, or hands over the buffers left to wait for.
+    #[inline(always)]
+    fn blocked_or_done(
+        &self,
+        route: &Route,
+        books: Books,
+        blocked: Vec<(Arc<Buffer<Item>>, Item)>,
+    ) -> Option<Pending> {
+        if blocked.is_empty() {
+            if self.config.metrics {
+                route.stats.record(route.subs.len(), &books);
+            }
+            None
+        } else {
+            Some(Pending::Blocked {
+                stats: Arc::clone(&route.stats),
+                matched: route.subs.len(),
+                books,
+                blocked,
+            })
+        }
+    }
+
+    /// [`dispatch`](Self::dispatch) on a route with handlers, the caller counted in flight.
+    fn dispatch_route(
+        &self,
+        route: &Arc<Route>,
+        event: Publishing,
+        tally: &mut Tally,
+    ) -> Option<Pending> {
         {
             if !route.owned {
                 self.dispatch_borrowed(route, EventRef::dynamic_ref(&event), tally);
@@ -498,7 +713,7 @@ impl Bus {
                         let item = Item {
                             event: Arc::clone(&event),
                         };
-                        match self.try_enqueue(sub, buffer, item, &event) {
+                        match self.try_enqueue(sub, buffer, item, event.payload_len()) {
                             Ok(outcome) => self.count_push(outcome, &mut books, tally),
                             Err(item) => blocked.push((Arc::clone(buffer), item)),
                         }
@@ -506,27 +721,14 @@ impl Bus {
                     SubKind::Async(_) => unreachable!("routes with async handlers await"),
                 }
             }
-            if blocked.is_empty() {
-                if self.config.metrics {
-                    route.stats.record(route.subs.len(), &books);
-                }
-                tally.name_if_failed(&event);
-                None
-            } else {
-                Some(Pending::Blocked {
-                    stats: Arc::clone(&route.stats),
-                    matched: route.subs.len(),
-                    books,
-                    blocked,
-                    event,
-                })
-            }
+            tally.name_if_failed(&event);
+            self.blocked_or_done(route, books, blocked)
         }
     }
 
     /// Awaits what [`Bus::dispatch_now`] could not finish.
-    pub(crate) async fn finish_pending(&self, pending: Pending, tally: &mut Tally) {
-        match pending {
+    pub(crate) async fn finish_pending(&self, pending: Box<Pending>, tally: &mut Tally) {
+        match *pending {
             Pending::Dispatch { route, event } => {
                 self.dispatch_owned(&route, Arc::clone(&event), tally).await;
                 tally.name_if_failed(&event);
@@ -536,20 +738,19 @@ impl Bus {
                 matched,
                 mut books,
                 blocked,
-                event,
             } => {
                 let deadline = tokio::time::Instant::now() + self.config.default_timeout;
                 for (buffer, item) in blocked {
                     let block = Overflow::Block {
                         deadline: Some(deadline),
                     };
-                    let outcome = buffer.push(item, event.payload_len(), block).await;
+                    let bytes = item.event.payload_len();
+                    let outcome = buffer.push(item, bytes, block).await;
                     self.count_push(outcome, &mut books, tally);
                 }
                 if self.config.metrics {
                     stats.record(matched, &books);
                 }
-                tally.name_if_failed(&event);
             }
         }
     }
@@ -596,7 +797,7 @@ impl Bus {
         let item = Item {
             event: Arc::clone(event),
         };
-        let outcome = match self.try_enqueue(sub, buffer, item, event) {
+        let outcome = match self.try_enqueue(sub, buffer, item, event.payload_len()) {
             Ok(outcome) => outcome,
             Err(item) => {
                 let deadline = tokio::time::Instant::now() + self.config.default_timeout;
@@ -611,15 +812,14 @@ impl Bus {
 
     /// Pushes without waiting or asking first (most pushes find room); a full buffer gets the
     /// strategy's decision. `Err` hands the item back when the decision is to wait (`Block`).
-    #[inline]
+    #[inline(always)]
     fn try_enqueue(
         &self,
         sub: &Sub,
         buffer: &Buffer<Item>,
         item: Item,
-        event: &DynamicEvent,
+        bytes: usize,
     ) -> Result<PushOutcome<Item>, Item> {
-        let bytes = event.payload_len();
         let first = match &self.config.backpressure {
             BackpressureStrategy::DropOldest => Overflow::DropOldest,
             BackpressureStrategy::DropNewest => Overflow::DropNewest,
@@ -627,7 +827,7 @@ impl Bus {
             BackpressureStrategy::Block | BackpressureStrategy::Custom(_) => Overflow::DropNewest,
         };
         match buffer.try_push(item, bytes, first) {
-            PushOutcome::Rejected(item) => match self.decide(sub, buffer, event) {
+            PushOutcome::Rejected(item) => match self.decide(sub, buffer, &item.event) {
                 BackpressureDecision::Block => Err(item),
                 BackpressureDecision::DropOldest if !matches!(first, Overflow::DropOldest) => {
                     Ok(buffer.try_push(item, bytes, Overflow::DropOldest))
@@ -638,7 +838,7 @@ impl Bus {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn count_push(&self, outcome: PushOutcome<Item>, books: &mut Books, tally: &mut Tally) {
         match outcome {
             PushOutcome::Enqueued => {
@@ -652,12 +852,14 @@ impl Bus {
                     self.undeliver(&old.event, DropReason::Evicted);
                 }
             }
-            PushOutcome::Rejected(_) => {
+            PushOutcome::Rejected(item) => {
                 tally.rejected += 1;
+                tally.name(&item.event);
                 books.drop_one(DropReason::Rejected);
             }
-            PushOutcome::TimedOut(_) => {
+            PushOutcome::TimedOut(item) => {
                 tally.timed_out += 1;
+                tally.name(&item.event);
                 books.drop_one(DropReason::TimedOut);
             }
             PushOutcome::Closed(_) => books.drop_one(DropReason::Closed),
@@ -687,12 +889,25 @@ impl Bus {
     /// Refuses new work after shutdown; counts work in flight for the drain.
     #[inline]
     pub(crate) fn begin(&self) -> Result<InFlight<'_>, Error> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let guard = InFlight(self);
+        let guard = self.enter();
         if self.is_closed() {
             return Err(Error::Shutdown);
         }
         Ok(guard)
+    }
+
+    /// Counts work in flight, closed or not (a pull-only dispatch about to wait: its buffers
+    /// are open or will report `Closed`).
+    #[inline]
+    fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self)
+    }
+
+    /// Whether publishes wait for a permit (`max_concurrent_dispatches`).
+    #[inline]
+    pub(crate) fn limits_dispatches(&self) -> bool {
+        self.permits.is_some()
     }
 
     pub(crate) async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {

@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bus::{Bus, NewSub, Publishing, SubKind, Subscription, SubscriptionInfo, Tally};
+use crate::bus::{
+    Bus, Dispatched, NewSub, Publishing, SubKind, Subscription, SubscriptionInfo, Tally,
+};
 use crate::channel::{EventPublisher, EventSubscriber, Publish};
 use crate::config::{BackpressureStrategy, Config, ImplementationType};
 use crate::dynamic::{DynamicEvent, Pattern, Payload, Topic};
@@ -507,11 +509,21 @@ impl EventSystem {
         P: Into<Publishing> + std::borrow::Borrow<DynamicEvent> + Send,
     {
         self.bus.check_payload(event.borrow())?;
-        let _in_flight = self.bus.begin()?;
-        let _permit = self.bus.permit().await;
         let mut tally = Tally::default();
-        if let Some(pending) = self.bus.dispatch_now(event.into(), &mut tally) {
-            self.bus.finish_pending(pending, &mut tally).await;
+        let mut _permit = None;
+        let in_flight = if self.bus.limits_dispatches() {
+            let in_flight = self.bus.begin()?;
+            _permit = self.bus.permit().await;
+            Some(in_flight)
+        } else {
+            None
+        };
+        match self.bus.dispatch(event.into(), &mut tally, in_flight) {
+            Dispatched::Done => {}
+            Dispatched::Shutdown => return Err(Error::Shutdown),
+            Dispatched::Pending(pending, _in_flight) => {
+                self.bus.finish_pending(pending, &mut tally).await;
+            }
         }
         let topic = tally.topic.take();
         finish(
@@ -693,6 +705,11 @@ impl EventSystem {
     /// Stops accepting publishes (they fail with [`Error::Shutdown`]), waits up to `deadline`
     /// for those in flight, then closes every pull subscriber: receivers get what is buffered,
     /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller.
+    ///
+    /// In flight means running handlers or waiting (for room under `Block`, for an async
+    /// handler, for a permit). A publish that only pushes into pull subscribers' buffers
+    /// without waiting is not waited for: racing the shutdown, each of its pushes lands before
+    /// that buffer closes (and is received) or is dropped as `Closed`, counted either way.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.bus.shutdown(deadline).await
     }

@@ -1,0 +1,170 @@
+//! The channel API's fast path: a thread remembers the last route of pull subscribers only
+//! that it published on, and publishes on it again without looking it up. These tests check
+//! that the remembered route never outlives a change: new and dropped subscribers, other
+//! systems on the same thread, other topics, shutdown; and that a push that has to wait is
+//! still drained by `shutdown`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use staticbus::prelude::*;
+use staticbus::{BackpressureStrategy, DropReason, EventSubscriber};
+
+fn event(topic: &str, n: u64) -> DynamicEvent {
+    DynamicEvent::builder(topic)
+        .value(n)
+        .build()
+        .expect("valid topic")
+}
+
+fn value(e: &DynamicEvent) -> u64 {
+    *e.downcast_ref::<u64>().expect("a u64 payload")
+}
+
+fn drain(sub: &EventSubscriber<DynamicEvent>) -> Vec<u64> {
+    let mut got = Vec::new();
+    while let Some(e) = sub.try_receive().expect("open") {
+        got.push(value(&e));
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_new_subscriber_gets_the_next_publish_on_a_remembered_route() {
+    let system = EventSystem::builder().build().unwrap();
+    let first = system.subscribe_topic("cache.new.*").unwrap();
+    let publisher = system.create_publisher::<DynamicEvent>();
+    for n in 0..3 {
+        let published = publisher.publish(event("cache.new.x", n)).await.unwrap();
+        assert_eq!(published.enqueued(), 1);
+    }
+    let second = system.subscribe_topic("cache.new.x").unwrap();
+    let published = publisher.publish(event("cache.new.x", 3)).await.unwrap();
+    assert_eq!(published.enqueued(), 2);
+    assert_eq!(drain(&first), [0, 1, 2, 3]);
+    assert_eq!(drain(&second), [3]);
+}
+
+#[tokio::test]
+async fn a_dropped_subscriber_is_off_the_remembered_route() {
+    let system = EventSystem::builder().build().unwrap();
+    let kept = system.subscribe_topic("cache.drop.x").unwrap();
+    let dropped = system.subscribe_topic("cache.drop.*").unwrap();
+    let shared = Arc::new(event("cache.drop.x", 1));
+    for _ in 0..2 {
+        let published = system.publish_shared(Arc::clone(&shared)).await.unwrap();
+        assert_eq!(published.enqueued(), 2);
+    }
+    drop(dropped);
+    let published = system.publish_shared(Arc::clone(&shared)).await.unwrap();
+    assert_eq!(published.enqueued(), 1);
+    assert_eq!(drain(&kept), [1, 1, 1]);
+    let m = system.metrics();
+    assert_eq!(m.total.published, 3);
+    assert_eq!(m.total.matched, 5);
+    // The dropped subscriber's two unread events moved from delivered to dropped.
+    assert_eq!(m.total.delivered, 3);
+    assert_eq!(m.total.dropped.get(&DropReason::Closed), Some(&2));
+}
+
+#[tokio::test]
+async fn systems_and_topics_on_one_thread_keep_their_own_routes() {
+    let a = EventSystem::builder().build().unwrap();
+    let b = EventSystem::builder().build().unwrap();
+    let a_x = a.subscribe_topic("cache.sys.x").unwrap();
+    let a_y = a.subscribe_topic("cache.sys.y").unwrap();
+    let b_x = b.subscribe_topic("cache.sys.x").unwrap();
+    // Alternate systems and topics so that every publish replaces the remembered route.
+    for n in 0..4 {
+        a.publish_dynamic(event("cache.sys.x", n)).await.unwrap();
+        b.publish_dynamic(event("cache.sys.x", 10 + n))
+            .await
+            .unwrap();
+        a.publish_dynamic(event("cache.sys.y", 20 + n))
+            .await
+            .unwrap();
+        a.publish_dynamic(event("cache.sys.y", 30 + n))
+            .await
+            .unwrap();
+    }
+    assert_eq!(drain(&a_x), [0, 1, 2, 3]);
+    assert_eq!(drain(&b_x), [10, 11, 12, 13]);
+    assert_eq!(drain(&a_y), [20, 30, 21, 31, 22, 32, 23, 33]);
+    // A system dropped while its route is remembered: a new one on the same topic is not
+    // confused with it.
+    drop(a_x);
+    drop(a_y);
+    drop(a);
+    let c = EventSystem::builder().build().unwrap();
+    let c_x = c.subscribe_topic("cache.sys.x").unwrap();
+    c.publish_dynamic(event("cache.sys.x", 40)).await.unwrap();
+    b.publish_dynamic(event("cache.sys.x", 50)).await.unwrap();
+    assert_eq!(drain(&c_x), [40]);
+    assert_eq!(drain(&b_x), [50]);
+}
+
+#[tokio::test]
+async fn a_push_handler_added_to_a_remembered_route_runs() {
+    let system = EventSystem::builder().build().unwrap();
+    let pull = system.subscribe_topic("cache.mixed").unwrap();
+    system
+        .publish_dynamic(event("cache.mixed", 1))
+        .await
+        .unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = Arc::clone(&seen);
+    let _push = system
+        .on("cache.mixed", move |e: &EventRef<'_>| {
+            let n = *e.downcast_ref::<u64>().expect("u64");
+            counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+    let published = system
+        .publish_dynamic(event("cache.mixed", 2))
+        .await
+        .unwrap();
+    assert_eq!((published.handled(), published.enqueued()), (1, 1));
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(drain(&pull), [1, 2]);
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_publish_blocked_on_a_full_buffer() {
+    let system = EventSystem::builder()
+        .channel_capacity(1)
+        .backpressure_strategy(BackpressureStrategy::Block)
+        .default_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let sub = system.subscribe_topic("cache.block").unwrap();
+    system
+        .publish_dynamic(event("cache.block", 1))
+        .await
+        .unwrap();
+    // The buffer is full: this publish waits for room, counted in flight.
+    let blocked = {
+        let system = system.clone();
+        tokio::spawn(async move { system.publish_dynamic(event("cache.block", 2)).await })
+    };
+    // One thread (`current_thread`): sleeping lets the spawned publish run up to its wait.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!blocked.is_finished(), "the publish waits for room");
+    let shutdown = {
+        let system = system.clone();
+        tokio::spawn(async move { system.shutdown(Duration::from_secs(30)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown waits for the blocked publish"
+    );
+    // Receiving makes room: the blocked publish completes, then the shutdown.
+    assert_eq!(value(&sub.receive().await.unwrap()), 1);
+    let published = blocked.await.unwrap().unwrap();
+    assert_eq!(published.enqueued(), 1);
+    let report = shutdown.await.unwrap();
+    assert!(report.drained);
+    assert_eq!(report.buffered, 1);
+    assert_eq!(value(&sub.receive().await.unwrap()), 2);
+    assert!(matches!(sub.receive().await, Err(Error::Closed)));
+}
