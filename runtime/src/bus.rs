@@ -7,6 +7,7 @@
 //! list it came from.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -43,6 +44,28 @@ impl Publishing {
             Publishing::Owned(event) => Arc::new(event),
             Publishing::Shared(event) => event,
         }
+    }
+}
+
+/// An event as publishing hands it over: owned, or already shared. Generic dispatch keeps a
+/// shared event a pointer until it is known where it goes (a [`Publishing`] is as large as an
+/// event).
+pub(crate) trait Publishable: Into<Publishing> + std::borrow::Borrow<DynamicEvent> {
+    /// The event in an `Arc`: moved into a new one, or the one it is.
+    fn into_shared(self) -> Arc<DynamicEvent>;
+}
+
+impl Publishable for DynamicEvent {
+    #[inline]
+    fn into_shared(self) -> Arc<DynamicEvent> {
+        Arc::new(self)
+    }
+}
+
+impl Publishable for Arc<DynamicEvent> {
+    #[inline]
+    fn into_shared(self) -> Arc<DynamicEvent> {
+        self
     }
 }
 
@@ -216,19 +239,20 @@ struct LastRoute {
 }
 
 thread_local! {
-    static LAST_ROUTE: std::cell::Cell<Option<LastRoute>> = const { std::cell::Cell::new(None) };
+    /// Borrowed (shared) for a whole dispatch on it; replaced only when not borrowed, so a
+    /// publish from inside one (a `Custom` backpressure callback) just does not cache.
+    static LAST_ROUTE: RefCell<Option<LastRoute>> = const { RefCell::new(None) };
 }
 
-/// Takes this thread's [`LastRoute`] (`None` also while the thread is exiting).
+/// Remembers `last` as this thread's [`LastRoute`], unless one is in use (or the thread is
+/// exiting: then there is nothing to remember it for).
 #[inline]
-fn take_last_route() -> Option<LastRoute> {
-    LAST_ROUTE.try_with(std::cell::Cell::take).ok().flatten()
-}
-
-#[inline]
-fn put_last_route(last: LastRoute) {
-    // Fails only while the thread is exiting: then there is nothing to cache for.
-    let _ = LAST_ROUTE.try_with(|cell| cell.set(Some(last)));
+fn remember_route(last: LastRoute) {
+    let _ = LAST_ROUTE.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Some(last);
+        }
+    });
 }
 
 /// Distinguishes buses for [`LastRoute`] (an address could be reused by a later bus).
@@ -532,9 +556,9 @@ impl Bus {
     /// channel API) runs no handler: its pushes are not counted in flight unless one has to
     /// wait, and a push racing a shutdown lands before the buffer closes or is dropped as
     /// `Closed`; either way it is counted.
-    pub(crate) fn dispatch<'a>(
+    pub(crate) fn dispatch<'a, P: Publishable>(
         &'a self,
-        event: Publishing,
+        event: P,
         tally: &mut Tally,
         in_flight: Option<InFlight<'a>>,
     ) -> Dispatched<'a> {
@@ -543,35 +567,45 @@ impl Bus {
         }
         // Read before the route cache: a route found after this is at least this new.
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some(last) = take_last_route() {
-            if last.bus == self.uid
+        let mut event = Some(event);
+        let hit = LAST_ROUTE.try_with(|slot| {
+            let slot = slot.try_borrow().ok()?;
+            let last = slot.as_ref()?;
+            let fresh = last.bus == self.uid
                 && last.generation == generation
-                && last.topic.same(event.topic())
-            {
-                let pending = self.dispatch_pull(&last.route, event.into_shared(), tally);
-                put_last_route(last);
-                return self.dispatched(pending, in_flight);
+                && last.topic.same(event.as_ref()?.borrow().topic());
+            if !fresh {
+                return None;
             }
-            put_last_route(last);
+            let event = event.take()?;
+            Some(self.dispatch_pull(&last.route, Publishable::into_shared(event), tally))
+        });
+        if let Ok(Some(pending)) = hit {
+            return self.dispatched(pending, in_flight);
         }
+        // Taken only on a hit, which returned above.
+        let Some(event) = event else {
+            return Dispatched::Done;
+        };
         // The route borrows the cache snapshot, not the event, which can then move into its Arc.
         let routes = self.routes.load();
         let built;
-        let route = match routes.get(event.topic().as_str()) {
+        let topic = event.borrow().topic();
+        let route = match routes.get(topic.as_str()) {
             Some(route) => route,
             None => {
-                built = self.build_route(event.topic().as_str());
+                built = self.build_route(topic.as_str());
                 &built
             }
         };
         if route.pull_only {
-            put_last_route(LastRoute {
+            remember_route(LastRoute {
                 bus: self.uid,
                 generation,
-                topic: event.topic().clone(),
+                topic: topic.clone(),
                 route: Arc::clone(route),
             });
-            let pending = self.dispatch_pull(route, event.into_shared(), tally);
+            let pending = self.dispatch_pull(route, Publishable::into_shared(event), tally);
             return self.dispatched(pending, in_flight);
         }
         let in_flight = match in_flight {
@@ -581,7 +615,7 @@ impl Bus {
                 Err(_) => return Dispatched::Shutdown,
             },
         };
-        let pending = self.dispatch_route(route, event, tally);
+        let pending = self.dispatch_route(route, event.into(), tally);
         self.dispatched(pending, Some(in_flight))
     }
 

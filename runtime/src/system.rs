@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bus::{
-    Bus, Dispatched, NewSub, Publishing, SubKind, Subscription, SubscriptionInfo, Tally,
+    Bus, Dispatched, NewSub, Publishable, SubKind, Subscription, SubscriptionInfo, Tally,
 };
 use crate::channel::{EventPublisher, EventSubscriber, Publish};
 use crate::config::{BackpressureStrategy, Config, ImplementationType};
@@ -506,7 +506,7 @@ impl EventSystem {
     /// Generic so that the future of a shared event holds a pointer, not a whole event.
     async fn publish_event<P>(&self, event: P) -> Result<Published, Error>
     where
-        P: Into<Publishing> + std::borrow::Borrow<DynamicEvent> + Send,
+        P: Publishable + Send,
     {
         self.bus.check_payload(event.borrow())?;
         let mut tally = Tally::default();
@@ -518,7 +518,7 @@ impl EventSystem {
         } else {
             None
         };
-        match self.bus.dispatch(event.into(), &mut tally, in_flight) {
+        match self.bus.dispatch(event, &mut tally, in_flight) {
             Dispatched::Done => {}
             Dispatched::Shutdown => return Err(Error::Shutdown),
             Dispatched::Pending(pending, _in_flight) => {
