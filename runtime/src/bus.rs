@@ -303,26 +303,57 @@ pub(crate) struct Tally {
     pub(crate) handled: usize,
     pub(crate) enqueued: usize,
     pub(crate) not_owned: usize,
-    pub(crate) errors: Vec<HandlerError>,
     pub(crate) rejected: usize,
     pub(crate) timed_out: usize,
-    /// The event's topic, kept only when something failed (for the error).
-    pub(crate) topic: Option<crate::dynamic::Topic>,
+    /// Handler errors and the event's topic, once something failed. Boxed: a dispatch that
+    /// fails nothing carries (and drops) one null pointer.
+    failure: Option<Box<Failure>>,
+}
+
+#[derive(Default)]
+struct Failure {
+    errors: Vec<HandlerError>,
+    topic: Option<crate::dynamic::Topic>,
 }
 
 impl Tally {
     #[inline]
     fn name_if_failed(&mut self, event: &DynamicEvent) {
-        if !self.errors.is_empty() || self.rejected + self.timed_out > 0 {
+        if self.failure.is_some() || self.rejected + self.timed_out > 0 {
             self.name(event);
         }
     }
 
     #[cold]
     fn name(&mut self, event: &DynamicEvent) {
-        if self.topic.is_none() {
-            self.topic = Some(event.topic().clone());
+        let failure = self.failure.get_or_insert_default();
+        if failure.topic.is_none() {
+            failure.topic = Some(event.topic().clone());
         }
+    }
+
+    #[cold]
+    fn fail(&mut self, error: HandlerError) {
+        self.failure.get_or_insert_default().errors.push(error);
+    }
+
+    /// True when no handler failed and no buffer refused the event.
+    #[inline]
+    pub(crate) fn succeeded(&self) -> bool {
+        self.failure.is_none() && self.rejected + self.timed_out == 0
+    }
+
+    /// The handler errors collected (empty when none failed).
+    pub(crate) fn take_errors(&mut self) -> Vec<HandlerError> {
+        self.failure
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.errors))
+            .unwrap_or_default()
+    }
+
+    /// The event's topic, if something failed.
+    pub(crate) fn take_topic(&mut self) -> Option<crate::dynamic::Topic> {
+        self.failure.as_mut().and_then(|f| f.topic.take())
     }
 
     pub(crate) fn backpressure(&self, topic: &str) -> BackpressureError {
@@ -1063,7 +1094,7 @@ fn finish(books: &mut Books, sub: &Sub, result: HandlerResult, tally: &mut Tally
         }
         Err(source) => {
             books.failed += 1;
-            tally.errors.push(failure(sub, source));
+            tally.fail(failure(sub, source));
         }
     }
 }

@@ -180,7 +180,13 @@ impl<T: Receive> EventSubscriber<T> {
     /// buffer is empty. Cancel-safe: dropping the future loses no event.
     pub async fn receive(&self) -> Result<Arc<T>, Error> {
         loop {
-            match self.buffer.recv().await {
+            // Most receives find an event buffered: take it without setting up a wait.
+            let item = match self.buffer.try_recv() {
+                Ok(item) => Some(item),
+                Err(TryRecv::Closed) => None,
+                Err(TryRecv::Empty) => self.buffer.recv().await,
+            };
+            match item {
                 Some(item) => {
                     if let Some(value) = self.accept(item) {
                         return Ok(value);

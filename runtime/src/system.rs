@@ -344,12 +344,13 @@ impl Emitted {
     }
 
     /// Adds what the dynamic bus did for the same event.
-    fn absorb(&mut self, tally: Tally) {
+    fn absorb(&mut self, mut tally: Tally) {
         // `Tally` counts subscriptions of one route: far below 2^32.
         self.handled += tally.handled as u32;
         self.skipped_async += tally.not_owned as u32;
-        if !tally.errors.is_empty() {
-            self.errors.get_or_insert_default().extend(tally.errors);
+        let errors = tally.take_errors();
+        if !errors.is_empty() {
+            self.errors.get_or_insert_default().extend(errors);
         }
     }
 }
@@ -525,7 +526,7 @@ impl EventSystem {
                 self.bus.finish_pending(pending, &mut tally).await;
             }
         }
-        let topic = tally.topic.take();
+        let topic = tally.take_topic();
         finish(
             move || topic.map_or(Cow::Borrowed(""), |t| Cow::Owned(t.to_string())),
             0,
@@ -827,13 +828,13 @@ fn finish(
     mut errors: Vec<HandlerError>,
     mut tally: Tally,
 ) -> Result<Published, Error> {
-    if errors.is_empty() && tally.errors.is_empty() && tally.rejected + tally.timed_out == 0 {
+    if errors.is_empty() && tally.succeeded() {
         return Ok(Published {
             handled: handled + tally.handled,
             enqueued: tally.enqueued,
         });
     }
-    errors.append(&mut tally.errors);
+    errors.append(&mut tally.take_errors());
     if !errors.is_empty() {
         return Err(HandlerErrors {
             event: event(),
