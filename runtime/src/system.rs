@@ -281,9 +281,9 @@ pub enum HealthIssue {
 /// What [`EventSystem::shutdown`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Every publish in flight finished before the deadline.
+    /// Every publish in flight (see [`EventSystem::shutdown`]) finished before the deadline.
     pub drained: bool,
-    /// Publishes still running at the deadline.
+    /// Publishes still in flight (running handlers or waiting) at the deadline.
     pub in_flight: usize,
     /// Events left in pull subscribers' buffers, still receivable.
     pub buffered: usize,
