@@ -682,23 +682,22 @@ impl Bus {
         let bytes = event.payload_len();
         if let Some((last, rest)) = route.subs.split_last() {
             for sub in rest {
-                self.pull_one(
-                    sub,
-                    Arc::clone(&event),
-                    bytes,
-                    &mut books,
-                    tally,
-                    &mut blocked,
-                );
+                if admits(sub, &EventRef::dynamic_ref(&event), &mut books) {
+                    let shared = Arc::clone(&event);
+                    self.push_now(sub, shared, bytes, &mut books, tally, &mut blocked);
+                }
             }
-            self.pull_one(last, event, bytes, &mut books, tally, &mut blocked);
+            if admits(last, &EventRef::dynamic_ref(&event), &mut books) {
+                self.push_now(last, event, bytes, &mut books, tally, &mut blocked);
+            }
         }
         self.blocked_or_done(route, books, blocked)
     }
 
-    /// One pull subscriber of a pull-only route.
+    /// Pushes `event` into pull subscriber `sub`'s buffer without waiting, counting the
+    /// outcome; a push that has to wait (`Block`) joins `blocked` instead.
     #[inline(always)]
-    fn pull_one(
+    fn push_now(
         &self,
         sub: &Sub,
         event: Arc<DynamicEvent>,
@@ -707,11 +706,6 @@ impl Bus {
         tally: &mut Tally,
         blocked: &mut Vec<(Arc<Buffer<Item>>, Item)>,
     ) {
-        if !sub.active.load(Ordering::Acquire) {
-            books.drop_one(DropReason::Unsubscribed);
-            return;
-        }
-        // A pull-only route holds nothing else (`build_route`).
         if let SubKind::Pull(buffer) = &sub.kind {
             match self.try_enqueue(sub, buffer, Item { event }, bytes) {
                 Ok(outcome) => self.count_push(outcome, books, tally),
@@ -750,48 +744,42 @@ impl Bus {
         event: Publishing,
         tally: &mut Tally,
     ) -> Option<Pending> {
-        {
-            if !route.owned {
-                self.dispatch_borrowed(route, EventRef::dynamic_ref(&event), tally);
-                tally.name_if_failed(&event);
-                return None;
-            }
-            let event = event.into_shared();
-            if route.has_async {
-                return Some(Pending::Dispatch {
-                    route: Arc::clone(route),
-                    event,
-                });
-            }
-            let mut books = Books::default();
-            let mut blocked = Vec::new();
-            for sub in route.subs.iter() {
-                if !admits(sub, &EventRef::dynamic_ref(&event), &mut books) {
-                    continue;
-                }
-                match &sub.kind {
-                    SubKind::Sync(handler) => {
-                        let result = handler(&EventRef::dynamic_ref(&event));
-                        finish(&mut books, sub, result, tally);
-                    }
-                    SubKind::Pull(buffer) => {
-                        let item = Item {
-                            event: Arc::clone(&event),
-                        };
-                        match self.try_enqueue(sub, buffer, item, event.payload_len()) {
-                            Ok(outcome) => self.count_push(outcome, &mut books, tally),
-                            Err(item) => blocked.push((Arc::clone(buffer), item)),
-                        }
-                    }
-                    SubKind::Async(_) => unreachable!("routes with async handlers await"),
-                }
-            }
+        if !route.owned {
+            self.dispatch_borrowed(route, EventRef::dynamic_ref(&event), tally);
             tally.name_if_failed(&event);
-            self.blocked_or_done(route, books, blocked)
+            return None;
         }
+        let event = event.into_shared();
+        if route.has_async {
+            return Some(Pending::Dispatch {
+                route: Arc::clone(route),
+                event,
+            });
+        }
+        let mut books = Books::default();
+        let mut blocked = Vec::new();
+        for sub in route.subs.iter() {
+            if !admits(sub, &EventRef::dynamic_ref(&event), &mut books) {
+                continue;
+            }
+            match &sub.kind {
+                SubKind::Sync(handler) => {
+                    let result = handler(&EventRef::dynamic_ref(&event));
+                    finish(&mut books, sub, result, tally);
+                }
+                SubKind::Pull(_) => {
+                    let shared = Arc::clone(&event);
+                    let bytes = event.payload_len();
+                    self.push_now(sub, shared, bytes, &mut books, tally, &mut blocked);
+                }
+                SubKind::Async(_) => unreachable!("routes with async handlers await"),
+            }
+        }
+        tally.name_if_failed(&event);
+        self.blocked_or_done(route, books, blocked)
     }
 
-    /// Awaits what [`Bus::dispatch_now`] could not finish.
+    /// Awaits what [`Bus::dispatch`] could not finish.
     pub(crate) async fn finish_pending(&self, pending: Box<Pending>, tally: &mut Tally) {
         match *pending {
             Pending::Dispatch { route, event } => {
