@@ -37,15 +37,8 @@
 //! waits (the waiter counts say so), and nothing is allocated per item: the queue is
 //! preallocated (up to [`PREALLOCATED_MAX`] slots) and evicting one item allocates nothing.
 //!
-//! Rough numbers from the ignored `throughput` test (release, 2-core x86-64 VM, 64-byte
-//! items, bursts of 64 pushes then 64 receives on one thread): about 27 M push+receive pairs
-//! per second with no limit and 21-22 M with limits, against about 18 M send+receive for
-//! `tokio::sync::broadcast` in the same loop. With producer and consumer on two threads it
-//! depends on their rhythm: 15-20 M when they take turns (one fills or drains while the
-//! other waits), but about 3 M when both run flat out against the one lock, which is what a
-//! contended mutex costs on that VM (a bare `Mutex<VecDeque>` does 2.2 M); broadcast, whose
-//! sender and receiver share no lock, does 8-10 M there. Receiving in batches
-//! ([`Buffer::recv_batch`]) amortizes the lock if that case matters.
+//! A producer and a consumer running flat out on two threads contend for the one lock;
+//! receiving in batches ([`Buffer::recv_batch`]) amortizes it if that case matters.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -2107,106 +2100,5 @@ mod tests {
         assert_eq!(buffer.capacity(), 1);
         assert_eq!(buffer.try_push(1, 0, NEWEST), Enqueued);
         assert_eq!(buffer.try_push(2, 0, NEWEST), Rejected(2));
-    }
-
-    /// Rough single-thread numbers; criterion benches come later.
-    /// `cargo test -p staticbus --release --lib buffer::tests::throughput -- --ignored --nocapture`
-    #[test]
-    #[ignore = "prints rough throughput; run in release with --ignored --nocapture"]
-    fn throughput() {
-        const N: u64 = 4_000_000;
-        const BURST: u64 = 64;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let rate = |start: std::time::Instant| N as f64 / start.elapsed().as_secs_f64() / 1e6;
-        rt.block_on(async {
-            for (name, budget) in [
-                ("unlimited", Budget::new(None, None)),
-                ("event limit", Budget::new(Some(1 << 20), None)),
-                ("both limits", Budget::new(Some(1 << 20), Some(1 << 30))),
-            ] {
-                let buffer = Buffer::new(1024, budget);
-                let start = std::time::Instant::now();
-                for i in 0..N / BURST {
-                    for j in 0..BURST {
-                        let outcome = buffer.push(std::hint::black_box(i + j), 64, BLOCK).await;
-                        debug_assert!(outcome.is_enqueued());
-                    }
-                    for _ in 0..BURST {
-                        std::hint::black_box(buffer.recv().await);
-                    }
-                }
-                println!("buffer push+recv ({name}): {:.1} M/s", rate(start));
-                let start = std::time::Instant::now();
-                for i in 0..N {
-                    let _ = buffer.try_push(std::hint::black_box(i), 64, NEWEST);
-                    std::hint::black_box(buffer.try_recv().ok());
-                }
-                println!("buffer try_push+try_recv ({name}): {:.1} M/s", rate(start));
-            }
-            let (tx, mut rx) = tokio::sync::broadcast::channel(1024);
-            let start = std::time::Instant::now();
-            for i in 0..N / BURST {
-                for j in 0..BURST {
-                    let _ = tx.send(std::hint::black_box(i + j));
-                }
-                for _ in 0..BURST {
-                    std::hint::black_box(rx.recv().await.ok());
-                }
-            }
-            println!("tokio broadcast send+recv: {:.1} M/s", rate(start));
-        });
-
-        // One producer and one consumer on two threads.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            for (name, budget) in [
-                ("unlimited", Budget::new(None, None)),
-                ("both limits", Budget::new(Some(1 << 20), Some(1 << 30))),
-            ] {
-                let buffer = Buffer::new(1024, budget);
-                let start = std::time::Instant::now();
-                let producer = tokio::spawn({
-                    let buffer = Arc::clone(&buffer);
-                    async move {
-                        for i in 0..N {
-                            let _ = buffer.push(i, 64, BLOCK).await;
-                        }
-                    }
-                });
-                for _ in 0..N {
-                    std::hint::black_box(buffer.recv().await);
-                }
-                producer.await.expect("producer");
-                println!("buffer 1p1c, two threads ({name}): {:.1} M/s", rate(start));
-            }
-            let (tx, mut rx) = tokio::sync::broadcast::channel(1024);
-            let start = std::time::Instant::now();
-            let producer = tokio::spawn(async move {
-                for i in 0..N {
-                    let _ = tx.send(i);
-                }
-            });
-            let mut lagged = 0;
-            loop {
-                match rx.recv().await {
-                    Ok(i) if i + 1 == N => break,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => lagged += n,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-            producer.await.expect("producer");
-            println!(
-                "tokio broadcast 1p1c, two threads: {:.1} M/s ({lagged} lagged)",
-                rate(start)
-            );
-        });
     }
 }
