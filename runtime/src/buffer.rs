@@ -353,14 +353,6 @@ pub(crate) enum PushOutcome<T> {
     Closed(T),
 }
 
-impl<T> PushOutcome<T> {
-    #[cfg(test)]
-    /// True when the item went into the buffer.
-    pub(crate) fn is_enqueued(&self) -> bool {
-        matches!(self, Self::Enqueued | Self::EnqueuedEvicting(_))
-    }
-}
-
 /// The items one [`Overflow::DropOldest`] push evicted, oldest first. Never empty; holding
 /// the first item inline means evicting one item (the usual case) allocates nothing.
 #[derive(Debug, PartialEq, Eq)]
@@ -369,26 +361,6 @@ pub(crate) struct Evicted<T> {
     first: T,
     /// The others, oldest first; usually empty.
     rest: Vec<T>,
-}
-
-impl<T> Evicted<T> {
-    #[cfg(test)]
-    /// How many items were evicted (at least one).
-    pub(crate) fn len(&self) -> usize {
-        1 + self.rest.len()
-    }
-
-    #[cfg(test)]
-    /// The evicted items, oldest first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        iter::once(&self.first).chain(&self.rest)
-    }
-
-    #[cfg(test)]
-    /// The evicted items in a `Vec`, oldest first.
-    pub(crate) fn into_vec(self) -> Vec<T> {
-        self.into_iter().collect()
-    }
 }
 
 impl<T> IntoIterator for Evicted<T> {
@@ -539,7 +511,28 @@ impl<T> Buffer<T> {
     ///
     /// Dropping the future drops the item. Waiting with a deadline needs the Tokio timer (a
     /// runtime with time enabled), like every Tokio timeout; a deadline already past does not.
-    pub(crate) async fn push(&self, item: T, bytes: usize, overflow: Overflow) -> PushOutcome<T> {
+    #[inline]
+    pub(crate) fn push(
+        &self,
+        item: T,
+        bytes: usize,
+        overflow: Overflow,
+    ) -> impl Future<Output = PushOutcome<T>> {
+        self.push_with(item, bytes, overflow, || {})
+    }
+
+    /// [`push`](Self::push), calling `between_refusal_and_registration` whenever a blocking
+    /// push has been refused by the budget and is about to count itself as a waiter for it,
+    /// with this buffer's lock held. That is the window a lost wake-up would slip through: a
+    /// release there notifies nobody, so only the retry after registering can see it. `push`
+    /// passes a no-op; a test passes a release of budget.
+    pub(super) async fn push_with(
+        &self,
+        item: T,
+        bytes: usize,
+        overflow: Overflow,
+        mut between_refusal_and_registration: impl FnMut(),
+    ) -> PushOutcome<T> {
         let Overflow::Block { deadline } = overflow else {
             return self.try_push(item, bytes, overflow);
         };
@@ -586,8 +579,7 @@ impl<T> Buffer<T> {
                     if self.budget.reserve(1, bytes) {
                         return self.enqueue(st, item, bytes);
                     }
-                    #[cfg(test)]
-                    tests::between_refusal_and_registration();
+                    between_refusal_and_registration();
                     // Count ourselves, then retry: a release either happened before the retry
                     // (and the retry sees it) or sees the count and notifies.
                     let waiting = Waiting::new(&self.budget.waiters);
@@ -910,18 +902,6 @@ impl<T> Buffer<T> {
         self.lock().closed
     }
 
-    #[cfg(test)]
-    /// Declared bytes of the items buffered now.
-    pub(crate) fn bytes(&self) -> usize {
-        self.lock().bytes
-    }
-
-    #[cfg(test)]
-    /// The budget this buffer draws on.
-    pub(crate) fn budget(&self) -> &Arc<Budget> {
-        &self.budget
-    }
-
     /// Locks the state. No code that can panic runs under this lock (items are never dropped
     /// there), so poisoning cannot happen; it is ignored anyway rather than propagated.
     fn lock(&self) -> MutexGuard<'_, State<T>> {
@@ -963,7 +943,6 @@ fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     use std::task::Waker;
 
@@ -978,16 +957,62 @@ mod tests {
     /// A test that waits longer than this has hung.
     const HANG: Duration = Duration::from_secs(10);
 
-    thread_local! {
-        /// Runs once, inside a blocking push, between the budget's refusal and the pusher's
-        /// registration as a budget waiter: the window a lost wake-up would slip through.
-        static BETWEEN: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    /// What tests read of a buffer beyond its crate-visible API.
+    trait BufferExt {
+        /// Declared bytes of the items buffered now.
+        fn bytes(&self) -> usize;
+        /// The budget this buffer draws on.
+        fn budget(&self) -> &Arc<Budget>;
     }
 
-    /// Test hook, called by [`Buffer::push`]; see [`BETWEEN`].
-    pub(super) fn between_refusal_and_registration() {
-        if let Some(hook) = BETWEEN.with_borrow_mut(Option::take) {
-            hook();
+    impl<T: Send> BufferExt for Buffer<T> {
+        fn bytes(&self) -> usize {
+            self.held().1
+        }
+
+        fn budget(&self) -> &Arc<Budget> {
+            &self.budget
+        }
+    }
+
+    /// What tests ask of a push outcome.
+    trait OutcomeExt {
+        /// True when the item went into the buffer.
+        fn is_enqueued(&self) -> bool;
+    }
+
+    impl<T> OutcomeExt for PushOutcome<T> {
+        fn is_enqueued(&self) -> bool {
+            matches!(self, Self::Enqueued | Self::EnqueuedEvicting(_))
+        }
+    }
+
+    /// What tests ask of evicted items, through their iterators.
+    trait EvictedExt<T> {
+        /// How many items were evicted (at least one).
+        fn len(&self) -> usize;
+        /// The evicted items, oldest first.
+        fn iter<'a>(&'a self) -> impl Iterator<Item = &'a T>
+        where
+            T: 'a;
+        /// The evicted items in a `Vec`, oldest first.
+        fn into_vec(self) -> Vec<T>;
+    }
+
+    impl<T> EvictedExt<T> for Evicted<T> {
+        fn len(&self) -> usize {
+            self.iter().count()
+        }
+
+        fn iter<'a>(&'a self) -> impl Iterator<Item = &'a T>
+        where
+            T: 'a,
+        {
+            self.into_iter()
+        }
+
+        fn into_vec(self) -> Vec<T> {
+            self.into_iter().collect()
         }
     }
 
@@ -1822,12 +1847,18 @@ mod tests {
             assert_eq!(b.try_push(1, 1, NEWEST), Enqueued);
             let releaser = Arc::clone(&b);
             // Nobody waits yet when `b` releases, so nobody is notified: the pusher must see
-            // the release when it retries after registering.
-            BETWEEN.set(Some(Box::new(move || {
-                assert_eq!(releaser.try_recv(), Ok(1))
-            })));
-            assert_eq!(poll_once(a.push(2, 1, BLOCK)), Poll::Ready(Enqueued));
-            assert!(BETWEEN.with_borrow(Option::is_none), "the hook ran");
+            // the release when it retries after registering. Runs once, the first time.
+            let mut hook = Some(move || assert_eq!(releaser.try_recv(), Ok(1)));
+            let between = || {
+                if let Some(release) = hook.take() {
+                    release();
+                }
+            };
+            assert_eq!(
+                poll_once(a.push_with(2, 1, BLOCK, between)),
+                Poll::Ready(Enqueued)
+            );
+            assert!(hook.is_none(), "the hook ran");
             assert_eq!(budget.used(), (1, 1));
         }
     }
