@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::buffer::{Budget, Buffer, Overflow, PushOutcome};
 use crate::config::{BackpressureContext, BackpressureDecision, BackpressureStrategy, Config};
 use crate::dynamic::{DynamicEvent, Pattern, PatternKind};
 use crate::error::{BackpressureError, Error, HandlerError, HandlerRef};
 use crate::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
 use crate::metrics::{self, Books, Counters, DropReason, MetricsSnapshot};
+use crate::queue::{Budget, Buffer, Overflow, PushOutcome};
 use crate::view::EventRef;
 
 /// An event being published: owned (moved into an `Arc` only if a subscriber needs it), or

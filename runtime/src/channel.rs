@@ -6,12 +6,12 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::buffer::{Buffer, RecvTimeout, TryRecv};
 use crate::bus::{Bus, Item, SubscriptionId};
 use crate::dynamic::DynamicEvent;
 use crate::error::Error;
 use crate::event::StaticEvent;
 use crate::metrics::DropReason;
+use crate::queue::{Buffer, RecvTimeout, TryRecv};
 use crate::system::{EventSystem, Published};
 
 /// What an [`EventPublisher`] can publish: any static event type, or [`DynamicEvent`].

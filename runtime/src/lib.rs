@@ -134,7 +134,6 @@
 
 extern crate self as staticbus;
 
-mod buffer;
 mod bus;
 mod channel;
 mod config;
@@ -144,6 +143,7 @@ mod event;
 mod handler;
 mod metrics;
 mod plugin;
+mod queue;
 mod registry;
 mod system;
 mod view;
