@@ -1,49 +1,9 @@
-//! The bounded buffer of one pull subscriber, and the memory budget all buffers share.
-//!
-//! The bus pushes into a [`Buffer`]; the subscriber's receiver takes items out. Each buffer
-//! holds at most `capacity` items, and all buffers of one system together hold at most what
-//! their shared [`Budget`] allows (a number of events and/or of payload bytes). When an item
-//! does not fit, the pusher's [`Overflow`] strategy decides: wait for room, evict this
-//! buffer's oldest items, or hand the new item back.
-//!
-//! # Invariants
-//!
-//! - **Accounting.** An item occupies one slot of its buffer, and 1 event plus its declared
-//!   `bytes` of the budget, from the moment it is enqueued until it is received, evicted,
-//!   drained, or dropped with its buffer. A count with a limit is kept centrally; one without
-//!   is not kept at all on the hot path, and [`Budget::used`] sums it over the live buffers.
-//! - **Limits hold at every instant.** A limited count only moves up by a compare-and-swap
-//!   that checks the limit (with both limits, one word holds both counts, or a lock guards
-//!   them if the limits are too large to share a word), so concurrent pushers on many
-//!   buffers never take the budget past a limit, not even for a moment, and a refused
-//!   reservation never holds anything that could make another pusher fail.
-//! - **No lost wake-ups.** A task that waits counts itself as a waiter in the same critical
-//!   section in which it saw "no room" or "empty"; whoever then makes room or pushes reads
-//!   the count after changing the state, so either the waiter sees the change or the changer
-//!   sees the waiter and notifies it. The buffer gets this from its mutex; the budget, shared
-//!   lock-free, from sequentially consistent atomics (Dekker's pattern: count, then retry).
-//! - **One wake-up in flight.** Blocked pushers are woken one at a time in the order they
-//!   blocked (and a newcomer queues behind them rather than overtake), each passing the turn
-//!   to the next while room remains; receivers likewise. A burst of receives therefore costs
-//!   one `notify`, not one per item, and no blocked pusher starves while the receiver runs.
-//! - **Nothing is lost.** Every pushed item comes back exactly once: from a receive, as
-//!   evicted, in a `PushOutcome` that did not enqueue it, or from `close_and_drain`.
-//!   Receiving is cancel-safe: an item leaves the buffer only in the poll that returns it.
-//!
-//! # Cost
-//!
-//! An uncontended push or receive is one short mutex section, plus one compare-and-swap or
-//! atomic subtraction on the budget if it has a limit. `Notify` is touched only when a task
-//! waits (the waiter counts say so), and nothing is allocated per item: the queue is
-//! preallocated (up to [`PREALLOCATED_MAX`] slots) and evicting one item allocates nothing.
-//!
-//! A producer and a consumer running flat out on two threads contend for the one lock;
-//! receiving in batches ([`Buffer::recv_batch`]) amortizes it if that case matters.
+//! [`Buffer`]: the bounded queue of one pull subscriber. Pushing (with the [`Overflow`]
+//! strategies), receiving, waiting for room or for an item, and closing.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::iter;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -53,355 +13,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use super::budget::{Budget, Held};
+use super::outcome::{Evicted, Overflow, PushOutcome, RecvTimeout, TryRecv};
+use super::sync::{Waiting, lock};
+
 /// Slots a new buffer allocates up front; larger capacities grow on demand, once.
-pub(crate) const PREALLOCATED_MAX: usize = 1024;
-
-/// The memory budget shared by every buffer of one system: at most `max_events` items and
-/// at most `max_bytes` declared payload bytes buffered at once, all subscribers together.
-pub(crate) struct Budget {
-    /// Limit on buffered items; `None` is unlimited.
-    max_events: Option<usize>,
-    /// Limit on buffered bytes; `None` is unlimited.
-    max_bytes: Option<usize>,
-    /// The counters that have a limit.
-    meter: Meter,
-    /// Every live buffer drawing on this budget, when a counter has no limit: such a counter
-    /// is not kept centrally (that would cost every push and receive two contended atomic
-    /// operations for a number only reports read), and [`Budget::used`] sums the buffers.
-    buffers: Mutex<Vec<Weak<dyn Held>>>,
-    /// Pushers waiting for a release of budget (any buffer's), see [`Budget::release`].
-    waiters: AtomicUsize,
-    /// Notified (all waiters) whenever budget is released while someone waits for it.
-    released: Notify,
-}
-
-/// The central counters of a [`Budget`]: those with a limit, which reservations must check.
-enum Meter {
-    /// No limit: nothing to check, nothing kept.
-    Unlimited,
-    /// Only items are limited: one counter, moved up only by a compare-and-swap that checks
-    /// the limit.
-    Events(AtomicUsize),
-    /// Only bytes are limited; as for `Events`.
-    Bytes(AtomicUsize),
-    /// Both are limited, and both limits fit in one word together: items in the high bits,
-    /// bytes in the low `shift` bits. One compare-and-swap takes both or neither.
-    Packed {
-        /// `events << shift | bytes`.
-        word: AtomicUsize,
-        /// Bits for the byte count: enough for the byte limit.
-        shift: u32,
-    },
-    /// Both are limited, with limits too large to share a word: the two counts move
-    /// together under one lock.
-    Both(Mutex<Used>),
-}
-
-/// Buffered items and bytes, for [`Meter::Both`].
-#[derive(Debug, Default, Clone, Copy)]
-struct Used {
-    /// Buffered items.
-    events: usize,
-    /// Buffered bytes.
-    bytes: usize,
-}
-
-/// A buffer as its budget sees it: what it holds.
-trait Held: Send + Sync {
-    /// Items and declared bytes held now.
-    fn held(&self) -> (usize, usize);
-}
-
-impl Budget {
-    /// A budget of at most `max_events` buffered items and `max_bytes` buffered bytes (either
-    /// `None` for unlimited). `Some(0)` events admits nothing: every push is refused.
-    pub(crate) fn new(max_events: Option<usize>, max_bytes: Option<usize>) -> Arc<Budget> {
-        Self::with_packing(max_events, max_bytes, true)
-    }
-
-    /// [`new`](Self::new), optionally never packing two limits into one word (to test the
-    /// locked fallback with small limits).
-    fn with_packing(max_events: Option<usize>, max_bytes: Option<usize>, pack: bool) -> Arc<Self> {
-        let bits = |n: usize| usize::BITS - n.leading_zeros();
-        let meter = match (max_events, max_bytes) {
-            (None, None) => Meter::Unlimited,
-            (Some(_), None) => Meter::Events(AtomicUsize::new(0)),
-            (None, Some(_)) => Meter::Bytes(AtomicUsize::new(0)),
-            (Some(events), Some(bytes))
-                if pack && events > 0 && bits(events) + bits(bytes) <= usize::BITS =>
-            {
-                Meter::Packed {
-                    word: AtomicUsize::new(0),
-                    shift: bits(bytes),
-                }
-            }
-            (Some(_), Some(_)) => Meter::Both(Mutex::new(Used::default())),
-        };
-        Arc::new(Budget {
-            max_events,
-            max_bytes,
-            meter,
-            buffers: Mutex::new(Vec::new()),
-            waiters: AtomicUsize::new(0),
-            released: Notify::new(),
-        })
-    }
-
-    /// Items and bytes buffered now, all buffers together. A limited count is exact at the
-    /// moment it is read; an unlimited one is summed over the buffers, each exact when read.
-    pub(crate) fn used(&self) -> (usize, usize) {
-        let (events, bytes) = match &self.meter {
-            Meter::Both(used) => {
-                let used = lock(used);
-                return (used.events, used.bytes);
-            }
-            Meter::Packed { word, shift } => return unpack(word.load(SeqCst), *shift),
-            Meter::Unlimited => (None, None),
-            Meter::Events(events) => (Some(events.load(SeqCst)), None),
-            Meter::Bytes(bytes) => (None, Some(bytes.load(SeqCst))),
-        };
-        // Upgrade under the lock, read after: reading locks each buffer, and dropping the
-        // last handle to one runs its destructor.
-        let live: Vec<Arc<dyn Held>> = lock(&self.buffers)
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        let (held_events, held_bytes) = live.iter().fold((0usize, 0usize), |(e, b), buffer| {
-            let (events, bytes) = buffer.held();
-            (e.wrapping_add(events), b.wrapping_add(bytes))
-        });
-        (events.unwrap_or(held_events), bytes.unwrap_or(held_bytes))
-    }
-
-    /// The limits on items and on bytes (`None` is unlimited).
-    pub(crate) fn limits(&self) -> (Option<usize>, Option<usize>) {
-        (self.max_events, self.max_bytes)
-    }
-
-    /// Lists `buffer` for [`used`](Self::used), if a counter is not kept centrally.
-    fn register(&self, buffer: Weak<dyn Held>) {
-        if matches!(self.meter, Meter::Packed { .. } | Meter::Both(_)) {
-            return;
-        }
-        let mut buffers = lock(&self.buffers);
-        // Forget dropped buffers before the list would grow: amortized O(1).
-        if buffers.len() == buffers.capacity() {
-            buffers.retain(|buffer| buffer.strong_count() > 0);
-        }
-        buffers.push(buffer);
-    }
-
-    /// Whether an item of `bytes` could fit into an otherwise empty budget. One that cannot
-    /// is refused at once rather than waited for.
-    #[inline]
-    fn can_ever_fit(&self, bytes: usize) -> bool {
-        self.max_events != Some(0) && self.max_bytes.is_none_or(|max| bytes <= max)
-    }
-
-    /// Takes `events` and `bytes` if both fit under the limits; takes nothing otherwise.
-    #[inline]
-    fn reserve(&self, events: usize, bytes: usize) -> bool {
-        if let Meter::Unlimited = self.meter {
-            return true;
-        }
-        match (&self.meter, self.max_events, self.max_bytes) {
-            (Meter::Unlimited, ..) => true,
-            (Meter::Events(used), Some(max), _) => take(used, events, max),
-            (Meter::Bytes(used), _, Some(max)) => take(used, bytes, max),
-            (Meter::Packed { word, shift }, Some(max_events), Some(max_bytes)) => {
-                let mut current = word.load(SeqCst);
-                loop {
-                    let (used_events, used_bytes) = unpack(current, *shift);
-                    if events > max_events.saturating_sub(used_events)
-                        || bytes > max_bytes.saturating_sub(used_bytes)
-                    {
-                        return false;
-                    }
-                    // Both sums are within their limits, so they fit their fields.
-                    let new = ((used_events + events) << shift) | (used_bytes + bytes);
-                    match word.compare_exchange_weak(current, new, SeqCst, SeqCst) {
-                        Ok(_) => return true,
-                        Err(actual) => current = actual,
-                    }
-                }
-            }
-            (Meter::Both(used), Some(max_events), Some(max_bytes)) => {
-                let mut used = lock(used);
-                if events <= max_events.saturating_sub(used.events)
-                    && bytes <= max_bytes.saturating_sub(used.bytes)
-                {
-                    used.events += events;
-                    used.bytes += bytes;
-                    true
-                } else {
-                    false
-                }
-            }
-            // `new` pairs each meter with its limits.
-            _ => false,
-        }
-    }
-
-    /// Gives back `events` and `bytes`, then wakes every pusher waiting for budget, if any.
-    #[inline]
-    fn release(&self, events: usize, bytes: usize) {
-        if let Meter::Unlimited = self.meter {
-            return;
-        }
-        let wake = match &self.meter {
-            Meter::Unlimited => return,
-            // Sequentially consistent with the waiter's count-then-retry: either we see the
-            // waiter, or the waiter's retry sees what we released.
-            Meter::Events(used) if events > 0 => {
-                used.fetch_sub(events, SeqCst);
-                self.waiters.load(SeqCst) > 0
-            }
-            Meter::Bytes(used) if bytes > 0 => {
-                used.fetch_sub(bytes, SeqCst);
-                self.waiters.load(SeqCst) > 0
-            }
-            Meter::Events(_) | Meter::Bytes(_) => return,
-            Meter::Packed { word, shift } if events > 0 || bytes > 0 => {
-                // We give back no more than we hold, so neither field borrows from the other.
-                word.fetch_sub((events << shift) | bytes, SeqCst);
-                self.waiters.load(SeqCst) > 0
-            }
-            Meter::Packed { .. } => return,
-            Meter::Both(used) => {
-                if events == 0 && bytes == 0 {
-                    return;
-                }
-                let mut used = lock(used);
-                used.events = used.events.saturating_sub(events);
-                used.bytes = used.bytes.saturating_sub(bytes);
-                // Read under the lock: a waiter counts itself before it takes the lock to retry.
-                self.waiters.load(SeqCst) > 0
-            }
-        };
-        if wake {
-            self.released.notify_waiters();
-        }
-    }
-}
-
-impl fmt::Debug for Budget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (events, bytes) = self.used();
-        f.debug_struct("Budget")
-            .field("events", &events)
-            .field("max_events", &self.max_events)
-            .field("bytes", &bytes)
-            .field("max_bytes", &self.max_bytes)
-            .finish()
-    }
-}
-
-/// Splits a [`Meter::Packed`] word into items and bytes.
-fn unpack(word: usize, shift: u32) -> (usize, usize) {
-    // `shift < usize::BITS`: the item limit, at least 1 if packed, takes a bit.
-    let bytes_mask = (1usize << shift) - 1;
-    (word >> shift, word & bytes_mask)
-}
-
-/// Adds `n` to `counter` if the sum stays at most `max`, by compare-and-swap, so the counter
-/// never exceeds `max`, not even transiently, and a refusal takes nothing.
-fn take(counter: &AtomicUsize, n: usize, max: usize) -> bool {
-    if n == 0 {
-        return true;
-    }
-    let mut current = counter.load(SeqCst);
-    loop {
-        if n > max.saturating_sub(current) {
-            return false;
-        }
-        match counter.compare_exchange_weak(current, current + n, SeqCst, SeqCst) {
-            Ok(_) => return true,
-            Err(actual) => current = actual,
-        }
-    }
-}
-
-/// What a push does when the item does not fit: the buffer is full, or the shared budget is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Overflow {
-    /// Wait until room appears, or until `deadline` (`None`: no deadline). In
-    /// [`Buffer::try_push`], which cannot wait, the same as [`Overflow::DropNewest`].
-    Block {
-        /// When to give up with [`PushOutcome::TimedOut`].
-        deadline: Option<Instant>,
-    },
-    /// Evict this buffer's oldest items until the new one fits. Never waits.
-    DropOldest,
-    /// Hand the new item back. Never waits.
-    DropNewest,
-}
-
-/// What became of a pushed item.
-#[derive(Debug, PartialEq, Eq)]
-#[must_use = "an item that was not enqueued comes back in the outcome"]
-pub(crate) enum PushOutcome<T> {
-    /// The item is in the buffer.
-    Enqueued,
-    /// The item is in the buffer, after evicting these oldest ones ([`Overflow::DropOldest`]).
-    EnqueuedEvicting(Evicted<T>),
-    /// No room, and the strategy does not wait; or the item can never fit the budget (more
-    /// bytes than the whole byte limit, or an event limit of zero), whatever the strategy.
-    Rejected(T),
-    /// [`Overflow::Block`] and the deadline passed before room appeared.
-    TimedOut(T),
-    /// The buffer is closed: the receiver is gone or the system shut down.
-    Closed(T),
-}
-
-/// The items one [`Overflow::DropOldest`] push evicted, oldest first. Never empty; holding
-/// the first item inline means evicting one item (the usual case) allocates nothing.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Evicted<T> {
-    /// The oldest evicted item.
-    first: T,
-    /// The others, oldest first; usually empty.
-    rest: Vec<T>,
-}
-
-impl<T> IntoIterator for Evicted<T> {
-    type Item = T;
-    type IntoIter = iter::Chain<iter::Once<T>, std::vec::IntoIter<T>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        iter::once(self.first).chain(self.rest)
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Evicted<T> {
-    type Item = &'a T;
-    type IntoIter = iter::Chain<iter::Once<&'a T>, std::slice::Iter<'a, T>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        iter::once(&self.first).chain(&self.rest)
-    }
-}
-
-/// Why [`Buffer::try_recv`] returned no item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TryRecv {
-    /// Nothing is buffered now; more may come.
-    #[error("no event is buffered yet; wait with `recv` or try again later")]
-    Empty,
-    /// The buffer is closed and every item in it was received.
-    #[error("the subscription is closed and every buffered event was received")]
-    Closed,
-}
-
-/// Why [`Buffer::recv_timeout`] returned no item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum RecvTimeout {
-    /// Nothing arrived in time.
-    #[error("no event arrived before the timeout; wait longer or check that events are published")]
-    TimedOut,
-    /// The buffer is closed and every item in it was received.
-    #[error("the subscription is closed and every buffered event was received")]
-    Closed,
-}
+pub(super) const PREALLOCATED_MAX: usize = 1024;
 
 /// The bounded buffer of one pull subscriber: the bus pushes, the receiver takes items out.
 /// Shared as `Arc<Buffer<T>>`; any number of tasks may push and receive concurrently.
@@ -409,13 +26,13 @@ pub(crate) struct Buffer<T> {
     /// Most items held at once; at least 1.
     capacity: usize,
     /// Shared by every buffer of the system.
-    budget: Arc<Budget>,
+    pub(super) budget: Arc<Budget>,
     /// The items and their declared bytes.
     state: Mutex<State<T>>,
     /// Pushers waiting for a free slot of this buffer. Incremented under `state`'s lock.
-    push_waiters: AtomicUsize,
+    pub(super) push_waiters: AtomicUsize,
     /// Receivers waiting for an item. Incremented under `state`'s lock.
-    recv_waiters: AtomicUsize,
+    pub(super) recv_waiters: AtomicUsize,
     /// Wakes blocked pushers. A receive that makes a full buffer not full wakes the first
     /// (`notify_one`, which Tokio serves in FIFO order); that pusher, once it has pushed,
     /// wakes the next if a slot is still free, and so on; one that cannot use its slot passes
@@ -436,23 +53,6 @@ struct State<T> {
     bytes: usize,
     /// No more pushes; set once.
     closed: bool,
-}
-
-/// Counts one waiting task in a waiter count while alive.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    /// Adds one to `count` until dropped.
-    fn new(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, SeqCst);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, SeqCst);
-    }
 }
 
 /// What a blocked pusher waits for.
@@ -703,10 +303,9 @@ impl<T> Buffer<T> {
         // `1 <= evict <= len`: `get(evict)` was `Some` before each increment.
         let evicted = {
             let mut drained = st.queue.drain(..evict).map(|(item, _)| item);
-            drained.next().map(|first| Evicted {
-                first,
-                rest: drained.collect(),
-            })
+            drained
+                .next()
+                .map(|first| Evicted::new(first, drained.collect()))
         };
         st.bytes = st.bytes.wrapping_sub(evicted_bytes);
         st.queue.push_back((item, bytes));
@@ -936,16 +535,12 @@ fn expired(sleep: Pin<&mut Option<Sleep>>, cx: &mut Context<'_>) -> bool {
         .is_some_and(|sleep| sleep.poll(cx).is_ready())
 }
 
-/// Locks `mutex`, ignoring poisoning (see [`Buffer::lock`]).
-fn lock<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     use std::task::Waker;
 
+    use super::super::budget::Meter;
     use super::*;
     use PushOutcome::{Closed, Enqueued, Rejected, TimedOut};
 
@@ -1068,10 +663,7 @@ mod tests {
     fn evicted<T>(items: impl IntoIterator<Item = T>) -> PushOutcome<T> {
         let mut items = items.into_iter();
         let first = items.next().expect("at least one evicted item");
-        PushOutcome::EnqueuedEvicting(Evicted {
-            first,
-            rest: items.collect(),
-        })
+        PushOutcome::EnqueuedEvicting(Evicted::new(first, items.collect()))
     }
 
     fn contents<T>(buffer: &Buffer<T>) -> Vec<T> {
