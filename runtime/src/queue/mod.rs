@@ -56,6 +56,9 @@ mod buffer;
 mod outcome;
 mod sync;
 
+#[cfg(test)]
+mod tests;
+
 pub(crate) use budget::Budget;
 pub(crate) use buffer::Buffer;
 pub(crate) use outcome::{Overflow, PushOutcome, RecvTimeout, TryRecv};
