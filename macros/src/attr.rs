@@ -7,6 +7,7 @@ pub(crate) const PRIORITY: &str = "priority";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";
+pub(crate) const SIZE: &str = "size";
 
 /// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
 #[derive(Default)]
@@ -15,6 +16,8 @@ pub(crate) struct Args {
     pub(crate) name: Option<syn::LitStr>,
     pub(crate) version: Option<syn::LitStr>,
     pub(crate) krate: Option<syn::Path>,
+    /// `#[event(size = method)]`: the method giving the event's size in bytes.
+    pub(crate) size: Option<syn::Ident>,
 }
 
 /// Collects several errors and reports them together.
@@ -106,6 +109,10 @@ pub(crate) fn parse_one(
             let value: syn::Path = meta.value()?.call(syn::Path::parse_mod_style)?;
             replace(&mut args.krate, Some(value))
         }
+        SIZE => {
+            let value = parse_method_name(meta, errors)?;
+            replace(&mut args.size, value)
+        }
         _ => unreachable!("key checked against `allowed`"),
     };
     if duplicate {
@@ -132,6 +139,26 @@ fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
         let _: proc_macro2::TokenTree = meta.input.parse()?;
     }
     Ok(())
+}
+
+/// `size = method`: the name of a `fn(&self) -> usize` of the event type.
+fn parse_method_name(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<syn::Ident>> {
+    match meta.value()?.parse()? {
+        syn::Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            Ok(p.path.get_ident().cloned())
+        }
+        other => {
+            errors.spanned(
+                other,
+                "`size` names a method of the event: `size = heap_size`, with \
+                 `fn heap_size(&self) -> usize`",
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn parse_lit_str(

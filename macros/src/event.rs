@@ -45,6 +45,14 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
 
     let krate = attr::runtime_path(args.krate.as_ref());
     let ident = &input.ident;
+    let size = args.size.as_ref().map(|method| {
+        quote_spanned! {method.span()=>
+            #[inline]
+            fn __size(&self) -> usize {
+                #ident::#method(self)
+            }
+        }
+    });
     let line = quote_spanned!(ident.span()=> ::core::line!());
     Ok(quote! {
         const _: () = {
@@ -53,10 +61,11 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
 
                 #[inline(always)]
                 fn __table() -> &'static #krate::__private::Table<Self> {
-                    static TABLE: #krate::__private::OnceLock<#krate::__private::Table<#ident>> =
-                        #krate::__private::OnceLock::new();
-                    TABLE.get_or_init(#krate::__private::Table::<#ident>::build)
+                    static TABLE: #krate::__private::Table<#ident> =
+                        #krate::__private::Table::new();
+                    &TABLE
                 }
+                #size
 
                 fn __json() -> ::core::option::Option<#krate::JsonFn> {
                     #[allow(unused_imports)]
@@ -81,7 +90,7 @@ fn parse_event_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> Args {
             attr::parse_one(
                 &meta,
                 &mut args,
-                &[attr::NAME, attr::CRATE],
+                &[attr::NAME, attr::SIZE, attr::CRATE],
                 "#[event]",
                 errors,
             )

@@ -14,8 +14,11 @@ pub(crate) struct Registration<'a> {
     pub(crate) event: &'a syn::Type,
     pub(crate) asyncness: Option<Span>,
     pub(crate) output_span: Span,
-    /// Calls the handler with `ctx: &Context` and `event: &E` in scope.
+    /// Calls the handler with `host: &Host`, `event: &E` and, when it takes one,
+    /// `__staticbus_ctx: HandlerContext` in scope.
     pub(crate) call: TokenStream,
+    /// The handler takes a `&HandlerContext` after its event.
+    pub(crate) context: bool,
     pub(crate) plugin: TokenStream,
     /// `module_path!()`-relative path of the handler, e.g. `"Audit::placed"`.
     pub(crate) function: String,
@@ -32,11 +35,11 @@ pub(crate) fn expand(args: TokenStream, item: syn::ItemFn) -> syn::Result<TokenS
         "#[handler]",
         &mut errors,
     );
-    let event = check_signature(&item.sig, None, &mut errors);
+    let signature = check_signature(&item.sig, None, &mut errors);
     if let Err(err) = errors.finish() {
         return Ok(attr::rejected(&item, err));
     }
-    let Some(event) = event else {
+    let Some(Signature { event, context }) = signature else {
         unreachable!("check_signature reports an error when it returns no event type")
     };
 
@@ -49,7 +52,8 @@ pub(crate) fn expand(args: TokenStream, item: syn::ItemFn) -> syn::Result<TokenS
         event,
         asyncness: item.sig.asyncness.map(|a| a.span),
         output_span: output_span(&item.sig),
-        call: quote!(#ident(event)),
+        call: call_args(quote!(#ident), context),
+        context,
         plugin: quote!(::core::option::Option::None),
         function: ident.to_string(),
         priority: args.priority.unwrap_or(0),
@@ -62,13 +66,37 @@ pub(crate) fn expand(args: TokenStream, item: syn::ItemFn) -> syn::Result<TokenS
     })
 }
 
-/// Checks a handler signature; returns the event type. `receiver` is where a plugin method's
-/// `&self` must be (`None` for free functions, which must not have one).
+/// What a checked handler signature takes: its event type, and whether a context follows.
+pub(crate) struct Signature<'a> {
+    pub(crate) event: &'a syn::Type,
+    pub(crate) context: bool,
+}
+
+/// `callee(event)` or `callee(event, &__staticbus_ctx)`.
+pub(crate) fn call_args(callee: TokenStream, context: bool) -> TokenStream {
+    if context {
+        let ctx = context_ident();
+        quote!(#callee(event, &#ctx))
+    } else {
+        quote!(#callee(event))
+    }
+}
+
+fn context_ident() -> syn::Ident {
+    syn::Ident::new("__staticbus_ctx", Span::mixed_site())
+}
+
+/// The handler context's type name, as written in signatures.
+const CONTEXT: &str = "HandlerContext";
+
+/// Checks a handler signature: one event by reference, optionally followed by a
+/// `&HandlerContext`. `plugin` is `Some` for `#[on]` methods, which take `&self` first
+/// (free functions must not). Reports every problem found.
 pub(crate) fn check_signature<'a>(
     sig: &'a syn::Signature,
     plugin: Option<&syn::Type>,
     errors: &mut Errors,
-) -> Option<&'a syn::Type> {
+) -> Option<Signature<'a>> {
     let what = if plugin.is_some() {
         "`#[on]` methods"
     } else {
@@ -110,29 +138,97 @@ pub(crate) fn check_signature<'a>(
         ),
         (None, None) => {}
     }
-    let rest: Vec<&syn::FnArg> = inputs.collect();
+    let rest: Vec<&syn::PatType> = inputs
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(arg) => Some(arg),
+            syn::FnArg::Receiver(r) => {
+                errors.spanned(r, "unexpected receiver");
+                None
+            }
+        })
+        .collect();
     let shape = if plugin.is_some() {
-        "`fn name(&self, e: &Event)`"
+        "`fn name(&self, e: &Event)` or `fn name(&self, e: &Event, ctx: &HandlerContext<'_>)`"
     } else {
-        "`fn name(e: &Event)`"
+        "`fn name(e: &Event)` or `fn name(e: &Event, ctx: &HandlerContext<'_>)`"
     };
-    match rest.as_slice() {
-        [syn::FnArg::Typed(arg)] => match attr::event_arg(arg, &sig.generics) {
-            Ok(syn::Type::ImplTrait(ty)) => errors.spanned(ty, generic_message(what)),
-            Ok(ty) => return Some(ty),
-            Err(err) => errors.push(err),
-        },
-        [] => errors.push(syn::Error::new(
-            sig.paren_token.span.join(),
-            format!("{what} take exactly one event argument, by reference: {shape}"),
-        )),
-        [_, extra, ..] => errors.spanned(
-            extra,
-            format!("{what} take exactly one event argument, by reference: {shape}"),
-        ),
-        [syn::FnArg::Receiver(r)] => errors.spanned(r, "unexpected receiver"),
+    let (event, context) = match rest.as_slice() {
+        [] => {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.join(),
+                format!("{what} take one event argument, by reference: {shape}"),
+            ));
+            return None;
+        }
+        [event] => (*event, None),
+        [event, context] => (*event, Some(*context)),
+        [_, _, extra, ..] => {
+            errors.spanned(
+                extra,
+                format!(
+                    "{what} take one event argument and, optionally, a context after it: {shape}"
+                ),
+            );
+            return None;
+        }
+    };
+    if is_context(&event.ty) {
+        let msg = match context {
+            Some(_) => "the context goes after the event: `e: &Event, ctx: &HandlerContext<'_>`",
+            None => "a handler takes its event first: `e: &Event, ctx: &HandlerContext<'_>`",
+        };
+        errors.spanned(&event.ty, msg);
+        return None;
     }
-    None
+    if let Some(context) = context {
+        check_context(context, errors);
+    }
+    match attr::event_arg(event, &sig.generics) {
+        Ok(syn::Type::ImplTrait(ty)) => {
+            errors.spanned(ty, generic_message(what));
+            None
+        }
+        Ok(ty) => Some(Signature {
+            event: ty,
+            context: context.is_some(),
+        }),
+        Err(err) => {
+            errors.push(err);
+            None
+        }
+    }
+}
+
+/// Whether `ty` names the handler context, by reference or not: its path ends in
+/// `HandlerContext` (`HandlerContext<'_>`, `staticbus::HandlerContext`, ...).
+fn is_context(ty: &syn::Type) -> bool {
+    let ty = match ty {
+        syn::Type::Reference(r) => &*r.elem,
+        other => other,
+    };
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == CONTEXT))
+}
+
+/// The argument after the event must be `&HandlerContext<'_>`.
+fn check_context(arg: &syn::PatType, errors: &mut Errors) {
+    match &*arg.ty {
+        syn::Type::Reference(r) if r.mutability.is_none() && is_context(&r.elem) => {}
+        syn::Type::Reference(r) if is_context(&r.elem) => errors.spanned(
+            r,
+            "take the context by shared reference: `ctx: &HandlerContext<'_>`: handlers read it and \
+             publish through it, they do not change it",
+        ),
+        ty if is_context(ty) => errors.spanned(
+            ty,
+            "take the context by reference: `ctx: &HandlerContext<'_>` (it is valid for the call)",
+        ),
+        ty => errors.spanned(
+            ty,
+            "the argument after the event is the handler's context, `ctx: &HandlerContext<'_>`; \
+             a handler takes exactly one event",
+        ),
+    }
 }
 
 fn generic_message(what: &str) -> String {
@@ -188,11 +284,23 @@ impl Registration<'_> {
             quote_spanned!(self.output_span=> #p::IntoHandlerResult::into_handler_result);
         let output = syn::Ident::new("output", span.located_at(self.output_span));
 
+        let event_name = quote!(<#event as #krate::StaticEvent>::NAME);
+        let ctx = context_ident();
+        let make_ctx = if self.context {
+            quote!(let #ctx = #krate::HandlerContext::__new(host, call, #event_name);)
+        } else {
+            quote!(let _ = call;)
+        };
         let (thunk_fn, variant) = match self.asyncness {
             None => (
                 quote! {
-                    fn #thunk(ctx: &#krate::Context, event: &#event) -> #p::HandlerResult {
-                        let _ = ctx;
+                    fn #thunk(
+                        host: &#p::Host,
+                        call: &#p::Call<'_>,
+                        event: &#event,
+                    ) -> #p::HandlerResult {
+                        let _ = host;
+                        #make_ctx
                         let #output = #call;
                         #into_result(#output)
                     }
@@ -205,14 +313,19 @@ impl Registration<'_> {
                 let check = quote_spanned!(async_span=> #p::assert_send_future(&#future));
                 (
                     quote! {
-                        fn #thunk<'a>(ctx: &'a #krate::Context, event: &'a #event)
-                            -> #p::BoxFuture<'a, #p::HandlerResult>
-                        {
+                        fn #thunk<'a>(
+                            host: &'a #p::Host,
+                            call: &'a #p::Call<'a>,
+                            event: &'a #event,
+                        ) -> #p::BoxFuture<'a, #p::HandlerResult> {
+                            let _ = host;
                             if false {
+                                #make_ctx
                                 let #future = #call;
                                 #check;
                             }
                             #boxed(async move {
+                                #make_ctx
                                 let #output = #call.await;
                                 #into_result(#output)
                             })

@@ -66,22 +66,25 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
         }
         method.attrs = kept;
         let Some(on_args) = on_args else { continue };
-        let Some(event) = handler::check_signature(&method.sig, Some(&self_ty), &mut errors) else {
+        let Some(signature) = handler::check_signature(&method.sig, Some(&self_ty), &mut errors)
+        else {
             continue;
         };
         let ident = &method.sig.ident;
-        let call = quote_spanned!(ident.span()=> ctx.__plugin::<#self_ty>().#ident(event));
+        let method_path = quote_spanned!(ident.span()=> host.__plugin::<#self_ty>().#ident);
+        let call = handler::call_args(method_path, signature.context);
         registrations.push(
             Registration {
                 krate: &krate,
                 suffix: ident,
-                event,
+                event: signature.event,
                 asyncness: method.sig.asyncness.map(|a| a.span),
                 output_span: match &method.sig.output {
                     syn::ReturnType::Default => ident.span(),
                     syn::ReturnType::Type(_, ty) => ty.span(),
                 },
                 call,
+                context: signature.context,
                 plugin: quote!(::core::option::Option::Some(#plugin_name_lit)),
                 function: format!("{type_name}::{ident}"),
                 priority: on_args.priority.unwrap_or(0),

@@ -135,46 +135,34 @@
 extern crate self as staticbus;
 
 mod bus;
-mod channel;
-mod config;
 mod dynamic;
-mod error;
-mod event;
-mod handler;
-mod metrics;
-mod plugin;
+mod linked;
 mod queue;
-mod registry;
 mod system;
-mod view;
 
-pub use bus::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
-pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
-pub use config::{
-    BackpressureContext, BackpressureDecision, BackpressureStrategy, CustomStrategy,
-    ImplementationType,
+pub use bus::{
+    BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
+    CustomStrategy, Delivery, DropReason, MetricsSnapshot, Subscription, SubscriptionId,
+    SubscriptionInfo, TopicMetrics,
 };
 pub use dynamic::*;
-pub use error::{
-    BackpressureError, Error, HandlerError, HandlerErrors, HandlerRef, RegistryProblem,
+pub use linked::{
+    BoxError, Emitted, EventInfo, HandlerError, HandlerErrors, HandlerInfo, HandlerKind,
+    HandlerRef, IntoHandlerResult, JsonFn, Plugin, PluginInfo, Registry, RegistryProblem,
+    StaticEvent, registry,
 };
-pub use event::StaticEvent;
-pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult};
-pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
-pub use plugin::{Context, Plugin, PluginInfo};
-pub use registry::{EventInfo, Registry, registry};
 pub use system::{
-    Emitted, EventSystem, EventSystemBuilder, HealthIssue, HealthReport, Published, ShutdownReport,
-    SubscribeOptions,
+    AsyncHandlerFn, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,
+    HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish, Published, Receive,
+    ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
-pub use view::EventRef;
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};
 
 /// The names most programs need: `use staticbus::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BackpressureStrategy, DynamicEvent, Emitted, Error, EventRef, EventSystem,
+        BackpressureStrategy, DynamicEvent, Emitted, Error, EventRef, EventSystem, HandlerContext,
         ImplementationType, Payload, Plugin, Published, StaticEvent, SubscribeOptions,
         Subscription, handler, on, plugin,
     };
@@ -202,30 +190,15 @@ macro_rules! link {
 /// Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
-    #![allow(unsafe_code, missing_docs, reason = "linker-section statics")]
+    #![allow(missing_docs, reason = "generated code only")]
 
     pub use linkme;
-    pub use std::sync::OnceLock;
 
-    pub use crate::event::{JsonProbe, JsonProbeFallback, JsonProbeSerialize, Table};
-    pub use crate::handler::{
-        AsyncFn, BoxFuture, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, IntoHandlerResult,
-        SyncFn,
+    pub use crate::linked::{
+        AsyncFn, BoxFuture, Call, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
+        HandlerResult, Host, IntoHandlerResult, JsonProbe, JsonProbeFallback, JsonProbeSerialize,
+        PLUGINS, PluginDecl, PluginDefault, PluginKey, PluginKeyed, SyncFn, Table,
     };
-    pub use crate::plugin::{PluginDecl, PluginDefault, PluginKey, PluginKeyed};
-    pub use crate::registry::EventDecl;
-
-    /// Every `#[derive(StaticEvent)]` type in the binary.
-    #[linkme::distributed_slice]
-    pub static EVENTS: [EventDecl];
-
-    /// Every `#[handler]` function and `#[on]` method in the binary, all event types together.
-    #[linkme::distributed_slice]
-    pub static HANDLERS: [HandlerDecl];
-
-    /// Every `#[plugin]` type in the binary.
-    #[linkme::distributed_slice]
-    pub static PLUGINS: [PluginDecl];
 
     /// Type check that points at the user's token (generated with its span). A handler's
     /// event type needs none: `HandlerDecl::new::<E>` is generated with the type's span.

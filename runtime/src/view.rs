@@ -6,7 +6,8 @@ use std::fmt;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::dynamic::{DynamicEvent, EventError, JsonFn};
+use crate::dynamic::{DynamicEvent, EventError};
+use crate::linked::{EventDesc, StaticEvent};
 
 /// A borrowed view of one event, handed to sync dynamic handlers (`system.on(...)`).
 ///
@@ -37,10 +38,8 @@ pub struct EventRef<'a> {
 enum Repr<'a> {
     Dynamic(&'a DynamicEvent),
     Static {
-        name: &'static str,
-        type_name: &'static str,
+        desc: &'static EventDesc,
         value: &'a (dyn Any + Send + Sync),
-        json: Option<JsonFn>,
     },
 }
 
@@ -51,14 +50,33 @@ impl<'a> EventRef<'a> {
         }
     }
 
-    pub(crate) fn static_ref<E: crate::StaticEvent>(event: &'a E) -> Self {
+    pub(crate) fn static_ref<E: StaticEvent>(event: &'a E) -> Self {
+        EventRef::from_static(E::__table().desc(), event)
+    }
+
+    /// A static event known by its description only.
+    pub(crate) fn from_static(
+        desc: &'static EventDesc,
+        value: &'a (dyn Any + Send + Sync),
+    ) -> Self {
         EventRef {
-            repr: Repr::Static {
-                name: E::NAME,
-                type_name: std::any::type_name::<E>(),
-                value: event,
-                json: E::__json(),
-            },
+            repr: Repr::Static { desc, value },
+        }
+    }
+
+    /// A static event's name; `None` for a dynamic event.
+    pub(crate) fn static_name(&self) -> Option<&'static str> {
+        match self.repr {
+            Repr::Static { desc, .. } => Some(desc.name()),
+            Repr::Dynamic(_) => None,
+        }
+    }
+
+    /// The value type-erased: a static event, or a dynamic event's value payload.
+    pub(crate) fn value_any(&self) -> Option<&'a (dyn Any + Send + Sync)> {
+        match self.repr {
+            Repr::Dynamic(e) => e.payload().as_value().map(|v| v.as_any()),
+            Repr::Static { value, .. } => Some(value),
         }
     }
 
@@ -66,7 +84,7 @@ impl<'a> EventRef<'a> {
     pub fn topic(&self) -> &'a str {
         match self.repr {
             Repr::Dynamic(e) => e.topic().as_str(),
-            Repr::Static { name, .. } => name,
+            Repr::Static { desc, .. } => desc.name(),
         }
     }
 
@@ -79,7 +97,7 @@ impl<'a> EventRef<'a> {
         }
     }
 
-    /// True for a static event seen through `emit` (a borrowed `#[derive(StaticEvent)]` value).
+    /// True for a static event (a `#[derive(StaticEvent)]` value), seen as it was published.
     pub fn is_static(&self) -> bool {
         matches!(self.repr, Repr::Static { .. })
     }
@@ -118,19 +136,14 @@ impl<'a> EventRef<'a> {
     pub fn json_value(&self) -> Result<serde_json::Value, EventError> {
         match self.repr {
             Repr::Dynamic(e) => e.json_value(),
-            Repr::Static {
-                name,
-                type_name,
-                value,
-                json,
-            } => match json {
+            Repr::Static { desc, value } => match desc.json() {
                 Some(encode) => encode(value).map_err(|source| EventError::Json {
-                    topic: name.to_owned(),
+                    topic: desc.name().to_owned(),
                     source,
                 }),
                 None => Err(EventError::NotSerializable {
-                    topic: name.to_owned(),
-                    type_name,
+                    topic: desc.name().to_owned(),
+                    type_name: desc.type_name(),
                 }),
             },
         }
@@ -141,12 +154,10 @@ impl fmt::Debug for EventRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.repr {
             Repr::Dynamic(e) => f.debug_tuple("EventRef").field(e).finish(),
-            Repr::Static {
-                name, type_name, ..
-            } => f
+            Repr::Static { desc, .. } => f
                 .debug_struct("EventRef")
-                .field("topic", &name)
-                .field("static", &type_name)
+                .field("topic", &desc.name())
+                .field("static", &desc.type_name())
                 .finish(),
         }
     }

@@ -15,8 +15,7 @@ use serde_json::{Map, Value};
 
 use super::topic::{Topic, TopicError};
 
-/// Encodes a shared value as JSON, on demand. See [`Payload::from_parts`].
-pub type JsonFn = fn(&(dyn Any + Send + Sync)) -> Result<Value, serde_json::Error>;
+use crate::linked::JsonFn;
 
 /// The `source` of an event that sets none.
 const DEFAULT_SOURCE: &str = "staticbus";
@@ -865,6 +864,11 @@ impl ValuePayload {
     /// The value, type-erased.
     pub fn as_any(&self) -> &(dyn Any + Send + Sync) {
         &*self.value
+    }
+
+    /// The shared value, type-erased.
+    pub(crate) fn any_arc(&self) -> Arc<dyn Any + Send + Sync> {
+        Arc::clone(&self.value)
     }
 
     /// Whether the value can be encoded as JSON.

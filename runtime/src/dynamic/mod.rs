@@ -2,6 +2,9 @@
 
 mod event;
 mod topic;
+#[path = "../view.rs"]
+mod view;
 
 pub use event::*;
 pub use topic::*;
+pub use view::EventRef;

@@ -4,9 +4,10 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::event::StaticEvent;
-use crate::plugin::Context;
+use super::event::StaticEvent;
+use super::host::{Call, Host};
 
 /// The error type handlers return, boxed once it crosses into the bus.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -17,11 +18,12 @@ pub type HandlerResult = Result<(), BoxError>;
 /// A boxed, `Send` future, as async handlers return it.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A sync handler, erased to a plain function pointer.
-pub type SyncFn<E> = fn(&Context, &E) -> HandlerResult;
+/// A sync handler, erased to a plain function pointer: the system it runs in, the call's
+/// context ids, the event.
+pub type SyncFn<E> = fn(&Host, &Call<'_>, &E) -> HandlerResult;
 
 /// An async handler, erased to a plain function pointer returning a boxed future.
-pub type AsyncFn<E> = for<'a> fn(&'a Context, &'a E) -> BoxFuture<'a, HandlerResult>;
+pub type AsyncFn<E> = for<'a> fn(&'a Host, &'a Call<'a>, &'a E) -> BoxFuture<'a, HandlerResult>;
 
 /// The typed entry point of one handler. Generated code builds these; users never do.
 #[doc(hidden)]
@@ -148,6 +150,24 @@ pub struct HandlerMeta {
     pub line: u32,
 }
 
+/// Calls a type-erased handler on a type-erased event: `None` when the value is not of the
+/// handler's event type. Used where a handler is reached by name rather than by type
+/// (`ImplementationType::ZeroCopy`), never on `emit`.
+pub(crate) type ErasedSync = fn(
+    entry: &'static (dyn Any + Send + Sync),
+    host: &Host,
+    call: &Call<'_>,
+    value: &(dyn Any + Send + Sync),
+) -> Option<HandlerResult>;
+
+/// The async form of [`ErasedSync`]: the future owns the value it was given.
+pub(crate) type ErasedAsync = for<'a> fn(
+    entry: &'static (dyn Any + Send + Sync),
+    host: &'a Host,
+    call: &'a Call<'a>,
+    value: Arc<dyn Any + Send + Sync>,
+) -> Option<BoxFuture<'a, HandlerResult>>;
+
 /// One element of the global handler slice. Built by `#[handler]` and `#[plugin]`.
 ///
 /// The typed function pointer sits behind `dyn Any` so that one link-time slice can hold
@@ -158,6 +178,8 @@ pub struct HandlerDecl {
     pub(crate) info: HandlerInfo,
     pub(crate) table_type: fn() -> TypeId,
     pub(crate) entry: &'static (dyn Any + Send + Sync),
+    pub(crate) erased_sync: ErasedSync,
+    pub(crate) erased_async: ErasedAsync,
 }
 
 impl HandlerDecl {
@@ -179,6 +201,8 @@ impl HandlerDecl {
             },
             table_type: TypeId::of::<HandlerFn<E>>,
             entry,
+            erased_sync: erased_sync::<E>,
+            erased_async: erased_async::<E>,
         }
     }
 
@@ -187,6 +211,35 @@ impl HandlerDecl {
         debug_assert!(f.is_none_or(|f| f.kind() == self.info.kind));
         f
     }
+}
+
+fn erased_sync<E: StaticEvent>(
+    entry: &'static (dyn Any + Send + Sync),
+    host: &Host,
+    call: &Call<'_>,
+    value: &(dyn Any + Send + Sync),
+) -> Option<HandlerResult> {
+    match (
+        entry.downcast_ref::<HandlerFn<E>>(),
+        value.downcast_ref::<E>(),
+    ) {
+        (Some(HandlerFn::Sync(f)), Some(event)) => Some(f(host, call, event)),
+        _ => None,
+    }
+}
+
+fn erased_async<'a, E: StaticEvent>(
+    entry: &'static (dyn Any + Send + Sync),
+    host: &'a Host,
+    call: &'a Call<'a>,
+    value: Arc<dyn Any + Send + Sync>,
+) -> Option<BoxFuture<'a, HandlerResult>> {
+    let Some(HandlerFn::Async(f)) = entry.downcast_ref::<HandlerFn<E>>() else {
+        return None;
+    };
+    let f = *f;
+    let event = value.downcast::<E>().ok()?;
+    Some(Box::pin(async move { f(host, call, &event).await }))
 }
 
 /// What a handler may return: `()` or `Result<(), E>` where `E` converts into [`BoxError`]
@@ -217,5 +270,11 @@ where
     #[inline(always)]
     fn into_handler_result(self) -> HandlerResult {
         self.map_err(Into::into)
+    }
+}
+
+impl fmt::Debug for HandlerDecl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.info.fmt(f)
     }
 }

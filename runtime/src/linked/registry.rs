@@ -4,70 +4,46 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicUsize;
 
-use crate::__private::{EVENTS, HANDLERS, PLUGINS};
-use crate::error::RegistryProblem;
-use crate::event::StaticEvent;
-use crate::handler::{HandlerDecl, HandlerInfo};
-use crate::plugin::{PluginDecl, PluginInfo};
+use super::event::{EventDecl, EventDesc};
+use super::handler::{HandlerDecl, HandlerInfo};
+use super::plugin::{PluginDecl, PluginInfo};
+use super::table::TableControl;
 
-/// One element of the global event slice. Built by `#[derive(StaticEvent)]`.
+/// Every `#[derive(StaticEvent)]` type in the binary.
 #[doc(hidden)]
-pub struct EventDecl {
-    name: &'static str,
-    type_name: fn() -> &'static str,
-    table_type: fn() -> TypeId,
-    prepare: fn(),
-    install: fn(&crate::EventSystem),
-    dynamic_refs: fn() -> &'static AtomicUsize,
-    file: &'static str,
-    line: u32,
-}
+#[linkme::distributed_slice]
+#[allow(unsafe_code, reason = "linker-section statics")]
+pub static EVENTS: [EventDecl];
 
-fn prepare<E: StaticEvent>() {
-    E::__table();
-}
+/// Every `#[handler]` function and `#[on]` method in the binary, all event types together.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+#[allow(unsafe_code, reason = "linker-section statics")]
+pub static HANDLERS: [HandlerDecl];
 
-fn install<E: StaticEvent>(system: &crate::EventSystem) {
-    system.install_static::<E>();
-}
-
-fn dynamic_refs<E: StaticEvent>() -> &'static AtomicUsize {
-    &E::__table().slow_path
-}
-
-impl EventDecl {
-    /// Describes event type `E`.
-    pub const fn new<E: StaticEvent>(file: &'static str, line: u32) -> Self {
-        EventDecl {
-            name: E::NAME,
-            type_name: std::any::type_name::<E>,
-            table_type: TypeId::of::<crate::handler::HandlerFn<E>>,
-            prepare: prepare::<E>,
-            install: install::<E>,
-            dynamic_refs: dynamic_refs::<E>,
-            file,
-            line,
-        }
-    }
-}
+/// Every `#[plugin]` type in the binary.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+#[allow(unsafe_code, reason = "linker-section statics")]
+pub static PLUGINS: [PluginDecl];
 
 /// An event type with its handlers in dispatch order: one entry of [`Registry::events`].
 #[derive(Debug)]
 pub struct EventInfo {
     decl: &'static EventDecl,
     handlers: Vec<&'static HandlerInfo>,
+    decls: Vec<&'static HandlerDecl>,
 }
 
 impl EventInfo {
     /// The event's dotted name.
     pub fn name(&self) -> &'static str {
-        self.decl.name
+        self.decl.desc.name()
     }
     /// The event's Rust type.
     pub fn type_name(&self) -> &'static str {
-        (self.decl.type_name)()
+        self.decl.desc.type_name()
     }
     /// Where the event type is declared.
     pub fn file(&self) -> &'static str {
@@ -81,14 +57,20 @@ impl EventInfo {
     pub fn handlers(&self) -> &[&'static HandlerInfo] {
         &self.handlers
     }
-}
 
-impl fmt::Debug for EventDecl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventDecl")
-            .field("name", &self.name)
-            .field("type", &(self.type_name)())
-            .finish()
+    /// The handlers' registrations, in dispatch order.
+    pub(crate) fn handler_decls(&self) -> &[&'static HandlerDecl] {
+        &self.decls
+    }
+
+    /// What the bus needs of the event type.
+    pub(crate) fn desc(&self) -> &'static EventDesc {
+        &self.decl.desc
+    }
+
+    /// The event type's table.
+    pub(crate) fn table(&self) -> &'static dyn TableControl {
+        (self.decl.table)()
     }
 }
 
@@ -102,18 +84,6 @@ pub struct Registry {
     handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>>,
     event_index: HashMap<TypeId, usize>,
     problems: Vec<RegistryProblem>,
-}
-
-impl fmt::Debug for PluginDecl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.info.fmt(f)
-    }
-}
-
-impl fmt::Debug for HandlerDecl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.info.fmt(f)
-    }
 }
 
 /// The process-wide registry, built from the link-time slices on first call.
@@ -149,12 +119,16 @@ impl Registry {
 
         let mut events: Vec<EventInfo> = EVENTS
             .iter()
-            .map(|decl| EventInfo {
-                decl,
-                handlers: handlers_by_table
+            .map(|decl| {
+                let decls = handlers_by_table
                     .get(&(decl.table_type)())
-                    .map(|list| list.iter().map(|h| &h.info).collect())
-                    .unwrap_or_default(),
+                    .cloned()
+                    .unwrap_or_default();
+                EventInfo {
+                    decl,
+                    handlers: decls.iter().map(|h| &h.info).collect(),
+                    decls,
+                }
             })
             .collect();
         events.sort_by(|a, b| (a.name(), a.type_name()).cmp(&(b.name(), b.type_name())));
@@ -246,26 +220,10 @@ impl Registry {
         self.event_index.get(&table_type).copied()
     }
 
-    /// Every event's name and its table's `slow_path` count, in registry order (the order of
-    /// `Table::index`).
-    pub(crate) fn static_events(&self) -> Vec<(&'static str, &'static AtomicUsize)> {
-        self.events
-            .iter()
-            .map(|e| (e.name(), (e.decl.dynamic_refs)()))
-            .collect()
-    }
-
-    /// Installs every static handler as a dynamic subscription (`ImplementationType::ZeroCopy`).
-    pub(crate) fn install_zero_copy(&self, system: &crate::EventSystem) {
-        for event in &self.events {
-            (event.decl.install)(system);
-        }
-    }
-
     /// Builds every event's dispatch table now, so that the first `emit` allocates nothing.
     pub(crate) fn prepare_tables(&self) {
         for event in &self.events {
-            (event.decl.prepare)();
+            event.table().prepare();
         }
     }
 }
@@ -298,4 +256,42 @@ impl fmt::Display for Registry {
         }
         Ok(())
     }
+}
+
+/// A conflict between registrations, found when the registry is first read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryProblem {
+    /// Two event types declare the same name.
+    #[error(
+        "event name {name:?} is declared by two types, `{first}` and `{second}`; \
+         give one of them another name with #[event(name = \"...\")]"
+    )]
+    DuplicateEventName {
+        /// The contested name.
+        name: &'static str,
+        /// One type that declares it.
+        first: &'static str,
+        /// The other type that declares it.
+        second: &'static str,
+    },
+    /// Two plugin types declare the same name.
+    #[error(
+        "plugin name {name:?} is used by two plugins, `{first}` and `{second}`; \
+         rename one with #[plugin(name = \"...\")]"
+    )]
+    DuplicatePluginName {
+        /// The contested name.
+        name: &'static str,
+        /// One plugin type that uses it.
+        first: &'static str,
+        /// The other plugin type that uses it.
+        second: &'static str,
+    },
+    /// One plugin type reached the registry twice (a hand-written `PluginKeyed` impl).
+    #[error("plugin `{plugin}` is registered twice; only `#[plugin]` should register plugins")]
+    PluginRegisteredTwice {
+        /// The plugin type.
+        plugin: &'static str,
+    },
 }

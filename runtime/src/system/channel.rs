@@ -6,13 +6,12 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::bus::{Bus, Item, SubscriptionId};
+use crate::bus::{Bus, DropReason, Item, StaticValue, SubscriptionId};
 use crate::dynamic::DynamicEvent;
-use crate::error::Error;
-use crate::event::StaticEvent;
-use crate::metrics::DropReason;
+use crate::linked::StaticEvent;
 use crate::queue::{Buffer, RecvTimeout, TryRecv};
-use crate::system::{EventSystem, Published};
+
+use super::{Error, EventSystem, Published};
 
 /// What an [`EventPublisher`] can publish: any static event type, or [`DynamicEvent`].
 pub trait Publish: Sized + Send + 'static {
@@ -103,20 +102,35 @@ impl<T: Publish> EventPublisher<T> {
 /// What an [`EventSubscriber`] can receive: any static event type, or [`DynamicEvent`].
 pub trait Receive: Sized + Send + Sync + 'static {
     #[doc(hidden)]
-    /// The value, or the event back when it is not one.
-    fn from_item(event: Arc<DynamicEvent>) -> Result<Arc<Self>, Arc<DynamicEvent>>;
+    /// The value, or the item back when it is not one.
+    fn from_item(item: Received) -> Result<Arc<Self>, Received>;
 }
 
+/// One buffered event, on its way to a receiver. Not public API.
+#[doc(hidden)]
+pub struct Received(Item);
+
 impl<E: StaticEvent> Receive for E {
-    fn from_item(event: Arc<DynamicEvent>) -> Result<Arc<Self>, Arc<DynamicEvent>> {
-        event.value_arc::<E>().ok_or(event)
+    #[inline]
+    fn from_item(item: Received) -> Result<Arc<Self>, Received> {
+        match item.0 {
+            Item::Static(StaticValue { value, desc, size }) => value
+                .downcast::<E>()
+                .map_err(|value| Received(Item::Static(StaticValue { value, desc, size }))),
+            Item::Dynamic(event) => event.value_arc::<E>().ok_or(Received(Item::Dynamic(event))),
+        }
     }
 }
 
 impl Receive for DynamicEvent {
     #[inline]
-    fn from_item(event: Arc<DynamicEvent>) -> Result<Arc<Self>, Arc<DynamicEvent>> {
-        Ok(event)
+    fn from_item(item: Received) -> Result<Arc<Self>, Received> {
+        match item.0 {
+            Item::Dynamic(event) => Ok(event),
+            // Untyped subscribers are pushed dynamic events only; should a static value get
+            // here, it is made into one.
+            Item::Static(value) => Ok(Arc::new(value.to_dynamic())),
+        }
     }
 }
 
@@ -197,9 +211,12 @@ impl<T: Receive> EventSubscriber<T> {
         }
     }
 
-    /// The next event, waiting at most `timeout` ([`Error::Timeout`]).
+    /// The next event, waiting at most `timeout` ([`Error::Timeout`]). Any duration is
+    /// valid: one too long to represent as a deadline waits like [`receive`](Self::receive).
     pub async fn receive_timeout(&self, timeout: Duration) -> Result<Arc<T>, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
+            return self.receive().await;
+        };
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.buffer.recv_timeout(left).await {
@@ -248,11 +265,11 @@ impl<T: Receive> EventSubscriber<T> {
     /// The item's value; an item of another type moves from delivered to dropped.
     #[inline]
     fn accept(&self, item: Item) -> Option<Arc<T>> {
-        match T::from_item(item.event) {
+        match T::from_item(Received(item)) {
             Ok(value) => Some(value),
-            Err(event) => {
+            Err(Received(item)) => {
                 if let Some(bus) = self.bus.upgrade() {
-                    bus.undeliver(&event, DropReason::TypeMismatch);
+                    bus.undeliver(&item, DropReason::TypeMismatch);
                 }
                 None
             }
@@ -273,11 +290,29 @@ impl<T> Drop for EventSubscriber<T> {
     }
 }
 
-impl Published {
-    pub(crate) fn plus(self, other: Published) -> Published {
-        Published::new(
-            self.handled() + other.handled(),
-            self.enqueued() + other.enqueued(),
-        )
+impl Publish for Arc<DynamicEvent> {
+    fn publish_on(
+        self,
+        system: &EventSystem,
+    ) -> impl std::future::Future<Output = Result<Published, Error>> + Send {
+        system.publish_shared(self)
+    }
+}
+
+impl Publish for DynamicEvent {
+    fn publish_on(
+        self,
+        system: &EventSystem,
+    ) -> impl std::future::Future<Output = Result<Published, Error>> + Send {
+        system.publish_dynamic(self)
+    }
+}
+
+impl<E: StaticEvent> Publish for E {
+    fn publish_on(
+        self,
+        system: &EventSystem,
+    ) -> impl std::future::Future<Output = Result<Published, Error>> + Send {
+        system.publish(self)
     }
 }

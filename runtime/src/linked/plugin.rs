@@ -15,17 +15,17 @@ pub trait Plugin: PluginKeyed + Send + Sync + 'static {
     const VERSION: &'static str;
 }
 
-/// Gives each plugin type the slot its instance occupies in every [`Context`].
+/// Gives each plugin type the slot its instance occupies in every system.
 ///
 /// # Safety
 ///
 /// `__key` must return a `'static` key that no other type returns. `#[plugin]` generates a
 /// fresh `static` for each type, which satisfies this; the dispatcher relies on it to treat
-/// the instance in that slot as `Self` without a type check.
+/// the instance in that slot as `Self` without a type check (`Host::plugin`).
 #[doc(hidden)]
 #[allow(
     unsafe_code,
-    reason = "the contract above is what makes `Context::plugin` sound"
+    reason = "the contract above is what makes `Host::plugin` sound"
 )]
 pub unsafe trait PluginKeyed: Sized {
     fn __key() -> &'static PluginKey;
@@ -34,7 +34,7 @@ pub unsafe trait PluginKeyed: Sized {
 /// The slot index of one plugin type, fixed when the registry is first read.
 #[doc(hidden)]
 pub struct PluginKey {
-    /// `UNASSIGNED` until the registry assigns the slot; `Context::plugin`'s bounds check
+    /// `UNASSIGNED` until the registry assigns the slot; `Host::plugin`'s bounds check
     /// rejects that value like any other out-of-range index.
     index: AtomicUsize,
 }
@@ -57,7 +57,7 @@ impl PluginKey {
     }
 
     #[inline(always)]
-    fn index(&self) -> usize {
+    pub(crate) fn index(&self) -> usize {
         self.index.load(Ordering::Acquire)
     }
 }
@@ -78,8 +78,6 @@ impl<P: Default> PluginDefault for P {
         P::default()
     }
 }
-
-type Instance = Box<dyn Any + Send + Sync>;
 
 /// Name, version and origin of a linked plugin: one row of [`crate::Registry::plugins`].
 #[derive(Debug)]
@@ -133,10 +131,10 @@ impl fmt::Display for PluginInfo {
 pub struct PluginDecl {
     pub(crate) info: PluginInfo,
     pub(crate) key: fn() -> &'static PluginKey,
-    pub(crate) construct: fn() -> Instance,
+    pub(crate) construct: fn() -> Box<dyn Any + Send + Sync>,
 }
 
-fn construct<P: Plugin + PluginDefault>() -> Instance {
+fn construct<P: Plugin + PluginDefault>() -> Box<dyn Any + Send + Sync> {
     Box::new(P::construct())
 }
 
@@ -158,57 +156,8 @@ impl PluginDecl {
     }
 }
 
-/// The plugin instances of one `EventSystem`, handed to every handler thunk.
-pub struct Context {
-    plugins: Box<[Instance]>,
-}
-
-impl fmt::Debug for Context {
+impl fmt::Debug for PluginDecl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
-            .field("plugins", &self.plugins.len())
-            .finish()
+        self.info.fmt(f)
     }
-}
-
-impl Context {
-    /// Instantiates every plugin, in registry slot order.
-    pub(crate) fn new(decls: &[&'static PluginDecl]) -> Self {
-        Context {
-            plugins: decls.iter().map(|d| (d.construct)()).collect(),
-        }
-    }
-
-    /// The instance of `P`, if `P` is linked.
-    pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        let slot = self.plugins.get(P::__key().index())?;
-        debug_assert!(slot.is::<P>());
-        let ptr: *const (dyn Any + Send + Sync) = &**slot;
-        // SAFETY:
-        // - slot `P::__key().index()` was filled by `PluginDecl::new::<P>().construct`: the
-        //   registry assigns each decl's index to the key that same decl returns, and builds
-        //   `plugins` in that index order (`Registry::plugin_decls`);
-        // - `PluginKeyed`'s contract makes that key unique to `P`, and a type registered twice
-        //   is rejected before any index is assigned twice (`PluginKey::assign` fails);
-        // - so the `dyn Any` in the slot is a `P`, the cast only drops its vtable, and the
-        //   reference lives as long as `&self`, which owns the box.
-        #[allow(unsafe_code, reason = "checked-once slot cast on the dispatch path")]
-        Some(unsafe { &*ptr.cast::<P>() })
-    }
-
-    /// The instance of `P` for a generated handler thunk.
-    #[doc(hidden)]
-    #[inline(always)]
-    pub fn __plugin<P: Plugin>(&self) -> &P {
-        match self.plugin::<P>() {
-            Some(p) => p,
-            None => missing_plugin(std::any::type_name::<P>()),
-        }
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn missing_plugin(name: &str) -> ! {
-    panic!("plugin `{name}` has a handler but no slot: its #[plugin] registration was not linked")
 }

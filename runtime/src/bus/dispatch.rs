@@ -1,0 +1,550 @@
+//! Dispatch: one loop walks a route for every form of event and every kind of subscription.
+//!
+//! [`Bus::walk`] delivers an event to a route's subscriptions in order, each through one step:
+//! a sync handler runs (through the [`invoke`] step), a pull subscriber gets the event pushed
+//! into its buffer (backpressure decided by [`Bus::offer`]), an async handler's future comes
+//! back to the caller, which awaits it and walks on from the next subscription. A borrowed
+//! event (`emit`) reaches sync handlers only; the others count it as not owned. So `emit`
+//! stays a plain function, and `publish` is the same walk with awaits in between.
+
+use std::sync::Arc;
+
+use crate::dynamic::{DynamicEvent, EventRef};
+use crate::linked::invoke::{self, Outcome};
+use crate::linked::{BoxError, BoxFuture, Call, HandlerError, HandlerResult, Host};
+use crate::queue::{Buffer, Overflow, PushOutcome};
+
+use super::backpressure::{BackpressureError, Offered};
+use super::item::{Carried, Form, Item};
+use super::metrics::{Books, DropReason};
+use super::route::{Route, TopicRef};
+use super::shutdown::InFlight;
+use super::subscription::{Pull, Sub, SubKind};
+use super::{Bus, deadline_after};
+
+/// What one dispatch did, for `Emitted` / `Published`.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// Handlers that ran and returned `Ok`.
+    pub(crate) handled: usize,
+    /// Pull subscribers that buffered the event.
+    pub(crate) enqueued: usize,
+    /// Subscribers that need the event owned, under a borrowed dispatch (`emit`).
+    pub(crate) skipped: usize,
+    /// Full buffers that refused it (`DropNewest`, or no room to evict into).
+    pub(crate) rejected: usize,
+    /// Full buffers that stayed full for `default_timeout` (`Block`).
+    pub(crate) timed_out: usize,
+    /// Buffers closed by a shutdown before the event got in.
+    pub(crate) shut_out: usize,
+    /// Handler errors and the event's topic, once something failed. Boxed: a dispatch that
+    /// fails nothing carries (and drops) one null pointer.
+    failure: Option<Box<Failure>>,
+}
+
+#[derive(Default)]
+struct Failure {
+    errors: Vec<HandlerError>,
+    topic: Option<Box<str>>,
+}
+
+impl Tally {
+    /// True when no handler failed and every buffer took the event.
+    #[inline]
+    pub(crate) fn succeeded(&self) -> bool {
+        self.failure.is_none() && self.rejected + self.timed_out + self.shut_out == 0
+    }
+
+    /// The handler errors collected (empty when none failed).
+    pub(crate) fn take_errors(&mut self) -> Vec<HandlerError> {
+        self.failure
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.errors))
+            .unwrap_or_default()
+    }
+
+    /// The event's topic, if something went wrong.
+    pub(crate) fn topic(&self) -> Option<&str> {
+        self.failure.as_ref().and_then(|f| f.topic.as_deref())
+    }
+
+    /// The refusals, as an error.
+    pub(crate) fn backpressure(&self, topic: &str) -> BackpressureError {
+        BackpressureError {
+            topic: topic.to_owned(),
+            rejected: self.rejected,
+            timed_out: self.timed_out,
+            enqueued: self.enqueued,
+        }
+    }
+
+    #[cold]
+    fn name(&mut self, topic: &str) {
+        let failure = self.failure.get_or_insert_default();
+        if failure.topic.is_none() {
+            failure.topic = Some(topic.into());
+        }
+    }
+
+    #[cold]
+    fn fail(&mut self, error: HandlerError, topic: &str) {
+        self.name(topic);
+        if let Some(failure) = self.failure.as_mut() {
+            failure.errors.push(error);
+        }
+    }
+}
+
+/// The working state of one dispatch: what it counted, and the pushes left to wait for.
+#[derive(Default)]
+pub(crate) struct Run {
+    books: Books,
+    pub(crate) tally: Tally,
+    blocked: Vec<Blocked>,
+    /// A static event is counted only where some metered subscription sees it.
+    is_static: bool,
+}
+
+/// A push to a full buffer under `Block`, waited for after the walk.
+struct Blocked {
+    buffer: Arc<Buffer<Item>>,
+    item: Item,
+    bytes: usize,
+}
+
+/// An async handler's call, for the caller to await before walking on from `at + 1`.
+pub(crate) struct Awaiting<'h> {
+    at: usize,
+    future: BoxFuture<'h, HandlerResult>,
+}
+
+/// What [`Bus::deliver`] did.
+pub(crate) enum Dispatched<'h> {
+    /// Everything is done.
+    Done(Tally),
+    /// The bus is shut down: nothing was dispatched.
+    Shutdown,
+    /// Something is left to await ([`Bus::finish`]), the publish counted in flight meanwhile.
+    /// Boxed: rare, and the common outcomes stay small to move through the publish future.
+    Pending(Box<Pending<'h>>),
+}
+
+/// What [`Bus::deliver`] left to await.
+pub(crate) struct Pending<'h> {
+    route: Arc<Route>,
+    event: Carried,
+    run: Run,
+    awaiting: Option<Awaiting<'h>>,
+    _in_flight: InFlight<'h>,
+}
+
+impl Run {
+    fn new(is_static: bool) -> Run {
+        Run {
+            is_static,
+            ..Run::default()
+        }
+    }
+
+    /// Counts one handler call; `topic` names the event if it failed.
+    #[inline(always)]
+    fn record(&mut self, sub: &Sub, outcome: Outcome, topic: impl FnOnce() -> String) {
+        match outcome {
+            Outcome::Handled => {
+                self.tally.handled += 1;
+                if sub.metered() {
+                    self.books.delivered += 1;
+                }
+            }
+            Outcome::Failed(source) => self.failed(sub, source, &topic()),
+        }
+    }
+
+    #[cold]
+    fn failed(&mut self, sub: &Sub, source: BoxError, topic: &str) {
+        if sub.metered() {
+            self.books.failed += 1;
+        }
+        let error = HandlerError {
+            handler: sub.handler_ref(),
+            source,
+        };
+        self.tally.fail(error, topic);
+    }
+
+    /// A subscription that needs the event owned, under a borrowed dispatch.
+    #[inline]
+    fn skip(&mut self, sub: &Sub) {
+        self.tally.skipped += 1;
+        if sub.metered() {
+            self.books.drop_one(DropReason::NotOwned);
+        }
+    }
+
+    /// Whether `sub` takes this event: still subscribed, and passing its filter. Counts the
+    /// drop otherwise.
+    #[inline(always)]
+    fn admits(&mut self, sub: &Sub, event: &impl Form) -> bool {
+        if !sub.is_active() {
+            self.books.drop_one(DropReason::Unsubscribed);
+            return false;
+        }
+        if let Some(filter) = &sub.filter
+            && !filter(&event.view())
+        {
+            self.books.drop_one(DropReason::Filtered);
+            return false;
+        }
+        true
+    }
+}
+
+impl Bus {
+    /// The one loop: delivers `event` to `route`'s subscriptions from `from` on, in order.
+    /// Sync handlers run, pull subscribers get the event (or wait later, under `Block`), and
+    /// an async handler stops the walk: its call comes back to be awaited.
+    #[inline(always)]
+    fn walk<'h, F: Form>(
+        &self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Route,
+        event: &mut F,
+        from: usize,
+        run: &mut Run,
+    ) -> Option<Awaiting<'h>> {
+        let bytes = event.bytes();
+        let last = route.subs.len().wrapping_sub(1);
+        for (at, sub) in route.subs.iter().enumerate().skip(from) {
+            if !run.admits(sub, event) {
+                continue;
+            }
+            match &sub.kind {
+                SubKind::Sync(handler) => {
+                    let view = event.view();
+                    let outcome = invoke::run(|| handler(host, call, &view));
+                    run.record(sub, outcome, || view.topic().to_owned());
+                }
+                SubKind::Pull(pull) => match event.item(pull.typed, at == last) {
+                    Some(item) => self.push(sub, pull, item, bytes, run),
+                    None => run.skip(sub),
+                },
+                SubKind::Async(handler) => match event.dynamic() {
+                    Some(shared) => {
+                        return Some(Awaiting {
+                            at,
+                            future: handler(host, call, shared),
+                        });
+                    }
+                    None => run.skip(sub),
+                },
+            }
+        }
+        None
+    }
+
+    /// Pushes into a pull subscriber's buffer without waiting, counting the outcome; a push
+    /// that has to wait (`Block`) is kept for later.
+    #[inline(always)]
+    fn push(&self, sub: &Sub, pull: &Pull, item: Item, bytes: usize, run: &mut Run) {
+        match self.offer(sub, &pull.buffer, item, bytes) {
+            Offered::Now(outcome) => self.count_push(outcome, run),
+            Offered::Wait(item) => run.blocked.push(Blocked {
+                buffer: Arc::clone(&pull.buffer),
+                item,
+                bytes,
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn count_push(&self, outcome: PushOutcome<Item>, run: &mut Run) {
+        match outcome {
+            PushOutcome::Enqueued => {
+                run.tally.enqueued += 1;
+                run.books.delivered += 1;
+            }
+            PushOutcome::EnqueuedEvicting(evicted) => {
+                run.tally.enqueued += 1;
+                run.books.delivered += 1;
+                for old in evicted {
+                    self.undeliver(&old, DropReason::Evicted);
+                }
+            }
+            PushOutcome::Rejected(item) => {
+                run.tally.rejected += 1;
+                run.tally.name(item.topic());
+                run.books.drop_one(DropReason::Rejected);
+            }
+            PushOutcome::TimedOut(item) => {
+                run.tally.timed_out += 1;
+                run.tally.name(item.topic());
+                run.books.drop_one(DropReason::TimedOut);
+            }
+            PushOutcome::Closed(item) => {
+                run.books.drop_one(DropReason::Closed);
+                // Closed by a shutdown, not by its subscriber leaving: the publisher must
+                // hear that its event was dropped.
+                if self.drain.is_closed() {
+                    run.tally.shut_out += 1;
+                    run.tally.name(item.topic());
+                }
+            }
+        }
+    }
+
+    /// Adds one finished dispatch to its topic's counters, once.
+    #[inline]
+    fn record(&self, route: &Route, run: &Run) {
+        if self.settings.metrics && (route.metered > 0 || !run.is_static) {
+            route.stats.record(route.metered, &run.books);
+        }
+    }
+
+    /// Delivers a borrowed event now: sync handlers run, the other subscribers count it as
+    /// not owned (`emit`, `emit_dynamic`).
+    pub(crate) fn dispatch_now(&self, host: &Host, call: &Call<'_>, event: EventRef<'_>) -> Tally {
+        let topic = match (event.static_name(), event.dynamic()) {
+            (Some(name), _) => TopicRef::Static(name),
+            (None, Some(dynamic)) => TopicRef::Topic(dynamic.topic()),
+            (None, None) => return Tally::default(),
+        };
+        self.with_cached_route(topic.as_str(), |route| {
+            let mut run = Run::new(event.is_static());
+            let mut event = event;
+            let awaiting = self.walk(host, call, route, &mut event, 0, &mut run);
+            debug_assert!(awaiting.is_none(), "a borrowed event never awaits");
+            self.record(route, &run);
+            run.tally
+        })
+    }
+
+    /// Delivers a borrowed event to a route of sync handlers only, the publish counted in
+    /// flight meanwhile (`publish` when no subscription needs the event owned).
+    pub(crate) fn deliver_borrowed(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        route: &Route,
+        mut event: EventRef<'_>,
+        in_flight: Option<InFlight<'_>>,
+    ) -> Dispatched<'static> {
+        let _in_flight = match in_flight {
+            Some(in_flight) => in_flight,
+            None => match self.drain.begin() {
+                Ok(in_flight) => in_flight,
+                Err(_) => return Dispatched::Shutdown,
+            },
+        };
+        let mut run = Run::new(event.is_static());
+        let awaiting = self.walk(host, call, route, &mut event, 0, &mut run);
+        debug_assert!(awaiting.is_none(), "a borrowed event never awaits");
+        self.record(route, &run);
+        Dispatched::Done(run.tally)
+    }
+
+    /// Delivers a shared event on `route`. What is left to await (async handlers, buffers to wait for under `Block`)
+    /// comes back as [`Dispatched::Pending`], for [`Bus::finish`], with the publish counted
+    /// in flight.
+    ///
+    /// `in_flight` is the caller's, if it already counted itself (to wait for a permit). If
+    /// not, a dispatch that runs handlers counts itself before the first one, and fails with
+    /// `Shutdown` once the bus is closed. A route of pull subscribers only (the channel API)
+    /// runs no handler: its pushes are not counted in flight unless one has to wait, and a
+    /// push racing a shutdown lands before the buffer closes or is dropped as `Closed`.
+    #[inline]
+    pub(crate) fn deliver<'h>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Arc<Route>,
+        mut event: Carried,
+        in_flight: Option<InFlight<'h>>,
+    ) -> Dispatched<'h> {
+        let in_flight = match in_flight {
+            Some(in_flight) => Some(in_flight),
+            None if route.pull_only => {
+                if self.drain.is_closed() {
+                    return Dispatched::Shutdown;
+                }
+                None
+            }
+            None => match self.drain.begin() {
+                Ok(in_flight) => Some(in_flight),
+                Err(_) => return Dispatched::Shutdown,
+            },
+        };
+        let mut run = Run::new(event.is_static());
+        let awaiting = self.walk(host, call, route, &mut event, 0, &mut run);
+        if awaiting.is_none() && run.blocked.is_empty() {
+            self.record(route, &run);
+            return Dispatched::Done(run.tally);
+        }
+        self.pending(route, event, run, awaiting, in_flight)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn pending<'h>(
+        &'h self,
+        route: &Arc<Route>,
+        event: Carried,
+        run: Run,
+        awaiting: Option<Awaiting<'h>>,
+        in_flight: Option<InFlight<'h>>,
+    ) -> Dispatched<'h> {
+        Dispatched::Pending(Box::new(Pending {
+            route: Arc::clone(route),
+            event,
+            run,
+            awaiting,
+            _in_flight: in_flight.unwrap_or_else(|| self.drain.enter()),
+        }))
+    }
+
+    /// Awaits what [`Bus::deliver`] could not finish: each async handler in turn, walking on
+    /// after it, then the pushes waiting for room (one deadline for all).
+    pub(crate) async fn finish<'h>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        mut pending: Box<Pending<'h>>,
+    ) -> Tally {
+        let p = &mut *pending;
+        while let Some(awaiting) = p.awaiting.take() {
+            let outcome = invoke::run_async(awaiting.future).await;
+            let sub = &p.route.subs[awaiting.at];
+            let event = &p.event;
+            p.run.record(sub, outcome, || topic_of(event));
+            p.awaiting = self.walk(
+                host,
+                call,
+                &p.route,
+                &mut p.event,
+                awaiting.at + 1,
+                &mut p.run,
+            );
+        }
+        if !p.run.blocked.is_empty() {
+            let deadline = deadline_after(self.settings.default_timeout);
+            for blocked in std::mem::take(&mut p.run.blocked) {
+                let block = Overflow::Block { deadline };
+                let outcome = blocked
+                    .buffer
+                    .push(blocked.item, blocked.bytes, block)
+                    .await;
+                self.count_push(outcome, &mut p.run);
+            }
+        }
+        self.record(&p.route, &p.run);
+        std::mem::take(&mut p.run.tally)
+    }
+}
+
+/// The topic of a shared event, for an error (it may have been moved into the last buffer,
+/// which names it in that case).
+#[cold]
+fn topic_of(event: &Carried) -> String {
+    match event {
+        Carried::Taken => String::new(),
+        event => event.view().topic().to_owned(),
+    }
+}
+
+/// Something that can be published on the bus, and the topic to route it by.
+pub(crate) trait Outgoing {
+    /// Its topic.
+    fn topic(&self) -> TopicRef<'_>;
+    /// Its payload size, for `max_payload_bytes`.
+    fn as_event(&self) -> &DynamicEvent;
+    /// Shared, for a route that needs it owned.
+    fn into_shared(self) -> Arc<DynamicEvent>;
+}
+
+impl Outgoing for DynamicEvent {
+    #[inline]
+    fn topic(&self) -> TopicRef<'_> {
+        TopicRef::Topic(DynamicEvent::topic(self))
+    }
+    #[inline]
+    fn as_event(&self) -> &DynamicEvent {
+        self
+    }
+    #[inline]
+    fn into_shared(self) -> Arc<DynamicEvent> {
+        Arc::new(self)
+    }
+}
+
+impl Outgoing for Arc<DynamicEvent> {
+    #[inline]
+    fn topic(&self) -> TopicRef<'_> {
+        TopicRef::Topic(DynamicEvent::topic(self))
+    }
+    #[inline]
+    fn as_event(&self) -> &DynamicEvent {
+        self
+    }
+    #[inline]
+    fn into_shared(self) -> Arc<DynamicEvent> {
+        self
+    }
+}
+
+impl Bus {
+    /// Publishes a dynamic event (owned or already shared) on its topic's route: borrowed by
+    /// every subscriber when they are all sync handlers, moved into one `Arc` otherwise.
+    ///
+    /// Takes no reference count to find the route: this thread's remembered pull-only route,
+    /// or the cache snapshot, is borrowed for the whole dispatch.
+    #[inline]
+    pub(crate) fn dispatch<'h, P: Outgoing>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        event: P,
+        in_flight: Option<InFlight<'h>>,
+    ) -> Dispatched<'h> {
+        let generation = self.routes.generation();
+        let mut event = Some(event);
+        let mut in_flight = Some(in_flight);
+        let hit = self.routes.with_last(generation, |key, route| {
+            if !key.is(event.as_ref()?.topic()) {
+                return None;
+            }
+            let shared = Carried::Dynamic(event.take()?.into_shared());
+            Some(self.deliver(host, call, route, shared, in_flight.take()?))
+        });
+        if let Some(done) = hit {
+            return done;
+        }
+        let (Some(event), Some(in_flight)) = (event, in_flight) else {
+            unreachable!("taken only on a hit, which returned")
+        };
+        let routes = self.routes.snapshot();
+        let built;
+        let topic = event.topic();
+        let route = match routes.get(topic.as_str()) {
+            Some(route) => route,
+            None => {
+                built = self.build_route(topic.as_str());
+                &built
+            }
+        };
+        if route.pull_only {
+            self.routes.remember(generation, topic, route);
+        }
+        if route.owned {
+            self.deliver(
+                host,
+                call,
+                route,
+                Carried::Dynamic(event.into_shared()),
+                in_flight,
+            )
+        } else {
+            let view = EventRef::dynamic_ref(event.as_event());
+            self.deliver_borrowed(host, call, route, view, in_flight)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The forms an event takes on the bus: carried through one dispatch, and held in a buffer.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::dynamic::{DynamicEvent, EventRef, Payload, Topic};
+use crate::linked::EventDesc;
+
+/// What a pull subscriber's buffer holds. It counts as delivered once buffered; an item
+/// evicted, left unread at close, or of the wrong type for a typed subscriber moves from
+/// delivered to dropped ([`Bus::undeliver`](super::Bus::undeliver)).
+pub(crate) enum Item {
+    /// A dynamic event, or a static one made into one for an untyped subscriber.
+    Dynamic(Arc<DynamicEvent>),
+    /// A static event's value as it was published, for a typed subscriber: no attributes,
+    /// no copy.
+    Static(StaticValue),
+}
+
+impl Item {
+    /// The event's topic (a static event's name).
+    pub(crate) fn topic(&self) -> &str {
+        match self {
+            Item::Dynamic(event) => event.topic().as_str(),
+            Item::Static(value) => value.desc.name(),
+        }
+    }
+}
+
+/// A static event moved once into an `Arc`, with what the bus needs to know of its type.
+#[derive(Clone)]
+pub(crate) struct StaticValue {
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    pub(crate) desc: &'static EventDesc,
+    /// What it counts for in the byte budget (`StaticEvent::__size`).
+    pub(crate) size: usize,
+}
+
+impl StaticValue {
+    /// The value as a dynamic event: its name as topic, the value as payload (shared, with
+    /// its JSON encoder and size), every attribute at its default.
+    #[cold]
+    pub(crate) fn to_dynamic(&self) -> DynamicEvent {
+        let payload = Payload::from_parts(
+            Arc::clone(&self.value),
+            self.desc.type_name(),
+            self.desc.json(),
+        )
+        .with_size(self.size);
+        DynamicEvent::from_static(Topic::from_static_name(self.desc.name()), payload)
+    }
+}
+
+/// How one dispatch holds its event: what the walk asks of it, borrowed or shared.
+pub(crate) trait Form {
+    /// What sync handlers and filters see.
+    fn view(&self) -> EventRef<'_>;
+    /// Whether it is static (its dispatch is counted only where some metered subscription
+    /// sees it, as on the static tables).
+    fn is_static(&self) -> bool;
+    /// The bytes it counts for in buffer budgets.
+    fn bytes(&self) -> usize;
+    /// What a pull subscriber gets (`typed`: it takes a static value as it is); `None` when
+    /// the event is only borrowed. `last`: no later subscription needs it, so it may be moved
+    /// rather than shared once more.
+    fn item(&mut self, typed: bool, last: bool) -> Option<Item>;
+    /// The event as a shared `DynamicEvent` (for an async handler); `None` when borrowed.
+    fn dynamic(&mut self) -> Option<Arc<DynamicEvent>>;
+}
+
+/// Borrowed from the caller (`emit`, or a publish that only sync handlers see): only sync
+/// handlers can take it; the others count it as not owned.
+impl Form for EventRef<'_> {
+    #[inline(always)]
+    fn view(&self) -> EventRef<'_> {
+        *self
+    }
+    #[inline(always)]
+    fn is_static(&self) -> bool {
+        EventRef::is_static(self)
+    }
+    #[inline(always)]
+    fn bytes(&self) -> usize {
+        0
+    }
+    #[inline(always)]
+    fn item(&mut self, _: bool, _: bool) -> Option<Item> {
+        None
+    }
+    #[inline(always)]
+    fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
+        None
+    }
+}
+
+/// A shared event, for a dispatch in which some subscription needs it owned.
+pub(crate) enum Carried {
+    /// A shared dynamic event.
+    Dynamic(Arc<DynamicEvent>),
+    /// A shared static event; `dynamic` is its `DynamicEvent` form, made the first time a
+    /// subscriber needs one (an async handler, an untyped pull subscriber).
+    Static {
+        value: StaticValue,
+        dynamic: Option<Arc<DynamicEvent>>,
+    },
+    /// Moved into the last subscription that needed it.
+    Taken,
+}
+
+impl Carried {
+    #[inline]
+    fn take_dynamic(&mut self) -> Arc<DynamicEvent> {
+        match std::mem::replace(self, Carried::Taken) {
+            Carried::Dynamic(event) => event,
+            _ => unreachable!("only called on a dynamic event"),
+        }
+    }
+}
+
+impl Form for Carried {
+    #[inline]
+    fn view(&self) -> EventRef<'_> {
+        match self {
+            Carried::Dynamic(event) => EventRef::dynamic_ref(event),
+            Carried::Static { value, .. } => EventRef::from_static(value.desc, &*value.value),
+            Carried::Taken => unreachable!("a taken event is not looked at again"),
+        }
+    }
+
+    #[inline]
+    fn is_static(&self) -> bool {
+        matches!(self, Carried::Static { .. })
+    }
+
+    #[inline]
+    fn bytes(&self) -> usize {
+        match self {
+            Carried::Dynamic(event) => event.payload_len(),
+            Carried::Static { value, .. } => value.size,
+            Carried::Taken => 0,
+        }
+    }
+
+    #[inline]
+    fn item(&mut self, typed: bool, last: bool) -> Option<Item> {
+        if last && matches!(self, Carried::Dynamic(_)) {
+            return Some(Item::Dynamic(self.take_dynamic()));
+        }
+        if let Carried::Static { value, .. } = self
+            && typed
+        {
+            return Some(Item::Static(value.clone()));
+        }
+        self.dynamic().map(Item::Dynamic)
+    }
+
+    fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
+        match self {
+            Carried::Taken => None,
+            Carried::Dynamic(event) => Some(Arc::clone(event)),
+            Carried::Static { value, dynamic } => Some(Arc::clone(
+                dynamic.get_or_insert_with(|| Arc::new(value.to_dynamic())),
+            )),
+        }
+    }
+}

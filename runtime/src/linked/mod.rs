@@ -1,0 +1,38 @@
+//! The static layer: events, handlers and plugins declared with the macros and gathered by the
+//! linker, their per-type tables, and the `emit` walk.
+//!
+//! `#[derive(StaticEvent)]` gives a type a [`Table`], a `static` that starts empty;
+//! `#[handler]` and `#[on]` put a [`HandlerDecl`] (a typed function pointer behind `dyn Any`)
+//! into one link-time slice, `#[plugin]` a [`PluginDecl`]. The [`registry()`] reads the
+//! slices once, sorts every event's handlers into dispatch order and gives every plugin a slot;
+//! building a system fills every table, so that `emit` is a walk over plain function pointers:
+//! no type lookup, no allocation.
+//!
+//! Every handler thunk receives a [`Host`] (the plugin instances of its system, the rest of the
+//! system behind a type-erased handle) and a [`Call`] (the ids of the call), and runs through
+//! the one [`invoke`] step. This layer imports nothing from the rest of the crate.
+
+mod event;
+mod handler;
+mod host;
+pub(crate) mod invoke;
+mod plugin;
+mod registry;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+pub use event::{EventDecl, JsonFn, JsonProbe, JsonProbeFallback, JsonProbeSerialize, StaticEvent};
+pub use handler::{
+    AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,
+    HandlerResult, IntoHandlerResult, SyncFn,
+};
+pub use host::{Call, Host};
+pub use invoke::{HandlerError, HandlerErrors, HandlerRef, SubscriptionId};
+pub use plugin::{Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey, PluginKeyed};
+pub use registry::{EVENTS, EventInfo, HANDLERS, PLUGINS, Registry, RegistryProblem, registry};
+pub use table::{Emitted, Table};
+
+pub(crate) use event::EventDesc;
+pub(crate) use table::TableControl;

@@ -1,0 +1,270 @@
+//! `EventSystemBuilder`: what a system is configured with, checked before it is built.
+
+use std::time::Duration;
+
+use crate::bus::{BackpressureStrategy, Settings};
+use crate::linked::registry;
+
+use super::{Error, EventSystem};
+
+/// Which machinery carries static events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImplementationType {
+    /// Static events walk their link-time handler tables (plain function pointers); dynamic
+    /// subscribers that match their name see them too. The default and the fast one.
+    #[default]
+    StaticFastPath,
+    /// Static handlers are installed as dynamic subscriptions under the event's name, and
+    /// static events travel the dynamic bus (topic lookup, priority-ordered subscribers). For
+    /// comparison, and for code that must not depend on link-time tables. Same application
+    /// code, same handler order, same results, same metrics (see ARCHITECTURE.md).
+    ZeroCopy,
+}
+
+/// Validated settings of one system.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) settings: Settings,
+    pub(crate) implementation: ImplementationType,
+    pub(crate) health_threshold: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            settings: Settings {
+                channel_capacity: 1024,
+                backpressure: BackpressureStrategy::Block,
+                global_buffer_events: None,
+                global_buffer_bytes: None,
+                default_timeout: Duration::from_secs(5),
+                max_concurrent_dispatches: None,
+                metrics: true,
+                max_payload_bytes: 16 * 1024 * 1024,
+            },
+            implementation: ImplementationType::StaticFastPath,
+            health_threshold: 0.8,
+        }
+    }
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> Result<(), Error> {
+    Err(Error::InvalidConfig {
+        option,
+        reason: reason.into(),
+    })
+}
+
+/// Most concurrent dispatches a limit can allow (Tokio's semaphore holds at most this many
+/// permits).
+const MAX_DISPATCH_LIMIT: usize = tokio::sync::Semaphore::MAX_PERMITS;
+
+impl Config {
+    /// Rejects combinations that cannot work, naming the option and why.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let s = &self.settings;
+        if s.channel_capacity == 0 {
+            return invalid(
+                "channel_capacity",
+                "must be at least 1: a subscriber with no buffer could never receive an event",
+            );
+        }
+        match s.max_concurrent_dispatches {
+            Some(0) => {
+                return invalid(
+                    "max_concurrent_dispatches",
+                    "must be at least 1 (or unset for no limit): 0 would block every publish",
+                );
+            }
+            Some(n) if n > MAX_DISPATCH_LIMIT => {
+                return invalid(
+                    "max_concurrent_dispatches",
+                    format!(
+                        "{n} is more than the {MAX_DISPATCH_LIMIT} dispatches a limit can \
+                         allow; leave it unset for no limit"
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if s.global_buffer_events == Some(0) {
+            return invalid(
+                "global_buffer_size",
+                "must be at least 1 event (or unset for no limit)",
+            );
+        }
+        if s.max_payload_bytes == 0 {
+            return invalid("max_payload_bytes", "must be at least 1 byte");
+        }
+        if let Some(bytes) = s.global_buffer_bytes
+            && bytes < s.max_payload_bytes
+        {
+            return invalid(
+                "global_buffer_bytes",
+                format!(
+                    "{bytes} bytes cannot hold one event of max_payload_bytes ({}); raise it or \
+                     lower max_payload_bytes",
+                    s.max_payload_bytes
+                ),
+            );
+        }
+        if s.default_timeout.is_zero() && matches!(s.backpressure, BackpressureStrategy::Block) {
+            return invalid(
+                "default_timeout",
+                "is zero while backpressure_strategy is Block: every full buffer would fail at \
+                 once; give Block a timeout, or choose DropNewest",
+            );
+        }
+        if !(self.health_threshold > 0.0 && self.health_threshold <= 1.0) {
+            return invalid(
+                "health_buffer_threshold",
+                format!("{} is not a fraction in (0, 1]", self.health_threshold),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Configures and builds an [`EventSystem`].
+///
+/// ```
+/// use std::time::Duration;
+/// use staticbus::{BackpressureStrategy, EventSystem, ImplementationType};
+///
+/// # fn main() -> Result<(), staticbus::Error> {
+/// let system = EventSystem::builder()
+///     .channel_capacity(256)
+///     .backpressure_strategy(BackpressureStrategy::DropOldest)
+///     .global_buffer_size(10_000)
+///     .default_timeout(Duration::from_millis(500))
+///     .implementation(ImplementationType::StaticFastPath)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "call .build() to get an EventSystem"]
+pub struct EventSystemBuilder {
+    required_plugins: Vec<String>,
+    config: Config,
+}
+
+impl EventSystemBuilder {
+    /// Makes `build()` fail unless plugins with these names are linked.
+    ///
+    /// The linker silently drops a plugin crate the binary never names; this turns that into
+    /// an error at start-up instead of events that nobody handles.
+    ///
+    /// ```standalone_crate
+    /// # use staticbus::EventSystem;
+    /// let err = EventSystem::builder().require_plugins(["billing"]).build().unwrap_err();
+    /// assert!(err.to_string().contains("staticbus::link!"));
+    /// ```
+    pub fn require_plugins<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_plugins
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Events each pull subscriber ([`EventSubscriber`](crate::EventSubscriber)) can buffer,
+    /// unless it asks for its own capacity
+    /// ([`SubscribeOptions::buffer_capacity`](crate::SubscribeOptions::buffer_capacity)).
+    /// Default 1024; at least 1.
+    pub fn channel_capacity(mut self, events: usize) -> Self {
+        self.config.settings.channel_capacity = events;
+        self
+    }
+
+    /// What publishing does when a subscriber's buffer is full. Default
+    /// [`Block`](BackpressureStrategy::Block).
+    pub fn backpressure_strategy(mut self, strategy: BackpressureStrategy) -> Self {
+        self.config.settings.backpressure = strategy;
+        self
+    }
+
+    /// Most events buffered across all pull subscribers together. Default: no limit.
+    pub fn global_buffer_size(mut self, events: usize) -> Self {
+        self.config.settings.global_buffer_events = Some(events);
+        self
+    }
+
+    /// Most payload bytes buffered across all pull subscribers together. Default: no limit.
+    /// A dynamic event counts its payload length; a static event its `size_of`, or what its
+    /// `#[event(size = method)]` says.
+    pub fn global_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.config.settings.global_buffer_bytes = Some(bytes);
+        self
+    }
+
+    /// How long `Block` waits for room. Default 5 s. Any duration is valid: one too long to
+    /// represent as a deadline means no deadline.
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.config.settings.default_timeout = timeout;
+        self
+    }
+
+    /// Most `publish` calls dispatching at once; others wait their turn. Default: no limit.
+    /// At most `tokio::sync::Semaphore::MAX_PERMITS`.
+    pub fn max_concurrent_dispatches(mut self, n: usize) -> Self {
+        self.config.settings.max_concurrent_dispatches = Some(n);
+        self
+    }
+
+    /// Keep per-topic counts for [`EventSystem::metrics`]. Default on.
+    pub fn enable_metrics(mut self, on: bool) -> Self {
+        self.config.settings.metrics = on;
+        self
+    }
+
+    /// Which machinery carries static events; application code does not change.
+    pub fn implementation(mut self, implementation: ImplementationType) -> Self {
+        self.config.implementation = implementation;
+        self
+    }
+
+    /// Largest payload a dynamic event may carry. Default 16 MiB.
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.config.settings.max_payload_bytes = bytes;
+        self
+    }
+
+    /// Buffer fill (0..=1) above which [`EventSystem::health_check`] reports. Default 0.8.
+    pub fn health_buffer_threshold(mut self, fraction: f64) -> Self {
+        self.config.health_threshold = fraction;
+        self
+    }
+
+    /// Checks the options and the registry, builds every event's handler table and
+    /// instantiates every linked `#[plugin]` (sorted by name, each with `Default`).
+    ///
+    /// Fails with [`Error::InvalidConfig`] naming the option at fault, with
+    /// [`Error::Registry`] listing every registration conflict (two event types or two plugins
+    /// with one name), or with [`Error::MissingPlugins`].
+    pub fn build(self) -> Result<EventSystem, Error> {
+        self.config.validate()?;
+        let registry = registry();
+        if !registry.problems().is_empty() {
+            return Err(Error::Registry(registry.problems().to_vec()));
+        }
+        let linked: Vec<&'static str> = registry.plugins().map(|p| p.name()).collect();
+        let missing: Vec<String> = self
+            .required_plugins
+            .into_iter()
+            .filter(|name| !linked.contains(&name.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingPlugins { missing, linked });
+        }
+        registry.prepare_tables();
+        tracing::debug!(
+            plugins = ?linked,
+            events = registry.events().len(),
+            "staticbus: building event system; a plugin crate missing here was not linked \
+             (add `staticbus::link!(that_crate);` to the binary)"
+        );
+        Ok(EventSystem::new(self.config, registry))
+    }
+}

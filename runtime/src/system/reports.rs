@@ -1,0 +1,150 @@
+//! What the system's calls report: `Published`, health, shutdown.
+
+use std::borrow::Cow;
+
+use crate::bus::{SubscriptionId, Tally};
+use crate::linked::{Emitted, HandlerErrors};
+
+use super::Error;
+
+/// What [`EventSystem::publish`](crate::EventSystem::publish) did when every handler succeeded
+/// and every buffer took the event.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    handled: usize,
+    enqueued: usize,
+}
+
+impl Published {
+    /// Handlers (sync and async, static and dynamic) that ran and returned `Ok`.
+    pub fn handled(&self) -> usize {
+        self.handled
+    }
+
+    /// Pull subscribers ([`EventSubscriber`](crate::EventSubscriber)) that buffered the event.
+    pub fn enqueued(&self) -> usize {
+        self.enqueued
+    }
+
+    /// `handled` handlers ran, no buffer was involved.
+    #[inline]
+    pub(crate) fn handled_only(handled: usize) -> Published {
+        Published {
+            handled,
+            enqueued: 0,
+        }
+    }
+
+    /// Both reports summed (a batch).
+    pub(crate) fn plus(self, other: Published) -> Published {
+        Published {
+            handled: self.handled + other.handled,
+            enqueued: self.enqueued + other.enqueued,
+        }
+    }
+}
+
+/// The result of a publish: `handled` static handlers and the failures of the static walk,
+/// then what the bus did. `event` names the event, and is only called when something failed.
+///
+/// Handler errors come first; then a shutdown that dropped the event for waiting publishers;
+/// then buffers that refused it.
+pub(crate) fn published(
+    event: impl FnOnce() -> Cow<'static, str>,
+    handled: usize,
+    mut errors: Vec<crate::linked::HandlerError>,
+    mut tally: Tally,
+) -> Result<Published, Error> {
+    if errors.is_empty() && tally.succeeded() {
+        return Ok(Published {
+            handled: handled + tally.handled,
+            enqueued: tally.enqueued,
+        });
+    }
+    errors.append(&mut tally.take_errors());
+    let name = || match tally.topic() {
+        Some(topic) => Cow::Owned(topic.to_owned()),
+        None => event(),
+    };
+    if !errors.is_empty() {
+        return Err(HandlerErrors {
+            event: name(),
+            errors,
+        }
+        .into());
+    }
+    if tally.shut_out > 0 {
+        return Err(Error::DroppedAtShutdown {
+            topic: name().into_owned(),
+            dropped: tally.shut_out,
+            enqueued: tally.enqueued,
+        });
+    }
+    if tally.rejected + tally.timed_out > 0 {
+        return Err(tally.backpressure(&name()).into());
+    }
+    Ok(Published {
+        handled: handled + tally.handled,
+        enqueued: tally.enqueued,
+    })
+}
+
+/// `emit`'s result with what the bus did for the same event.
+pub(crate) fn emitted_with(mut emitted: Emitted, mut tally: Tally) -> Emitted {
+    let errors = tally.take_errors();
+    emitted.add(tally.handled, tally.skipped, errors);
+    emitted
+}
+
+/// What [`EventSystem::health_check`](crate::EventSystem::health_check) found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// Everything that needs attention; empty when healthy.
+    pub issues: Vec<HealthIssue>,
+}
+
+impl HealthReport {
+    /// True when there is nothing to report.
+    pub fn is_healthy(&self) -> bool {
+        self.issues.is_empty()
+    }
+}
+
+/// One finding of a health check.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HealthIssue {
+    /// The system was shut down.
+    Closed,
+    /// The global buffer budget is fuller than the threshold.
+    BufferAboveThreshold {
+        /// Fill, 0..=1.
+        utilisation: f64,
+        /// The configured threshold.
+        threshold: f64,
+    },
+    /// A pull subscriber is not keeping up: its buffer is fuller than the threshold.
+    LaggingSubscriber {
+        /// Which one.
+        subscription: SubscriptionId,
+        /// Its pattern.
+        pattern: String,
+        /// Events waiting in its buffer.
+        buffered: usize,
+        /// Its capacity.
+        capacity: usize,
+    },
+}
+
+/// What [`EventSystem::shutdown`](crate::EventSystem::shutdown) did.
+///
+/// `drained` is true exactly when `in_flight` is 0: both describe the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every publish in flight finished before the deadline.
+    pub drained: bool,
+    /// Publishes still in flight (running handlers or waiting) at the deadline.
+    pub in_flight: usize,
+    /// Events left in pull subscribers' buffers, still receivable.
+    pub buffered: usize,
+}

@@ -1,0 +1,314 @@
+//! Run-time subscriptions: push handlers (sync or async, with or without a context) and pull
+//! subscribers, and their options.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::bus::{AsyncHandler, Closed, Filter, NewSub, Pull, SubKind, Subscription, SyncHandler};
+use crate::dynamic::{DynamicEvent, EventRef, Pattern, Topic};
+use crate::linked::{BoxError, BoxFuture, IntoHandlerResult, StaticEvent};
+
+use super::channel::{EventPublisher, EventSubscriber, Publish};
+use super::{Error, EventSystem, HandlerContext};
+
+/// Options of a subscription: priority and filter (push and pull), buffer capacity (pull).
+///
+/// ```
+/// use staticbus::SubscribeOptions;
+/// let options = SubscribeOptions::new()
+///     .priority(10)
+///     .filter(|e| e.topic().ends_with(".failed"));
+/// let pull = SubscribeOptions::new().buffer_capacity(64);
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct SubscribeOptions {
+    priority: i32,
+    filter: Option<Filter>,
+    capacity: Option<usize>,
+}
+
+impl SubscribeOptions {
+    /// Priority 0, no filter, the system's `channel_capacity`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Higher runs first; equal priorities run in subscription order.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Only events for which `filter` returns true reach the subscription (the others count
+    /// as dropped, reason `Filtered`).
+    pub fn filter<F>(mut self, filter: F) -> Self
+    where
+        F: Fn(&EventRef<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Events this pull subscriber can buffer, instead of the system's `channel_capacity`
+    /// (the old Go bus's `BufferSize`). At least 1. The global budget
+    /// (`global_buffer_size`, `global_buffer_bytes`) still applies: under `DropOldest`, a full
+    /// budget held by other buffers can still reject an event here. Push handlers have no
+    /// buffer and ignore it.
+    pub fn buffer_capacity(mut self, events: usize) -> Self {
+        self.capacity = Some(events);
+        self
+    }
+}
+
+impl std::fmt::Debug for SubscribeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscribeOptions")
+            .field("priority", &self.priority)
+            .field("filter", &self.filter.is_some())
+            .field("buffer_capacity", &self.capacity)
+            .finish()
+    }
+}
+
+/// A sync dynamic handler: `Fn(&EventRef<'_>) -> R`, or `Fn(&EventRef<'_>,
+/// &HandlerContext<'_>) -> R` for one that takes a context; `R` is `()` or `Result<(), E>`.
+/// Annotate the closure's arguments (`|e: &EventRef<'_>| ...`).
+pub trait SyncHandlerFn<Args>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_handler(self) -> SyncHandler;
+}
+
+/// An async dynamic handler: `Fn(Arc<DynamicEvent>) -> Fut`, or `Fn(Arc<DynamicEvent>,
+/// &HandlerContext<'_>) -> Fut` for one that takes a context (valid while the closure runs,
+/// before its future starts: take a [`handle`](HandlerContext::handle) into the future).
+pub trait AsyncHandlerFn<Args>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_handler(self) -> AsyncHandler;
+}
+
+/// Marker: a handler that takes the event only.
+#[doc(hidden)]
+pub struct EventOnly<R>(std::marker::PhantomData<R>);
+
+/// Marker: a handler that takes the event and a context.
+#[doc(hidden)]
+pub struct WithContext<R>(std::marker::PhantomData<R>);
+
+impl<F, R> SyncHandlerFn<EventOnly<R>> for F
+where
+    F: Fn(&EventRef<'_>) -> R + Send + Sync + 'static,
+    R: IntoHandlerResult,
+{
+    fn into_handler(self) -> SyncHandler {
+        Box::new(move |_, _, e| self(e).into_handler_result())
+    }
+}
+
+impl<F, R> SyncHandlerFn<WithContext<R>> for F
+where
+    F: Fn(&EventRef<'_>, &HandlerContext<'_>) -> R + Send + Sync + 'static,
+    R: IntoHandlerResult,
+{
+    fn into_handler(self) -> SyncHandler {
+        Box::new(move |host, call, e| {
+            let ctx = HandlerContext::for_event(host, call, e);
+            self(e, &ctx).into_handler_result()
+        })
+    }
+}
+
+fn boxed<Fut, R>(fut: Fut) -> BoxFuture<'static, Result<(), BoxError>>
+where
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    Box::pin(async move { fut.await.into_handler_result() })
+}
+
+impl<F, Fut, R> AsyncHandlerFn<EventOnly<(Fut, R)>> for F
+where
+    F: Fn(Arc<DynamicEvent>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    fn into_handler(self) -> AsyncHandler {
+        Box::new(move |_, _, e| boxed(self(e)))
+    }
+}
+
+impl<F, Fut, R> AsyncHandlerFn<WithContext<(Fut, R)>> for F
+where
+    F: Fn(Arc<DynamicEvent>, &HandlerContext<'_>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoHandlerResult,
+{
+    fn into_handler(self) -> AsyncHandler {
+        Box::new(move |host, call, e| {
+            let ctx = HandlerContext::for_event(host, call, &EventRef::dynamic_ref(&e));
+            let fut = self(Arc::clone(&e), &ctx);
+            boxed(fut)
+        })
+    }
+}
+
+impl EventSystem {
+    /// Subscribes a sync handler to every topic `pattern` matches (exact topic, glob such as
+    /// `order.*` / `order.**`, or regex such as `^phase\.(started|completed)$`; see
+    /// [`Pattern`]). It sees dynamic events and static events under their name. The handler
+    /// may take a [`HandlerContext`] after the event.
+    ///
+    /// Returns a handle: dropping it unsubscribes. An invalid pattern is an error here, and
+    /// so is subscribing after [`shutdown`](Self::shutdown) ([`Error::Shutdown`]).
+    pub fn on<P, H, Args>(&self, pattern: P, handler: H) -> Result<Subscription, Error>
+    where
+        P: TryInto<Pattern>,
+        P::Error: Into<Error>,
+        H: SyncHandlerFn<Args>,
+    {
+        self.on_with(pattern, SubscribeOptions::default(), handler)
+    }
+
+    /// [`on`](Self::on) with a priority and a filter.
+    pub fn on_with<P, H, Args>(
+        &self,
+        pattern: P,
+        options: SubscribeOptions,
+        handler: H,
+    ) -> Result<Subscription, Error>
+    where
+        P: TryInto<Pattern>,
+        P::Error: Into<Error>,
+        H: SyncHandlerFn<Args>,
+    {
+        let pattern = pattern.try_into().map_err(Into::into)?;
+        self.push_subscription(pattern, options, SubKind::Sync(handler.into_handler()))
+    }
+
+    /// Subscribes an async handler; it runs from `publish`/`publish_dynamic` and receives the
+    /// event owned and shared (`Arc`), static events included (their value is behind
+    /// [`DynamicEvent::downcast_ref`]). It may take a [`HandlerContext`] after the event.
+    pub fn on_async<P, H, Args>(&self, pattern: P, handler: H) -> Result<Subscription, Error>
+    where
+        P: TryInto<Pattern>,
+        P::Error: Into<Error>,
+        H: AsyncHandlerFn<Args>,
+    {
+        self.on_async_with(pattern, SubscribeOptions::default(), handler)
+    }
+
+    /// [`on_async`](Self::on_async) with a priority and a filter.
+    pub fn on_async_with<P, H, Args>(
+        &self,
+        pattern: P,
+        options: SubscribeOptions,
+        handler: H,
+    ) -> Result<Subscription, Error>
+    where
+        P: TryInto<Pattern>,
+        P::Error: Into<Error>,
+        H: AsyncHandlerFn<Args>,
+    {
+        let pattern = pattern.try_into().map_err(Into::into)?;
+        self.push_subscription(pattern, options, SubKind::Async(handler.into_handler()))
+    }
+
+    fn push_subscription(
+        &self,
+        pattern: Pattern,
+        options: SubscribeOptions,
+        kind: SubKind,
+    ) -> Result<Subscription, Error> {
+        let id = self
+            .bus
+            .subscribe(NewSub {
+                pattern,
+                priority: options.priority,
+                filter: options.filter,
+                kind,
+                info: None,
+            })
+            .map_err(shut)?;
+        Ok(Subscription::new(id, &self.bus))
+    }
+
+    /// A publisher of `T`: a static event type, or [`DynamicEvent`].
+    pub fn create_publisher<T: Publish>(&self) -> EventPublisher<T> {
+        EventPublisher::new(self.clone())
+    }
+
+    /// A pull subscriber of static event `E`, with a bounded buffer (`channel_capacity`).
+    /// It receives every `E` published by value (`publish`, `EventPublisher`) as it was
+    /// published, without a copy, and dynamic events under `E::NAME` whose value is an `E`.
+    pub fn subscribe<E: StaticEvent>(&self) -> Result<EventSubscriber<E>, Error> {
+        self.subscribe_with::<E>(SubscribeOptions::default())
+    }
+
+    /// [`subscribe`](Self::subscribe) with options (buffer capacity, priority, filter).
+    pub fn subscribe_with<E: StaticEvent>(
+        &self,
+        options: SubscribeOptions,
+    ) -> Result<EventSubscriber<E>, Error> {
+        let pattern = Pattern::exact(Topic::from_static_name(E::NAME));
+        self.pull_subscription(pattern, options, true)
+    }
+
+    /// A pull subscriber of every dynamic (and static) event whose topic matches `pattern`.
+    pub fn subscribe_topic<P>(&self, pattern: P) -> Result<EventSubscriber<DynamicEvent>, Error>
+    where
+        P: TryInto<Pattern>,
+        P::Error: Into<Error>,
+    {
+        self.subscribe_topic_with(pattern, SubscribeOptions::default())
+    }
+
+    /// [`subscribe_topic`](Self::subscribe_topic) with options (buffer capacity, priority,
+    /// filter).
+    pub fn subscribe_topic_with<P>(
+        &self,
+        pattern: P,
+        options: SubscribeOptions,
+    ) -> Result<EventSubscriber<DynamicEvent>, Error>
+    where
+        P: TryInto<Pattern>,
+        P::Error: Into<Error>,
+    {
+        let pattern = pattern.try_into().map_err(Into::into)?;
+        self.pull_subscription(pattern, options, false)
+    }
+
+    fn pull_subscription<T>(
+        &self,
+        pattern: Pattern,
+        options: SubscribeOptions,
+        typed: bool,
+    ) -> Result<EventSubscriber<T>, Error> {
+        if options.capacity == Some(0) {
+            return Err(Error::InvalidConfig {
+                option: "SubscribeOptions::buffer_capacity",
+                reason: "must be at least 1: a subscriber with no buffer could never receive \
+                         an event"
+                    .into(),
+            });
+        }
+        let buffer = self.bus.new_buffer(options.capacity);
+        let id = self
+            .bus
+            .subscribe(NewSub {
+                pattern,
+                priority: options.priority,
+                filter: options.filter,
+                kind: SubKind::Pull(Pull {
+                    buffer: Arc::clone(&buffer),
+                    typed,
+                }),
+                info: None,
+            })
+            .map_err(shut)?;
+        Ok(EventSubscriber::new(id, buffer, &self.bus))
+    }
+}
+
+fn shut(_: Closed) -> Error {
+    Error::Shutdown
+}

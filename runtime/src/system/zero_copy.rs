@@ -1,0 +1,61 @@
+//! `ImplementationType::ZeroCopy`: every static handler installed as a subscription under its
+//! event's exact name, reached through its type-erased entry point.
+
+use std::sync::Arc;
+
+use crate::bus::{Bus, NewSub, SubKind};
+use crate::dynamic::{Pattern, Topic};
+use crate::linked::{BoxError, EventDesc, HandlerDecl, HandlerKind, Registry};
+
+/// Installs every static handler, in table order (so ids, and the order among equal
+/// priorities, are the tables'), with its priority.
+pub(super) fn install(bus: &Arc<Bus>, registry: &Registry) {
+    for event in registry.events() {
+        let desc = event.desc();
+        for &decl in event.handler_decls() {
+            let kind = match decl.info.kind() {
+                HandlerKind::Sync => sync(decl, desc),
+                HandlerKind::Async => asynchronous(decl, desc),
+            };
+            let installed = bus.subscribe(NewSub {
+                pattern: Pattern::exact(Topic::from_static_name(desc.name())),
+                priority: decl.info.priority(),
+                filter: None,
+                kind,
+                info: Some(&decl.info),
+            });
+            debug_assert!(installed.is_ok(), "a new bus is open");
+        }
+    }
+}
+
+fn sync(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
+    SubKind::Sync(Box::new(move |host, call, e| {
+        e.value_any()
+            .and_then(|value| (decl.erased_sync)(decl.entry, host, call, value))
+            .unwrap_or_else(|| Err(mismatch(e.topic(), desc)))
+    }))
+}
+
+fn asynchronous(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
+    SubKind::Async(Box::new(move |host, call, e| {
+        let value = e.payload().as_value().map(|v| v.any_arc());
+        match value.and_then(|value| (decl.erased_async)(decl.entry, host, call, value)) {
+            Some(future) => future,
+            None => {
+                let error = mismatch(e.topic().as_str(), desc);
+                Box::pin(std::future::ready(Err(error)))
+            }
+        }
+    }))
+}
+
+#[cold]
+fn mismatch(topic: &str, desc: &EventDesc) -> BoxError {
+    format!(
+        "event {topic:?} does not carry a `{}` value; a dynamic event published under a static \
+         event's name must carry that type",
+        desc.type_name()
+    )
+    .into()
+}

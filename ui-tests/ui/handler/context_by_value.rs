@@ -1,0 +1,13 @@
+use staticbus::prelude::*;
+
+#[derive(StaticEvent)]
+struct OrderPlaced {
+    id: u64,
+}
+
+#[handler]
+fn log_order(placed: &OrderPlaced, ctx: HandlerContext<'_>) {
+    let _ = (ctx.topic(), placed.id);
+}
+
+fn main() {}
