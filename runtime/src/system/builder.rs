@@ -8,6 +8,20 @@ use crate::linked::registry;
 use super::{Error, EventSystem};
 
 /// Which machinery carries static events.
+///
+/// The same application code gives the same results under both: the same handlers run in the
+/// same order among themselves, `emit` and `publish` report the same counts and errors,
+/// [`metrics`](EventSystem::metrics) counts what dynamic subscriptions saw and nothing else
+/// (static handlers keep no books), and
+/// [`list_subscriptions`](EventSystem::list_subscriptions) lists dynamic subscriptions only
+/// (`tests/implementations.rs` runs one scenario under both and compares). What differs:
+///
+/// | | `StaticFastPath` | `ZeroCopy` | why |
+/// |---|---|---|---|
+/// | order of static handlers and dynamic subscribers of one event | the table first, then the subscribers by priority | one list by priority | ZeroCopy keeps a single subscription list |
+/// | subscription ids | from 1 | after the installed handlers' | installed handlers are subscriptions inside the bus |
+/// | a dynamic event published under a static event's name | reaches dynamic subscribers only | also reaches the static handlers (carrying that type's value), or fails them with a type-mismatch error | ZeroCopy finds handlers by name, the tables by type |
+/// | cost of `emit` | a walk over function pointers | a route lookup and a walk over boxed closures | what ZeroCopy is for: comparison, and code that must not depend on link-time tables |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ImplementationType {
     /// Static events walk their link-time handler tables (plain function pointers); dynamic
