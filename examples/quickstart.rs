@@ -2,10 +2,11 @@
 //!
 //! `cargo run --example quickstart`
 //!
-//! Three plugins (inventory, billing, audit) and two free functions react to an order's
-//! events. `emit` runs the sync handlers inline; `publish` also awaits the async ones. The
-//! order of the output lines is the dispatch order: priority first, then plugin name, then
-//! function path.
+//! Three plugins (inventory, billing, audit) and free functions react to an order's events.
+//! `emit` runs the sync handlers inline; `publish` also awaits the async ones. The order of
+//! the output lines is the dispatch order: priority first, then plugin name, then function
+//! path. Billing reacts to an order by issuing an invoice: a handler that takes a
+//! `HandlerContext` publishes further events on its own system.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,12 @@ struct OrderPlaced {
 
 #[derive(StaticEvent, Debug, Clone, Copy)]
 struct OrderShipped(u64);
+
+#[derive(StaticEvent, Debug, Clone, Copy)]
+struct InvoiceIssued {
+    order: u64,
+    cents: u64,
+}
 
 #[derive(StaticEvent, Debug, Clone, Copy)]
 enum Payment {
@@ -83,12 +90,17 @@ struct Billing {
 #[plugin(name = "billing", version = "0.9.1")]
 impl Billing {
     #[on(priority = 10)]
-    fn invoice(&self, e: &OrderPlaced) {
+    fn invoice(&self, e: &OrderPlaced, ctx: &HandlerContext<'_>) {
         println!(
             "  [billing] order {}: invoice for {}",
             e.id,
             dollars(e.total_cents)
         );
+        // Another event, on the same system, from inside a handler.
+        ctx.emit(&InvoiceIssued {
+            order: e.id,
+            cents: e.total_cents,
+        });
     }
 
     #[on]
@@ -133,6 +145,15 @@ fn log_order(e: &OrderPlaced) {
 #[handler]
 fn log_shipping(e: &OrderShipped) {
     println!("  [log] order {} shipped", e.0);
+}
+
+#[handler]
+fn log_invoice(e: &InvoiceIssued) {
+    println!(
+        "    [log] invoice issued: order {}, {}",
+        e.order,
+        dollars(e.cents)
+    );
 }
 
 fn dollars(cents: u64) -> String {

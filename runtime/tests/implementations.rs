@@ -24,7 +24,11 @@ static ASYNC: AtomicU64 = AtomicU64::new(0);
 #[handler(priority = 5)]
 fn count(e: &Order) -> Result<(), String> {
     SYNC.fetch_add(1, Ordering::Relaxed);
-    if e.0 == 13 { Err("unlucky".into()) } else { Ok(()) }
+    if e.0 == 13 {
+        Err("unlucky".into())
+    } else {
+        Ok(())
+    }
 }
 
 #[handler]
@@ -81,10 +85,18 @@ async fn scenario(implementation: ImplementationType) -> Observed {
     let subscriptions = system
         .list_subscriptions()
         .into_iter()
-        .map(|s| (s.pattern, s.kind, s.priority, s.delivery, s.buffered, s.capacity))
+        .map(|s| {
+            (
+                s.pattern, s.kind, s.priority, s.delivery, s.buffered, s.capacity,
+            )
+        })
         .collect();
     Observed {
-        emitted: (emitted.handled(), emitted.skipped_async(), emitted.errors().len()),
+        emitted: (
+            emitted.handled(),
+            emitted.skipped_async(),
+            emitted.errors().len(),
+        ),
         published: (published.handled(), published.enqueued()),
         failed,
         dynamic: (dynamic.handled(), dynamic.enqueued()),
@@ -105,12 +117,24 @@ async fn both_implementations_count_list_and_report_the_same() {
     assert_eq!(fast, zero_copy);
 
     // And the numbers are the right ones.
-    assert_eq!(fast.emitted, (2, 3, 0), "count + the push handler; async and two pulls skipped");
-    assert_eq!(fast.published, (3, 2), "count, count_later, the push handler; two buffers");
+    assert_eq!(
+        fast.emitted,
+        (2, 3, 0),
+        "count + the push handler; async and two pulls skipped"
+    );
+    assert_eq!(
+        fast.published,
+        (3, 2),
+        "count, count_later, the push handler; two buffers"
+    );
     assert_eq!(fast.failed, 1);
     assert_eq!(fast.dynamic, (1, 1), "the push handler; the untyped buffer");
     assert_eq!(fast.handlers, (3, 2));
-    assert_eq!(fast.subscriptions.len(), 3, "static handlers are not subscriptions");
+    assert_eq!(
+        fast.subscriptions.len(),
+        3,
+        "static handlers are not subscriptions"
+    );
     let order = &fast.metrics.topics["agree.order"];
     assert_eq!((order.published, order.matched, order.delivered), (3, 9, 7));
     assert!(

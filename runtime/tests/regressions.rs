@@ -69,9 +69,15 @@ async fn duration_max_as_default_timeout_waits_without_a_deadline() {
         })
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(within(sub.receive()).await.unwrap().downcast_ref(), Some(&1u64));
+    assert_eq!(
+        within(sub.receive()).await.unwrap().downcast_ref(),
+        Some(&1u64)
+    );
     within(waiting).await.unwrap().unwrap();
-    assert_eq!(within(sub.receive()).await.unwrap().downcast_ref(), Some(&2u64));
+    assert_eq!(
+        within(sub.receive()).await.unwrap().downcast_ref(),
+        Some(&2u64)
+    );
 }
 
 #[tokio::test]
@@ -153,7 +159,10 @@ async fn a_publish_waiting_when_shutdown_closes_its_buffer_fails_and_the_report_
             dropped,
             enqueued,
         }) => {
-            assert_eq!((topic.as_str(), dropped, enqueued), ("regress.shut.a", 1, 0));
+            assert_eq!(
+                (topic.as_str(), dropped, enqueued),
+                ("regress.shut.a", 1, 0)
+            );
         }
         other => panic!("expected DroppedAtShutdown, got {other:?}"),
     }
@@ -248,7 +257,10 @@ fn a_subscription_id_is_a_number_that_reads_well_and_unsubscribes_by_itself() {
     let second = system.on("regress.ids.b", |_: &EventRef<'_>| {}).unwrap();
     assert!(second.id().get() > first.id().get());
     let id = second.detach();
-    assert_eq!(format!("subscription {id}"), format!("subscription #{}", id.get()));
+    assert_eq!(
+        format!("subscription {id}"),
+        format!("subscription #{}", id.get())
+    );
     assert_eq!(system.list_subscriptions().len(), 2);
     assert!(system.unsubscribe(id));
     assert!(!system.unsubscribe(id), "already gone");
@@ -267,10 +279,7 @@ async fn a_pull_subscriber_can_have_its_own_buffer_capacity() {
         .build()
         .unwrap();
     let small = system
-        .subscribe_topic_with(
-            "regress.cap.*",
-            SubscribeOptions::new().buffer_capacity(2),
-        )
+        .subscribe_topic_with("regress.cap.*", SubscribeOptions::new().buffer_capacity(2))
         .unwrap();
     let large = system.subscribe_topic("regress.cap.*").unwrap();
     let capacities: Vec<usize> = system
@@ -297,7 +306,13 @@ async fn a_pull_subscriber_can_have_its_own_buffer_capacity() {
         .subscribe_topic_with("regress.cap.*", SubscribeOptions::new().buffer_capacity(0))
         .unwrap_err();
     assert!(
-        matches!(err, Error::InvalidConfig { option: "SubscribeOptions::buffer_capacity", .. }),
+        matches!(
+            err,
+            Error::InvalidConfig {
+                option: "SubscribeOptions::buffer_capacity",
+                ..
+            }
+        ),
         "{err}"
     );
 }
