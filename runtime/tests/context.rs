@@ -108,10 +108,13 @@ fn a_plugin_method_reaches_another_plugin_of_its_system() {
 
 // ---- the ids of a flow -----------------------------------------------------------------
 
+/// What a handler saw: its event's id, its cause, its flow.
+type Ids = (String, Option<String>, Option<String>);
+
 #[test]
 fn events_published_from_a_handler_carry_its_event_as_their_cause() {
     let system = EventSystem::builder().build().unwrap();
-    let seen: Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Ids>>> = Arc::default();
     let record = {
         let seen = Arc::clone(&seen);
         move |ctx: &HandlerContext<'_>| {
