@@ -20,11 +20,10 @@ use tokio::sync::Notify;
 
 use crate::buffer::{Budget, Buffer, Overflow, PushOutcome};
 use crate::config::{BackpressureContext, BackpressureDecision, BackpressureStrategy, Config};
-use crate::dynamic::{DynamicEvent, Pattern, PatternKind};
+use crate::dynamic::{DynamicEvent, EventRef, Pattern, PatternKind};
 use crate::error::{BackpressureError, Error, HandlerError, HandlerRef};
 use crate::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
 use crate::metrics::{self, Books, Counters, DropReason, MetricsSnapshot};
-use crate::view::EventRef;
 
 /// An event being published: owned (moved into an `Arc` only if a subscriber needs it), or
 /// already shared.

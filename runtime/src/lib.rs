@@ -146,7 +146,6 @@ mod metrics;
 mod plugin;
 mod registry;
 mod system;
-mod view;
 
 pub use bus::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
@@ -167,7 +166,6 @@ pub use system::{
     Emitted, EventSystem, EventSystemBuilder, HealthIssue, HealthReport, Published, ShutdownReport,
     SubscribeOptions,
 };
-pub use view::EventRef;
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};
 

@@ -9,14 +9,13 @@ use crate::bus::{
 };
 use crate::channel::{EventPublisher, EventSubscriber, Publish};
 use crate::config::{BackpressureStrategy, Config, ImplementationType};
-use crate::dynamic::{DynamicEvent, Pattern, Payload, Topic};
+use crate::dynamic::{DynamicEvent, EventRef, Pattern, Payload, Topic};
 use crate::error::{Error, HandlerError, HandlerErrors};
 use crate::event::StaticEvent;
 use crate::handler::{BoxError, BoxFuture, HandlerFn, HandlerInfo, IntoHandlerResult};
 use crate::metrics::MetricsSnapshot;
 use crate::plugin::{Context, Plugin};
 use crate::registry::{Registry, registry};
-use crate::view::EventRef;
 
 /// The event system: one instance of every linked plugin, static dispatch through link-time
 /// tables, and a dynamic bus for topics known only at run time.

@@ -2,6 +2,8 @@
 
 mod event;
 mod topic;
+mod view;
 
 pub use event::*;
 pub use topic::*;
+pub use view::EventRef;

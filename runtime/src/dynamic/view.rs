@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::dynamic::{DynamicEvent, EventError, JsonFn};
+use super::{DynamicEvent, EventError, JsonFn};
 
 /// A borrowed view of one event, handed to sync dynamic handlers (`system.on(...)`).
 ///
