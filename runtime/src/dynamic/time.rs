@@ -1,10 +1,55 @@
-//! RFC 3339 timestamps: the CloudEvents `time` attribute, written and read.
+//! RFC 3339 timestamps, the CloudEvents `time` attribute, written and read with jiff.
+//!
+//! jiff does the date and time work: it checks field ranges and the calendar, applies UTC
+//! offsets, and prints. This module keeps to RFC 3339 and to the range events carry, where
+//! jiff is broader:
+//!
+//! - jiff reads RFC 9557 / ISO 8601, a superset of RFC 3339's `date-time` (a space for `T`,
+//!   `20240501T123000Z`, no seconds, `,` before the fraction, `+02` or `+0200` offsets,
+//!   `[...]` annotations, signed six-digit years). [`parse_rfc3339`] checks RFC 3339's shape
+//!   first, so it reads what RFC 3339 allows and nothing else;
+//! - RFC 3339 allows any number of fractional digits and jiff reads nine: further digits are
+//!   dropped (a [`SystemTime`] keeps nanoseconds anyway);
+//! - jiff accepts offsets up to ±25:59; RFC 3339's offset hours end at 23, so they are
+//!   checked here;
+//! - a `jiff::Timestamp` ends at 9999-12-30T22:00:00.999999999Z (so that any offset can be
+//!   applied to it), a day short of the last time RFC 3339 can write, so times are converted
+//!   as civil date-times in UTC, which end at 9999-12-31T23:59:59.999999999.
+//!
+//! A leap second (`23:59:60`) reads as `23:59:59`, as jiff reads it: a [`SystemTime`] has no
+//! leap seconds.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use jiff::SignedDuration;
+use jiff::civil::DateTime;
+use jiff::fmt::temporal::{DateTimePrinter, Pieces};
+
 /// Seconds from the Unix epoch to 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
 pub(super) const MAX_TIME_SECS: u64 = 253_402_300_799;
+
+/// The Unix epoch as a civil date-time in UTC.
+const EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+
+/// What every message about an unreadable time ends with.
+const EXAMPLE: &str = "expected RFC 3339 such as \"2024-05-01T12:30:00Z\" or \
+                       \"2024-05-01T14:30:00.5+02:00\"";
+
+/// Why a readable time is refused.
+const OUT_OF_RANGE: &str = "it lies outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z, \
+                            the range staticbus supports";
+
+/// RFC 3339's `date-time` before any fraction and the offset, byte by byte: `d` is a digit,
+/// `T` is `T` or `t`, anything else is itself.
+const DATE_TIME_SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:dd";
+
+/// A numeric UTC offset, as in [`DATE_TIME_SHAPE`]; `+` is `+` or `-`.
+const OFFSET_SHAPE: &[u8] = b"+dd:dd";
+
+/// Where the ninth fractional digit ends: the last one jiff reads, and a nanosecond.
+const NANOS_END: usize = DATE_TIME_SHAPE.len() + 1 + 9;
 
 /// Whether `time` can be written as RFC 3339: from 1970-01-01T00:00:00Z through
 /// 9999-12-31T23:59:59.999999999Z.
@@ -13,62 +58,143 @@ pub(super) fn is_representable(time: SystemTime) -> bool {
         .is_ok_and(|since| since.as_secs() <= MAX_TIME_SECS)
 }
 
-/// RFC 3339 in UTC, with as many fractional digits as needed (none to nine); `None` if `time`
-/// is not [representable](is_representable).
+/// RFC 3339 in UTC: no fraction for a whole second, else all nine digits
+/// (`2023-11-14T22:13:20.500000000Z`); `None` if `time` is not
+/// [representable](is_representable).
 pub(super) fn rfc3339(time: SystemTime) -> Option<String> {
-    // humantime panics before the epoch and fails after year 9999: check first.
-    is_representable(time).then(|| humantime::format_rfc3339(time).to_string())
+    if !is_representable(time) {
+        return None;
+    }
+    let since = SignedDuration::try_from(time.duration_since(UNIX_EPOCH).ok()?).ok()?;
+    let utc = EPOCH.checked_add(since).ok()?;
+    let digits = if utc.subsec_nanosecond() == 0 { 0 } else { 9 };
+    let mut text = DateTimePrinter::new()
+        .precision(Some(digits))
+        .datetime_to_string(&utc);
+    text.push('Z');
+    Some(text)
 }
 
-/// Parses an RFC 3339 timestamp with a `Z` or numeric offset (humantime takes UTC only).
+/// Reads an RFC 3339 `date-time`: `2024-05-01T12:30:00Z`, `2024-05-01t14:30:00.5+02:00`.
+///
+/// `Err` says what is wrong, and where, and ends with an example of what is read.
 pub(super) fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
-    const EXAMPLE: &str = "expected RFC 3339 such as \"2024-05-01T12:30:00Z\" or \
-                           \"2024-05-01T14:30:00.5+02:00\"";
-    // RFC 3339 allows lowercase `t` and `z`; humantime does not.
-    let text = text.to_ascii_uppercase();
-    let b = text.as_bytes();
-    let (utc, offset_secs) = if text.ends_with('Z') {
-        (text.clone(), 0)
-    } else if b.len() >= 6
-        && matches!(b[b.len() - 6], b'+' | b'-')
-        && b[b.len() - 3] == b':'
-        && [1, 2, 4, 5]
-            .iter()
-            .all(|&i| b[b.len() - 6 + i].is_ascii_digit())
-    {
-        let digits = |i: usize| i64::from(b[b.len() - 6 + i] - b'0');
-        let hours = digits(1) * 10 + digits(2);
-        let minutes = digits(4) * 10 + digits(5);
-        if hours > 23 || minutes > 59 {
-            return Err(format!("the UTC offset is out of range; {EXAMPLE}"));
-        }
-        let sign = if b[b.len() - 6] == b'-' { -1 } else { 1 };
-        let head = text.get(..text.len() - 6).unwrap_or_default();
-        (format!("{head}Z"), sign * (hours * 3600 + minutes * 60))
-    } else {
+    let Some(offset_at) = offset_start(text) else {
         return Err(format!("it has no `Z` or UTC offset; {EXAMPLE}"));
     };
-    const OUT_OF_RANGE: &str = "it lies outside 1970-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z, \
-                                the range staticbus supports";
-    if utc
-        .get(..4)
-        .and_then(|year| year.parse::<u16>().ok())
-        .is_some_and(|year| year < 1970)
-    {
-        return Err(OUT_OF_RANGE.into());
+    let (date_time, offset) = text.split_at(offset_at);
+    check_shape(date_time)
+        .map_err(|why| format!("timestamp format is invalid: {why}; {EXAMPLE}"))?;
+    if !offset_in_range(offset) {
+        return Err(format!(
+            "the UTC offset is out of range (RFC 3339 offsets lie between -23:59 and +23:59); \
+             {EXAMPLE}"
+        ));
     }
-    let local = humantime::parse_rfc3339(&utc).map_err(|e| format!("{e}; {EXAMPLE}"))?;
-    let offset = Duration::from_secs(offset_secs.unsigned_abs());
-    // A positive offset means the local time is ahead of UTC.
-    let time = if offset_secs >= 0 {
-        local.checked_sub(offset)
-    } else {
-        local.checked_add(offset)
+    let text = match date_time.get(..NANOS_END) {
+        Some(head) if head.len() < date_time.len() => Cow::Owned(format!("{head}{offset}")),
+        _ => Cow::Borrowed(text),
     };
-    match time {
-        Some(time) if is_representable(time) => Ok(time),
-        _ => Err(OUT_OF_RANGE.into()),
+    // The shape is RFC 3339's, so what jiff can still refuse is a field's value.
+    let pieces = Pieces::parse(&*text)
+        .map_err(|e| format!("numeric component is out of range; {EXAMPLE} ({e})"))?;
+    let (Some(time), Some(offset)) = (pieces.time(), pieces.to_numeric_offset()) else {
+        return Err(format!("timestamp format is invalid; {EXAMPLE}"));
+    };
+    // A positive offset means the local time is ahead of UTC.
+    let offset = SignedDuration::from_secs(i64::from(offset.seconds()));
+    let utc = pieces
+        .date()
+        .to_datetime(time)
+        .checked_sub(offset)
+        .map_err(|_| OUT_OF_RANGE.to_owned())?;
+    Duration::try_from(utc.duration_since(EPOCH))
+        .ok()
+        .and_then(|since| UNIX_EPOCH.checked_add(since))
+        .filter(|&time| is_representable(time))
+        .ok_or_else(|| OUT_OF_RANGE.to_owned())
+}
+
+/// Where the offset at the end of `text` starts: a `Z` (or `z`), or `+hh:mm` / `-hh:mm`.
+fn offset_start(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    if matches!(b.last(), Some(b'Z' | b'z')) {
+        return Some(b.len() - 1);
     }
+    let start = b.len().checked_sub(OFFSET_SHAPE.len())?;
+    mismatch(&b[start..], OFFSET_SHAPE)
+        .is_none()
+        .then_some(start)
+}
+
+/// Whether `offset`, a `Z` or a numeric offset (its shape already checked), lies within
+/// RFC 3339's `-23:59..=+23:59`; jiff reads hours up to 25.
+fn offset_in_range(offset: &str) -> bool {
+    let field = |range| {
+        offset
+            .get(range)
+            .and_then(|digits: &str| digits.parse::<u8>().ok())
+    };
+    offset.len() == 1
+        || (field(1..3).is_some_and(|h| h <= 23) && field(4..6).is_some_and(|m| m <= 59))
+}
+
+/// Checks that `date_time`, the text before the offset, is `YYYY-MM-DDThh:mm:ss` with an
+/// optional `.` and digits, saying where it is not.
+fn check_shape(date_time: &str) -> Result<(), String> {
+    let b = date_time.as_bytes();
+    // Every byte before a mismatch is ASCII, so `at` is a character boundary.
+    let found = |at: usize| date_time.get(at..).and_then(|rest| rest.chars().next());
+    if let Some(at) = mismatch(b, DATE_TIME_SHAPE) {
+        let expected = match DATE_TIME_SHAPE[at] {
+            b'd' => "a digit".to_owned(),
+            c => format!("`{}`", char::from(c)),
+        };
+        return Err(match found(at) {
+            Some(ch) => format!("byte {at} is {ch:?} where {expected} belongs"),
+            None => format!("it ends at byte {at}, where {expected} belongs"),
+        });
+    }
+    let seconds_end = DATE_TIME_SHAPE.len();
+    let fraction = &b[seconds_end..];
+    let Some((&first, digits)) = fraction.split_first() else {
+        return Ok(());
+    };
+    if first != b'.' {
+        return Err(format!(
+            "byte {seconds_end} is {:?} where the offset or a `.` and fractional seconds belong",
+            found(seconds_end).unwrap_or_default()
+        ));
+    }
+    if digits.is_empty() {
+        return Err(format!(
+            "the `.` at byte {seconds_end} is not followed by fractional digits"
+        ));
+    }
+    match digits.iter().position(|b| !b.is_ascii_digit()) {
+        Some(i) => {
+            let at = seconds_end + 1 + i;
+            Err(format!(
+                "byte {at} is {:?} where a fractional digit or the offset belongs",
+                found(at).unwrap_or_default()
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The first position where `text` does not fit `shape` (see [`DATE_TIME_SHAPE`]), counting
+/// a missing byte as a mismatch; bytes past the shape are not looked at.
+fn mismatch(text: &[u8], shape: &[u8]) -> Option<usize> {
+    shape.iter().enumerate().find_map(|(at, &want)| {
+        let fits = text.get(at).is_some_and(|&got| match want {
+            b'd' => got.is_ascii_digit(),
+            b'T' => got.eq_ignore_ascii_case(&b'T'),
+            b'+' => matches!(got, b'+' | b'-'),
+            _ => got == want,
+        });
+        (!fits).then_some(at)
+    })
 }
 
 /// A time for messages: RFC 3339 when it can be, else seconds from the epoch.
