@@ -37,13 +37,20 @@ fn translate_glob(pattern: &str) -> Result<String, String> {
             c if is_segment_byte(c) => out.push(char::from(c)),
             b'.' => {
                 if i == 0 {
-                    return Err("it starts with `.` (an empty first segment)".into());
+                    return Err(format!(
+                        "it starts with `.` (an empty first segment){}",
+                        regex_wildcard_hint(pattern, 0)
+                    ));
                 }
                 if i + 1 == b.len() {
                     return Err("it ends with `.` (an empty last segment)".into());
                 }
                 if b[i + 1] == b'.' {
-                    return Err(format!("empty segment at byte {}", i + 1));
+                    return Err(format!(
+                        "empty segment at byte {}{}",
+                        i + 1,
+                        regex_wildcard_hint(pattern, i + 1)
+                    ));
                 }
                 out.push('/');
             }
@@ -136,6 +143,28 @@ fn translate_glob(pattern: &str) -> Result<String, String> {
         return Err(format!("`{{` at byte {at} is never closed; add a `}}`"));
     }
     Ok(out)
+}
+
+/// For an empty segment that starts at the `.` at byte `at` and is followed by `*`, as in
+/// `.*` or `order..*`: the regex wildcard `.*` written in a glob. Says what globs use instead
+/// (with the pattern rewritten when `**` would be a whole segment) and how to write a regex;
+/// empty otherwise.
+fn regex_wildcard_hint(pattern: &str, at: usize) -> String {
+    let b = pattern.as_bytes();
+    if b.get(at + 1) != Some(&b'*') || b.get(at + 2) == Some(&b'*') {
+        return String::new();
+    }
+    let rest = &pattern[at + 2..];
+    let suggestion = if rest.is_empty() || rest.starts_with('.') {
+        format!(" (did you mean `{}**{rest}`?)", &pattern[..at])
+    } else {
+        String::new()
+    };
+    format!(
+        "; `.*` is regex syntax: in a glob, `*` matches within one segment and `**` any number \
+         of whole segments{suggestion}; a regex must be anchored as `^...$` (or made with \
+         Pattern::regex)"
+    )
 }
 
 /// Translates the class starting at `b[start] == b'['`, returning the index after its `]`.

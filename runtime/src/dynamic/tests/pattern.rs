@@ -322,3 +322,65 @@ fn long_globs_within_the_limit_work() {
     assert!(p.matches(&"a".repeat(255)));
     assert!(!p.matches(&"a".repeat(256)));
 }
+
+/// `.*` is the regex wildcard; in a glob it makes an empty segment. The message says what
+/// globs use instead and how to write a regex, and which patterns parse does not change.
+#[test]
+fn regex_wildcard_in_a_glob_points_to_double_star() {
+    let rule = "`.*` is regex syntax: in a glob, `*` matches within one segment and `**` any \
+                number of whole segments";
+    let anchor = "a regex must be anchored as `^...$` (or made with Pattern::regex)";
+    for (pattern, problem, did_you_mean) in [
+        (
+            ".*",
+            "it starts with `.` (an empty first segment)",
+            Some("**"),
+        ),
+        (".*.failed", "it starts with `.`", Some("**.failed")),
+        ("order..*", "empty segment at byte 6", Some("order.**")),
+        ("a..*.z", "empty segment at byte 2", Some("a.**.z")),
+        (".*foo", "it starts with `.`", None),
+        ("order..*ed", "empty segment at byte 6", None),
+    ] {
+        let err = Pattern::parse(pattern).expect_err(pattern);
+        assert!(matches!(err, PatternError::InvalidGlob { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("invalid glob pattern {pattern:?}: {problem}")),
+            "{msg}"
+        );
+        assert!(msg.contains(rule), "{msg}");
+        assert!(msg.contains(anchor), "{msg}");
+        match did_you_mean {
+            Some(fix) => {
+                assert!(msg.contains(&format!("(did you mean `{fix}`?)")), "{msg}");
+                let fixed = Pattern::parse(fix).unwrap();
+                assert_eq!(fixed.kind(), PatternKind::Glob);
+            }
+            None => assert!(!msg.contains("did you mean"), "{msg}"),
+        }
+    }
+    assert_eq!(
+        Pattern::parse(".*").unwrap_err().to_string(),
+        "invalid glob pattern \".*\": it starts with `.` (an empty first segment); `.*` is regex \
+         syntax: in a glob, `*` matches within one segment and `**` any number of whole \
+         segments (did you mean `**`?); a regex must be anchored as `^...$` (or made with \
+         Pattern::regex)"
+    );
+
+    // Other empty segments get no hint.
+    for pattern in [".order.*", "order.*.", "a..b*", ".**"] {
+        let msg = Pattern::parse(pattern).expect_err(pattern).to_string();
+        assert!(!msg.contains("regex syntax"), "{pattern:?}: {msg}");
+    }
+
+    // What parses is unchanged: `.*` after a segment is a glob segment, anchored it is a regex.
+    let p = Pattern::parse("order.*").unwrap();
+    assert_eq!(p.kind(), PatternKind::Glob);
+    assert!(p.matches("order.placed") && !p.matches("order.item.added"));
+    let p = Pattern::parse("^.*$").unwrap();
+    assert_eq!(p.kind(), PatternKind::Regex);
+    assert!(p.matches("order.item.added"));
+    let p = Pattern::parse("^order\\..*").unwrap();
+    assert!(p.matches("order.item.added"));
+}
