@@ -98,9 +98,9 @@ impl DynamicEventBuilder {
     /// Adds a header: a CloudEvents extension attribute. A second value for one name replaces
     /// the first.
     ///
-    /// Names are 1 to 20 lowercase ASCII letters or digits (`traceparent`, `tenant`) and
-    /// not one of the CloudEvents attributes (`id`, `type`, `time`, ...); anything else makes
-    /// [`build`](Self::build) fail.
+    /// Names follow the CloudEvents 1.0 extension attribute naming rule, 1 to 20 lowercase
+    /// ASCII letters or digits (`traceparent`, `tenant`), and are not one of the CloudEvents
+    /// attributes (`id`, `type`, `time`, ...); anything else makes [`build`](Self::build) fail.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let name = name.into();
         if let Err(e) = check_header_name(&name) {

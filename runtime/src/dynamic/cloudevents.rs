@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::EventError;
 use super::event::DynamicEvent;
-use super::header::{MAX_HEADER_NAME_LEN, header_name_problem};
+use super::header::{HEADER_NAME_RULE, header_name_problem};
 use super::payload::Payload;
 use super::time::{parse_rfc3339, rfc3339};
 use super::topic::Topic;
@@ -181,9 +181,8 @@ pub(super) fn from_cloudevent_value(value: Value) -> Result<DynamicEvent, EventE
     for (name, value) in ce {
         if let Some(reason) = header_name_problem(&name) {
             return Err(invalid_cloudevent(format!(
-                "extension attribute {name:?} has an invalid name: {reason}; CloudEvents \
-                 attribute names are 1 to {MAX_HEADER_NAME_LEN} lowercase ASCII letters \
-                 or digits"
+                "extension attribute {name:?} has an invalid name: {reason}; extension \
+                 attributes follow the {HEADER_NAME_RULE}"
             )));
         }
         let value = match value {

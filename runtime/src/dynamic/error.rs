@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::time::SystemTime;
 
-use super::header::MAX_HEADER_NAME_LEN;
+use super::header::HEADER_NAME_RULE;
 use super::time::DescribeTime;
 use super::topic::TopicError;
 
@@ -17,8 +17,8 @@ pub enum EventError {
     /// A header name is not a valid CloudEvents extension attribute name.
     #[error(
         "invalid header name {name:?}: {reason}; header names are CloudEvents extension \
-         attribute names, 1 to {max} lowercase ASCII letters or digits, e.g. \"traceparent\"",
-        max = MAX_HEADER_NAME_LEN
+         attributes and follow the {rule}, e.g. \"traceparent\"",
+        rule = HEADER_NAME_RULE
     )]
     InvalidHeaderName {
         /// The rejected name.

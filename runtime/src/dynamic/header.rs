@@ -3,6 +3,11 @@
 /// The longest extension attribute (header) name, in characters.
 pub(super) const MAX_HEADER_NAME_LEN: usize = 20;
 
+/// The rule every message about a bad header or extension attribute name states, by name
+/// and in full: `... follow the {HEADER_NAME_RULE}`. [`header_name_problem`] checks it.
+pub(super) const HEADER_NAME_RULE: &str = "CloudEvents 1.0 extension attribute naming rule: 1 to \
+                                           20 lowercase ASCII letters or digits (a-z, 0-9)";
+
 /// CloudEvents attribute names that are not extensions, with how to set each one instead.
 pub(super) const RESERVED_ATTRIBUTES: &[(&str, &str)] = &[
     ("specversion", "staticbus always writes \"1.0\""),
@@ -19,7 +24,7 @@ pub(super) const RESERVED_ATTRIBUTES: &[(&str, &str)] = &[
     ("data", "the payload is the data"),
 ];
 
-/// The reason `name` is not a valid extension attribute name, ignoring reserved names.
+/// The reason `name` breaks the [`HEADER_NAME_RULE`], if it does; reserved names pass.
 pub(super) fn header_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("it is empty".into());
@@ -45,3 +50,7 @@ pub(super) fn reserved_hint(name: &str) -> Option<&'static str> {
         .find(|(reserved, _)| *reserved == name)
         .map(|&(_, hint)| hint)
 }
+
+#[cfg(test)]
+#[path = "tests/header.rs"]
+mod tests;

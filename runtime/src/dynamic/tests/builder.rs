@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::dynamic::event::tests::{Order, Unserializable, at, build_err};
-use crate::dynamic::header::RESERVED_ATTRIBUTES;
+use crate::dynamic::header::{HEADER_NAME_RULE, RESERVED_ATTRIBUTES};
 
 #[test]
 fn builder_defaults() {
@@ -224,4 +224,23 @@ fn json_builder_error_surfaces_at_build() {
         .unwrap();
     assert_eq!(event.payload_len(), 2);
     assert_eq!(event.content_type(), None);
+}
+
+#[test]
+fn header_name_errors_state_the_cloudevents_rule() {
+    let err = build_err(DynamicEvent::builder("a").header("Trace-Id", "v"));
+    assert_eq!(
+        err,
+        "invalid header name \"Trace-Id\": character 'T' at byte 0 is not a lowercase ASCII \
+         letter or digit; header names are CloudEvents extension attributes and follow the \
+         CloudEvents 1.0 extension attribute naming rule: 1 to 20 lowercase ASCII letters or \
+         digits (a-z, 0-9), e.g. \"traceparent\""
+    );
+    for name in ["", "a_b", "abcdefghijklmnopqrstu"] {
+        let err = build_err(DynamicEvent::builder("a").header(name, "v"));
+        assert!(
+            err.contains(&format!("follow the {HEADER_NAME_RULE}")),
+            "{name:?}: {err}"
+        );
+    }
 }

@@ -515,3 +515,28 @@ fn json_media_types() {
         assert_eq!(is_json_media_type(ct), json, "{ct:?}");
     }
 }
+
+#[test]
+fn extension_name_errors_state_the_cloudevents_rule() {
+    let err = read_err(with(minimal(), "Trace-Id", "x".into()));
+    assert_eq!(
+        err,
+        "invalid CloudEvent: extension attribute \"Trace-Id\" has an invalid name: character \
+         'T' at byte 0 is not a lowercase ASCII letter or digit; extension attributes follow \
+         the CloudEvents 1.0 extension attribute naming rule: 1 to 20 lowercase ASCII letters \
+         or digits (a-z, 0-9)"
+    );
+    // The builder's error for the same name states the same rule, in the same words.
+    let built = DynamicEvent::builder("a")
+        .header("Trace-Id", "x")
+        .build()
+        .unwrap_err()
+        .to_string();
+    let rule = format!("follow the {HEADER_NAME_RULE}");
+    assert!(err.ends_with(&rule), "{err}");
+    assert!(built.contains(&rule), "{built}");
+    for name in ["a_b", "abcdefghijklmnopqrstu", "caf\u{e9}"] {
+        let err = read_err(with(minimal(), name, "x".into()));
+        assert!(err.ends_with(&rule), "{name:?}: {err}");
+    }
+}
