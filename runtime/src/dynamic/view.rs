@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::dynamic::{DynamicEvent, EventError};
+use super::{DynamicEvent, EventError};
 use crate::linked::{EventDesc, StaticEvent};
 
 /// A borrowed view of one event, handed to sync dynamic handlers (`system.on(...)`).
