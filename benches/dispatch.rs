@@ -7,6 +7,9 @@
 //! The dispatcher (system, map) goes through `black_box` along with the event, so that nothing
 //! loop-invariant, such as the `TypeId` hash, is hoisted out of the timed loop.
 //!
+//! `publish_1_free_fn` is `publish(e).await` of the same event, polled once (its only handler
+//! is sync, so it finishes in that poll): what `publish` adds to `emit` when nothing waits.
+//!
 //! `dynamic_dispatch`: the dynamic bus, on the same 16-byte `Bytes` event
 //! ([`staticbus_benches::dyn_event`]), every handler adding its payload length into a counter.
 //! - `push_{1,8}_glob_cached`: `emit_dynamic` of a pre-built event to 1 or 8 sync subscribers
@@ -24,6 +27,9 @@
 //!   drains it. crossbeam-channel has no async API, so it runs the same fill-then-drain shape
 //!   with `try_send`/`try_recv` on the bench thread (no task to spawn or wake: if anything, that
 //!   favours it).
+//! - `channel_typed_*`: the same batch of a static event value ([`staticbus_benches::Tick`],
+//!   8 bytes): this bus's `EventPublisher<Tick>` and `subscribe::<Tick>()`, which carry the
+//!   value as it was published, against `tokio::sync::broadcast::<Tick>`.
 //!
 //! ```text
 //! cargo bench -p staticbus-benches --bench dispatch -- --warm-up-time 1 --measurement-time 3
@@ -38,8 +44,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use staticbus::{DynamicEvent, EventSystem};
 use staticbus_benches::{
     BROADCAST, BroadcastChannel, BusChannel, CHANNEL_BATCH, CHANNEL_CAPACITY, DYN_PAYLOAD,
-    DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin, StringMap, TypeIdMap, channel_runtime,
-    checked_system, consume, direct_call, dyn_event, emit, emit_dynamic, record, run_batch,
+    DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin, StringMap, Tick, TypeIdMap,
+    TypedBroadcast, TypedChannel, channel_runtime, checked_system, consume, direct_call, dyn_event,
+    emit, emit_dynamic, publish_now, record, run_batch,
 };
 
 fn static_dispatch(c: &mut Criterion) {
@@ -58,6 +65,14 @@ fn static_dispatch(c: &mut Criterion) {
     group.bench_function("direct_call", |b| b.iter(|| direct_call(black_box(&free))));
     group.bench_function("emit_1_free_fn", |b| {
         b.iter(|| emit(black_box(&system), black_box(&free)))
+    });
+    assert_eq!(
+        publish_now(&system, free),
+        1,
+        "publish runs the one handler inline"
+    );
+    group.bench_function("publish_1_free_fn", |b| {
+        b.iter(|| publish_now(black_box(&system), *black_box(&free)))
     });
     group.bench_function("emit_1_plugin_method", |b| {
         b.iter(|| emit(black_box(&system), black_box(&plugin)))
@@ -168,6 +183,14 @@ fn dynamic_dispatch(c: &mut Criterion) {
     let bus = BusChannel::new(&rt).expect("a system with a pull subscriber");
     let shared: Shared = Arc::new(dyn_event());
     let mut broadcast = BroadcastChannel::new();
+    let typed = TypedChannel::new(&rt).expect("a system with a typed subscriber");
+    let mut typed_broadcast = TypedBroadcast::new();
+    let tick = Tick { value: 1 };
+    assert_eq!(
+        typed_broadcast.batch(&rt, tick, 1),
+        1,
+        "typed broadcast delivers"
+    );
     let flume = flume::bounded::<Shared>(CHANNEL_CAPACITY);
     let kanal = kanal::bounded_async::<Shared>(CHANNEL_CAPACITY);
     let crossbeam = crossbeam_channel::bounded::<Shared>(CHANNEL_CAPACITY);
@@ -205,6 +228,12 @@ fn dynamic_dispatch(c: &mut Criterion) {
     });
     group.bench_function("channel_tokio_broadcast", |b| {
         b.iter(|| black_box(&mut broadcast).batch(&rt, black_box(&shared), CHANNEL_BATCH))
+    });
+    group.bench_function("channel_typed_staticbus", |b| {
+        b.iter(|| black_box(&typed).batch(&rt, *black_box(&tick), CHANNEL_BATCH))
+    });
+    group.bench_function("channel_typed_tokio_broadcast", |b| {
+        b.iter(|| black_box(&mut typed_broadcast).batch(&rt, *black_box(&tick), CHANNEL_BATCH))
     });
     group.bench_function("channel_flume", |b| {
         b.iter(|| flume_batch(&rt, black_box(&flume), black_box(&shared), CHANNEL_BATCH))

@@ -4,11 +4,11 @@
 //! callgrind_driver <mechanism> <iterations>
 //! ```
 //!
-//! Mechanisms of the `static_dispatch` group: `direct`, `emit_free`, `emit_plugin`, `emit_8`,
-//! `typeid`. Of the `dynamic_dispatch` group: `dyn_push_1`, `dyn_push_8` (`emit_dynamic` to 1 or
+//! Mechanisms of the `static_dispatch` group: `direct`, `emit_free`, `publish_free`,
+//! `emit_plugin`, `emit_8`, `typeid`. Of the `dynamic_dispatch` group: `dyn_push_1`, `dyn_push_8` (`emit_dynamic` to 1 or
 //! 8 glob subscribers, cached route), `string_map_1`, `string_map_8`, and the 1P/1C channels
 //! `channel_bus` and `channel_broadcast` (N events in batches of `CHANNEL_BATCH`, on the bench's
-//! `current_thread` runtime). `dyn_push_8_no_metrics` and `channel_bus_no_metrics` are the same
+//! `current_thread` runtime), and the typed `channel_typed` / `channel_typed_broadcast`. `dyn_push_8_no_metrics` and `channel_bus_no_metrics` are the same
 //! with `enable_metrics(false)`, to count what the bus's counters cost.
 //!
 //! Setup (building the system and checking every handler is linked) is the same whatever N is,
@@ -25,14 +25,15 @@ use bytes::Bytes;
 use staticbus::EventSystem;
 use staticbus_benches::{
     BroadcastChannel, BusChannel, CHANNEL_BATCH, DYN_PAYLOAD, DYN_TOPIC, DynamicPush, EightMixed,
-    OneFree, OnePlugin, StringMap, TypeIdMap, channel_runtime, checked_system, direct_call,
-    dyn_event, emit, emit_dynamic,
+    OneFree, OnePlugin, StringMap, Tick, TypeIdMap, TypedBroadcast, TypedChannel, channel_runtime,
+    checked_system, direct_call, dyn_event, emit, emit_dynamic, publish_now,
 };
 
 const USAGE: &str = "usage: callgrind_driver <mechanism> <iterations>
-mechanisms: direct emit_free emit_plugin emit_8 typeid
+mechanisms: direct emit_free publish_free emit_plugin emit_8 typeid
             dyn_push_1 dyn_push_8 dyn_push_8_no_metrics string_map_1 string_map_8
-            channel_bus channel_bus_no_metrics channel_broadcast";
+            channel_bus channel_bus_no_metrics channel_broadcast
+            channel_typed channel_typed_broadcast";
 
 fn repeat(n: u64, mut f: impl FnMut()) {
     for _ in 0..n {
@@ -89,6 +90,9 @@ fn main() -> ExitCode {
         "emit_free" => repeat(n, || {
             black_box(emit(black_box(&system), black_box(&free)));
         }),
+        "publish_free" => repeat(n, || {
+            black_box(publish_now(black_box(&system), *black_box(&free)));
+        }),
         "emit_plugin" => repeat(n, || {
             black_box(emit(black_box(&system), black_box(&plugin)));
         }),
@@ -123,6 +127,20 @@ fn main() -> ExitCode {
             let event = dyn_event();
             batches(n, |size| {
                 black_box(&bus).batch(&rt, black_box(&event), size)
+            });
+        }
+        "channel_typed" => {
+            let rt = channel_runtime();
+            let typed = TypedChannel::new(&rt).expect("a system with a typed subscriber");
+            batches(n, |size| {
+                black_box(&typed).batch(&rt, *black_box(&Tick { value: 1 }), size)
+            });
+        }
+        "channel_typed_broadcast" => {
+            let rt = channel_runtime();
+            let mut typed = TypedBroadcast::new();
+            batches(n, |size| {
+                black_box(&mut typed).batch(&rt, *black_box(&Tick { value: 1 }), size)
             });
         }
         "channel_broadcast" => {

@@ -22,21 +22,28 @@ use super::shutdown::InFlight;
 use super::subscription::{Pull, Sub, SubKind};
 use super::{Bus, deadline_after};
 
-/// What one dispatch did, for `Emitted` / `Published`.
+/// What one dispatch did, for `Emitted` / `Published`. The caller owns it and the dispatch
+/// adds to it, so that nothing of it is copied on the way back; counts are read one by one,
+/// each as wide as it was written (a wider load of fields just written one by one stalls).
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct Tally {
-    /// Handlers that ran and returned `Ok`.
-    pub(crate) handled: usize,
     /// Pull subscribers that buffered the event.
     pub(crate) enqueued: usize,
     /// Subscribers that need the event owned, under a borrowed dispatch (`emit`).
     pub(crate) skipped: usize,
+    /// Handlers that ran and returned `Ok`. Not next to `enqueued`: the two are read together
+    /// into a `Published`, and as neighbours they would be read by one wide load.
+    pub(crate) handled: usize,
     /// Full buffers that refused it (`DropNewest`, or no room to evict into).
     pub(crate) rejected: usize,
     /// Full buffers that stayed full for `default_timeout` (`Block`).
     pub(crate) timed_out: usize,
     /// Buffers closed by a shutdown before the event got in.
     pub(crate) shut_out: usize,
+    /// `rejected + timed_out + shut_out`, kept apart so that the check on the common path
+    /// reads one field.
+    refused: usize,
     /// Handler errors and the event's topic, once something failed. Boxed: a dispatch that
     /// fails nothing carries (and drops) one null pointer.
     failure: Option<Box<Failure>>,
@@ -52,7 +59,7 @@ impl Tally {
     /// True when no handler failed and every buffer took the event.
     #[inline]
     pub(crate) fn succeeded(&self) -> bool {
-        self.failure.is_none() && self.rejected + self.timed_out + self.shut_out == 0
+        self.failure.is_none() && self.refused == 0
     }
 
     /// The handler errors collected (empty when none failed).
@@ -93,14 +100,57 @@ impl Tally {
             failure.errors.push(error);
         }
     }
+
+    /// Counts one handler call; `topic` names the event if it failed.
+    #[inline(always)]
+    fn record(
+        &mut self,
+        books: &mut Books,
+        sub: &Sub,
+        outcome: Outcome,
+        topic: impl FnOnce() -> String,
+    ) {
+        match outcome {
+            Outcome::Handled => {
+                self.handled += 1;
+                if sub.metered() {
+                    books.delivered += 1;
+                }
+            }
+            Outcome::Failed(source) => self.failed(books, sub, source, &topic()),
+        }
+    }
+
+    #[cold]
+    fn failed(&mut self, books: &mut Books, sub: &Sub, source: BoxError, topic: &str) {
+        if sub.metered() {
+            books.failed += 1;
+        }
+        let error = HandlerError {
+            handler: sub.handler_ref(),
+            source,
+        };
+        self.fail(error, topic);
+    }
+
+    /// A subscription that needs the event owned, under a borrowed dispatch.
+    #[inline]
+    fn skip(&mut self, books: &mut Books, sub: &Sub) {
+        self.skipped += 1;
+        if sub.metered() {
+            books.drop_one(DropReason::NotOwned);
+        }
+    }
 }
 
-/// The working state of one dispatch: what it counted, and the pushes left to wait for.
+/// The working state of one dispatch besides its tally: the books it adds to its topic's
+/// counters when done, and the pushes left to wait for.
 #[derive(Default)]
 pub(crate) struct Run {
     books: Books,
-    pub(crate) tally: Tally,
-    blocked: Vec<Blocked>,
+    /// Boxed: a dispatch that waits for nothing carries (and drops) one null pointer.
+    #[allow(clippy::box_collection, reason = "a thin pointer on the hot path, see above")]
+    blocked: Option<Box<Vec<Blocked>>>,
     /// A static event is counted only where some metered subscription sees it.
     is_static: bool,
 }
@@ -118,14 +168,13 @@ pub(crate) struct Awaiting<'h> {
     future: BoxFuture<'h, HandlerResult>,
 }
 
-/// What [`Bus::deliver`] did.
+/// What [`Bus::deliver`] did; its counts are in the caller's [`Tally`].
 pub(crate) enum Dispatched<'h> {
     /// Everything is done.
-    Done(Tally),
+    Done,
     /// The bus is shut down: nothing was dispatched.
     Shutdown,
     /// Something is left to await ([`Bus::finish`]), the publish counted in flight meanwhile.
-    /// Boxed: rare, and the common outcomes stay small to move through the publish future.
     Pending(Box<Pending<'h>>),
 }
 
@@ -139,45 +188,11 @@ pub(crate) struct Pending<'h> {
 }
 
 impl Run {
+    #[inline(always)]
     fn new(is_static: bool) -> Run {
         Run {
             is_static,
             ..Run::default()
-        }
-    }
-
-    /// Counts one handler call; `topic` names the event if it failed.
-    #[inline(always)]
-    fn record(&mut self, sub: &Sub, outcome: Outcome, topic: impl FnOnce() -> String) {
-        match outcome {
-            Outcome::Handled => {
-                self.tally.handled += 1;
-                if sub.metered() {
-                    self.books.delivered += 1;
-                }
-            }
-            Outcome::Failed(source) => self.failed(sub, source, &topic()),
-        }
-    }
-
-    #[cold]
-    fn failed(&mut self, sub: &Sub, source: BoxError, topic: &str) {
-        if sub.metered() {
-            self.books.failed += 1;
-        }
-        let error = HandlerError {
-            handler: sub.handler_ref(),
-            source,
-        };
-        self.tally.fail(error, topic);
-    }
-
-    /// A subscription that needs the event owned, under a borrowed dispatch.
-    #[inline]
-    fn skip(&mut self, sub: &Sub) {
-        self.tally.skipped += 1;
-        if sub.metered() {
-            self.books.drop_one(DropReason::NotOwned);
         }
     }
 
@@ -204,6 +219,10 @@ impl Bus {
     /// Sync handlers run, pull subscribers get the event (or wait later, under `Block`), and
     /// an async handler stops the walk: its call comes back to be awaited.
     #[inline(always)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the walk's state, kept apart so the caller's tally is never copied"
+    )]
     fn walk<'h, F: Form>(
         &self,
         host: &'h Host,
@@ -212,6 +231,7 @@ impl Bus {
         event: &mut F,
         from: usize,
         run: &mut Run,
+        tally: &mut Tally,
     ) -> Option<Awaiting<'h>> {
         let bytes = event.bytes();
         let last = route.subs.len().wrapping_sub(1);
@@ -223,11 +243,11 @@ impl Bus {
                 SubKind::Sync(handler) => {
                     let view = event.view();
                     let outcome = invoke::run(|| handler(host, call, &view));
-                    run.record(sub, outcome, || view.topic().to_owned());
+                    tally.record(&mut run.books, sub, outcome, || view.topic().to_owned());
                 }
                 SubKind::Pull(pull) => match event.item(pull.typed, at == last) {
-                    Some(item) => self.push(sub, pull, item, bytes, run),
-                    None => run.skip(sub),
+                    Some(item) => self.push(sub, pull, item, bytes, run, tally),
+                    None => tally.skip(&mut run.books, sub),
                 },
                 SubKind::Async(handler) => match event.dynamic() {
                     Some(shared) => {
@@ -236,7 +256,7 @@ impl Bus {
                             future: handler(host, call, shared),
                         });
                     }
-                    None => run.skip(sub),
+                    None => tally.skip(&mut run.books, sub),
                 },
             }
         }
@@ -246,10 +266,18 @@ impl Bus {
     /// Pushes into a pull subscriber's buffer without waiting, counting the outcome; a push
     /// that has to wait (`Block`) is kept for later.
     #[inline(always)]
-    fn push(&self, sub: &Sub, pull: &Pull, item: Item, bytes: usize, run: &mut Run) {
+    fn push(
+        &self,
+        sub: &Sub,
+        pull: &Pull,
+        item: Item,
+        bytes: usize,
+        run: &mut Run,
+        tally: &mut Tally,
+    ) {
         match self.offer(sub, &pull.buffer, item, bytes) {
-            Offered::Now(outcome) => self.count_push(outcome, run),
-            Offered::Wait(item) => run.blocked.push(Blocked {
+            Offered::Now(outcome) => self.count_push(outcome, &mut run.books, tally),
+            Offered::Wait(item) => run.blocked.get_or_insert_default().push(Blocked {
                 buffer: Arc::clone(&pull.buffer),
                 item,
                 bytes,
@@ -258,36 +286,51 @@ impl Bus {
     }
 
     #[inline(always)]
-    fn count_push(&self, outcome: PushOutcome<Item>, run: &mut Run) {
+    fn count_push(&self, outcome: PushOutcome<Item>, books: &mut Books, tally: &mut Tally) {
         match outcome {
             PushOutcome::Enqueued => {
-                run.tally.enqueued += 1;
-                run.books.delivered += 1;
+                tally.enqueued += 1;
+                books.delivered += 1;
+            }
+            outcome => self.count_refused_push(outcome, books, tally),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_refused_push(&self, outcome: PushOutcome<Item>, books: &mut Books, tally: &mut Tally) {
+        match outcome {
+            PushOutcome::Enqueued => {
+                tally.enqueued += 1;
+                books.delivered += 1;
             }
             PushOutcome::EnqueuedEvicting(evicted) => {
-                run.tally.enqueued += 1;
-                run.books.delivered += 1;
+                tally.enqueued += 1;
+                books.delivered += 1;
                 for old in evicted {
                     self.undeliver(&old, DropReason::Evicted);
                 }
             }
             PushOutcome::Rejected(item) => {
-                run.tally.rejected += 1;
-                run.tally.name(item.topic());
-                run.books.drop_one(DropReason::Rejected);
+                tally.rejected += 1;
+                tally.refused += 1;
+                tally.name(item.topic());
+                books.drop_one(DropReason::Rejected);
             }
             PushOutcome::TimedOut(item) => {
-                run.tally.timed_out += 1;
-                run.tally.name(item.topic());
-                run.books.drop_one(DropReason::TimedOut);
+                tally.timed_out += 1;
+                tally.refused += 1;
+                tally.name(item.topic());
+                books.drop_one(DropReason::TimedOut);
             }
             PushOutcome::Closed(item) => {
-                run.books.drop_one(DropReason::Closed);
+                books.drop_one(DropReason::Closed);
                 // Closed by a shutdown, not by its subscriber leaving: the publisher must
                 // hear that its event was dropped.
                 if self.drain.is_closed() {
-                    run.tally.shut_out += 1;
-                    run.tally.name(item.topic());
+                    tally.shut_out += 1;
+                    tally.refused += 1;
+                    tally.name(item.topic());
                 }
             }
         }
@@ -303,19 +346,24 @@ impl Bus {
 
     /// Delivers a borrowed event now: sync handlers run, the other subscribers count it as
     /// not owned (`emit`, `emit_dynamic`).
-    pub(crate) fn dispatch_now(&self, host: &Host, call: &Call<'_>, event: EventRef<'_>) -> Tally {
+    pub(crate) fn dispatch_now(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        event: EventRef<'_>,
+        tally: &mut Tally,
+    ) {
         let topic = match (event.static_name(), event.dynamic()) {
-            (Some(name), _) => TopicRef::Static(name),
-            (None, Some(dynamic)) => TopicRef::Topic(dynamic.topic()),
-            (None, None) => return Tally::default(),
+            (Some(name), _) => name,
+            (None, Some(dynamic)) => dynamic.topic().as_str(),
+            (None, None) => return,
         };
-        self.with_cached_route(topic.as_str(), |route| {
+        self.with_cached_route(topic, |route| {
             let mut run = Run::new(event.is_static());
             let mut event = event;
-            let awaiting = self.walk(host, call, route, &mut event, 0, &mut run);
+            let awaiting = self.walk(host, call, route, &mut event, 0, &mut run, tally);
             debug_assert!(awaiting.is_none(), "a borrowed event never awaits");
             self.record(route, &run);
-            run.tally
         })
     }
 
@@ -328,6 +376,7 @@ impl Bus {
         route: &Route,
         mut event: EventRef<'_>,
         in_flight: Option<InFlight<'_>>,
+        tally: &mut Tally,
     ) -> Dispatched<'static> {
         let _in_flight = match in_flight {
             Some(in_flight) => in_flight,
@@ -337,10 +386,10 @@ impl Bus {
             },
         };
         let mut run = Run::new(event.is_static());
-        let awaiting = self.walk(host, call, route, &mut event, 0, &mut run);
+        let awaiting = self.walk(host, call, route, &mut event, 0, &mut run, tally);
         debug_assert!(awaiting.is_none(), "a borrowed event never awaits");
         self.record(route, &run);
-        Dispatched::Done(run.tally)
+        Dispatched::Done
     }
 
     /// Delivers a shared event on `route`. What is left to await (async handlers, buffers to wait for under `Block`)
@@ -360,6 +409,7 @@ impl Bus {
         route: &Arc<Route>,
         mut event: Carried,
         in_flight: Option<InFlight<'h>>,
+        tally: &mut Tally,
     ) -> Dispatched<'h> {
         let in_flight = match in_flight {
             Some(in_flight) => Some(in_flight),
@@ -375,10 +425,10 @@ impl Bus {
             },
         };
         let mut run = Run::new(event.is_static());
-        let awaiting = self.walk(host, call, route, &mut event, 0, &mut run);
-        if awaiting.is_none() && run.blocked.is_empty() {
+        let awaiting = self.walk(host, call, route, &mut event, 0, &mut run, tally);
+        if awaiting.is_none() && run.blocked.is_none() {
             self.record(route, &run);
-            return Dispatched::Done(run.tally);
+            return Dispatched::Done;
         }
         self.pending(route, event, run, awaiting, in_flight)
     }
@@ -409,13 +459,14 @@ impl Bus {
         host: &'h Host,
         call: &'h Call<'h>,
         mut pending: Box<Pending<'h>>,
-    ) -> Tally {
+        tally: &mut Tally,
+    ) {
         let p = &mut *pending;
         while let Some(awaiting) = p.awaiting.take() {
             let outcome = invoke::run_async(awaiting.future).await;
             let sub = &p.route.subs[awaiting.at];
             let event = &p.event;
-            p.run.record(sub, outcome, || topic_of(event));
+            tally.record(&mut p.run.books, sub, outcome, || topic_of(event));
             p.awaiting = self.walk(
                 host,
                 call,
@@ -423,21 +474,21 @@ impl Bus {
                 &mut p.event,
                 awaiting.at + 1,
                 &mut p.run,
+                tally,
             );
         }
-        if !p.run.blocked.is_empty() {
+        if let Some(blocked) = p.run.blocked.take() {
             let deadline = deadline_after(self.settings.default_timeout);
-            for blocked in std::mem::take(&mut p.run.blocked) {
+            for blocked in *blocked {
                 let block = Overflow::Block { deadline };
                 let outcome = blocked
                     .buffer
                     .push(blocked.item, blocked.bytes, block)
                     .await;
-                self.count_push(outcome, &mut p.run);
+                self.count_push(outcome, &mut p.run.books, tally);
             }
         }
         self.record(&p.route, &p.run);
-        std::mem::take(&mut p.run.tally)
     }
 }
 
@@ -504,6 +555,7 @@ impl Bus {
         call: &'h Call<'h>,
         event: P,
         in_flight: Option<InFlight<'h>>,
+        tally: &mut Tally,
     ) -> Dispatched<'h> {
         let generation = self.routes.generation();
         let mut event = Some(event);
@@ -513,7 +565,7 @@ impl Bus {
                 return None;
             }
             let shared = Carried::Dynamic(event.take()?.into_shared());
-            Some(self.deliver(host, call, route, shared, in_flight.take()?))
+            Some(self.deliver(host, call, route, shared, in_flight.take()?, tally))
         });
         if let Some(done) = hit {
             return done;
@@ -535,16 +587,11 @@ impl Bus {
             self.routes.remember(generation, topic, route);
         }
         if route.owned {
-            self.deliver(
-                host,
-                call,
-                route,
-                Carried::Dynamic(event.into_shared()),
-                in_flight,
-            )
+            let shared = Carried::Dynamic(event.into_shared());
+            self.deliver(host, call, route, shared, in_flight, tally)
         } else {
             let view = EventRef::dynamic_ref(event.as_event());
-            self.deliver_borrowed(host, call, route, view, in_flight)
+            self.deliver_borrowed(host, call, route, view, in_flight, tally)
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The forms an event takes on the bus: carried through one dispatch, and held in a buffer.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use crate::dynamic::{DynamicEvent, EventRef, Payload, Topic};
-use crate::linked::EventDesc;
+use crate::linked::{EventDesc, StaticEvent};
 
 /// What a pull subscriber's buffer holds. It counts as delivered once buffered; an item
 /// evicted, left unread at close, or of the wrong type for a typed subscriber moves from
@@ -22,32 +22,72 @@ impl Item {
     pub(crate) fn topic(&self) -> &str {
         match self {
             Item::Dynamic(event) => event.topic().as_str(),
-            Item::Static(value) => value.desc.name(),
+            Item::Static(value) => value.desc().name(),
         }
     }
 }
 
-/// A static event moved once into an `Arc`, with what the bus needs to know of its type.
+/// A static event moved once into an `Arc`: a fat pointer whose vtable knows its type's
+/// description, so that a buffered item stays two words.
 #[derive(Clone)]
-pub(crate) struct StaticValue {
-    pub(crate) value: Arc<dyn Any + Send + Sync>,
-    pub(crate) desc: &'static EventDesc,
+pub(crate) struct StaticValue(Arc<dyn StaticItem>);
+
+/// A static event's value, as the bus holds it without knowing its type.
+pub(crate) trait StaticItem: Any + Send + Sync {
+    /// Its type's description.
+    fn desc(&self) -> &'static EventDesc;
     /// What it counts for in the byte budget (`StaticEvent::__size`).
-    pub(crate) size: usize,
+    fn size(&self) -> usize;
+}
+
+impl<E: StaticEvent> StaticItem for E {
+    fn desc(&self) -> &'static EventDesc {
+        E::__table().desc()
+    }
+
+    fn size(&self) -> usize {
+        self.__size()
+    }
 }
 
 impl StaticValue {
+    /// `event`, moved into an `Arc`.
+    pub(crate) fn new<E: StaticEvent>(event: E) -> StaticValue {
+        StaticValue(Arc::new(event))
+    }
+
+    /// Its type's description.
+    #[inline]
+    pub(crate) fn desc(&self) -> &'static EventDesc {
+        self.0.desc()
+    }
+
+    /// The value, type-erased.
+    #[inline]
+    pub(crate) fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        &*self.0
+    }
+
+    /// The value as an `E`, or itself back when it is another type.
+    #[inline]
+    pub(crate) fn downcast<E: Any + Send + Sync>(self) -> Result<Arc<E>, StaticValue> {
+        if (*self.0).type_id() != TypeId::of::<E>() {
+            return Err(self);
+        }
+        let any: Arc<dyn Any + Send + Sync> = self.0;
+        any.downcast::<E>()
+            .map_err(|_| unreachable!("the type was checked"))
+    }
+
     /// The value as a dynamic event: its name as topic, the value as payload (shared, with
     /// its JSON encoder and size), every attribute at its default.
     #[cold]
     pub(crate) fn to_dynamic(&self) -> DynamicEvent {
-        let payload = Payload::from_parts(
-            Arc::clone(&self.value),
-            self.desc.type_name(),
-            self.desc.json(),
-        )
-        .with_size(self.size);
-        DynamicEvent::from_static(Topic::from_static_name(self.desc.name()), payload)
+        let desc = self.desc();
+        let value: Arc<dyn Any + Send + Sync> = Arc::clone(&self.0) as Arc<dyn StaticItem>;
+        let payload =
+            Payload::from_parts(value, desc.type_name(), desc.json()).with_size(self.0.size());
+        DynamicEvent::from_static(Topic::from_static_name(desc.name()), payload)
     }
 }
 
@@ -101,6 +141,8 @@ pub(crate) enum Carried {
     /// subscriber needs one (an async handler, an untyped pull subscriber).
     Static {
         value: StaticValue,
+        /// What it counts for in the byte budget.
+        size: usize,
         dynamic: Option<Arc<DynamicEvent>>,
     },
     /// Moved into the last subscription that needed it.
@@ -122,7 +164,7 @@ impl Form for Carried {
     fn view(&self) -> EventRef<'_> {
         match self {
             Carried::Dynamic(event) => EventRef::dynamic_ref(event),
-            Carried::Static { value, .. } => EventRef::from_static(value.desc, &*value.value),
+            Carried::Static { value, .. } => EventRef::from_static(value.desc(), value.as_any()),
             Carried::Taken => unreachable!("a taken event is not looked at again"),
         }
     }
@@ -136,7 +178,7 @@ impl Form for Carried {
     fn bytes(&self) -> usize {
         match self {
             Carried::Dynamic(event) => event.payload_len(),
-            Carried::Static { value, .. } => value.size,
+            Carried::Static { size, .. } => *size,
             Carried::Taken => 0,
         }
     }
@@ -158,7 +200,7 @@ impl Form for Carried {
         match self {
             Carried::Taken => None,
             Carried::Dynamic(event) => Some(Arc::clone(event)),
-            Carried::Static { value, dynamic } => Some(Arc::clone(
+            Carried::Static { value, dynamic, .. } => Some(Arc::clone(
                 dynamic.get_or_insert_with(|| Arc::new(value.to_dynamic())),
             )),
         }

@@ -66,9 +66,9 @@ pub(crate) struct Counters {
 /// What one dispatch did, counted locally and added to the topic's counters once.
 #[derive(Debug, Default)]
 pub(crate) struct Books {
-    pub(crate) delivered: u64,
-    pub(crate) failed: u64,
-    pub(crate) dropped: [u64; REASON_COUNT],
+    pub(crate) delivered: u32,
+    pub(crate) failed: u32,
+    pub(crate) dropped: [u32; REASON_COUNT],
     any_dropped: bool,
 }
 
@@ -85,7 +85,7 @@ impl Counters {
     #[inline]
     pub(crate) fn record(&self, matching: usize, books: &Books) {
         if let Some(clean) = self.clean.get(matching)
-            && books.delivered == matching as u64
+            && books.delivered as usize == matching
         {
             // Every subscription took it, so nothing was dropped or failed.
             clean.fetch_add(1, Relaxed);
@@ -94,15 +94,16 @@ impl Counters {
         self.published.fetch_add(1, Relaxed);
         self.matched.fetch_add(matching as u64, Relaxed);
         if books.delivered != 0 {
-            self.delivered.fetch_add(books.delivered, Relaxed);
+            self.delivered
+                .fetch_add(u64::from(books.delivered), Relaxed);
         }
         if books.failed != 0 {
-            self.failed.fetch_add(books.failed, Relaxed);
+            self.failed.fetch_add(u64::from(books.failed), Relaxed);
         }
         if books.any_dropped {
             for (counter, &n) in self.dropped.iter().zip(books.dropped.iter()) {
                 if n != 0 {
-                    counter.fetch_add(n, Relaxed);
+                    counter.fetch_add(u64::from(n), Relaxed);
                 }
             }
         }
@@ -232,7 +233,7 @@ pub(crate) fn snapshot<'a>(
 mod tests {
     use super::*;
 
-    fn books(delivered: u64, drops: &[DropReason], failed: u64) -> Books {
+    fn books(delivered: u32, drops: &[DropReason], failed: u32) -> Books {
         let mut books = Books {
             delivered,
             failed,
@@ -251,11 +252,11 @@ mod tests {
         counters.record(0, &books(0, &[], 0));
         counters.record(1, &books(1, &[], 0));
         counters.record(3, &books(3, &[], 0));
-        counters.record(CLEAN_MAX, &books(CLEAN_MAX as u64, &[], 0));
+        counters.record(CLEAN_MAX, &books(CLEAN_MAX as u32, &[], 0));
         // Not clean: one filtered, one failed; and more subscriptions than `clean` covers.
         counters.record(3, &books(2, &[DropReason::Filtered], 0));
         counters.record(2, &books(1, &[], 1));
-        counters.record(CLEAN_MAX + 1, &books(CLEAN_MAX as u64 + 1, &[], 0));
+        counters.record(CLEAN_MAX + 1, &books(CLEAN_MAX as u32 + 1, &[], 0));
         let m = counters.snapshot();
         assert_eq!(m.published, 7);
         assert_eq!(

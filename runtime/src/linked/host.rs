@@ -14,48 +14,67 @@ type Instance = Box<dyn Any + Send + Sync>;
 /// Every handler thunk receives `&Host`. A handler that takes no context ignores it (a
 /// register it was handed anyway); a plugin method reads its instance from a slot; a handler
 /// that takes a `HandlerContext` builds one from it. Not public API: generated code names it.
+///
+/// A shared handle (an `Arc`): the system holds one, and thunks get a reference to it, so
+/// that passing it costs no instruction on `emit`.
 #[doc(hidden)]
-pub struct Host {
+#[derive(Clone)]
+pub struct Host(Arc<Shared>);
+
+/// What a [`Host`] shares.
+struct Shared {
     plugins: Box<[Instance]>,
     system: Box<dyn Any + Send + Sync>,
-    me: Weak<Host>,
 }
+
+/// A [`Host`] that does not keep its system alive.
+#[derive(Clone)]
+pub(crate) struct WeakHost(Weak<Shared>);
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host")
-            .field("plugins", &self.plugins.len())
+            .field("plugins", &self.0.plugins.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl WeakHost {
+    /// The host, while its system lives.
+    pub(crate) fn upgrade(&self) -> Option<Host> {
+        self.0.upgrade().map(Host)
+    }
+
+    /// Whether its system still lives.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
     }
 }
 
 impl Host {
     /// Instantiates every plugin, in registry slot order, beside `system`.
-    pub(crate) fn new(decls: &[&'static PluginDecl], system: impl Any + Send + Sync) -> Arc<Host> {
-        let plugins = decls.iter().map(|d| (d.construct)()).collect();
-        let system: Box<dyn Any + Send + Sync> = Box::new(system);
-        Arc::new_cyclic(|me| Host {
-            plugins,
-            system,
-            me: me.clone(),
-        })
+    pub(crate) fn new(decls: &[&'static PluginDecl], system: impl Any + Send + Sync) -> Host {
+        Host(Arc::new(Shared {
+            plugins: decls.iter().map(|d| (d.construct)()).collect(),
+            system: Box::new(system),
+        }))
     }
 
     /// The system layer's part, if it is a `T`.
     #[inline]
     pub(crate) fn system<T: Any>(&self) -> Option<&T> {
-        self.system.downcast_ref::<T>()
+        self.0.system.downcast_ref::<T>()
     }
 
     /// A handle that does not keep this host alive.
-    pub(crate) fn weak(&self) -> Weak<Host> {
-        self.me.clone()
+    pub(crate) fn downgrade(&self) -> WeakHost {
+        WeakHost(Arc::downgrade(&self.0))
     }
 
     /// The instance of `P`, if `P` is linked.
     #[inline]
     pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        let slot = self.plugins.get(P::__key().index())?;
+        let slot = self.0.plugins.get(P::__key().index())?;
         debug_assert!(slot.is::<P>());
         let ptr: *const (dyn Any + Send + Sync) = &**slot;
         // SAFETY:

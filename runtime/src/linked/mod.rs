@@ -28,6 +28,7 @@ pub use handler::{
     AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,
     HandlerResult, IntoHandlerResult, SyncFn,
 };
+pub(crate) use host::WeakHost;
 pub use host::{Call, Host};
 pub use invoke::{HandlerError, HandlerErrors, HandlerRef, SubscriptionId};
 pub use plugin::{Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey, PluginKeyed};

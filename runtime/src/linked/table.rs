@@ -23,6 +23,10 @@ pub struct Table<E: 'static> {
     desc: EventDesc,
     built: OnceLock<Built<E>>,
     fast: AtomicPtr<Built<E>>,
+    /// `fast`'s only handler, when it has exactly one (the most common table): `emit` then
+    /// calls it without setting up a loop. Null whenever `fast` is, or the table has more
+    /// (or fewer) handlers, or any async one.
+    single: AtomicPtr<SyncFn<E>>,
     reasons: Mutex<SlowReasons>,
 }
 
@@ -59,6 +63,7 @@ impl<E: StaticEvent> Table<E> {
             desc: EventDesc::of::<E>(),
             built: OnceLock::new(),
             fast: AtomicPtr::new(ptr::null_mut()),
+            single: AtomicPtr::new(ptr::null_mut()),
             reasons: Mutex::new(SlowReasons {
                 dynamic_refs: 0,
                 warned: false,
@@ -81,6 +86,31 @@ impl<E: StaticEvent> Table<E> {
         // checks the transitions.
         #[allow(unsafe_code, reason = "one load instead of two on every emit")]
         Some(unsafe { &*built })
+    }
+
+    /// `emit` when nothing but this table needs looking at: the single handler called
+    /// directly, or the walk; `None` sends `emit` to its slow path.
+    #[inline(always)]
+    pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+        let single = self.single.load(Ordering::Acquire);
+        if !single.is_null() {
+            // SAFETY: `single` is only ever null or the address of the first element of
+            // `self.built`'s `sync` slice (see `refresh`), stored with `Release` after the
+            // `OnceLock` was initialized; that boxed slice is never freed, moved or changed
+            // once set, and `self` is a `static`. `fast_path_follows_dynamic_refs` (in
+            // `linked/tests.rs`) checks it is set and cleared with `fast`.
+            #[allow(unsafe_code, reason = "one load and an indirect call on every emit")]
+            let handler = unsafe { *single };
+            return Some(match invoke::run(|| handler(host, call, event)) {
+                Outcome::Handled => Emitted {
+                    handled: 1,
+                    skipped_async: 0,
+                    errors: None,
+                },
+                Outcome::Failed(source) => self.built().single_failed(source),
+            });
+        }
+        self.fast().map(|built| built.emit(host, call, event))
     }
 
     /// The handlers, building them now if no system did yet.
@@ -122,13 +152,24 @@ impl<E: StaticEvent> Table<E> {
     /// Points `fast` at the handlers exactly when nothing else is owed. Called with the
     /// reasons locked, so concurrent changes apply in order.
     fn refresh(&self, reasons: &SlowReasons) {
-        let fast = match self.built.get() {
-            Some(built) if reasons.dynamic_refs == 0 && reasons.warned => {
-                ptr::from_ref(built).cast_mut()
-            }
-            _ => ptr::null_mut(),
+        let (fast, single) = match self.built.get() {
+            Some(built) if reasons.dynamic_refs == 0 && reasons.warned => (
+                ptr::from_ref(built).cast_mut(),
+                match (&*built.sync, built.async_count) {
+                    ([only], 0) => ptr::from_ref(only).cast_mut(),
+                    _ => ptr::null_mut(),
+                },
+            ),
+            _ => (ptr::null_mut(), ptr::null_mut()),
         };
-        self.fast.store(fast, Ordering::Release);
+        // `single` first when opening, last when closing: whenever it is set, so is `fast`.
+        if fast.is_null() {
+            self.single.store(single, Ordering::Release);
+            self.fast.store(fast, Ordering::Release);
+        } else {
+            self.fast.store(fast, Ordering::Release);
+            self.single.store(single, Ordering::Release);
+        }
     }
 }
 
@@ -215,6 +256,17 @@ impl<E: StaticEvent> Built<E> {
             handled: self.sync.len() as u32,
             skipped_async: self.async_count,
             errors: None,
+        }
+    }
+
+    /// The single handler of the table failed with `source`.
+    #[cold]
+    #[inline(never)]
+    fn single_failed(&self, source: BoxError) -> Emitted {
+        Emitted {
+            handled: 0,
+            skipped_async: self.async_count,
+            errors: Some(Box::new(vec![static_failure(self.sync_info[0], source)])),
         }
     }
 
@@ -330,6 +382,14 @@ impl Emitted {
                 errors: *errors,
             }),
         }
+    }
+
+    /// How many handlers succeeded, and the failures.
+    pub(crate) fn into_parts(self) -> (usize, Vec<HandlerError>) {
+        (
+            self.handled as usize,
+            self.errors.map(|e| *e).unwrap_or_default(),
+        )
     }
 
     /// Adds what other handlers of the same event did (the dynamic bus's subscribers).

@@ -17,7 +17,7 @@ fn add(e: &Fast) {
     SEEN.fetch_add(e.0, Ordering::Relaxed);
 }
 
-fn host() -> std::sync::Arc<Host> {
+fn host() -> Host {
     Host::new(registry().plugin_decls(), ())
 }
 

@@ -157,11 +157,17 @@ impl Budget {
     }
 
     /// Takes `events` and `bytes` if both fit under the limits; takes nothing otherwise.
-    #[inline]
+    #[inline(always)]
     pub(super) fn reserve(&self, events: usize, bytes: usize) -> bool {
         if let Meter::Unlimited = self.meter {
             return true;
         }
+        self.reserve_limited(events, bytes)
+    }
+
+    /// [`reserve`](Self::reserve) under some limit.
+    #[inline(never)]
+    fn reserve_limited(&self, events: usize, bytes: usize) -> bool {
         match (&self.meter, self.max_events, self.max_bytes) {
             (Meter::Unlimited, ..) => true,
             (Meter::Events(used), Some(max), _) => take(used, events, max),
@@ -201,11 +207,17 @@ impl Budget {
     }
 
     /// Gives back `events` and `bytes`, then wakes every pusher waiting for budget, if any.
-    #[inline]
+    #[inline(always)]
     pub(super) fn release(&self, events: usize, bytes: usize) {
         if let Meter::Unlimited = self.meter {
             return;
         }
+        self.release_limited(events, bytes);
+    }
+
+    /// [`release`](Self::release) under some limit.
+    #[inline(never)]
+    fn release_limited(&self, events: usize, bytes: usize) {
         let wake = match &self.meter {
             Meter::Unlimited => return,
             // Sequentially consistent with the waiter's count-then-retry: either we see the

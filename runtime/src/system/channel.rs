@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::bus::{Bus, DropReason, Item, StaticValue, SubscriptionId};
+use crate::bus::{Bus, DropReason, Item, SubscriptionId};
 use crate::dynamic::DynamicEvent;
 use crate::linked::StaticEvent;
 use crate::queue::{Buffer, RecvTimeout, TryRecv};
@@ -114,9 +114,9 @@ impl<E: StaticEvent> Receive for E {
     #[inline]
     fn from_item(item: Received) -> Result<Arc<Self>, Received> {
         match item.0 {
-            Item::Static(StaticValue { value, desc, size }) => value
+            Item::Static(value) => value
                 .downcast::<E>()
-                .map_err(|value| Received(Item::Static(StaticValue { value, desc, size }))),
+                .map_err(|value| Received(Item::Static(value))),
             Item::Dynamic(event) => event.value_arc::<E>().ok_or(Received(Item::Dynamic(event))),
         }
     }

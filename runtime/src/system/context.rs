@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::dynamic::{DynamicEvent, EventRef};
 use crate::linked::{Call, Emitted, Host, Plugin, StaticEvent};
 
-use super::{Error, EventSystem, Published, SystemRef, WeakHost};
+use super::{Error, EventSystem, Published, SystemRef};
+use crate::linked::WeakHost;
 
 /// What a handler may take besides its event: the system it runs in (publish and emit
 /// further events, reach the other plugins), and the ids of the event it is handling.
@@ -153,7 +154,7 @@ impl<'a> HandlerContext<'a> {
     pub fn handle(&self) -> SystemHandle {
         let child = self.child();
         SystemHandle {
-            host: self.system.host.weak(),
+            host: self.system.host.downgrade(),
             causation: child.causation.map(Arc::from),
             correlation: child.correlation.map(Arc::from),
         }
@@ -175,7 +176,7 @@ pub struct SystemHandle {
 impl fmt::Debug for SystemHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SystemHandle")
-            .field("alive", &(self.host.strong_count() > 0))
+            .field("alive", &self.host.is_alive())
             .field("causation_id", &self.causation)
             .field("correlation_id", &self.correlation)
             .finish()

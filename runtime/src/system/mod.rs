@@ -15,7 +15,7 @@ mod reports;
 mod subscribe;
 mod zero_copy;
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bus::{Bus, MetricsSnapshot, SubscriptionId, SubscriptionInfo};
@@ -48,7 +48,7 @@ struct Core {
 /// the system alive from inside itself).
 #[derive(Clone)]
 pub struct EventSystem {
-    host: Arc<Host>,
+    host: Host,
     bus: Arc<Bus>,
     zero_copy: bool,
 }
@@ -111,7 +111,7 @@ impl EventSystem {
     }
 
     /// The system `host` belongs to.
-    fn from_host(host: Arc<Host>) -> EventSystem {
+    fn from_host(host: Host) -> EventSystem {
         let (bus, zero_copy) = {
             let core = SystemRef::of(&host);
             (Arc::clone(core.bus), core.zero_copy)
@@ -142,7 +142,7 @@ impl EventSystem {
     /// A handle that does not keep the system alive; [`SystemHandle::upgrade`] gets it back
     /// while a clone of it lives.
     pub fn downgrade(&self) -> SystemHandle {
-        SystemHandle::root(Arc::downgrade(&self.host))
+        SystemHandle::root(self.host.downgrade())
     }
 
     /// Calls every **sync** handler of `E`, inline, in dispatch order: the link-time table
@@ -157,7 +157,16 @@ impl EventSystem {
     /// `emit` per event type logs a `tracing` warning. Use [`publish`](Self::publish) for those.
     #[inline]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
-        self.view().emit(&Call::ROOT, event)
+        // The fast path reads the table only: the view is made on the slow path.
+        match E::__table().try_emit(&self.host, &Call::ROOT, event) {
+            Some(emitted) => emitted,
+            None => self.emit_slow(event),
+        }
+    }
+
+    #[inline(never)]
+    fn emit_slow<E: StaticEvent>(&self, event: &E) -> Emitted {
+        self.view().emit_slow(&Call::ROOT, event)
     }
 
     /// Calls every handler of `E`, sync and async, one after another in dispatch order (an
@@ -287,6 +296,3 @@ impl EventSystem {
         }
     }
 }
-
-/// What a [`SystemHandle`] points at.
-pub(crate) type WeakHost = Weak<Host>;

@@ -1,21 +1,33 @@
 //! Publishing and emitting, static and dynamic, written once on [`SystemRef`].
+//!
+//! Every publish first goes as far as it can without waiting; only what must wait (an async
+//! handler, a permit, room in full buffers) becomes a boxed future. So the future a publish
+//! returns stays small: it holds the event and, once it waits, one pointer.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::bus::{Carried, Dispatched, Outgoing, StaticValue, Tally, TopicRef};
 use crate::dynamic::{DynamicEvent, EventRef};
-use crate::linked::{Call, Emitted, StaticEvent, Table};
+use crate::linked::{BoxFuture, Call, Emitted, HandlerError, StaticEvent, Table};
 
 use super::reports::{emitted_with, published};
 use super::{Error, Published, SystemRef};
+
+/// A publish, as far as it went without waiting.
+enum Now<'a> {
+    /// It finished.
+    Done(Result<Published, Error>),
+    /// The rest waits.
+    Later(BoxFuture<'a, Result<Published, Error>>),
+}
 
 impl<'a> SystemRef<'a> {
     /// `emit`: the table walk when nothing else needs looking at, else the slow path.
     #[inline(always)]
     pub(crate) fn emit<E: StaticEvent>(&self, call: &Call<'_>, event: &E) -> Emitted {
-        match E::__table().fast() {
-            Some(handlers) => handlers.emit(self.host, call, event),
+        match E::__table().try_emit(self.host, call, event) {
+            Some(emitted) => emitted,
             None => self.emit_slow(call, event),
         }
     }
@@ -39,14 +51,26 @@ impl<'a> SystemRef<'a> {
         if !self.bus.static_match(handlers.index()) {
             return emitted;
         }
-        let tally = self
-            .bus
-            .dispatch_now(self.host, call, EventRef::static_ref(event));
+        let mut tally = Tally::default();
+        self.bus
+            .dispatch_now(self.host, call, EventRef::static_ref(event), &mut tally);
         emitted_with(emitted, tally)
     }
 
+    /// `emit_dynamic`: sync subscribers run inline; the others are counted as skipped.
+    pub(crate) fn emit_dynamic(&self, call: &Call<'_>, event: &DynamicEvent) -> Emitted {
+        if !self.bus.has_subscriptions() {
+            return Emitted::default();
+        }
+        let mut tally = Tally::default();
+        self.bus
+            .dispatch_now(self.host, call, EventRef::dynamic_ref(event), &mut tally);
+        emitted_with(Emitted::default(), tally)
+    }
+
     /// `publish` of a static event: inline when its handlers are all sync and nothing else
-    /// needs looking at (as `emit`, plus the shutdown check), else the whole walk.
+    /// needs looking at (as `emit`, plus the shutdown check), else as far as it goes without
+    /// waiting, then the rest.
     pub(crate) async fn publish<E: StaticEvent>(
         &self,
         call: &Call<'_>,
@@ -63,74 +87,140 @@ impl<'a> SystemRef<'a> {
             }
             return static_published::<E>(handlers.emit(self.host, call, &event));
         }
-        Box::pin(self.publish_slow(table, call, event)).await
+        match self.publish_static(table, call, event) {
+            Now::Done(result) => result,
+            Now::Later(later) => later.await,
+        }
     }
 
-    async fn publish_slow<E: StaticEvent>(
+    /// `publish` when some dynamic subscription sees the event, or a handler is async, or
+    /// publishes are limited. A publish that waits for an async static handler or a permit
+    /// counts itself in flight from the start; one whose static handlers are all sync runs
+    /// them at once, like `emit`, and the bus counts its dispatch if it runs handlers.
+    fn publish_static<E: StaticEvent>(
         &self,
         table: &'static Table<E>,
-        call: &Call<'_>,
+        call: &'a Call<'a>,
         event: E,
-    ) -> Result<Published, Error> {
-        let in_flight = self.bus.begin().map_err(|_| Error::Shutdown)?;
-        let _permit = self.bus.permit().await;
+    ) -> Now<'a> {
         let handlers = table.built();
+        if (!self.zero_copy && handlers.async_count() > 0) || self.bus.limits_dispatches() {
+            return self.publish_static_waiting(table, call, event);
+        }
+        if self.bus.is_closed() {
+            return Now::Done(Err(Error::Shutdown));
+        }
         let (handled, errors) = if self.zero_copy {
             (0, Vec::new())
         } else {
-            handlers.publish(self.host, call, &event).await
+            handlers.emit(self.host, call, &event).into_parts()
         };
-        let tally = if self.bus.static_match(handlers.index()) {
-            let route = self.bus.with_route(TopicRef::Static(E::NAME), Arc::clone);
-            let dispatched = if route.owned {
-                let value = StaticValue {
-                    size: event.__size(),
-                    value: Arc::new(event),
-                    desc: table.desc(),
-                };
+        if !self.bus.static_match(handlers.index()) {
+            return Now::Done(static_result::<E>(handled, errors, &mut Tally::default()));
+        }
+        let mut tally = Tally::default();
+        let dispatched = self.bus.with_route(TopicRef::Static(E::NAME), |route| {
+            if route.owned {
                 let carried = Carried::Static {
-                    value,
+                    size: event.__size(),
+                    value: StaticValue::new(event),
                     dynamic: None,
                 };
                 self.bus
-                    .deliver(self.host, call, &route, carried, Some(in_flight))
+                    .deliver(self.host, call, route, carried, None, &mut tally)
             } else {
                 let view = EventRef::static_ref(&event);
                 self.bus
-                    .deliver_borrowed(self.host, call, &route, view, Some(in_flight))
-            };
-            self.finish(call, dispatched).await?
-        } else {
-            Tally::default()
-        };
-        published(|| E::NAME.into(), handled, errors, tally)
-    }
-
-    /// Awaits what a dispatch left pending.
-    async fn finish(&self, call: &Call<'_>, dispatched: Dispatched<'_>) -> Result<Tally, Error> {
+                    .deliver_borrowed(self.host, call, route, view, None, &mut tally)
+            }
+        });
         match dispatched {
-            Dispatched::Done(tally) => Ok(tally),
-            Dispatched::Shutdown => Err(Error::Shutdown),
-            Dispatched::Pending(pending) => {
-                // The pending walk borrows `call` no longer than this function.
-                Ok(self.bus.finish(self.host, call, pending).await)
+            Dispatched::Done => Now::Done(static_result::<E>(handled, errors, &mut tally)),
+            dispatched => {
+                let this = *self;
+                Now::Later(Box::pin(async move {
+                    this.finish(call, dispatched, &mut tally).await?;
+                    static_result::<E>(handled, errors, &mut tally)
+                }))
             }
         }
     }
 
-    /// `emit_dynamic`: sync subscribers run inline; the others are counted as skipped.
-    pub(crate) fn emit_dynamic(&self, call: &Call<'_>, event: &DynamicEvent) -> Emitted {
-        if !self.bus.has_subscriptions() {
-            return Emitted::default();
-        }
-        let tally = self
-            .bus
-            .dispatch_now(self.host, call, EventRef::dynamic_ref(event));
-        emitted_with(Emitted::default(), tally)
+    /// A static publish that waits from the start: for its async handlers (in order, each
+    /// awaited before the next), or for a permit.
+    #[cold]
+    #[inline(never)]
+    fn publish_static_waiting<E: StaticEvent>(
+        &self,
+        table: &'static Table<E>,
+        call: &'a Call<'a>,
+        event: E,
+    ) -> Now<'a> {
+        let this = *self;
+        Now::Later(Box::pin(async move {
+            let in_flight = this.bus.begin().map_err(|_| Error::Shutdown)?;
+            let _permit = this.bus.permit().await;
+            let handlers = table.built();
+            let (handled, errors) = if this.zero_copy {
+                (0, Vec::new())
+            } else {
+                handlers.publish(this.host, call, &event).await
+            };
+            let mut tally = Tally::default();
+            if this.bus.static_match(handlers.index()) {
+                let route = this.bus.with_route(TopicRef::Static(E::NAME), Arc::clone);
+                let dispatched = if route.owned {
+                    let carried = Carried::Static {
+                        size: event.__size(),
+                        value: StaticValue::new(event),
+                        dynamic: None,
+                    };
+                    this.bus.deliver(
+                        this.host,
+                        call,
+                        &route,
+                        carried,
+                        Some(in_flight),
+                        &mut tally,
+                    )
+                } else {
+                    let view = EventRef::static_ref(&event);
+                    this.bus.deliver_borrowed(
+                        this.host,
+                        call,
+                        &route,
+                        view,
+                        Some(in_flight),
+                        &mut tally,
+                    )
+                };
+                this.finish(call, dispatched, &mut tally).await?;
+            }
+            static_result::<E>(handled, errors, &mut tally)
+        }))
     }
 
-    /// `publish_dynamic` / `publish_shared`. Generic so that the future of a shared event holds
-    /// a pointer, not a whole event.
+    /// Awaits what a dispatch left pending.
+    async fn finish(
+        &self,
+        call: &'a Call<'a>,
+        dispatched: Dispatched<'a>,
+        tally: &mut Tally,
+    ) -> Result<(), Error> {
+        match dispatched {
+            Dispatched::Done => Ok(()),
+            Dispatched::Shutdown => Err(Error::Shutdown),
+            Dispatched::Pending(pending) => {
+                self.bus.finish(self.host, call, pending, tally).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// `publish_dynamic` / `publish_shared`: as far as it goes without waiting (a payload over
+    /// the limit is refused, the route delivered), then what is left, boxed (a permit, async
+    /// handlers, room in full buffers). The result is built where it is returned, not moved
+    /// through intermediate values.
     pub(crate) async fn publish_event<P>(
         &self,
         call: &Call<'_>,
@@ -146,20 +236,68 @@ impl<'a> SystemRef<'a> {
                 max,
             });
         }
-        let mut _permit = None;
-        let in_flight = if self.bus.limits_dispatches() {
-            let in_flight = self.bus.begin().map_err(|_| Error::Shutdown)?;
-            _permit = self.bus.permit().await;
-            Some(in_flight)
-        } else {
-            None
-        };
-        let tally = match self.bus.dispatch(self.host, call, event, in_flight) {
-            Dispatched::Done(tally) => tally,
-            dispatched => self.finish(call, dispatched).await?,
-        };
-        published(|| Cow::Borrowed(""), 0, Vec::new(), tally)
+        if self.bus.limits_dispatches() {
+            return self.publish_limited(call, event.into_shared()).await;
+        }
+        let mut tally = Tally::default();
+        match self.bus.dispatch(self.host, call, event, None, &mut tally) {
+            Dispatched::Done => dynamic_result(&mut tally),
+            dispatched => self.later(call, dispatched, tally).await,
+        }
     }
+
+    /// A publish that waits for a permit first (`max_concurrent_dispatches`).
+    #[cold]
+    #[inline(never)]
+    fn publish_limited(
+        &self,
+        call: &'a Call<'a>,
+        event: Arc<DynamicEvent>,
+    ) -> BoxFuture<'a, Result<Published, Error>> {
+        let this = *self;
+        Box::pin(async move {
+            let in_flight = this.bus.begin().map_err(|_| Error::Shutdown)?;
+            let _permit = this.bus.permit().await;
+            let mut tally = Tally::default();
+            let dispatched = this
+                .bus
+                .dispatch(this.host, call, event, Some(in_flight), &mut tally);
+            this.finish(call, dispatched, &mut tally).await?;
+            dynamic_result(&mut tally)
+        })
+    }
+
+    /// What is left of a dispatch that did not finish at once, as one boxed future.
+    #[cold]
+    #[inline(never)]
+    fn later(
+        &self,
+        call: &'a Call<'a>,
+        dispatched: Dispatched<'a>,
+        mut tally: Tally,
+    ) -> BoxFuture<'a, Result<Published, Error>> {
+        let this = *self;
+        Box::pin(async move {
+            this.finish(call, dispatched, &mut tally).await?;
+            dynamic_result(&mut tally)
+        })
+    }
+}
+
+/// A dynamic publish's result: the topic is named by the tally if anything failed.
+#[inline(always)]
+fn dynamic_result(tally: &mut Tally) -> Result<Published, Error> {
+    published(|| Cow::Borrowed(""), 0, Vec::new(), tally)
+}
+
+/// A static publish's result: its table's part, then the bus's.
+#[inline(always)]
+fn static_result<E: StaticEvent>(
+    handled: usize,
+    errors: Vec<HandlerError>,
+    tally: &mut Tally,
+) -> Result<Published, Error> {
+    published(|| E::NAME.into(), handled, errors, tally)
 }
 
 /// A static publish that ran inline: its `Emitted` as a publish result.

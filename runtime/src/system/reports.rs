@@ -49,11 +49,12 @@ impl Published {
 ///
 /// Handler errors come first; then a shutdown that dropped the event for waiting publishers;
 /// then buffers that refused it.
+#[inline(always)]
 pub(crate) fn published(
     event: impl FnOnce() -> Cow<'static, str>,
     handled: usize,
-    mut errors: Vec<crate::linked::HandlerError>,
-    mut tally: Tally,
+    errors: Vec<crate::linked::HandlerError>,
+    tally: &mut Tally,
 ) -> Result<Published, Error> {
     if errors.is_empty() && tally.succeeded() {
         return Ok(Published {
@@ -61,10 +62,22 @@ pub(crate) fn published(
             enqueued: tally.enqueued,
         });
     }
+    not_published(event(), handled, errors, std::mem::take(tally))
+}
+
+/// [`published`] when something failed or was refused.
+#[cold]
+#[inline(never)]
+fn not_published(
+    event: Cow<'static, str>,
+    handled: usize,
+    mut errors: Vec<crate::linked::HandlerError>,
+    mut tally: Tally,
+) -> Result<Published, Error> {
     errors.append(&mut tally.take_errors());
     let name = || match tally.topic() {
         Some(topic) => Cow::Owned(topic.to_owned()),
-        None => event(),
+        None => event.clone(),
     };
     if !errors.is_empty() {
         return Err(HandlerErrors {
