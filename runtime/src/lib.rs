@@ -153,8 +153,8 @@ pub use linked::{
 };
 pub use system::{
     AsyncHandlerFn, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,
-    HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish, Published, Receive,
-    ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
+    HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish, PublishFuture,
+    Publishable, Published, Receive, ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};

@@ -149,7 +149,10 @@ impl Tally {
 pub(crate) struct Run {
     books: Books,
     /// Boxed: a dispatch that waits for nothing carries (and drops) one null pointer.
-    #[allow(clippy::box_collection, reason = "a thin pointer on the hot path, see above")]
+    #[allow(
+        clippy::box_collection,
+        reason = "a thin pointer on the hot path, see above"
+    )]
     blocked: Option<Box<Vec<Blocked>>>,
     /// A static event is counted only where some metered subscription sees it.
     is_static: bool,

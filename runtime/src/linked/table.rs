@@ -94,23 +94,47 @@ impl<E: StaticEvent> Table<E> {
     pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
         let single = self.single.load(Ordering::Acquire);
         if !single.is_null() {
-            // SAFETY: `single` is only ever null or the address of the first element of
-            // `self.built`'s `sync` slice (see `refresh`), stored with `Release` after the
-            // `OnceLock` was initialized; that boxed slice is never freed, moved or changed
-            // once set, and `self` is a `static`. `fast_path_follows_dynamic_refs` (in
-            // `linked/tests.rs`) checks it is set and cleared with `fast`.
-            #[allow(unsafe_code, reason = "one load and an indirect call on every emit")]
-            let handler = unsafe { *single };
-            return Some(match invoke::run(|| handler(host, call, event)) {
-                Outcome::Handled => Emitted {
-                    handled: 1,
-                    skipped_async: 0,
-                    errors: None,
-                },
-                Outcome::Failed(source) => self.built().single_failed(source),
-            });
+            return Some(self.call_single(single, host, call, event));
         }
         self.fast().map(|built| built.emit(host, call, event))
+    }
+
+    /// [`try_emit`](Self::try_emit) for `publish`: `None` also when a handler is async.
+    #[inline(always)]
+    pub(crate) fn try_publish(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+        let single = self.single.load(Ordering::Acquire);
+        if !single.is_null() {
+            return Some(self.call_single(single, host, call, event));
+        }
+        let built = self.fast()?;
+        (built.async_count == 0).then(|| built.emit(host, call, event))
+    }
+
+    /// Calls the table's only handler, read from `single`.
+    #[inline(always)]
+    fn call_single(
+        &self,
+        single: *mut SyncFn<E>,
+        host: &Host,
+        call: &Call<'_>,
+        event: &E,
+    ) -> Emitted {
+        // SAFETY: `single` was loaded non-null from `self.single`, which is only ever null or
+        // the address of the first element of `self.built`'s `sync` slice (see `refresh`),
+        // stored with `Release` after the `OnceLock` was initialized; that boxed slice is never
+        // freed, moved or changed once set, and `self` is a `static`.
+        // `fast_path_follows_dynamic_refs` (in `linked/tests.rs`) checks it is set and cleared
+        // with `fast`.
+        #[allow(unsafe_code, reason = "one load and an indirect call on every emit")]
+        let handler = unsafe { *single };
+        match invoke::run(|| handler(host, call, event)) {
+            Outcome::Handled => Emitted {
+                handled: 1,
+                skipped_async: 0,
+                errors: None,
+            },
+            Outcome::Failed(source) => self.built().single_failed(source),
+        }
     }
 
     /// The handlers, building them now if no system did yet.

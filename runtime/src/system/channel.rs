@@ -71,8 +71,8 @@ impl<T: Publish> EventPublisher<T> {
     }
 
     /// Publishes one event: as [`EventSystem::publish`] or [`EventSystem::publish_dynamic`].
-    pub async fn publish(&self, event: T) -> Result<Published, Error> {
-        event.publish_on(&self.system).await
+    pub fn publish(&self, event: T) -> impl Future<Output = Result<Published, Error>> + Send + '_ {
+        event.publish_on(&self.system)
     }
 
     /// Publishes every event, in order, even after one fails; returns the summed report, or

@@ -10,6 +10,7 @@ mod builder;
 mod channel;
 mod context;
 mod error;
+mod future;
 mod publish;
 mod reports;
 mod subscribe;
@@ -26,16 +27,20 @@ pub use builder::{EventSystemBuilder, ImplementationType};
 pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
 pub use context::{HandlerContext, SystemHandle};
 pub use error::Error;
+pub use future::{PublishFuture, Publishable};
 pub use reports::{HealthIssue, HealthReport, Published, ShutdownReport};
 pub use subscribe::{AsyncHandlerFn, SubscribeOptions, SyncHandlerFn};
 
 use builder::Config;
+use future::StaticPublish;
 
 /// What the system layer keeps in its [`Host`], so that a handler's context can reach the
 /// bus: not a cycle, since the bus never holds the host.
 struct Core {
     bus: Arc<Bus>,
     zero_copy: bool,
+    /// Neither ZeroCopy nor a dispatch limit: a static publish may run inline.
+    plain: bool,
     health_threshold: f64,
 }
 
@@ -51,6 +56,7 @@ pub struct EventSystem {
     host: Host,
     bus: Arc<Bus>,
     zero_copy: bool,
+    plain: bool,
 }
 
 impl std::fmt::Debug for EventSystem {
@@ -68,6 +74,8 @@ pub(crate) struct SystemRef<'a> {
     host: &'a Host,
     bus: &'a Arc<Bus>,
     zero_copy: bool,
+    /// Neither ZeroCopy nor a dispatch limit: a static publish may run inline.
+    plain: bool,
 }
 
 impl<'a> SystemRef<'a> {
@@ -80,6 +88,7 @@ impl<'a> SystemRef<'a> {
             host,
             bus: &core.bus,
             zero_copy: core.zero_copy,
+            plain: core.plain,
         }
     }
 }
@@ -92,17 +101,20 @@ impl EventSystem {
 
     pub(crate) fn new(config: Config, registry: &'static Registry) -> EventSystem {
         let zero_copy = config.implementation == ImplementationType::ZeroCopy;
+        let plain = !zero_copy && config.settings.max_concurrent_dispatches.is_none();
         let statics = registry.events().iter().map(|e| (e.name(), e.table()));
         let bus = Bus::new(config.settings, statics);
         let core = Core {
             bus: Arc::clone(&bus),
             zero_copy,
+            plain,
             health_threshold: config.health_threshold,
         };
         let system = EventSystem {
             host: Host::new(registry.plugin_decls(), core),
             bus,
             zero_copy,
+            plain,
         };
         if zero_copy {
             zero_copy::install(&system.bus, registry);
@@ -112,23 +124,25 @@ impl EventSystem {
 
     /// The system `host` belongs to.
     fn from_host(host: Host) -> EventSystem {
-        let (bus, zero_copy) = {
+        let (bus, zero_copy, plain) = {
             let core = SystemRef::of(&host);
-            (Arc::clone(core.bus), core.zero_copy)
+            (Arc::clone(core.bus), core.zero_copy, core.plain)
         };
         EventSystem {
             host,
             bus,
             zero_copy,
+            plain,
         }
     }
 
     #[inline(always)]
-    fn view(&self) -> SystemRef<'_> {
+    pub(crate) fn view(&self) -> SystemRef<'_> {
         SystemRef {
             host: &self.host,
             bus: &self.bus,
             zero_copy: self.zero_copy,
+            plain: self.plain,
         }
     }
 
@@ -180,8 +194,8 @@ impl EventSystem {
     ///
     /// When every handler of `E` is sync and no dynamic subscription matches, this is `emit`
     /// plus one check that the system is open: it runs before the first `.await` returns.
-    pub async fn publish<E: StaticEvent>(&self, event: E) -> Result<Published, Error> {
-        self.view().publish(&Call::ROOT, event).await
+    pub fn publish<E: StaticEvent>(&self, event: E) -> PublishFuture<'_, StaticPublish<E>> {
+        PublishFuture::new(self, StaticPublish::new(event))
     }
 
     /// Calls the sync subscribers of a dynamic event, inline; async and pull subscribers need
@@ -196,14 +210,14 @@ impl EventSystem {
     /// `Arc`, never a copy per subscriber).
     ///
     /// A payload over `max_payload_bytes` is refused before anything is delivered.
-    pub async fn publish_dynamic(&self, event: DynamicEvent) -> Result<Published, Error> {
-        self.view().publish_event(&Call::ROOT, event).await
+    pub fn publish_dynamic(&self, event: DynamicEvent) -> PublishFuture<'_, DynamicEvent> {
+        PublishFuture::new(self, event)
     }
 
     /// [`publish_dynamic`](Self::publish_dynamic) for an event that is already shared: no
     /// copy and no allocation, whatever the subscribers (for fan-out or forwarding of one event).
-    pub async fn publish_shared(&self, event: Arc<DynamicEvent>) -> Result<Published, Error> {
-        self.view().publish_event(&Call::ROOT, event).await
+    pub fn publish_shared(&self, event: Arc<DynamicEvent>) -> PublishFuture<'_, Arc<DynamicEvent>> {
+        PublishFuture::new(self, event)
     }
 
     /// Every live subscription: id, pattern, priority, delivery, buffer fill. Static handlers

@@ -15,7 +15,7 @@ use super::reports::{emitted_with, published};
 use super::{Error, Published, SystemRef};
 
 /// A publish, as far as it went without waiting.
-enum Now<'a> {
+pub(crate) enum Now<'a> {
     /// It finished.
     Done(Result<Published, Error>),
     /// The rest waits.
@@ -76,28 +76,32 @@ impl<'a> SystemRef<'a> {
         call: &Call<'_>,
         event: E,
     ) -> Result<Published, Error> {
-        let table = E::__table();
-        if let Some(handlers) = table.fast()
-            && handlers.async_count() == 0
-            && !self.zero_copy
-            && !self.bus.limits_dispatches()
-        {
-            if self.bus.is_closed() {
-                return Err(Error::Shutdown);
-            }
-            return static_published::<E>(handlers.emit(self.host, call, &event));
-        }
-        match self.publish_static(table, call, event) {
+        match self.begin_static(call, event) {
             Now::Done(result) => result,
             Now::Later(later) => later.await,
         }
+    }
+
+    /// A static publish as far as it goes without waiting.
+    #[inline(always)]
+    pub(crate) fn begin_static<E: StaticEvent>(&self, call: &'a Call<'a>, event: E) -> Now<'a> {
+        let table = E::__table();
+        if self.plain {
+            if self.bus.is_closed() {
+                return Now::Done(Err(Error::Shutdown));
+            }
+            if let Some(emitted) = table.try_publish(self.host, call, &event) {
+                return Now::Done(static_published::<E>(emitted));
+            }
+        }
+        self.publish_static(table, call, event)
     }
 
     /// `publish` when some dynamic subscription sees the event, or a handler is async, or
     /// publishes are limited. A publish that waits for an async static handler or a permit
     /// counts itself in flight from the start; one whose static handlers are all sync runs
     /// them at once, like `emit`, and the bus counts its dispatch if it runs handlers.
-    fn publish_static<E: StaticEvent>(
+    pub(crate) fn publish_static<E: StaticEvent>(
         &self,
         table: &'static Table<E>,
         call: &'a Call<'a>,
@@ -229,20 +233,32 @@ impl<'a> SystemRef<'a> {
     where
         P: Outgoing + Send,
     {
+        match self.begin_dynamic(call, event) {
+            Now::Done(result) => result,
+            Now::Later(later) => later.await,
+        }
+    }
+
+    /// A dynamic publish as far as it goes without waiting.
+    #[inline(always)]
+    pub(crate) fn begin_dynamic<P>(&self, call: &'a Call<'a>, event: P) -> Now<'a>
+    where
+        P: Outgoing + Send,
+    {
         if let Err((size, max)) = self.bus.check_payload(event.as_event()) {
-            return Err(Error::PayloadTooLarge {
+            return Now::Done(Err(Error::PayloadTooLarge {
                 topic: event.as_event().topic().to_string(),
                 size,
                 max,
-            });
+            }));
         }
         if self.bus.limits_dispatches() {
-            return self.publish_limited(call, event.into_shared()).await;
+            return Now::Later(self.publish_limited(call, event.into_shared()));
         }
         let mut tally = Tally::default();
         match self.bus.dispatch(self.host, call, event, None, &mut tally) {
-            Dispatched::Done => dynamic_result(&mut tally),
-            dispatched => self.later(call, dispatched, tally).await,
+            Dispatched::Done => Now::Done(dynamic_result(&mut tally)),
+            dispatched => Now::Later(self.later(call, dispatched, tally)),
         }
     }
 

@@ -1,0 +1,192 @@
+//! `PublishFuture`: the future `EventSystem::publish`, `publish_dynamic` and `publish_shared`
+//! return.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::dynamic::DynamicEvent;
+use crate::linked::{BoxFuture, Call, StaticEvent};
+
+use super::publish::Now;
+use super::{Error, EventSystem, Published};
+
+/// A publish in progress, as [`EventSystem::publish`], [`publish_dynamic`] and
+/// [`publish_shared`] return it. Like every future it does nothing until polled; its first
+/// poll does everything that needs no waiting (every sync handler, every push into a buffer
+/// with room), so a publish that waits for nothing is ready at once. What has to wait (an
+/// async handler, a permit, room in a full buffer) continues as one boxed future.
+///
+/// `Send` when the event is; dropping it before it is ready cancels what was left to wait
+/// for, as with any future.
+///
+/// [`publish_dynamic`]: EventSystem::publish_dynamic
+/// [`publish_shared`]: EventSystem::publish_shared
+#[must_use = "a publish does nothing until it is awaited"]
+pub struct PublishFuture<'a, P> {
+    system: &'a EventSystem,
+    state: State<'a, P>,
+}
+
+enum State<'a, P> {
+    /// Not polled yet.
+    Start(P),
+    /// Waiting for what the first poll could not finish.
+    Waiting(BoxFuture<'a, Result<Published, Error>>),
+    /// Ready was returned.
+    Done,
+}
+
+/// What a [`PublishFuture`] publishes: a static event, or a dynamic one (owned or shared).
+pub trait Publishable: Send + Sized {
+    #[doc(hidden)]
+    fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a>;
+}
+
+/// Not public API.
+#[doc(hidden)]
+pub struct Private(());
+
+/// Not public API.
+#[doc(hidden)]
+pub struct PublishStart<'a>(Start<'a>);
+
+/// How far a publish got on its first poll.
+enum Start<'a> {
+    /// Every handler ran and succeeded, and no buffer was involved: the common case, kept
+    /// small so that the whole result is built only where it is returned.
+    Handled(usize),
+    /// Anything else, finished.
+    Done(Result<Published, Error>),
+    /// The rest waits.
+    Later(BoxFuture<'a, Result<Published, Error>>),
+}
+
+impl<'a> From<Now<'a>> for Start<'a> {
+    #[inline(always)]
+    fn from(now: Now<'a>) -> Self {
+        match now {
+            Now::Done(result) => Start::Done(result),
+            Now::Later(later) => Start::Later(later),
+        }
+    }
+}
+
+/// A static event, as [`EventSystem::publish`] takes it.
+#[doc(hidden)]
+pub struct StaticPublish<E>(pub(crate) E, PhantomData<fn() -> E>);
+
+impl<E> StaticPublish<E> {
+    pub(crate) fn new(event: E) -> Self {
+        StaticPublish(event, PhantomData)
+    }
+}
+
+impl<E: StaticEvent> Publishable for StaticPublish<E> {
+    #[inline(always)]
+    fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
+        let table = E::__table();
+        if system.plain {
+            if system.bus.is_closed() {
+                return PublishStart(Start::Done(Err(Error::Shutdown)));
+            }
+            if let Some(emitted) = table.try_publish(&system.host, &Call::ROOT, &self.0) {
+                return PublishStart(if emitted.is_ok() {
+                    Start::Handled(emitted.handled())
+                } else {
+                    Start::Done(failed::<E>(emitted))
+                });
+            }
+        }
+        PublishStart(
+            system
+                .view()
+                .publish_static(table, &Call::ROOT, self.0)
+                .into(),
+        )
+    }
+}
+
+/// A static publish whose handlers ran inline and some failed.
+#[cold]
+#[inline(never)]
+fn failed<E: StaticEvent>(emitted: crate::linked::Emitted) -> Result<Published, Error> {
+    match emitted.into_result::<E>() {
+        Ok(emitted) => Ok(Published::handled_only(emitted.handled())),
+        Err(errors) => Err(errors.into()),
+    }
+}
+
+impl Publishable for DynamicEvent {
+    #[inline(always)]
+    fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
+        PublishStart(system.view().begin_dynamic(&Call::ROOT, self).into())
+    }
+}
+
+impl Publishable for Arc<DynamicEvent> {
+    #[inline(always)]
+    fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
+        PublishStart(system.view().begin_dynamic(&Call::ROOT, self).into())
+    }
+}
+
+impl<'a, P> PublishFuture<'a, P> {
+    pub(crate) fn new(system: &'a EventSystem, event: P) -> Self {
+        PublishFuture {
+            system,
+            state: State::Start(event),
+        }
+    }
+}
+
+/// The event is moved out on the first poll and never pinned, so the future may move.
+impl<P> Unpin for PublishFuture<'_, P> {}
+
+impl<P: Publishable> Future for PublishFuture<'_, P> {
+    type Output = Result<Published, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let State::Waiting(later) = &mut this.state {
+            return match later.as_mut().poll(cx) {
+                Poll::Ready(result) => {
+                    this.state = State::Done;
+                    Poll::Ready(result)
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        let State::Start(event) = std::mem::replace(&mut this.state, State::Done) else {
+            panic!("a PublishFuture was polled after it returned Ready");
+        };
+        match event.__begin(this.system, Private(())).0 {
+            Start::Handled(handled) => Poll::Ready(Ok(Published::handled_only(handled))),
+            Start::Done(result) => Poll::Ready(result),
+            Start::Later(mut later) => match later.as_mut().poll(cx) {
+                Poll::Ready(result) => Poll::Ready(result),
+                Poll::Pending => {
+                    this.state = State::Waiting(later);
+                    Poll::Pending
+                }
+            },
+        }
+    }
+}
+
+impl<P> fmt::Debug for PublishFuture<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Start(_) => "not started",
+            State::Waiting(_) => "waiting",
+            State::Done => "done",
+        };
+        f.debug_struct("PublishFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
