@@ -500,7 +500,7 @@ impl Bus {
 #[cold]
 fn topic_of(event: &Carried) -> String {
     match event {
-        Carried::Taken => String::new(),
+        Carried::Dynamic(None) => String::new(),
         event => event.view().topic().to_owned(),
     }
 }
@@ -567,7 +567,7 @@ impl Bus {
             if !key.is(event.as_ref()?.topic()) {
                 return None;
             }
-            let shared = Carried::Dynamic(event.take()?.into_shared());
+            let shared = Carried::dynamic_event(event.take()?.into_shared());
             Some(self.deliver(host, call, route, shared, in_flight.take()?, tally))
         });
         if let Some(done) = hit {
@@ -590,7 +590,7 @@ impl Bus {
             self.routes.remember(generation, topic, route);
         }
         if route.owned {
-            let shared = Carried::Dynamic(event.into_shared());
+            let shared = Carried::dynamic_event(event.into_shared());
             self.deliver(host, call, route, shared, in_flight, tally)
         } else {
             let view = EventRef::dynamic_ref(event.as_event());

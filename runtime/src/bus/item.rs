@@ -135,8 +135,10 @@ impl Form for EventRef<'_> {
 
 /// A shared event, for a dispatch in which some subscription needs it owned.
 pub(crate) enum Carried {
-    /// A shared dynamic event.
-    Dynamic(Arc<DynamicEvent>),
+    /// A shared dynamic event; `None` once moved into the last subscription that needed it
+    /// (taken by replacing the pointer alone: the whole value, just written, would be read
+    /// back wider than it was written, which stalls).
+    Dynamic(Option<Arc<DynamicEvent>>),
     /// A shared static event; `dynamic` is its `DynamicEvent` form, made the first time a
     /// subscriber needs one (an async handler, an untyped pull subscriber).
     Static {
@@ -145,17 +147,13 @@ pub(crate) enum Carried {
         size: usize,
         dynamic: Option<Arc<DynamicEvent>>,
     },
-    /// Moved into the last subscription that needed it.
-    Taken,
 }
 
 impl Carried {
-    #[inline]
-    fn take_dynamic(&mut self) -> Arc<DynamicEvent> {
-        match std::mem::replace(self, Carried::Taken) {
-            Carried::Dynamic(event) => event,
-            _ => unreachable!("only called on a dynamic event"),
-        }
+    /// A shared dynamic event.
+    #[inline(always)]
+    pub(crate) fn dynamic_event(event: Arc<DynamicEvent>) -> Carried {
+        Carried::Dynamic(Some(event))
     }
 }
 
@@ -163,9 +161,9 @@ impl Form for Carried {
     #[inline]
     fn view(&self) -> EventRef<'_> {
         match self {
-            Carried::Dynamic(event) => EventRef::dynamic_ref(event),
+            Carried::Dynamic(Some(event)) => EventRef::dynamic_ref(event),
             Carried::Static { value, .. } => EventRef::from_static(value.desc(), value.as_any()),
-            Carried::Taken => unreachable!("a taken event is not looked at again"),
+            Carried::Dynamic(None) => unreachable!("a taken event is not looked at again"),
         }
     }
 
@@ -177,16 +175,15 @@ impl Form for Carried {
     #[inline]
     fn bytes(&self) -> usize {
         match self {
-            Carried::Dynamic(event) => event.payload_len(),
+            Carried::Dynamic(event) => event.as_ref().map_or(0, |e| e.payload_len()),
             Carried::Static { size, .. } => *size,
-            Carried::Taken => 0,
         }
     }
 
     #[inline]
     fn item(&mut self, typed: bool, last: bool) -> Option<Item> {
-        if last && matches!(self, Carried::Dynamic(_)) {
-            return Some(Item::Dynamic(self.take_dynamic()));
+        if last && let Carried::Dynamic(event) = self {
+            return event.take().map(Item::Dynamic);
         }
         if let Carried::Static { value, .. } = self
             && typed
@@ -198,8 +195,7 @@ impl Form for Carried {
 
     fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
         match self {
-            Carried::Taken => None,
-            Carried::Dynamic(event) => Some(Arc::clone(event)),
+            Carried::Dynamic(event) => event.clone(),
             Carried::Static { value, dynamic, .. } => Some(Arc::clone(
                 dynamic.get_or_insert_with(|| Arc::new(value.to_dynamic())),
             )),

@@ -224,7 +224,11 @@ impl<T> Buffer<T> {
 
     /// Pushes `item` without waiting: like [`push`](Self::push), except that
     /// [`Overflow::Block`] behaves as [`Overflow::DropNewest`] (for synchronous callers).
-    #[inline]
+    ///
+    /// Inlined into its caller, so that the item goes from the caller's registers into its
+    /// slot: passed through memory, a just-built item is read back wider than it was written,
+    /// which stalls.
+    #[inline(always)]
     pub(crate) fn try_push(&self, item: T, bytes: usize, overflow: Overflow) -> PushOutcome<T> {
         let st = self.lock();
         if st.closed {
@@ -244,7 +248,7 @@ impl<T> Buffer<T> {
 
     /// Appends an item for which a slot and budget are held, then wakes whoever the change
     /// concerns (see [`Buffer::not_empty`] and [`Buffer::not_full`]).
-    #[inline]
+    #[inline(always)]
     fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, item: T, bytes: usize) -> PushOutcome<T> {
         let was_empty = st.queue.is_empty();
         st.queue.push_back((item, bytes));

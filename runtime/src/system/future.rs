@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use crate::dynamic::DynamicEvent;
 use crate::linked::{BoxFuture, Call, StaticEvent};
 
-use super::publish::Now;
+use super::publish::static_start;
 use super::{Error, EventSystem, Published};
 
 /// A publish in progress, as [`EventSystem::publish`], [`publish_dynamic`] and
@@ -55,22 +55,29 @@ pub struct Private(());
 pub struct PublishStart<'a>(Start<'a>);
 
 /// How far a publish got on its first poll.
-enum Start<'a> {
-    /// Every handler ran and succeeded, and no buffer was involved: the common case, kept
-    /// small so that the whole result is built only where it is returned.
-    Handled(usize),
+pub(crate) enum Start<'a> {
+    /// Everything succeeded: the common case, kept to two counts so that the whole result
+    /// is built only where it is returned (moving a whole `Result` through intermediate
+    /// values costs more than the handlers).
+    Counts {
+        /// Handlers that ran.
+        handled: usize,
+        /// Buffers that took the event.
+        enqueued: usize,
+    },
     /// Anything else, finished.
     Done(Result<Published, Error>),
     /// The rest waits.
     Later(BoxFuture<'a, Result<Published, Error>>),
 }
 
-impl<'a> From<Now<'a>> for Start<'a> {
-    #[inline(always)]
-    fn from(now: Now<'a>) -> Self {
-        match now {
-            Now::Done(result) => Start::Done(result),
-            Now::Later(later) => Start::Later(later),
+impl Start<'_> {
+    /// The result, once what waits is done.
+    pub(crate) async fn finish(self) -> Result<Published, Error> {
+        match self {
+            Start::Counts { handled, enqueued } => Ok(Published::from_counts(handled, enqueued)),
+            Start::Done(result) => result,
+            Start::Later(later) => later.await,
         }
     }
 }
@@ -94,43 +101,24 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
                 return PublishStart(Start::Done(Err(Error::Shutdown)));
             }
             if let Some(emitted) = table.try_publish(&system.host, &Call::ROOT, &self.0) {
-                return PublishStart(if emitted.is_ok() {
-                    Start::Handled(emitted.handled())
-                } else {
-                    Start::Done(failed::<E>(emitted))
-                });
+                return PublishStart(static_start::<E>(emitted));
             }
         }
-        PublishStart(
-            system
-                .view()
-                .publish_static(table, &Call::ROOT, self.0)
-                .into(),
-        )
-    }
-}
-
-/// A static publish whose handlers ran inline and some failed.
-#[cold]
-#[inline(never)]
-fn failed<E: StaticEvent>(emitted: crate::linked::Emitted) -> Result<Published, Error> {
-    match emitted.into_result::<E>() {
-        Ok(emitted) => Ok(Published::handled_only(emitted.handled())),
-        Err(errors) => Err(errors.into()),
+        PublishStart(system.view().publish_static(table, &Call::ROOT, self.0))
     }
 }
 
 impl Publishable for DynamicEvent {
     #[inline(always)]
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
-        PublishStart(system.view().begin_dynamic(&Call::ROOT, self).into())
+        PublishStart(system.view().start_dynamic(&Call::ROOT, self))
     }
 }
 
 impl Publishable for Arc<DynamicEvent> {
     #[inline(always)]
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
-        PublishStart(system.view().begin_dynamic(&Call::ROOT, self).into())
+        PublishStart(system.view().start_dynamic(&Call::ROOT, self))
     }
 }
 
@@ -165,7 +153,9 @@ impl<P: Publishable> Future for PublishFuture<'_, P> {
             panic!("a PublishFuture was polled after it returned Ready");
         };
         match event.__begin(this.system, Private(())).0 {
-            Start::Handled(handled) => Poll::Ready(Ok(Published::handled_only(handled))),
+            Start::Counts { handled, enqueued } => {
+                Poll::Ready(Ok(Published::from_counts(handled, enqueued)))
+            }
             Start::Done(result) => Poll::Ready(result),
             Start::Later(mut later) => match later.as_mut().poll(cx) {
                 Poll::Ready(result) => Poll::Ready(result),

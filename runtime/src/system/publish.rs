@@ -11,16 +11,9 @@ use crate::bus::{Carried, Dispatched, Outgoing, StaticValue, Tally, TopicRef};
 use crate::dynamic::{DynamicEvent, EventRef};
 use crate::linked::{BoxFuture, Call, Emitted, HandlerError, StaticEvent, Table};
 
+use super::future::Start;
 use super::reports::{emitted_with, published};
 use super::{Error, Published, SystemRef};
-
-/// A publish, as far as it went without waiting.
-pub(crate) enum Now<'a> {
-    /// It finished.
-    Done(Result<Published, Error>),
-    /// The rest waits.
-    Later(BoxFuture<'a, Result<Published, Error>>),
-}
 
 impl<'a> SystemRef<'a> {
     /// `emit`: the table walk when nothing else needs looking at, else the slow path.
@@ -76,22 +69,19 @@ impl<'a> SystemRef<'a> {
         call: &Call<'_>,
         event: E,
     ) -> Result<Published, Error> {
-        match self.begin_static(call, event) {
-            Now::Done(result) => result,
-            Now::Later(later) => later.await,
-        }
+        self.begin_static(call, event).finish().await
     }
 
     /// A static publish as far as it goes without waiting.
     #[inline(always)]
-    pub(crate) fn begin_static<E: StaticEvent>(&self, call: &'a Call<'a>, event: E) -> Now<'a> {
+    pub(crate) fn begin_static<E: StaticEvent>(&self, call: &'a Call<'a>, event: E) -> Start<'a> {
         let table = E::__table();
         if self.plain {
             if self.bus.is_closed() {
-                return Now::Done(Err(Error::Shutdown));
+                return Start::Done(Err(Error::Shutdown));
             }
             if let Some(emitted) = table.try_publish(self.host, call, &event) {
-                return Now::Done(static_published::<E>(emitted));
+                return static_start::<E>(emitted);
             }
         }
         self.publish_static(table, call, event)
@@ -106,21 +96,21 @@ impl<'a> SystemRef<'a> {
         table: &'static Table<E>,
         call: &'a Call<'a>,
         event: E,
-    ) -> Now<'a> {
+    ) -> Start<'a> {
         let handlers = table.built();
         if (!self.zero_copy && handlers.async_count() > 0) || self.bus.limits_dispatches() {
             return self.publish_static_waiting(table, call, event);
         }
         if self.bus.is_closed() {
-            return Now::Done(Err(Error::Shutdown));
+            return Start::Done(Err(Error::Shutdown));
         }
-        let (handled, errors) = if self.zero_copy {
-            (0, Vec::new())
+        let emitted = if self.zero_copy {
+            Emitted::default()
         } else {
-            handlers.emit(self.host, call, &event).into_parts()
+            handlers.emit(self.host, call, &event)
         };
         if !self.bus.static_match(handlers.index()) {
-            return Now::Done(static_result::<E>(handled, errors, &mut Tally::default()));
+            return static_start::<E>(emitted);
         }
         let mut tally = Tally::default();
         let dispatched = self.bus.with_route(TopicRef::Static(E::NAME), |route| {
@@ -139,10 +129,18 @@ impl<'a> SystemRef<'a> {
             }
         });
         match dispatched {
-            Dispatched::Done => Now::Done(static_result::<E>(handled, errors, &mut tally)),
+            Dispatched::Done if emitted.is_ok() && tally.succeeded() => Start::Counts {
+                handled: emitted.handled() + tally.handled,
+                enqueued: tally.enqueued,
+            },
+            Dispatched::Done => {
+                let (handled, errors) = emitted.into_parts();
+                Start::Done(static_result::<E>(handled, errors, &mut tally))
+            }
             dispatched => {
                 let this = *self;
-                Now::Later(Box::pin(async move {
+                let (handled, errors) = emitted.into_parts();
+                Start::Later(Box::pin(async move {
                     this.finish(call, dispatched, &mut tally).await?;
                     static_result::<E>(handled, errors, &mut tally)
                 }))
@@ -159,9 +157,9 @@ impl<'a> SystemRef<'a> {
         table: &'static Table<E>,
         call: &'a Call<'a>,
         event: E,
-    ) -> Now<'a> {
+    ) -> Start<'a> {
         let this = *self;
-        Now::Later(Box::pin(async move {
+        Start::Later(Box::pin(async move {
             let in_flight = this.bus.begin().map_err(|_| Error::Shutdown)?;
             let _permit = this.bus.permit().await;
             let handlers = table.built();
@@ -233,32 +231,50 @@ impl<'a> SystemRef<'a> {
     where
         P: Outgoing + Send,
     {
-        match self.begin_dynamic(call, event) {
-            Now::Done(result) => result,
-            Now::Later(later) => later.await,
+        self.start_dynamic(call, event).finish().await
+    }
+
+    /// [`begin_dynamic`](Self::begin_dynamic) for a [`PublishFuture`](super::PublishFuture):
+    /// success comes back as its two counts.
+    #[inline(always)]
+    pub(crate) fn start_dynamic<P>(&self, call: &'a Call<'a>, event: P) -> Start<'a>
+    where
+        P: Outgoing + Send,
+    {
+        if self.bus.check_payload(event.as_event()).is_err() || self.bus.limits_dispatches() {
+            return self.begin_dynamic(call, event);
+        }
+        let mut tally = Tally::default();
+        match self.bus.dispatch(self.host, call, event, None, &mut tally) {
+            Dispatched::Done if tally.succeeded() => Start::Counts {
+                handled: tally.handled,
+                enqueued: tally.enqueued,
+            },
+            Dispatched::Done => Start::Done(dynamic_result(&mut tally)),
+            dispatched => Start::Later(self.later(call, dispatched, tally)),
         }
     }
 
     /// A dynamic publish as far as it goes without waiting.
     #[inline(always)]
-    pub(crate) fn begin_dynamic<P>(&self, call: &'a Call<'a>, event: P) -> Now<'a>
+    pub(crate) fn begin_dynamic<P>(&self, call: &'a Call<'a>, event: P) -> Start<'a>
     where
         P: Outgoing + Send,
     {
         if let Err((size, max)) = self.bus.check_payload(event.as_event()) {
-            return Now::Done(Err(Error::PayloadTooLarge {
+            return Start::Done(Err(Error::PayloadTooLarge {
                 topic: event.as_event().topic().to_string(),
                 size,
                 max,
             }));
         }
         if self.bus.limits_dispatches() {
-            return Now::Later(self.publish_limited(call, event.into_shared()));
+            return Start::Later(self.publish_limited(call, event.into_shared()));
         }
         let mut tally = Tally::default();
         match self.bus.dispatch(self.host, call, event, None, &mut tally) {
-            Dispatched::Done => Now::Done(dynamic_result(&mut tally)),
-            dispatched => Now::Later(self.later(call, dispatched, tally)),
+            Dispatched::Done => Start::Done(dynamic_result(&mut tally)),
+            dispatched => Start::Later(self.later(call, dispatched, tally)),
         }
     }
 
@@ -316,9 +332,23 @@ fn static_result<E: StaticEvent>(
     published(|| E::NAME.into(), handled, errors, tally)
 }
 
-/// A static publish that ran inline: its `Emitted` as a publish result.
-#[inline]
-fn static_published<E: StaticEvent>(emitted: Emitted) -> Result<Published, Error> {
+/// A static publish that ran its handlers inline and nothing else.
+#[inline(always)]
+pub(crate) fn static_start<'a, E: StaticEvent>(emitted: Emitted) -> Start<'a> {
+    if emitted.is_ok() {
+        Start::Counts {
+            handled: emitted.handled(),
+            enqueued: 0,
+        }
+    } else {
+        Start::Done(failed::<E>(emitted))
+    }
+}
+
+/// A static publish whose handlers ran inline and some failed.
+#[cold]
+#[inline(never)]
+fn failed<E: StaticEvent>(emitted: Emitted) -> Result<Published, Error> {
     match emitted.into_result::<E>() {
         Ok(emitted) => Ok(Published::handled_only(emitted.handled())),
         Err(errors) => Err(errors.into()),

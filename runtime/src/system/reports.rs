@@ -26,6 +26,12 @@ impl Published {
         self.enqueued
     }
 
+    /// `handled` handlers ran, `enqueued` buffers took the event.
+    #[inline(always)]
+    pub(crate) fn from_counts(handled: usize, enqueued: usize) -> Published {
+        Published { handled, enqueued }
+    }
+
     /// `handled` handlers ran, no buffer was involved.
     #[inline]
     pub(crate) fn handled_only(handled: usize) -> Published {
