@@ -150,6 +150,15 @@ pub(crate) enum Carried {
 }
 
 impl Carried {
+    /// Drops the event; when the last subscription took it, there is nothing left to drop,
+    /// and the out-of-line drop glue is skipped.
+    #[inline(always)]
+    pub(crate) fn release(self) {
+        if matches!(self, Carried::Dynamic(None)) {
+            std::mem::forget(self);
+        }
+    }
+
     /// A shared dynamic event.
     #[inline(always)]
     pub(crate) fn dynamic_event(event: Arc<DynamicEvent>) -> Carried {

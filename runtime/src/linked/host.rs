@@ -15,15 +15,19 @@ type Instance = Box<dyn Any + Send + Sync>;
 /// register it was handed anyway); a plugin method reads its instance from a slot; a handler
 /// that takes a `HandlerContext` builds one from it. Not public API: generated code names it.
 ///
-/// A shared handle (an `Arc`): the system holds one, and thunks get a reference to it, so
-/// that passing it costs no instruction on `emit`.
+/// A shared handle: the system holds one, and thunks get a reference to it, so that passing
+/// it costs no instruction on `emit`. It keeps its own pointer to the plugin instances, so
+/// that a plugin method reaches its instance in two dependent loads (slot, then instance).
 #[doc(hidden)]
 #[derive(Clone)]
-pub struct Host(Arc<Shared>);
+pub struct Host {
+    plugins: Arc<[Instance]>,
+    shared: Arc<Shared>,
+}
 
 /// What a [`Host`] shares.
 struct Shared {
-    plugins: Box<[Instance]>,
+    plugins: Arc<[Instance]>,
     system: Box<dyn Any + Send + Sync>,
 }
 
@@ -34,7 +38,7 @@ pub(crate) struct WeakHost(Weak<Shared>);
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host")
-            .field("plugins", &self.0.plugins.len())
+            .field("plugins", &self.plugins.len())
             .finish_non_exhaustive()
     }
 }
@@ -42,7 +46,11 @@ impl fmt::Debug for Host {
 impl WeakHost {
     /// The host, while its system lives.
     pub(crate) fn upgrade(&self) -> Option<Host> {
-        self.0.upgrade().map(Host)
+        let shared = self.0.upgrade()?;
+        Some(Host {
+            plugins: Arc::clone(&shared.plugins),
+            shared,
+        })
     }
 
     /// Whether its system still lives.
@@ -54,27 +62,31 @@ impl WeakHost {
 impl Host {
     /// Instantiates every plugin, in registry slot order, beside `system`.
     pub(crate) fn new(decls: &[&'static PluginDecl], system: impl Any + Send + Sync) -> Host {
-        Host(Arc::new(Shared {
-            plugins: decls.iter().map(|d| (d.construct)()).collect(),
-            system: Box::new(system),
-        }))
+        let plugins: Arc<[Instance]> = decls.iter().map(|d| (d.construct)()).collect();
+        Host {
+            plugins: Arc::clone(&plugins),
+            shared: Arc::new(Shared {
+                plugins,
+                system: Box::new(system),
+            }),
+        }
     }
 
     /// The system layer's part, if it is a `T`.
     #[inline]
     pub(crate) fn system<T: Any>(&self) -> Option<&T> {
-        self.0.system.downcast_ref::<T>()
+        self.shared.system.downcast_ref::<T>()
     }
 
     /// A handle that does not keep this host alive.
     pub(crate) fn downgrade(&self) -> WeakHost {
-        WeakHost(Arc::downgrade(&self.0))
+        WeakHost(Arc::downgrade(&self.shared))
     }
 
     /// The instance of `P`, if `P` is linked.
     #[inline]
     pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        let slot = self.0.plugins.get(P::__key().index())?;
+        let slot = self.plugins.get(P::__key().index())?;
         debug_assert!(slot.is::<P>());
         let ptr: *const (dyn Any + Send + Sync) = &**slot;
         // SAFETY:

@@ -246,10 +246,10 @@ impl<'a> SystemRef<'a> {
         }
         let mut tally = Tally::default();
         match self.bus.dispatch(self.host, call, event, None, &mut tally) {
-            Dispatched::Done if tally.succeeded() => Start::Counts {
-                handled: tally.handled,
-                enqueued: tally.enqueued,
-            },
+            Dispatched::Done if tally.succeeded() => {
+                let (handled, enqueued) = tally.into_counts();
+                Start::Counts { handled, enqueued }
+            }
             Dispatched::Done => Start::Done(dynamic_result(&mut tally)),
             dispatched => Start::Later(self.later(call, dispatched, tally)),
         }
