@@ -19,6 +19,7 @@ mod metrics;
 mod route;
 mod shutdown;
 mod subscription;
+mod tally;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -36,11 +37,12 @@ pub use backpressure::{
 pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 
-pub(crate) use dispatch::{Dispatched, Outgoing, Tally};
+pub(crate) use dispatch::{Dispatched, Outgoing};
 pub(crate) use item::{Carried, Item, StaticValue};
 pub(crate) use route::TopicRef;
 pub(crate) use shutdown::{Closed, InFlight};
 pub(crate) use subscription::{AsyncHandler, Filter, NewSub, Pull, SubKind, SyncHandler};
+pub(crate) use tally::Tally;
 
 use metrics::Counters;
 use route::{FastMap, Routes};

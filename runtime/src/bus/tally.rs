@@ -1,0 +1,140 @@
+//! `Tally`: what one dispatch did, for the `Emitted` or `Published` it reports.
+
+use crate::linked::invoke::Outcome;
+use crate::linked::{BoxError, HandlerError};
+
+use super::backpressure::BackpressureError;
+use super::metrics::{Books, DropReason};
+use super::subscription::Sub;
+
+/// What one dispatch did, for `Emitted` / `Published`. The caller owns it and the dispatch
+/// adds to it, so that nothing of it is copied on the way back; counts are read one by one,
+/// each as wide as it was written (a wider load of fields just written one by one stalls).
+#[derive(Default)]
+#[repr(C)]
+pub(crate) struct Tally {
+    /// Pull subscribers that buffered the event.
+    pub(crate) enqueued: usize,
+    /// Subscribers that need the event owned, under a borrowed dispatch (`emit`).
+    pub(crate) skipped: usize,
+    /// Handlers that ran and returned `Ok`. Not next to `enqueued`: the two are read together
+    /// into a `Published`, and as neighbours they would be read by one wide load.
+    pub(crate) handled: usize,
+    /// Full buffers that refused it (`DropNewest`, or no room to evict into).
+    pub(crate) rejected: usize,
+    /// Full buffers that stayed full for `default_timeout` (`Block`).
+    pub(crate) timed_out: usize,
+    /// Buffers closed by a shutdown before the event got in.
+    pub(crate) shut_out: usize,
+    /// `rejected + timed_out + shut_out`, kept apart so that the check on the common path
+    /// reads one field.
+    pub(super) refused: usize,
+    /// Handler errors and the event's topic, once something failed. Boxed: a dispatch that
+    /// fails nothing carries (and drops) one null pointer.
+    failure: Option<Box<Failure>>,
+}
+
+#[derive(Default)]
+struct Failure {
+    errors: Vec<HandlerError>,
+    topic: Option<Box<str>>,
+}
+
+impl Tally {
+    /// True when no handler failed and every buffer took the event.
+    #[inline]
+    pub(crate) fn succeeded(&self) -> bool {
+        self.failure.is_none() && self.refused == 0
+    }
+
+    /// The counts of a dispatch that succeeded (nothing failed, so nothing is left to drop:
+    /// the out-of-line drop glue is skipped).
+    #[inline(always)]
+    pub(crate) fn into_counts(self) -> (usize, usize) {
+        let counts = (self.handled, self.enqueued);
+        if self.failure.is_none() {
+            std::mem::forget(self);
+        }
+        counts
+    }
+
+    /// The handler errors collected (empty when none failed).
+    pub(crate) fn take_errors(&mut self) -> Vec<HandlerError> {
+        self.failure
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.errors))
+            .unwrap_or_default()
+    }
+
+    /// The event's topic, if something went wrong.
+    pub(crate) fn topic(&self) -> Option<&str> {
+        self.failure.as_ref().and_then(|f| f.topic.as_deref())
+    }
+
+    /// The refusals, as an error.
+    pub(crate) fn backpressure(&self, topic: &str) -> BackpressureError {
+        BackpressureError {
+            topic: topic.to_owned(),
+            rejected: self.rejected,
+            timed_out: self.timed_out,
+            enqueued: self.enqueued,
+        }
+    }
+
+    #[cold]
+    pub(super) fn name(&mut self, topic: &str) {
+        let failure = self.failure.get_or_insert_default();
+        if failure.topic.is_none() {
+            failure.topic = Some(topic.into());
+        }
+    }
+
+    #[cold]
+    fn fail(&mut self, error: HandlerError, topic: &str) {
+        self.name(topic);
+        if let Some(failure) = self.failure.as_mut() {
+            failure.errors.push(error);
+        }
+    }
+
+    /// Counts one handler call; `topic` names the event if it failed.
+    #[inline(always)]
+    pub(super) fn record(
+        &mut self,
+        books: &mut Books,
+        sub: &Sub,
+        outcome: Outcome,
+        topic: impl FnOnce() -> String,
+    ) {
+        match outcome {
+            Outcome::Handled => {
+                self.handled += 1;
+                if sub.metered() {
+                    books.delivered += 1;
+                }
+            }
+            Outcome::Failed(source) => self.failed(books, sub, source, &topic()),
+        }
+    }
+
+    #[cold]
+    fn failed(&mut self, books: &mut Books, sub: &Sub, source: BoxError, topic: &str) {
+        if sub.metered() {
+            books.failed += 1;
+        }
+        let error = HandlerError {
+            handler: sub.handler_ref(),
+            source,
+        };
+        self.fail(error, topic);
+    }
+
+    /// A subscription that needs the event owned, under a borrowed dispatch.
+    #[inline]
+    pub(super) fn skip(&mut self, books: &mut Books, sub: &Sub) {
+        self.skipped += 1;
+        if sub.metered() {
+            books.drop_one(DropReason::NotOwned);
+        }
+    }
+}
