@@ -23,10 +23,10 @@ pub struct Table<E: 'static> {
     desc: EventDesc,
     built: OnceLock<Built<E>>,
     fast: AtomicPtr<Built<E>>,
-    /// `fast`'s only handler, when it has exactly one (the most common table): `emit` then
-    /// calls it without setting up a loop. Null whenever `fast` is, or the table has more
+    /// `fast`'s only handler (the function itself), when it has exactly one (the most common
+    /// table): `emit` then calls it without setting up a loop or reading it from the table. Null whenever `fast` is, or the table has more
     /// (or fewer) handlers, or any async one.
-    single: AtomicPtr<SyncFn<E>>,
+    single: AtomicPtr<()>,
     reasons: Mutex<SlowReasons>,
 }
 
@@ -114,19 +114,19 @@ impl<E: StaticEvent> Table<E> {
     #[inline(always)]
     fn call_single(
         &self,
-        single: *mut SyncFn<E>,
+        single: *mut (),
         host: &Host,
         call: &Call<'_>,
         event: &E,
     ) -> Emitted {
         // SAFETY: `single` was loaded non-null from `self.single`, which is only ever null or
-        // the address of the first element of `self.built`'s `sync` slice (see `refresh`),
-        // stored with `Release` after the `OnceLock` was initialized; that boxed slice is never
-        // freed, moved or changed once set, and `self` is a `static`.
-        // `fast_path_follows_dynamic_refs` (in `linked/tests.rs`) checks it is set and cleared
-        // with `fast`.
-        #[allow(unsafe_code, reason = "one load and an indirect call on every emit")]
-        let handler = unsafe { *single };
+        // `self.built`'s only handler, a `SyncFn<E>` cast to a data pointer (see `refresh`);
+        // a function pointer and a data pointer have the same size on every target Rust
+        // supports (`transmute` checks it), and this one came from a `SyncFn<E>` of this very
+        // `E`: `self` is the `static` table of `E`. `fast_path_follows_dynamic_refs` (in
+        // `linked/tests.rs`) checks it is set, called and cleared with `fast`.
+        #[allow(unsafe_code, reason = "one load and a call on every emit")]
+        let handler = unsafe { std::mem::transmute::<*mut (), SyncFn<E>>(single) };
         match invoke::run(|| handler(host, call, event)) {
             Outcome::Handled => Emitted {
                 handled: 1,
@@ -180,7 +180,7 @@ impl<E: StaticEvent> Table<E> {
             Some(built) if reasons.dynamic_refs == 0 && reasons.warned => (
                 ptr::from_ref(built).cast_mut(),
                 match (&*built.sync, built.async_count) {
-                    ([only], 0) => ptr::from_ref(only).cast_mut(),
+                    ([only], 0) => *only as *mut (),
                     _ => ptr::null_mut(),
                 },
             ),
