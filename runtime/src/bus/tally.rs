@@ -58,6 +58,19 @@ impl Tally {
         counts
     }
 
+    /// The counts of a borrowed dispatch (handled, skipped) when no handler failed; the
+    /// tally back otherwise.
+    #[inline(always)]
+    pub(crate) fn into_handled_skipped(self) -> Result<(usize, usize), Tally> {
+        if self.failure.is_some() {
+            return Err(self);
+        }
+        let counts = (self.handled, self.skipped);
+        // Nothing failed, so it holds nothing to drop.
+        std::mem::forget(self);
+        Ok(counts)
+    }
+
     /// The handler errors collected (empty when none failed).
     pub(crate) fn take_errors(&mut self) -> Vec<HandlerError> {
         self.failure

@@ -112,13 +112,7 @@ impl<E: StaticEvent> Table<E> {
 
     /// Calls the table's only handler, read from `single`.
     #[inline(always)]
-    fn call_single(
-        &self,
-        single: *mut (),
-        host: &Host,
-        call: &Call<'_>,
-        event: &E,
-    ) -> Emitted {
+    fn call_single(&self, single: *mut (), host: &Host, call: &Call<'_>, event: &E) -> Emitted {
         // SAFETY: `single` was loaded non-null from `self.single`, which is only ever null or
         // `self.built`'s only handler, a `SyncFn<E>` cast to a data pointer (see `refresh`);
         // a function pointer and a data pointer have the same size on every target Rust
@@ -414,6 +408,14 @@ impl Emitted {
             self.handled as usize,
             self.errors.map(|e| *e).unwrap_or_default(),
         )
+    }
+
+    /// Adds the counts of other handlers of the same event that all succeeded.
+    #[inline(always)]
+    pub(crate) fn add_counts(&mut self, handled: usize, skipped: usize) {
+        // Counts of one route's subscriptions: far below 2^32.
+        self.handled += handled as u32;
+        self.skipped_async += skipped as u32;
     }
 
     /// Adds what other handlers of the same event did (the dynamic bus's subscribers).

@@ -109,7 +109,21 @@ fn not_published(
 }
 
 /// `emit`'s result with what the bus did for the same event.
-pub(crate) fn emitted_with(mut emitted: Emitted, mut tally: Tally) -> Emitted {
+#[inline(always)]
+pub(crate) fn emitted_with(mut emitted: Emitted, tally: Tally) -> Emitted {
+    match tally.into_handled_skipped() {
+        Ok((handled, skipped)) => {
+            emitted.add_counts(handled, skipped);
+            emitted
+        }
+        Err(tally) => emitted_failing(emitted, tally),
+    }
+}
+
+/// [`emitted_with`] when some dynamic handler failed.
+#[cold]
+#[inline(never)]
+fn emitted_failing(mut emitted: Emitted, mut tally: Tally) -> Emitted {
     let errors = tally.take_errors();
     emitted.add(tally.handled, tally.skipped, errors);
     emitted
