@@ -71,7 +71,8 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
             continue;
         };
         let ident = &method.sig.ident;
-        let method_path = quote_spanned!(ident.span()=> host.__plugin::<#self_ty>().#ident);
+        let method_path =
+            quote_spanned!(ident.span()=> host.__plugin_at::<#self_ty>(&__STATICBUS_KEY).#ident);
         let call = handler::call_args(method_path, signature.context);
         registrations.push(
             Registration {
@@ -108,12 +109,15 @@ pub(crate) fn expand(args: TokenStream, item: syn::Item) -> syn::Result<TokenStr
     Ok(quote! {
         #imp
         const _: () = {
-            // SAFETY: `KEY` is a fresh static inside this expansion, returned for no other type.
-            #[allow(unsafe_code)]
-            unsafe impl #p::PluginKeyed for #self_ty {
-                fn __key() -> &'static #p::PluginKey {
-                    static KEY: #p::PluginKey = #p::PluginKey::new();
-                    &KEY
+            // Named directly by the handler thunks below. `__key` is never inlined into
+            // another crate, so the key is not exported and the thunks read it with one
+            // PC-relative load (an exported static is reached through the GOT: two loads).
+            static __STATICBUS_KEY: #p::PluginKey<#self_ty> = #p::PluginKey::new();
+
+            impl #p::PluginKeyed for #self_ty {
+                #[inline(never)]
+                fn __key() -> &'static #p::PluginKey<Self> {
+                    &__STATICBUS_KEY
                 }
             }
 

@@ -2,32 +2,46 @@
 
 use std::any::Any;
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
-use super::plugin::{Plugin, PluginDecl};
-
-type Instance = Box<dyn Any + Send + Sync>;
+use super::instances::{Instances, Plan};
+use super::plugin::{Plugin, PluginKey};
 
 /// One running system as the static layer sees it: its plugin instances, and the rest of the
 /// system behind a type-erased handle that only the system layer reads.
 ///
 /// Every handler thunk receives `&Host`. A handler that takes no context ignores it (a
-/// register it was handed anyway); a plugin method reads its instance from a slot; a handler
-/// that takes a `HandlerContext` builds one from it. Not public API: generated code names it.
+/// register it was handed anyway); a plugin method finds its instance at its type's offset
+/// from [`Host`]'s base; a handler that takes a `HandlerContext` builds one from it. Not
+/// public API: generated code names it.
 ///
 /// A shared handle: the system holds one, and thunks get a reference to it, so that passing
-/// it costs no instruction on `emit`. It keeps its own pointer to the plugin instances, so
-/// that a plugin method reaches its instance in two dependent loads (slot, then instance).
+/// it costs no instruction on `emit`. It keeps its own copy of the instances' base address,
+/// so that a plugin method's instance is one load away from the `&Host` (and one from its
+/// key), not behind a slot array.
 #[doc(hidden)]
 #[derive(Clone)]
 pub struct Host {
-    plugins: Arc<[Instance]>,
+    base: Base,
     shared: Arc<Shared>,
 }
 
+/// [`Instances::base`] of the instances a [`Host`] keeps alive through its `shared`.
+#[derive(Clone, Copy)]
+struct Base(NonNull<u8>);
+
+// SAFETY: `Base` is only ever read through a `Host`, whose `shared` owns the `Instances` it
+// points into, which is `Send + Sync` itself.
+#[allow(unsafe_code, reason = "a copy of a Send + Sync arena's address")]
+unsafe impl Send for Base {}
+// SAFETY: as above.
+#[allow(unsafe_code, reason = "a copy of a Send + Sync arena's address")]
+unsafe impl Sync for Base {}
+
 /// What a [`Host`] shares.
 struct Shared {
-    plugins: Arc<[Instance]>,
+    instances: Instances,
     system: Box<dyn Any + Send + Sync>,
 }
 
@@ -38,7 +52,7 @@ pub(crate) struct WeakHost(Weak<Shared>);
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host")
-            .field("plugins", &self.plugins.len())
+            .field("plugins", &self.shared.instances.len())
             .finish_non_exhaustive()
     }
 }
@@ -48,7 +62,7 @@ impl WeakHost {
     pub(crate) fn upgrade(&self) -> Option<Host> {
         let shared = self.0.upgrade()?;
         Some(Host {
-            plugins: Arc::clone(&shared.plugins),
+            base: Base(shared.instances.base()),
             shared,
         })
     }
@@ -60,13 +74,13 @@ impl WeakHost {
 }
 
 impl Host {
-    /// Instantiates every plugin, in registry slot order, beside `system`.
-    pub(crate) fn new(decls: &[&'static PluginDecl], system: impl Any + Send + Sync) -> Host {
-        let plugins: Arc<[Instance]> = decls.iter().map(|d| (d.construct)()).collect();
+    /// Instantiates every plugin of `plan`, beside `system`.
+    pub(crate) fn new(plan: &'static Plan, system: impl Any + Send + Sync) -> Host {
+        let instances = Instances::new(plan);
         Host {
-            plugins: Arc::clone(&plugins),
+            base: Base(instances.base()),
             shared: Arc::new(Shared {
-                plugins,
+                instances,
                 system: Box::new(system),
             }),
         }
@@ -86,27 +100,35 @@ impl Host {
     /// The instance of `P`, if `P` is linked.
     #[inline]
     pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        let slot = self.plugins.get(P::__key().index())?;
-        debug_assert!(slot.is::<P>());
-        let ptr: *const (dyn Any + Send + Sync) = &**slot;
-        // SAFETY:
-        // - slot `P::__key().index()` was filled by `PluginDecl::new::<P>().construct`: the
-        //   registry assigns each decl's index to the key that same decl returns, and builds
-        //   `plugins` in that index order (`Registry::plugin_decls`);
-        // - `PluginKeyed`'s contract makes that key unique to `P`, and a type registered twice
-        //   is rejected before any index is assigned twice (`PluginKey::assign` fails);
-        // - so the `dyn Any` in the slot is a `P`, the cast only drops its vtable, and the
-        //   reference lives as long as `&self`, which owns the box.
-        // `tests/dispatch.rs` (`each_system_has_its_own_plugin_instances`) exercises it.
-        #[allow(unsafe_code, reason = "checked-once slot cast on the dispatch path")]
-        Some(unsafe { &*ptr.cast::<P>() })
+        self.plugin_at(P::__key())
     }
 
-    /// The instance of `P` for a generated handler thunk.
+    /// The instance at `key`'s offset: a `P`, if the registry placed `P`.
+    #[inline(always)]
+    fn plugin_at<P: Plugin>(&self, key: &PluginKey<P>) -> Option<&P> {
+        let offset = key.offset()?;
+        // SAFETY:
+        // - a key's offset is only ever assigned by the registry's `Plan::place`
+        //   (`SlotIndex::assign` is crate-private), once, to the key a `PluginDecl` returns,
+        //   inside the plan's layout and aligned for that decl's type; and there is one plan,
+        //   the registry's, from which every `Host` builds its `Instances` (`Host::new` only
+        //   takes a `&'static Plan`, and only the registry makes one);
+        // - a `PluginDecl::new::<Q>()` returns `Q::__key()`, a `PluginKey<Q>`, and
+        //   constructs a `Q`: so at the offset of a `PluginKey<P>` every host holds a `P`;
+        // - `base` is the address of this host's instances, which `self.shared` keeps alive
+        //   (and never moves) for as long as `&self` lives.
+        // `tests/dispatch.rs` (`each_system_has_its_own_plugin_instances`) and
+        // `tests/plugin_instances.rs` exercise it.
+        #[allow(unsafe_code, reason = "one add on every plugin method's dispatch path")]
+        Some(unsafe { &*self.base.0.as_ptr().add(offset).cast::<P>() })
+    }
+
+    /// The instance of `P` for a generated handler thunk, which names `P`'s key `static`
+    /// itself: the key is then read with one load, not through `P::__key()`.
     #[doc(hidden)]
     #[inline(always)]
-    pub fn __plugin<P: Plugin>(&self) -> &P {
-        match self.plugin::<P>() {
+    pub fn __plugin_at<P: Plugin>(&self, key: &PluginKey<P>) -> &P {
+        match self.plugin_at(key) {
             Some(p) => p,
             None => missing_plugin(std::any::type_name::<P>()),
         }

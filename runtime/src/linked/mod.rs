@@ -15,6 +15,7 @@
 mod event;
 mod handler;
 mod host;
+mod instances;
 pub(crate) mod invoke;
 mod plugin;
 mod registry;

@@ -1,7 +1,8 @@
 //! Plugins: types whose `&self` methods handle events, instantiated once per `EventSystem`.
 
-use std::any::Any;
+use std::alloc::Layout;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A type annotated with `#[plugin]`. `EventSystem::builder().build()` creates one instance
@@ -17,49 +18,62 @@ pub trait Plugin: PluginKeyed + Send + Sync + 'static {
 
 /// Gives each plugin type the slot its instance occupies in every system.
 ///
-/// # Safety
-///
-/// `__key` must return a `'static` key that no other type returns. `#[plugin]` generates a
-/// fresh `static` for each type, which satisfies this; the dispatcher relies on it to treat
-/// the instance in that slot as `Self` without a type check (`Host::plugin`).
+/// A safe trait: the key is typed, so a type can only return a key of its own, and the
+/// registry only assigns a slot to a key that a `PluginDecl` of that same type returns.
 #[doc(hidden)]
-#[allow(
-    unsafe_code,
-    reason = "the contract above is what makes `Host::plugin` sound"
-)]
-pub unsafe trait PluginKeyed: Sized {
-    fn __key() -> &'static PluginKey;
+pub trait PluginKeyed: Sized {
+    fn __key() -> &'static PluginKey<Self>;
 }
 
-/// The slot index of one plugin type, fixed when the registry is first read.
+/// Where plugin type `P`'s instance sits in every system (its offset in the system's plugin
+/// arena), fixed when the registry is first read. `#[plugin]` gives each type a `static` one.
 #[doc(hidden)]
-pub struct PluginKey {
-    /// `UNASSIGNED` until the registry assigns the slot; `Host::plugin`'s bounds check
-    /// rejects that value like any other out-of-range index.
-    index: AtomicUsize,
+pub struct PluginKey<P> {
+    slot: SlotIndex,
+    _plugin: PhantomData<fn() -> P>,
+}
+
+/// The untyped part of a [`PluginKey`], which the registry assigns.
+pub(crate) struct SlotIndex {
+    /// `UNASSIGNED` until the registry assigns the offset (`Host::plugin` checks).
+    offset: AtomicUsize,
 }
 
 const UNASSIGNED: usize = usize::MAX;
 
-impl PluginKey {
+impl<P> PluginKey<P> {
     /// An unassigned key, for a generated `static`.
     #[allow(clippy::new_without_default, reason = "only used in const statics")]
     pub const fn new() -> Self {
         PluginKey {
-            index: AtomicUsize::new(UNASSIGNED),
+            slot: SlotIndex {
+                offset: AtomicUsize::new(UNASSIGNED),
+            },
+            _plugin: PhantomData,
         }
     }
 
-    pub(crate) fn assign(&self, index: usize) -> bool {
-        self.index
-            .compare_exchange(UNASSIGNED, index, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
+    /// The offset of `P`'s instance in every host, if the registry placed `P`.
     #[inline(always)]
-    pub(crate) fn index(&self) -> usize {
-        self.index.load(Ordering::Acquire)
+    pub(crate) fn offset(&self) -> Option<usize> {
+        let offset = self.slot.offset.load(Ordering::Acquire);
+        (offset != UNASSIGNED).then_some(offset)
     }
+}
+
+impl SlotIndex {
+    /// Gives the key its offset; false if it already has one.
+    pub(crate) fn assign(&self, offset: usize) -> bool {
+        offset != UNASSIGNED
+            && self
+                .offset
+                .compare_exchange(UNASSIGNED, offset, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+}
+
+fn slot_of<P: PluginKeyed + 'static>() -> &'static SlotIndex {
+    &P::__key().slot
 }
 
 /// Turns the missing `Default` of a plugin into a message that says why it is needed.
@@ -130,17 +144,34 @@ impl fmt::Display for PluginInfo {
 #[doc(hidden)]
 pub struct PluginDecl {
     pub(crate) info: PluginInfo,
-    pub(crate) key: fn() -> &'static PluginKey,
-    pub(crate) construct: fn() -> Box<dyn Any + Send + Sync>,
+    pub(crate) key: fn() -> &'static SlotIndex,
+    /// `P`'s size and alignment.
+    pub(crate) layout: Layout,
+    /// Writes a new `P` at the pointer, which must be valid for writes and aligned for `P`.
+    pub(crate) construct_at: unsafe fn(*mut u8),
+    /// Drops the `P` at the pointer, which must hold one that is not used again.
+    pub(crate) drop_at: unsafe fn(*mut u8),
 }
 
-fn construct<P: Plugin + PluginDefault>() -> Box<dyn Any + Send + Sync> {
-    Box::new(P::construct())
+/// # Safety
+/// `at` is valid for writes of a `P` and aligned for it.
+#[allow(unsafe_code, reason = "constructs a plugin in its system's arena")]
+unsafe fn construct_at<P: Plugin + PluginDefault>(at: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe { at.cast::<P>().write(P::construct()) }
+}
+
+/// # Safety
+/// `at` holds a `P` that nothing uses again.
+#[allow(unsafe_code, reason = "drops a plugin in its system's arena")]
+unsafe fn drop_at<P>(at: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe { at.cast::<P>().drop_in_place() }
 }
 
 impl PluginDecl {
-    /// Describes plugin `P`. Key and constructor come from the same `P`, so the instance in
-    /// slot `P::__key()` is always a `P`.
+    /// Describes plugin `P`. Key, layout and constructor come from the same `P`, so the
+    /// instance at the offset of a `PluginKey<P>` is always a `P`.
     pub const fn new<P: Plugin + PluginDefault>(file: &'static str, line: u32) -> Self {
         PluginDecl {
             info: PluginInfo {
@@ -150,8 +181,10 @@ impl PluginDecl {
                 file,
                 line,
             },
-            key: P::__key,
-            construct: construct::<P>,
+            key: slot_of::<P>,
+            layout: Layout::new::<P>(),
+            construct_at: construct_at::<P>,
+            drop_at: drop_at::<P>,
         }
     }
 }

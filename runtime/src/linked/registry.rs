@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use super::event::{EventDecl, EventDesc};
 use super::handler::{HandlerDecl, HandlerInfo};
+use super::instances::{Plan, Refused};
 use super::plugin::{PluginDecl, PluginInfo};
 use super::table::TableControl;
 
@@ -80,7 +81,7 @@ impl EventInfo {
 #[derive(Debug)]
 pub struct Registry {
     events: Vec<EventInfo>,
-    plugins: Vec<&'static PluginDecl>,
+    plugins: Plan,
     handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>>,
     event_index: HashMap<TypeId, usize>,
     problems: Vec<RegistryProblem>,
@@ -155,19 +156,14 @@ impl Registry {
                 });
             }
         }
-        // Slot indices follow this sorted order; a key that is already taken means the same type
-        // was registered twice, and that decl gets no slot.
-        let mut next = 0;
-        plugins.retain(|decl| {
-            let fresh = (decl.key)().assign(next);
-            if fresh {
-                next += 1;
-            } else {
-                problems.push(RegistryProblem::PluginRegisteredTwice {
-                    plugin: decl.info.type_name(),
-                });
-            }
-            fresh
+        // Offsets follow this sorted order; a key that already has one means the same type was
+        // registered twice, and that decl gets no place.
+        let plan = Plan::place(&plugins, |decl, refused| {
+            let plugin = decl.info.type_name();
+            problems.push(match refused {
+                Refused::Twice => RegistryProblem::PluginRegisteredTwice { plugin },
+                Refused::TooLarge => RegistryProblem::PluginsTooLarge { plugin },
+            });
         });
 
         let event_index = events
@@ -177,7 +173,7 @@ impl Registry {
             .collect();
         Registry {
             events,
-            plugins,
+            plugins: plan,
             handlers_by_table,
             event_index,
             problems,
@@ -196,7 +192,7 @@ impl Registry {
 
     /// Every linked plugin, sorted by name: the order `build()` instantiates them in.
     pub fn plugins(&self) -> impl ExactSizeIterator<Item = &'static PluginInfo> + '_ {
-        self.plugins.iter().map(|d| &d.info)
+        self.plugins.decls().map(|d| &d.info)
     }
 
     /// Conflicts found while collecting (duplicate event or plugin names); `build()` fails on
@@ -205,7 +201,8 @@ impl Registry {
         &self.problems
     }
 
-    pub(crate) fn plugin_decls(&self) -> &[&'static PluginDecl] {
+    /// Where every placed plugin lives in a system's instances.
+    pub(crate) fn plan(&self) -> &Plan {
         &self.plugins
     }
 
@@ -230,7 +227,7 @@ impl Registry {
 
 impl fmt::Display for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "plugins ({}):", self.plugins.len())?;
+        writeln!(f, "plugins ({}):", self.plugins.decls().len())?;
         for plugin in self.plugins() {
             writeln!(f, "  {plugin}")?;
         }
@@ -292,6 +289,15 @@ pub enum RegistryProblem {
     #[error("plugin `{plugin}` is registered twice; only `#[plugin]` should register plugins")]
     PluginRegisteredTwice {
         /// The plugin type.
+        plugin: &'static str,
+    },
+    /// The plugin instances together exceed what one allocation can hold (`isize::MAX`
+    /// bytes).
+    #[error(
+        "plugin `{plugin}` does not fit: all plugin instances together exceed isize::MAX bytes"
+    )]
+    PluginsTooLarge {
+        /// The first plugin type that did not fit.
         plugin: &'static str,
     },
 }

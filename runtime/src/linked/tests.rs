@@ -18,7 +18,7 @@ fn add(e: &Fast) {
 }
 
 fn host() -> Host {
-    Host::new(registry().plugin_decls(), ())
+    Host::new(registry().plan(), ())
 }
 
 #[test]

@@ -111,7 +111,7 @@ impl EventSystem {
             health_threshold: config.health_threshold,
         };
         let system = EventSystem {
-            host: Host::new(registry.plugin_decls(), core),
+            host: Host::new(registry.plan(), core),
             bus,
             zero_copy,
             plain,
