@@ -168,3 +168,50 @@ async fn shutdown_waits_for_a_publish_blocked_on_a_full_buffer() {
     assert_eq!(value(&sub.receive().await.unwrap()), 2);
     assert!(matches!(sub.receive().await, Err(Error::Closed)));
 }
+
+#[derive(StaticEvent, Debug, PartialEq)]
+#[event(name = "routes.typed.reading")]
+struct Reading(u64);
+
+/// A static event's value is shared with every typed subscriber but the last subscription,
+/// which takes it; an async handler before them and an untyped subscriber in between get it
+/// as a dynamic event.
+#[tokio::test]
+async fn typed_subscribers_share_the_value_and_the_last_one_takes_it() {
+    let system = EventSystem::builder().build().unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let _before = {
+        let seen = Arc::clone(&seen);
+        system
+            .on_async("routes.typed.*", move |e: Arc<DynamicEvent>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let value = e.downcast_ref::<Reading>().map_or(0, |r| r.0);
+                    seen.fetch_add(value, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .unwrap()
+    };
+    let first = system.subscribe::<Reading>().unwrap();
+    let untyped = system.subscribe_topic("routes.typed.*").unwrap();
+    let last = system.subscribe::<Reading>().unwrap();
+
+    for n in [7, 8] {
+        let published = system.publish(Reading(n)).await.unwrap();
+        assert_eq!((published.handled(), published.enqueued()), (1, 3));
+    }
+    for n in [7, 8] {
+        let (a, b) = (first.try_receive().unwrap(), last.try_receive().unwrap());
+        assert_eq!(
+            (a.as_deref(), b.as_deref()),
+            (Some(&Reading(n)), Some(&Reading(n)))
+        );
+        assert!(Arc::ptr_eq(&a.unwrap(), &b.unwrap()), "one value, shared");
+        let dynamic = untyped
+            .try_receive()
+            .unwrap()
+            .expect("the untyped one got it");
+        assert_eq!(dynamic.downcast_ref::<Reading>(), Some(&Reading(n)));
+    }
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 15);
+}

@@ -140,9 +140,11 @@ pub(crate) enum Carried {
     /// back wider than it was written, which stalls).
     Dynamic(Option<Arc<DynamicEvent>>),
     /// A shared static event; `dynamic` is its `DynamicEvent` form, made the first time a
-    /// subscriber needs one (an async handler, an untyped pull subscriber).
+    /// subscriber needs one (an async handler, an untyped pull subscriber). `value` is `None`
+    /// once moved into the last subscription, a typed pull subscriber (no count to add and
+    /// take back).
     Static {
-        value: StaticValue,
+        value: Option<StaticValue>,
         /// What it counts for in the byte budget.
         size: usize,
         dynamic: Option<Arc<DynamicEvent>>,
@@ -154,8 +156,26 @@ impl Carried {
     /// and the out-of-line drop glue is skipped.
     #[inline(always)]
     pub(crate) fn release(self) {
-        if matches!(self, Carried::Dynamic(None)) {
+        if matches!(
+            self,
+            Carried::Dynamic(None)
+                | Carried::Static {
+                    value: None,
+                    dynamic: None,
+                    ..
+                }
+        ) {
             std::mem::forget(self);
+        }
+    }
+
+    /// A static event, moved into an `Arc`.
+    #[inline(always)]
+    pub(crate) fn static_event<E: StaticEvent>(event: E) -> Carried {
+        Carried::Static {
+            size: event.__size(),
+            value: Some(StaticValue::new(event)),
+            dynamic: None,
         }
     }
 
@@ -171,8 +191,12 @@ impl Form for Carried {
     fn view(&self) -> EventRef<'_> {
         match self {
             Carried::Dynamic(Some(event)) => EventRef::dynamic_ref(event),
-            Carried::Static { value, .. } => EventRef::from_static(value.desc(), value.as_any()),
-            Carried::Dynamic(None) => unreachable!("a taken event is not looked at again"),
+            Carried::Static {
+                value: Some(value), ..
+            } => EventRef::from_static(value.desc(), value.as_any()),
+            Carried::Dynamic(None) | Carried::Static { value: None, .. } => {
+                unreachable!("a taken event is not looked at again")
+            }
         }
     }
 
@@ -197,7 +221,8 @@ impl Form for Carried {
         if let Carried::Static { value, .. } = self
             && typed
         {
-            return Some(Item::Static(value.clone()));
+            let value = if last { value.take() } else { value.clone() };
+            return value.map(Item::Static);
         }
         self.dynamic().map(Item::Dynamic)
     }
@@ -205,9 +230,13 @@ impl Form for Carried {
     fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
         match self {
             Carried::Dynamic(event) => event.clone(),
-            Carried::Static { value, dynamic, .. } => Some(Arc::clone(
-                dynamic.get_or_insert_with(|| Arc::new(value.to_dynamic())),
-            )),
+            Carried::Static { value, dynamic, .. } => {
+                if let Some(made) = dynamic {
+                    return Some(Arc::clone(made));
+                }
+                let made = Arc::new(value.as_ref()?.to_dynamic());
+                Some(Arc::clone(dynamic.insert(made)))
+            }
         }
     }
 }

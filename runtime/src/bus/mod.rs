@@ -38,7 +38,7 @@ pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 
 pub(crate) use dispatch::{Dispatched, Outgoing};
-pub(crate) use item::{Carried, Item, StaticValue};
+pub(crate) use item::{Carried, Item};
 pub(crate) use route::TopicRef;
 pub(crate) use shutdown::{Closed, InFlight};
 pub(crate) use subscription::{AsyncHandler, Filter, NewSub, Pull, SubKind, SyncHandler};

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::bus::{Carried, Dispatched, Outgoing, StaticValue, Tally, TopicRef};
+use crate::bus::{Carried, Dispatched, Outgoing, Tally, TopicRef};
 use crate::dynamic::{DynamicEvent, EventRef};
 use crate::linked::{BoxFuture, Call, Emitted, HandlerError, StaticEvent, Table};
 
@@ -115,11 +115,7 @@ impl<'a> SystemRef<'a> {
         let mut tally = Tally::default();
         let dispatched = self.bus.with_route(TopicRef::Static(E::NAME), |route| {
             if route.owned {
-                let carried = Carried::Static {
-                    size: event.__size(),
-                    value: StaticValue::new(event),
-                    dynamic: None,
-                };
+                let carried = Carried::static_event(event);
                 self.bus
                     .deliver(self.host, call, route, carried, None, &mut tally)
             } else {
@@ -172,11 +168,7 @@ impl<'a> SystemRef<'a> {
             if this.bus.static_match(handlers.index()) {
                 let route = this.bus.with_route(TopicRef::Static(E::NAME), Arc::clone);
                 let dispatched = if route.owned {
-                    let carried = Carried::Static {
-                        size: event.__size(),
-                        value: StaticValue::new(event),
-                        dynamic: None,
-                    };
+                    let carried = Carried::static_event(event);
                     this.bus.deliver(
                         this.host,
                         call,
