@@ -142,7 +142,7 @@ mod system;
 
 pub use bus::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
-    CustomStrategy, Delivery, DropReason, MetricsSnapshot, Subscription, SubscriptionId,
+    CustomStrategy, Delivery, DropReason, MetricsSnapshot, Received, Subscription, SubscriptionId,
     SubscriptionInfo, TopicMetrics,
 };
 pub use dynamic::*;

@@ -206,7 +206,10 @@ async fn typed_subscribers_share_the_value_and_the_last_one_takes_it() {
             (a.as_deref(), b.as_deref()),
             (Some(&Reading(n)), Some(&Reading(n)))
         );
-        assert!(Arc::ptr_eq(&a.unwrap(), &b.unwrap()), "one value, shared");
+        assert!(
+            staticbus::Received::ptr_eq(&a.unwrap(), &b.unwrap()),
+            "one value, shared"
+        );
         let dynamic = untyped
             .try_receive()
             .unwrap()

@@ -125,7 +125,7 @@ impl Bus {
             BackpressureStrategy::Block | BackpressureStrategy::Custom(_) => Overflow::DropNewest,
         };
         match buffer.try_push(item, bytes, first) {
-            PushOutcome::Rejected(item) => match self.decide(sub, buffer, &item) {
+            PushOutcome::Rejected(mut item) => match self.decide(sub, buffer, &mut item) {
                 BackpressureDecision::Block => Offered::Wait(item),
                 BackpressureDecision::DropOldest if first != Overflow::DropOldest => {
                     Offered::Now(buffer.try_push(item, bytes, Overflow::DropOldest))
@@ -138,7 +138,7 @@ impl Bus {
 
     /// What to do with a full buffer. Custom strategies are asked only then.
     #[cold]
-    fn decide(&self, sub: &Sub, buffer: &Buffer<Item>, item: &Item) -> BackpressureDecision {
+    fn decide(&self, sub: &Sub, buffer: &Buffer<Item>, item: &mut Item) -> BackpressureDecision {
         match &self.settings.backpressure {
             BackpressureStrategy::Block => BackpressureDecision::Block,
             BackpressureStrategy::DropOldest => BackpressureDecision::DropOldest,
@@ -148,7 +148,7 @@ impl Bus {
                 let event = match item {
                     Item::Dynamic(event) => &**event,
                     Item::Static(value) => {
-                        made = value.to_dynamic();
+                        made = value.make_dynamic();
                         &made
                     }
                 };

@@ -1,10 +1,11 @@
 //! The forms an event takes on the bus: carried through one dispatch, and held in a buffer.
 
-use std::any::{Any, TypeId};
 use std::sync::Arc;
 
-use crate::dynamic::{DynamicEvent, EventRef, Payload, Topic};
-use crate::linked::{EventDesc, StaticEvent};
+use crate::dynamic::{DynamicEvent, EventRef};
+use crate::linked::StaticEvent;
+
+use super::value::StaticValue;
 
 /// What a pull subscriber's buffer holds. It counts as delivered once buffered; an item
 /// evicted, left unread at close, or of the wrong type for a typed subscriber moves from
@@ -24,70 +25,6 @@ impl Item {
             Item::Dynamic(event) => event.topic().as_str(),
             Item::Static(value) => value.desc().name(),
         }
-    }
-}
-
-/// A static event moved once into an `Arc`: a fat pointer whose vtable knows its type's
-/// description, so that a buffered item stays two words.
-#[derive(Clone)]
-pub(crate) struct StaticValue(Arc<dyn StaticItem>);
-
-/// A static event's value, as the bus holds it without knowing its type.
-pub(crate) trait StaticItem: Any + Send + Sync {
-    /// Its type's description.
-    fn desc(&self) -> &'static EventDesc;
-    /// What it counts for in the byte budget (`StaticEvent::__size`).
-    fn size(&self) -> usize;
-}
-
-impl<E: StaticEvent> StaticItem for E {
-    fn desc(&self) -> &'static EventDesc {
-        E::__table().desc()
-    }
-
-    fn size(&self) -> usize {
-        self.__size()
-    }
-}
-
-impl StaticValue {
-    /// `event`, moved into an `Arc`.
-    pub(crate) fn new<E: StaticEvent>(event: E) -> StaticValue {
-        StaticValue(Arc::new(event))
-    }
-
-    /// Its type's description.
-    #[inline]
-    pub(crate) fn desc(&self) -> &'static EventDesc {
-        self.0.desc()
-    }
-
-    /// The value, type-erased.
-    #[inline]
-    pub(crate) fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        &*self.0
-    }
-
-    /// The value as an `E`, or itself back when it is another type.
-    #[inline]
-    pub(crate) fn downcast<E: Any + Send + Sync>(self) -> Result<Arc<E>, StaticValue> {
-        if (*self.0).type_id() != TypeId::of::<E>() {
-            return Err(self);
-        }
-        let any: Arc<dyn Any + Send + Sync> = self.0;
-        any.downcast::<E>()
-            .map_err(|_| unreachable!("the type was checked"))
-    }
-
-    /// The value as a dynamic event: its name as topic, the value as payload (shared, with
-    /// its JSON encoder and size), every attribute at its default.
-    #[cold]
-    pub(crate) fn to_dynamic(&self) -> DynamicEvent {
-        let desc = self.desc();
-        let value: Arc<dyn Any + Send + Sync> = Arc::clone(&self.0) as Arc<dyn StaticItem>;
-        let payload =
-            Payload::from_parts(value, desc.type_name(), desc.json()).with_size(self.0.size());
-        DynamicEvent::from_static(Topic::from_static_name(desc.name()), payload)
     }
 }
 
@@ -139,7 +76,7 @@ pub(crate) enum Carried {
     /// (taken by replacing the pointer alone: the whole value, just written, would be read
     /// back wider than it was written, which stalls).
     Dynamic(Option<Arc<DynamicEvent>>),
-    /// A shared static event; `dynamic` is its `DynamicEvent` form, made the first time a
+    /// A static event, in place or shared; `dynamic` is its `DynamicEvent` form, made the first time a
     /// subscriber needs one (an async handler, an untyped pull subscriber). `value` is `None`
     /// once moved into the last subscription, a typed pull subscriber (no count to add and
     /// take back).
@@ -169,7 +106,7 @@ impl Carried {
         }
     }
 
-    /// A static event, moved into an `Arc`.
+    /// A static event, moved in place (or into an `Arc` when it is large).
     #[inline(always)]
     pub(crate) fn static_event<E: StaticEvent>(event: E) -> Carried {
         Carried::Static {
@@ -221,7 +158,11 @@ impl Form for Carried {
         if let Carried::Static { value, .. } = self
             && typed
         {
-            let value = if last { value.take() } else { value.clone() };
+            let value = if last {
+                value.take()
+            } else {
+                value.as_mut().map(StaticValue::share)
+            };
             return value.map(Item::Static);
         }
         self.dynamic().map(Item::Dynamic)
@@ -234,7 +175,7 @@ impl Form for Carried {
                 if let Some(made) = dynamic {
                     return Some(Arc::clone(made));
                 }
-                let made = Arc::new(value.as_ref()?.to_dynamic());
+                let made = Arc::new(value.as_mut()?.make_dynamic());
                 Some(Arc::clone(dynamic.insert(made)))
             }
         }

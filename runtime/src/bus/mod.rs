@@ -20,6 +20,7 @@ mod route;
 mod shutdown;
 mod subscription;
 mod tally;
+mod value;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +37,7 @@ pub use backpressure::{
 };
 pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
+pub use value::Received;
 
 pub(crate) use dispatch::{Dispatched, Outgoing};
 pub(crate) use item::{Carried, Item};

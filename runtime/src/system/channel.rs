@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::bus::{Bus, DropReason, Item, SubscriptionId};
+use crate::bus::{Bus, DropReason, Item, Received, SubscriptionId};
 use crate::dynamic::DynamicEvent;
 use crate::linked::StaticEvent;
 use crate::queue::{Buffer, RecvTimeout, TryRecv};
@@ -99,37 +99,48 @@ impl<T: Publish> EventPublisher<T> {
     }
 }
 
-/// What an [`EventSubscriber`] can receive: any static event type, or [`DynamicEvent`].
+/// What an [`EventSubscriber`] can receive: any static event type (as a [`Received`]), or
+/// [`DynamicEvent`] (as an `Arc<DynamicEvent>`, shared with every other subscriber).
 pub trait Receive: Sized + Send + Sync + 'static {
+    /// What a receive returns.
+    type Output: Send;
+
     #[doc(hidden)]
     /// The value, or the item back when it is not one.
-    fn from_item(item: Received) -> Result<Arc<Self>, Received>;
+    fn from_item(item: Buffered) -> Result<Self::Output, Buffered>;
 }
 
 /// One buffered event, on its way to a receiver. Not public API.
 #[doc(hidden)]
-pub struct Received(Item);
+pub struct Buffered(Item);
 
 impl<E: StaticEvent> Receive for E {
+    type Output = Received<E>;
+
     #[inline]
-    fn from_item(item: Received) -> Result<Arc<Self>, Received> {
+    fn from_item(item: Buffered) -> Result<Received<E>, Buffered> {
         match item.0 {
             Item::Static(value) => value
                 .downcast::<E>()
-                .map_err(|value| Received(Item::Static(value))),
-            Item::Dynamic(event) => event.value_arc::<E>().ok_or(Received(Item::Dynamic(event))),
+                .map_err(|value| Buffered(Item::Static(value))),
+            Item::Dynamic(event) => event
+                .value_arc::<E>()
+                .map(Received::shared)
+                .ok_or(Buffered(Item::Dynamic(event))),
         }
     }
 }
 
 impl Receive for DynamicEvent {
+    type Output = Arc<DynamicEvent>;
+
     #[inline]
-    fn from_item(item: Received) -> Result<Arc<Self>, Received> {
+    fn from_item(item: Buffered) -> Result<Arc<DynamicEvent>, Buffered> {
         match item.0 {
             Item::Dynamic(event) => Ok(event),
             // Untyped subscribers are pushed dynamic events only; should a static value get
             // here, it is made into one.
-            Item::Static(value) => Ok(Arc::new(value.to_dynamic())),
+            Item::Static(mut value) => Ok(Arc::new(value.make_dynamic())),
         }
     }
 }
@@ -192,7 +203,7 @@ impl<T> EventSubscriber<T> {
 impl<T: Receive> EventSubscriber<T> {
     /// The next event; waits for one. [`Error::Closed`] once the system is shut down and the
     /// buffer is empty. Cancel-safe: dropping the future loses no event.
-    pub async fn receive(&self) -> Result<Arc<T>, Error> {
+    pub async fn receive(&self) -> Result<T::Output, Error> {
         loop {
             // Most receives find an event buffered: take it without setting up a wait.
             let item = match self.buffer.try_recv() {
@@ -213,7 +224,7 @@ impl<T: Receive> EventSubscriber<T> {
 
     /// The next event, waiting at most `timeout` ([`Error::Timeout`]). Any duration is
     /// valid: one too long to represent as a deadline waits like [`receive`](Self::receive).
-    pub async fn receive_timeout(&self, timeout: Duration) -> Result<Arc<T>, Error> {
+    pub async fn receive_timeout(&self, timeout: Duration) -> Result<T::Output, Error> {
         let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
             return self.receive().await;
         };
@@ -233,7 +244,7 @@ impl<T: Receive> EventSubscriber<T> {
 
     /// Up to `max` buffered events at once, without waiting (one lock for the whole batch);
     /// an empty `Vec` when nothing is buffered, [`Error::Closed`] once closed and drained.
-    pub fn try_receive_batch(&self, max: usize) -> Result<Vec<Arc<T>>, Error> {
+    pub fn try_receive_batch(&self, max: usize) -> Result<Vec<T::Output>, Error> {
         let mut items = Vec::with_capacity(max.min(self.buffer.len()));
         self.buffer.recv_batch(max, &mut items);
         if items.is_empty() && self.buffer.is_closed() {
@@ -246,7 +257,7 @@ impl<T: Receive> EventSubscriber<T> {
     }
 
     /// The next event if one is buffered, without waiting; `Ok(None)` when empty.
-    pub fn try_receive(&self) -> Result<Option<Arc<T>>, Error> {
+    pub fn try_receive(&self) -> Result<Option<T::Output>, Error> {
         loop {
             match self.buffer.try_recv() {
                 Ok(item) => {
@@ -264,10 +275,10 @@ impl<T: Receive> EventSubscriber<T> {
 impl<T: Receive> EventSubscriber<T> {
     /// The item's value; an item of another type moves from delivered to dropped.
     #[inline]
-    fn accept(&self, item: Item) -> Option<Arc<T>> {
-        match T::from_item(Received(item)) {
+    fn accept(&self, item: Item) -> Option<T::Output> {
+        match T::from_item(Buffered(item)) {
             Ok(value) => Some(value),
-            Err(Received(item)) => {
+            Err(Buffered(item)) => {
                 if let Some(bus) = self.bus.upgrade() {
                     bus.undeliver(&item, DropReason::TypeMismatch);
                 }
