@@ -59,6 +59,8 @@ pub(crate) struct StaticValue {
 
 /// What a value knows of the type held in its words: functions made for it.
 struct Kind {
+    /// The type held in place (`None` for [`SHARED`]: ask the value).
+    type_id: Option<TypeId>,
     /// The value at this address, as a trait object.
     item: unsafe fn(*const ()) -> *const dyn StaticItem,
     /// Drops the value at this address.
@@ -72,6 +74,7 @@ type ShareFn = unsafe fn(*mut ()) -> Arc<dyn StaticItem>;
 
 /// The kind of words holding an `Arc<dyn StaticItem>`.
 static SHARED: Kind = Kind {
+    type_id: None,
     item: item_shared,
     drop: drop_at::<Arc<dyn StaticItem>>,
     share: None,
@@ -82,6 +85,7 @@ struct KindOf<E>(E);
 
 impl<E: StaticEvent> KindOf<E> {
     const OF: Kind = Kind {
+        type_id: Some(TypeId::of::<E>()),
         item: item_at::<E>,
         drop: drop_at::<E>,
         share: Some(share_at::<E>),
@@ -209,7 +213,11 @@ impl StaticValue {
     /// The value as an `E`, or itself back when it is another type.
     #[inline]
     pub(crate) fn downcast<E: Any + Send + Sync>(self) -> Result<Received<E>, StaticValue> {
-        if self.as_any().type_id() != TypeId::of::<E>() {
+        let held = match self.kind.type_id {
+            Some(held) => held,
+            None => self.as_any().type_id(),
+        };
+        if held != TypeId::of::<E>() {
             return Err(self);
         }
         let this = ManuallyDrop::new(self);

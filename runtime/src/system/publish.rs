@@ -125,10 +125,13 @@ impl<'a> SystemRef<'a> {
             }
         });
         match dispatched {
-            Dispatched::Done if emitted.is_ok() && tally.succeeded() => Start::Counts {
-                handled: emitted.handled() + tally.handled,
-                enqueued: tally.enqueued,
-            },
+            Dispatched::Done if emitted.is_ok() && tally.succeeded() => {
+                let (handled, enqueued) = tally.into_counts();
+                Start::Counts {
+                    handled: emitted.handled() + handled,
+                    enqueued,
+                }
+            }
             Dispatched::Done => {
                 let (handled, errors) = emitted.into_parts();
                 Start::Done(static_result::<E>(handled, errors, &mut tally))
