@@ -91,13 +91,17 @@ pub fn direct_call(e: &OneFree) {
     record(&DIRECT, e.value);
 }
 
-/// `system.publish(e).await` polled once, as an executor would: with only sync handlers it
-/// finishes in that poll (this panics otherwise). Returns how many handlers ran.
+/// `system.publish(e).await` polled once with `cx`, as an executor polls it (with the task's
+/// context, made once per task, not per publish): with only sync handlers it finishes in that
+/// poll (this panics otherwise). Returns how many handlers ran.
 #[inline]
-pub fn publish_now<E: StaticEvent>(system: &EventSystem, e: E) -> usize {
+pub fn publish_now<E: StaticEvent>(
+    system: &EventSystem,
+    e: E,
+    cx: &mut std::task::Context<'_>,
+) -> usize {
     let mut publish = std::pin::pin!(system.publish(e));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match publish.as_mut().poll(&mut cx) {
+    match publish.as_mut().poll(cx) {
         std::task::Poll::Ready(Ok(published)) => published.handled(),
         std::task::Poll::Ready(Err(err)) => panic!("publish failed: {err}"),
         std::task::Poll::Pending => panic!("a publish to sync handlers only never waits"),

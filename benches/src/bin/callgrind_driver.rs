@@ -97,9 +97,12 @@ fn main() -> ExitCode {
         "emit_free" => repeat(n, || {
             black_box(emit(black_box(&system), black_box(&free)));
         }),
-        "publish_free" => repeat(n, || {
-            black_box(publish_now(black_box(&system), *black_box(&free)));
-        }),
+        "publish_free" => {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            repeat(n, || {
+                black_box(publish_now(black_box(&system), *black_box(&free), &mut cx));
+            })
+        }
         "emit_plugin" => repeat(n, || {
             black_box(emit(black_box(&system), black_box(&plugin)));
         }),

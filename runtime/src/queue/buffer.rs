@@ -6,7 +6,9 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::budget::{Budget, Held};
 use super::outcome::{Evicted, Overflow, PushOutcome, RecvTimeout, TryRecv};
-use super::sync::{Waiting, lock};
+use super::sync::Waiting;
 
 /// Slots a new buffer allocates up front; larger capacities grow on demand, once.
 pub(super) const PREALLOCATED_MAX: usize = 1024;
@@ -340,7 +342,7 @@ impl<T> Buffer<T> {
     }
 
     /// The oldest item if one is buffered, without waiting.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_recv(&self) -> Result<T, TryRecv> {
         let mut st = self.lock();
         match st.queue.pop_front() {
@@ -407,7 +409,7 @@ impl<T> Buffer<T> {
 
     /// Finishes taking one item out: frees its slot and budget, then wakes whoever the change
     /// concerns (see [`Buffer::not_empty`] and [`Buffer::not_full`]).
-    #[inline]
+    #[inline(always)]
     fn released_one(&self, mut st: MutexGuard<'_, State<T>>, item: T, bytes: usize) -> T {
         st.bytes = st.bytes.wrapping_sub(bytes);
         let was_full = st.queue.len() + 1 == self.capacity;
@@ -505,17 +507,19 @@ impl<T> Buffer<T> {
         self.lock().closed
     }
 
-    /// Locks the state. No code that can panic runs under this lock (items are never dropped
-    /// there), so poisoning cannot happen; it is ignored anyway rather than propagated.
+    /// Locks the state. A `parking_lot` lock: no poisoning to check on every lock and
+    /// unlock of the hot path (no code that can panic runs under it: items are never
+    /// dropped there).
+    #[inline(always)]
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        lock(&self.state)
+        self.state.lock()
     }
 }
 
 impl<T> Drop for Buffer<T> {
     /// A buffer dropped with items in it gives their budget back.
     fn drop(&mut self) {
-        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let st = self.state.get_mut();
         self.budget.release(st.queue.len(), st.bytes);
     }
 }
