@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the criterion `dispatch` bench several times and prints, per variant, the median of its
-# point estimates (and the spread), then the ratios the README states: each on medians of the
-# same runs. A shared VM is noisy from one minute to the next; medians over runs are what a
-# claim in README rests on.
+# point estimates (and the spread), then the ratios the README states, three ways: of the
+# medians, paired within each run, and of the fastest runs. A shared VM is noisy from one
+# minute to the next; several runs, and the instruction counts, are what a claim rests on.
 #
 #   scripts/ratios.sh               # 5 runs of every variant, 3 s each
 #   RUNS=3 SECS=6 scripts/ratios.sh 'static_dispatch'
@@ -44,11 +44,22 @@ med = {n: statistics.median(v) for n, v in runs.items()}
 print(f"{'variant':56} {'median ns/iter':>14} {'min':>10} {'max':>10}")
 for name, values in runs.items():
     print(f"{name:56} {med[name]:14.3f} {min(values):10.3f} {max(values):10.3f}")
+# Three estimates of each ratio: of the medians; the median of the ratios within each run
+# (paired: the two variants ran seconds apart, under the same load); of the fastest runs
+# (the least disturbed). On a quiet machine they agree; where they do not, the machine is
+# noisy and a claim should rest on the instruction counts (scripts/instructions.sh).
+by_run = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    run, name, value = line.split()
+    by_run[run][name] = float(value)
 def ratio(a, b, what):
     if a in med and b in med:
-        print(f"{what:64} {med[a] / med[b]:6.2f}")
+        paired = [r[a] / r[b] for r in by_run.values() if a in r and b in r]
+        print(f"{what:64} {med[a] / med[b]:6.2f} {statistics.median(paired):6.2f} "
+              f"{min(runs[a]) / min(runs[b]):6.2f}")
 s, d = "static_dispatch/", "dynamic_dispatch/"
 print()
+print(f"{'ratio':64} {'median':>6} {'paired':>6} {'min':>6}")
 ratio(s + "emit_1_free_fn", s + "direct_call", "emit 1 free fn / direct call (target <= 1.3)")
 ratio(s + "emit_1_plugin_method", s + "direct_call", "emit 1 plugin method / direct call (target <= 1.5)")
 ratio(s + "typeid_hashmap", s + "emit_1_free_fn", "TypeId map / emit 1 free fn (target >= 5)")

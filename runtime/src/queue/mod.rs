@@ -7,14 +7,16 @@
 //! buffer's oldest items, or hand the new item back.
 //!
 //! The layer knows nothing of events: an item is any `T`, with a byte count its pusher
-//! declares, and it uses only std, Tokio and `thiserror`.
+//! declares, and it uses only std, Tokio, `parking_lot` (the buffer's lock) and `thiserror`.
 //!
 //! - [`budget`]: [`Budget`], its meters (how the limited counts are kept), reserve and release.
 //! - [`buffer`]: [`Buffer`], pushing, receiving, waiting, closing.
 //! - [`outcome`]: what a push is told to do when an item does not fit ([`Overflow`]) and what
 //!   pushes and receives hand back ([`PushOutcome`], [`Evicted`](outcome::Evicted),
 //!   [`TryRecv`], [`RecvTimeout`]).
-//! - [`sync`]: the poison-ignoring lock and the waiter-count guard both of them use.
+//! - [`sync`]: the poison-ignoring std lock of the budget and the waiter-count guard both of
+//!   them use (a buffer's own state is behind a `parking_lot` mutex: no poisoning to check on
+//!   the hot path).
 //!
 //! # Invariants
 //!
