@@ -148,6 +148,8 @@ impl Receive for DynamicEvent {
 /// Receives events from a bounded buffer (`channel_capacity`). Made by
 /// [`EventSystem::subscribe`] (static event type) or [`EventSystem::subscribe_topic`]
 /// (pattern). Dropping it unsubscribes; events still buffered count as dropped (`Closed`).
+/// A typed subscriber's receives return a [`Received<E>`] (the value as it was published,
+/// read through `Deref`); an untyped one's an `Arc<DynamicEvent>`.
 ///
 /// What happens when the buffer is full is the system's
 /// [`BackpressureStrategy`](crate::BackpressureStrategy). After
