@@ -276,17 +276,36 @@ impl Bus {
         Dispatched::Done
     }
 
-    /// Delivers a shared event on `route`. What is left to await (async handlers, buffers to wait for under `Block`)
-    /// comes back as [`Dispatched::Pending`], for [`Bus::finish`], with the publish counted
-    /// in flight.
+    /// Delivers a shared event on `route`. What is left to await (async handlers, buffers to
+    /// wait for under `Block`) comes back as [`Dispatched::Pending`], for [`Bus::finish`],
+    /// with the publish counted in flight.
     ///
     /// `in_flight` is the caller's, if it already counted itself (to wait for a permit). If
     /// not, a dispatch that runs handlers counts itself before the first one, and fails with
     /// `Shutdown` once the bus is closed. A route of pull subscribers only (the channel API)
     /// runs no handler: its pushes are not counted in flight unless one has to wait, and a
     /// push racing a shutdown lands before the buffer closes or is dropped as `Closed`.
-    #[inline]
+    ///
+    /// Out of line: one copy for every caller (each static event type's `publish` among
+    /// them), not one per event type.
+    #[inline(never)]
     pub(crate) fn deliver<'h>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Arc<Route>,
+        event: Carried,
+        in_flight: Option<InFlight<'h>>,
+        tally: &mut Tally,
+    ) -> Dispatched<'h> {
+        self.deliver_inline(host, call, route, event, in_flight, tally)
+    }
+
+    /// [`deliver`](Self::deliver), always inlined: for the thread's remembered pull-only
+    /// route of a dynamic publish, the channel API's hot path (two instantiations, not one
+    /// per event type).
+    #[inline(always)]
+    fn deliver_inline<'h>(
         &'h self,
         host: &'h Host,
         call: &'h Call<'h>,
@@ -450,7 +469,7 @@ impl Bus {
                 return None;
             }
             let shared = Carried::dynamic_event(event.take()?.into_shared());
-            Some(self.deliver(host, call, route, shared, in_flight.take()?, tally))
+            Some(self.deliver_inline(host, call, route, shared, in_flight.take()?, tally))
         });
         if let Some(done) = hit {
             return done;
