@@ -6,32 +6,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::{Received, StaticValue};
 use crate::prelude::*;
 
-/// Counts its drops in the counter it points to. Two words: held in place.
+/// Counts its drops in the counter it points to.
+struct Drops(&'static AtomicUsize);
+
+impl Drop for Drops {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Two words: held in place.
 #[derive(StaticEvent)]
 #[event(name = "bus.value.tests.small")]
 struct Small {
     value: u64,
-    drops: &'static AtomicUsize,
+    _drops: Drops,
 }
 
-impl Drop for Small {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Larger than three words: shared from the start.
+/// Larger than two words: shared from the start.
 #[derive(StaticEvent)]
 #[event(name = "bus.value.tests.large")]
 struct Large {
     _padding: [u64; 8],
-    drops: &'static AtomicUsize,
-}
-
-impl Drop for Large {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
+    _drops: Drops,
 }
 
 /// Over-aligned: shared, whatever its size.
@@ -53,12 +50,18 @@ fn counter() -> &'static AtomicUsize {
 #[test]
 fn small_values_are_held_in_place_large_or_over_aligned_ones_shared() {
     let drops = counter();
-    assert!(StaticValue::new(Small { value: 1, drops }).is_inline());
+    assert!(
+        StaticValue::new(Small {
+            value: 1,
+            _drops: Drops(drops)
+        })
+        .is_inline()
+    );
     assert!(StaticValue::new(Other(1)).is_inline());
     assert!(
         !StaticValue::new(Large {
             _padding: [0; 8],
-            drops
+            _drops: Drops(drops)
         })
         .is_inline()
     );
@@ -69,7 +72,10 @@ fn small_values_are_held_in_place_large_or_over_aligned_ones_shared() {
 #[test]
 fn an_in_place_value_is_moved_out_once_and_not_dropped_again() {
     let drops = counter();
-    let value = StaticValue::new(Small { value: 7, drops });
+    let value = StaticValue::new(Small {
+        value: 7,
+        _drops: Drops(drops),
+    });
     assert_eq!(value.desc().name(), "bus.value.tests.small");
     let received: Received<Small> = value.downcast::<Small>().ok().expect("its own type");
     assert!(!received.is_shared());
@@ -84,7 +90,10 @@ fn an_in_place_value_is_moved_out_once_and_not_dropped_again() {
 #[test]
 fn a_wrong_downcast_gives_the_value_back_intact() {
     let drops = counter();
-    let value = StaticValue::new(Small { value: 3, drops });
+    let value = StaticValue::new(Small {
+        value: 3,
+        _drops: Drops(drops),
+    });
     let Err(value) = value.downcast::<Other>() else {
         panic!("another type")
     };
@@ -98,7 +107,10 @@ fn a_wrong_downcast_gives_the_value_back_intact() {
 #[test]
 fn sharing_moves_the_value_into_one_arc_that_every_holder_sees() {
     let drops = counter();
-    let mut first = StaticValue::new(Small { value: 5, drops });
+    let mut first = StaticValue::new(Small {
+        value: 5,
+        _drops: Drops(drops),
+    });
     let second = first.share();
     assert!(!first.is_inline(), "moved into the Arc");
     let third = first.share();
