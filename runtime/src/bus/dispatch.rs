@@ -452,6 +452,11 @@ impl Bus {
     ///
     /// Takes no reference count to find the route: this thread's remembered pull-only route,
     /// or the cache snapshot, is borrowed for the whole dispatch.
+    ///
+    /// The lookup is [`Bus::with_route`]'s, written out: here the topic is borrowed from the
+    /// event that then moves into the dispatch. One helper for both (taking the event and a
+    /// topic reader) measured 27 more instructions per `channel_bus` publish, so keep the two
+    /// in step instead.
     #[inline]
     pub(crate) fn dispatch<'h, P: Outgoing>(
         &'h self,

@@ -93,6 +93,10 @@ impl<E> StaticPublish<E> {
 }
 
 impl<E: StaticEvent> Publishable for StaticPublish<E> {
+    /// [`SystemRef::begin_static`](super::SystemRef::begin_static) written out on the
+    /// `EventSystem` itself: building the `SystemRef` first, or sharing the inline part as a
+    /// helper returning `Option<Start>`, costs 20 to 28 more instructions on every publish
+    /// (`publish_free`: 62 and 70 against 42), measured. Keep the two in step.
     #[inline(always)]
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
         let table = E::__table();
