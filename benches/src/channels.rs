@@ -60,8 +60,8 @@ pub fn consume(event: &DynamicEvent) {
 }
 
 /// This bus as a 1P/1C channel: one pull subscriber ([`EventSubscriber`], on [`DYN_PATTERN`])
-/// and one [`EventPublisher`] of `Arc<DynamicEvent>` (shared, as the peers send it), `channel_capacity` [`CHANNEL_CAPACITY`],
-/// default backpressure (`Block`) and metrics (on).
+/// and one [`EventPublisher`] of `Arc<DynamicEvent>` (shared, as the peers send it),
+/// `channel_capacity` [`CHANNEL_CAPACITY`], default backpressure (`Block`) and metrics (on).
 pub struct BusChannel {
     publisher: EventPublisher<Arc<DynamicEvent>>,
     subscriber: EventSubscriber<DynamicEvent>,

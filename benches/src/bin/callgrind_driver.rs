@@ -5,12 +5,13 @@
 //! ```
 //!
 //! Mechanisms of the `static_dispatch` group: `direct`, `harness` (what the `emit_*` ones
-//! spend outside `emit`), `emit_free`, `publish_free`,
-//! `emit_plugin`, `emit_8`, `typeid`. Of the `dynamic_dispatch` group: `dyn_push_1`, `dyn_push_8` (`emit_dynamic` to 1 or
-//! 8 glob subscribers, cached route), `string_map_1`, `string_map_8`, and the 1P/1C channels
-//! `channel_bus` and `channel_broadcast` (N events in batches of `CHANNEL_BATCH`, on the bench's
-//! `current_thread` runtime), and the typed `channel_typed` / `channel_typed_broadcast`. `dyn_push_8_no_metrics` and `channel_bus_no_metrics` are the same
-//! with `enable_metrics(false)`, to count what the bus's counters cost.
+//! spend outside `emit`), `emit_free`, `publish_free`, `emit_plugin`, `emit_8`, `typeid`. Of
+//! the `dynamic_dispatch` group: `dyn_push_1`, `dyn_push_8` (`emit_dynamic` to 1 or 8 glob
+//! subscribers, cached route), `string_map_1`, `string_map_8`, and the 1P/1C channels
+//! `channel_bus` and `channel_broadcast` (N events in batches of `CHANNEL_BATCH`, on the
+//! bench's `current_thread` runtime), and the typed `channel_typed` /
+//! `channel_typed_broadcast`. `dyn_push_8_no_metrics` and `channel_bus_no_metrics` are the
+//! same with `enable_metrics(false)`, to count what the bus's counters cost.
 //!
 //! Setup (building the system and checking every handler is linked) is the same whatever N is,
 //! so `(Ir(N = 1_000_000) - Ir(N = 0)) / 1_000_000` is the cost of one event, loop included

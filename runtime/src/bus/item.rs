@@ -76,10 +76,10 @@ pub(crate) enum Carried {
     /// (taken by replacing the pointer alone: the whole value, just written, would be read
     /// back wider than it was written, which stalls).
     Dynamic(Option<Arc<DynamicEvent>>),
-    /// A static event, in place or shared; `dynamic` is its `DynamicEvent` form, made the first time a
-    /// subscriber needs one (an async handler, an untyped pull subscriber). `value` is `None`
-    /// once moved into the last subscription, a typed pull subscriber (no count to add and
-    /// take back).
+    /// A static event, in place or shared; `dynamic` is its `DynamicEvent` form, made the
+    /// first time a subscriber needs one (an async handler, an untyped pull subscriber).
+    /// `value` is `None` once moved into the last subscription, a typed pull subscriber (no
+    /// count to add and take back).
     Static {
         value: Option<StaticValue>,
         /// What it counts for in the byte budget.

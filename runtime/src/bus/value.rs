@@ -5,8 +5,8 @@
 //! Most events are a few words (an id, a count, a timestamp). Moving such a value through a
 //! buffer in place costs no allocation: a typed channel then carries the value as a
 //! `tokio::sync::broadcast` of the same type does. A value is moved into an `Arc` (once) only
-//! when it is larger than [`INLINE_WORDS`] words (16 bytes), or when a second holder needs it (another
-//! typed subscriber, an async handler, a dynamic view of it).
+//! when it is larger than [`INLINE_WORDS`] words (16 bytes), or when a second holder needs it
+//! (another typed subscriber, an async handler, a dynamic view of it).
 
 use std::any::{Any, TypeId};
 use std::fmt;
