@@ -56,14 +56,15 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     let line = quote_spanned!(ident.span()=> ::core::line!());
     Ok(quote! {
         const _: () = {
+            static __STATICBUS_TABLE: #krate::__private::Table<#ident> =
+                #krate::__private::Table::new();
+
             impl #krate::StaticEvent for #ident {
                 const NAME: &'static str = #name;
 
                 #[inline(always)]
                 fn __table() -> &'static #krate::__private::Table<Self> {
-                    static TABLE: #krate::__private::Table<#ident> =
-                        #krate::__private::Table::new();
-                    &TABLE
+                    &__STATICBUS_TABLE
                 }
                 #size
 
@@ -78,7 +79,11 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             #[linkme(crate = #krate::__private::linkme)]
             #[allow(unsafe_code)]
             static __STATICBUS_EVENT: #krate::__private::EventDecl =
-                #krate::__private::EventDecl::new::<#ident>(::core::file!(), #line);
+                #krate::__private::EventDecl::new::<#ident>(
+                    &__STATICBUS_TABLE,
+                    ::core::file!(),
+                    #line,
+                );
         };
     })
 }

@@ -275,7 +275,6 @@ impl Registration<'_> {
         let p = quote!(#krate::__private);
         let span = Span::mixed_site();
         let thunk = format_ident!("__staticbus_thunk_{}", suffix, span = span);
-        let entry = format_ident!("__STATICBUS_FN_{}", suffix, span = span);
         let decl = format_ident!("__STATICBUS_HANDLER_{}", suffix, span = span);
         // Trait errors point at the argument of the failing call: binding the handler's output
         // (and, for async handlers, its future) to a local located at the user's token makes
@@ -338,13 +337,11 @@ impl Registration<'_> {
         let line = quote_spanned!(self.line_span=> ::core::line!());
         quote! {
             #thunk_fn
-            #[allow(non_upper_case_globals)]
-            static #entry: #p::HandlerFn<#event> = #p::HandlerFn::#variant(#thunk);
             #[#p::linkme::distributed_slice(#p::HANDLERS)]
             #[linkme(crate = #p::linkme)]
             #[allow(unsafe_code, non_upper_case_globals)]
             static #decl: #p::HandlerDecl = #p::HandlerDecl::new::<#event>(
-                &#entry,
+                #p::HandlerFn::#variant(#thunk),
                 #p::HandlerMeta {
                     plugin: #plugin,
                     function: ::core::concat!(::core::module_path!(), "::", #function),

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use crate::dynamic::{DynamicEvent, EventRef};
-use crate::linked::StaticEvent;
 
 use super::value::StaticValue;
 
@@ -106,12 +105,12 @@ impl Carried {
         }
     }
 
-    /// A static event, moved in place (or into an `Arc` when it is large).
+    /// A static event's value, moved already, counting `size` bytes.
     #[inline(always)]
-    pub(crate) fn static_event<E: StaticEvent>(event: E) -> Carried {
+    pub(crate) fn from_value(value: StaticValue, size: usize) -> Carried {
         Carried::Static {
-            size: event.__size(),
-            value: Some(StaticValue::new(event)),
+            size,
+            value: Some(value),
             dynamic: None,
         }
     }

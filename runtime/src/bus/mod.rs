@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::dynamic::DynamicEvent;
-use crate::linked::TableControl;
+use crate::linked::TableCore;
 use crate::queue::{Budget, Buffer};
 
 pub use backpressure::{
@@ -41,10 +41,11 @@ pub use value::Received;
 
 pub(crate) use dispatch::{Dispatched, Outgoing};
 pub(crate) use item::{Carried, Item};
-pub(crate) use route::TopicRef;
+pub(crate) use route::{Route, TopicRef};
 pub(crate) use shutdown::{Closed, InFlight};
 pub(crate) use subscription::{AsyncHandler, Filter, NewSub, Pull, SubKind, SyncHandler};
 pub(crate) use tally::Tally;
+pub(crate) use value::StaticValue;
 
 use metrics::Counters;
 use route::{FastMap, Routes};
@@ -72,7 +73,7 @@ pub(crate) struct Settings {
 /// dynamic subscription of this bus matches the name.
 struct StaticEntry {
     name: &'static str,
-    table: &'static dyn TableControl,
+    table: &'static TableCore,
     matched: AtomicBool,
 }
 
@@ -118,7 +119,7 @@ impl Bus {
     /// A bus for a system of these static events (name and table, in registry order).
     pub(crate) fn new(
         settings: Settings,
-        statics: impl IntoIterator<Item = (&'static str, &'static dyn TableControl)>,
+        statics: impl IntoIterator<Item = (&'static str, &'static TableCore)>,
     ) -> Arc<Bus> {
         let budget = Budget::new(settings.global_buffer_events, settings.global_buffer_bytes);
         let permits = settings

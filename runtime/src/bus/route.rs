@@ -202,6 +202,18 @@ impl Bus {
         let Some(f) = f else {
             unreachable!("taken only on a hit, which returned")
         };
+        self.with_route_missed(generation, topic, f)
+    }
+
+    /// [`with_route`](Self::with_route) when this thread's remembered route is not the one:
+    /// out of line, so that `f` is inlined into the hit path, its only other call.
+    #[inline(never)]
+    fn with_route_missed<R>(
+        &self,
+        generation: u64,
+        topic: TopicRef<'_>,
+        f: impl FnOnce(&Arc<Route>) -> R,
+    ) -> R {
         let routes = self.routes.snapshot();
         let built;
         let route = match routes.get(topic.as_str()) {

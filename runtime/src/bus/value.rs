@@ -15,7 +15,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::dynamic::{DynamicEvent, Payload, Topic};
-use crate::linked::{EventDesc, StaticEvent};
+use crate::linked::{EventDesc, StaticEvent, StaticRef, TableCore};
 
 /// Words a value may take to be stored in place.
 const INLINE_WORDS: usize = 2;
@@ -178,6 +178,17 @@ impl StaticValue {
     #[inline]
     pub(crate) fn as_any(&self) -> &(dyn Any + Send + Sync) {
         self.item()
+    }
+
+    /// The value borrowed with `table`, its type's table, for the table's handlers.
+    ///
+    /// Publishing moves an `E` into a value and hands it on with `E`'s table, the only table
+    /// it is ever viewed with (the check costs one comparison of `TypeId`s).
+    pub(crate) fn view(&self, table: &'static TableCore) -> StaticRef<'_> {
+        match StaticRef::checked(table, self.as_any()) {
+            Some(view) => view,
+            None => unreachable!("a static value is viewed with its own type's table"),
+        }
     }
 
     /// Whether it is held in place (not allocated).

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::{DynamicEvent, EventError};
-use crate::linked::{EventDesc, StaticEvent};
+use crate::linked::EventDesc;
 
 /// A borrowed view of one event, handed to sync dynamic handlers (`system.on(...)`).
 ///
@@ -48,10 +48,6 @@ impl<'a> EventRef<'a> {
         EventRef {
             repr: Repr::Dynamic(event),
         }
-    }
-
-    pub(crate) fn static_ref<E: StaticEvent>(event: &'a E) -> Self {
-        EventRef::from_static(E::__table().desc(), event)
     }
 
     /// A static event known by its description only.

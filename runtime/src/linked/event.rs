@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::table::{Table, TableControl};
+use super::table::{Table, TableCore};
 
 /// Encodes a shared value as JSON, on demand: `Some` for static events whose type implements
 /// `serde::Serialize`, and for dynamic payloads made serializable.
@@ -71,6 +71,7 @@ pub trait StaticEvent: Send + Sync + 'static {
 #[derive(Clone, Copy)]
 pub(crate) struct EventDesc {
     name: &'static str,
+    type_id: TypeId,
     type_name: fn() -> &'static str,
     json: fn() -> Option<JsonFn>,
 }
@@ -80,6 +81,7 @@ impl EventDesc {
     pub(crate) const fn of<E: StaticEvent>() -> EventDesc {
         EventDesc {
             name: E::NAME,
+            type_id: TypeId::of::<E>(),
             type_name: std::any::type_name::<E>,
             json: E::__json,
         }
@@ -88,6 +90,11 @@ impl EventDesc {
     /// The event's name.
     pub(crate) fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The event type's `TypeId`: what its handlers are registered under.
+    pub(crate) fn type_id(&self) -> TypeId {
+        self.type_id
     }
 
     /// The event's Rust type.
@@ -150,38 +157,39 @@ impl<T> JsonProbeFallback for JsonProbe<T> {
     }
 }
 
-/// One element of the global event slice. Built by `#[derive(StaticEvent)]`.
+/// One element of the global event slice. Built by `#[derive(StaticEvent)]`: data only.
 #[doc(hidden)]
 pub struct EventDecl {
-    pub(crate) table_type: fn() -> TypeId,
-    pub(crate) table: fn() -> &'static dyn TableControl,
-    pub(crate) desc: EventDesc,
+    pub(crate) table: &'static TableCore,
     pub(crate) file: &'static str,
     pub(crate) line: u32,
 }
 
-fn erased_table<E: StaticEvent>() -> &'static dyn TableControl {
-    E::__table()
-}
-
 impl EventDecl {
-    /// Describes event type `E`.
-    pub const fn new<E: StaticEvent>(file: &'static str, line: u32) -> Self {
+    /// Describes event type `E`, whose table is `table`.
+    pub const fn new<E: StaticEvent>(
+        table: &'static Table<E>,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         EventDecl {
-            table_type: TypeId::of::<super::handler::HandlerFn<E>>,
-            table: erased_table::<E>,
-            desc: EventDesc::of::<E>(),
+            table: table.core(),
             file,
             line,
         }
+    }
+
+    /// What the bus needs of the event type.
+    pub(crate) fn desc(&self) -> &'static EventDesc {
+        self.table.desc()
     }
 }
 
 impl fmt::Debug for EventDecl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventDecl")
-            .field("name", &self.desc.name)
-            .field("type", &self.desc.type_name())
+            .field("name", &self.desc().name)
+            .field("type", &self.desc().type_name())
             .finish()
     }
 }

@@ -4,6 +4,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::Arc;
 
 use super::event::StaticEvent;
@@ -32,15 +33,6 @@ pub enum HandlerFn<E> {
     Sync(SyncFn<E>),
     /// Runs only from `publish`, awaited in dispatch order.
     Async(AsyncFn<E>),
-}
-
-impl<E> HandlerFn<E> {
-    fn kind(&self) -> HandlerKind {
-        match self {
-            HandlerFn::Sync(_) => HandlerKind::Sync,
-            HandlerFn::Async(_) => HandlerKind::Async,
-        }
-    }
 }
 
 impl<E> Clone for HandlerFn<E> {
@@ -150,41 +142,72 @@ pub struct HandlerMeta {
     pub line: u32,
 }
 
-/// Calls a type-erased handler on a type-erased event: `None` when the value is not of the
-/// handler's event type. Used where a handler is reached by name rather than by type
-/// (`ImplementationType::ZeroCopy`), never on `emit`.
-pub(crate) type ErasedSync = fn(
-    entry: &'static (dyn Any + Send + Sync),
-    host: &Host,
-    call: &Call<'_>,
-    value: &(dyn Any + Send + Sync),
-) -> Option<HandlerResult>;
+/// A sync handler with its event type erased: [`SyncFn<E>`] called with the event's address.
+///
+/// # Safety
+/// The pointer must point to a live value of the event type the handler was registered for.
+pub(crate) type RawSync = unsafe fn(&Host, &Call<'_>, *const ()) -> HandlerResult;
 
-/// The async form of [`ErasedSync`]: the future owns the value it was given.
-pub(crate) type ErasedAsync = for<'a> fn(
-    entry: &'static (dyn Any + Send + Sync),
-    host: &'a Host,
-    call: &'a Call<'a>,
-    value: Arc<dyn Any + Send + Sync>,
-) -> Option<BoxFuture<'a, HandlerResult>>;
+/// An async handler with its event type erased: [`AsyncFn<E>`] called with the event's
+/// address.
+///
+/// # Safety
+/// The pointer must point to a value of the handler's event type that outlives the future.
+pub(crate) type RawAsync =
+    for<'a> unsafe fn(&'a Host, &'a Call<'a>, *const ()) -> BoxFuture<'a, HandlerResult>;
+
+/// One handler, its event type erased: what a table holds and the bus calls.
+#[derive(Clone, Copy)]
+pub(crate) enum RawHandler {
+    /// Runs inline.
+    Sync(RawSync),
+    /// Returns a future.
+    Async(RawAsync),
+}
+
+/// `f` with its event type erased.
+const fn erase_sync<E>(f: SyncFn<E>) -> RawSync {
+    // SAFETY: a function pointer transmuted to another function pointer type, called only
+    // through that type: the two differ in the event argument alone, `&E` against
+    // `*const ()`, and for a sized `E` a reference and a raw pointer are ABI-compatible
+    // (the `fn` primitive's documentation, "ABI compatibility"); `unsafe` only moves the
+    // obligation to the caller: a `RawSync` is called with the address of an `E` (a
+    // `HandlerDecl` keeps it with `E`'s `TypeId`, and tables hold only their own type's).
+    // `linked/tests.rs` calls handlers through it, in every form of dispatch.
+    #[allow(unsafe_code, reason = "one untyped handler table for every event type")]
+    unsafe {
+        std::mem::transmute::<SyncFn<E>, RawSync>(f)
+    }
+}
+
+/// `f` with its event type erased; see [`erase_sync`].
+const fn erase_async<E>(f: AsyncFn<E>) -> RawAsync {
+    // SAFETY: as in `erase_sync`; the future may borrow the event, which its caller keeps
+    // alive until the future is done (`RawAsync`'s contract).
+    #[allow(unsafe_code, reason = "one untyped handler table for every event type")]
+    unsafe {
+        std::mem::transmute::<AsyncFn<E>, RawAsync>(f)
+    }
+}
 
 /// One element of the global handler slice. Built by `#[handler]` and `#[plugin]`.
 ///
-/// The typed function pointer sits behind `dyn Any` so that one link-time slice can hold
-/// handlers of every event type; it is downcast once, when the event's table is built, and
-/// never on the dispatch path.
+/// Data only: the handler's function pointer with its event type erased, and that type's
+/// `TypeId`, evaluated at compile time. Tables take the handlers of their own type only.
 #[doc(hidden)]
 pub struct HandlerDecl {
     pub(crate) info: HandlerInfo,
-    pub(crate) table_type: fn() -> TypeId,
-    pub(crate) entry: &'static (dyn Any + Send + Sync),
-    pub(crate) erased_sync: ErasedSync,
-    pub(crate) erased_async: ErasedAsync,
+    pub(crate) event_type: TypeId,
+    pub(crate) handler: RawHandler,
 }
 
 impl HandlerDecl {
     /// Describes one handler of `E`.
-    pub const fn new<E: StaticEvent>(entry: &'static HandlerFn<E>, meta: HandlerMeta) -> Self {
+    pub const fn new<E: StaticEvent>(entry: HandlerFn<E>, meta: HandlerMeta) -> Self {
+        let (kind, handler) = match entry {
+            HandlerFn::Sync(f) => (HandlerKind::Sync, RawHandler::Sync(erase_sync(f))),
+            HandlerFn::Async(f) => (HandlerKind::Async, RawHandler::Async(erase_async(f))),
+        };
         HandlerDecl {
             info: HandlerInfo {
                 event_name: E::NAME,
@@ -192,54 +215,56 @@ impl HandlerDecl {
                 plugin: meta.plugin,
                 function: meta.function,
                 priority: meta.priority,
-                kind: match entry {
-                    HandlerFn::Sync(_) => HandlerKind::Sync,
-                    HandlerFn::Async(_) => HandlerKind::Async,
-                },
+                kind,
                 file: meta.file,
                 line: meta.line,
             },
-            table_type: TypeId::of::<HandlerFn<E>>,
-            entry,
-            erased_sync: erased_sync::<E>,
-            erased_async: erased_async::<E>,
+            event_type: TypeId::of::<E>(),
+            handler,
         }
     }
 
-    pub(crate) fn typed<E: 'static>(&self) -> Option<HandlerFn<E>> {
-        let f = self.entry.downcast_ref::<HandlerFn<E>>().copied();
-        debug_assert!(f.is_none_or(|f| f.kind() == self.info.kind));
-        f
+    /// Calls a sync handler on a value of its event type; `None` if it is async or `value`
+    /// is of another type. Where a handler is reached by name rather than by type
+    /// (`ImplementationType::ZeroCopy`), never on `emit`.
+    pub(crate) fn call_sync(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        value: &(dyn Any + Send + Sync),
+    ) -> Option<HandlerResult> {
+        let RawHandler::Sync(f) = self.handler else {
+            return None;
+        };
+        if (*value).type_id() != self.event_type {
+            return None;
+        }
+        // SAFETY: `value` is of the handler's event type (checked just above).
+        #[allow(unsafe_code, reason = "a handler reached by name")]
+        Some(unsafe { f(host, call, ptr::from_ref(value).cast()) })
     }
-}
 
-fn erased_sync<E: StaticEvent>(
-    entry: &'static (dyn Any + Send + Sync),
-    host: &Host,
-    call: &Call<'_>,
-    value: &(dyn Any + Send + Sync),
-) -> Option<HandlerResult> {
-    match (
-        entry.downcast_ref::<HandlerFn<E>>(),
-        value.downcast_ref::<E>(),
-    ) {
-        (Some(HandlerFn::Sync(f)), Some(event)) => Some(f(host, call, event)),
-        _ => None,
+    /// The async form of [`call_sync`](Self::call_sync): the future owns the value.
+    pub(crate) fn call_async<'a>(
+        &self,
+        host: &'a Host,
+        call: &'a Call<'a>,
+        value: Arc<dyn Any + Send + Sync>,
+    ) -> Option<BoxFuture<'a, HandlerResult>> {
+        let RawHandler::Async(f) = self.handler else {
+            return None;
+        };
+        if (*value).type_id() != self.event_type {
+            return None;
+        }
+        Some(Box::pin(async move {
+            // SAFETY: `value` is of the handler's event type (checked above), and this
+            // future owns it, so it outlives the handler's future, awaited right here.
+            #[allow(unsafe_code, reason = "a handler reached by name")]
+            let future = unsafe { f(host, call, Arc::as_ptr(&value).cast()) };
+            future.await
+        }))
     }
-}
-
-fn erased_async<'a, E: StaticEvent>(
-    entry: &'static (dyn Any + Send + Sync),
-    host: &'a Host,
-    call: &'a Call<'a>,
-    value: Arc<dyn Any + Send + Sync>,
-) -> Option<BoxFuture<'a, HandlerResult>> {
-    let Some(HandlerFn::Async(f)) = entry.downcast_ref::<HandlerFn<E>>() else {
-        return None;
-    };
-    let f = *f;
-    let event = value.downcast::<E>().ok()?;
-    Some(Box::pin(async move { f(host, call, &event).await }))
 }
 
 /// What a handler may return: `()` or `Result<(), E>` where `E` converts into [`BoxError`]

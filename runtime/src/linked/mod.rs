@@ -2,7 +2,7 @@
 //! linker, their per-type tables, and the `emit` walk.
 //!
 //! `#[derive(StaticEvent)]` gives a type a [`Table`], a `static` that starts empty;
-//! `#[handler]` and `#[on]` put a [`HandlerDecl`] (a typed function pointer behind `dyn Any`)
+//! `#[handler]` and `#[on]` put a [`HandlerDecl`] (a function pointer, its event type erased)
 //! into one link-time slice, `#[plugin]` a [`PluginDecl`]. The [`registry()`] reads the
 //! slices once, sorts every event's handlers into dispatch order and gives every plugin a slot;
 //! building a system fills every table, so that `emit` is a walk over plain function pointers:
@@ -37,4 +37,4 @@ pub use registry::{EVENTS, EventInfo, HANDLERS, PLUGINS, Registry, RegistryProbl
 pub use table::{Emitted, Table};
 
 pub(crate) use event::EventDesc;
-pub(crate) use table::TableControl;
+pub(crate) use table::{StaticRef, TableCore};

@@ -9,7 +9,7 @@ use super::event::{EventDecl, EventDesc};
 use super::handler::{HandlerDecl, HandlerInfo};
 use super::instances::{Plan, Refused};
 use super::plugin::{PluginDecl, PluginInfo};
-use super::table::TableControl;
+use super::table::TableCore;
 
 /// Every `#[derive(StaticEvent)]` type in the binary.
 #[doc(hidden)]
@@ -40,11 +40,11 @@ pub struct EventInfo {
 impl EventInfo {
     /// The event's dotted name.
     pub fn name(&self) -> &'static str {
-        self.decl.desc.name()
+        self.decl.desc().name()
     }
     /// The event's Rust type.
     pub fn type_name(&self) -> &'static str {
-        self.decl.desc.type_name()
+        self.decl.desc().type_name()
     }
     /// Where the event type is declared.
     pub fn file(&self) -> &'static str {
@@ -66,12 +66,12 @@ impl EventInfo {
 
     /// What the bus needs of the event type.
     pub(crate) fn desc(&self) -> &'static EventDesc {
-        &self.decl.desc
+        self.decl.desc()
     }
 
     /// The event type's table.
-    pub(crate) fn table(&self) -> &'static dyn TableControl {
-        (self.decl.table)()
+    pub(crate) fn table(&self) -> &'static TableCore {
+        self.decl.table
     }
 }
 
@@ -110,7 +110,7 @@ impl Registry {
         let mut handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>> = HashMap::new();
         for decl in HANDLERS.iter() {
             handlers_by_table
-                .entry((decl.table_type)())
+                .entry(decl.event_type)
                 .or_default()
                 .push(decl);
         }
@@ -122,7 +122,7 @@ impl Registry {
             .iter()
             .map(|decl| {
                 let decls = handlers_by_table
-                    .get(&(decl.table_type)())
+                    .get(&decl.desc().type_id())
                     .cloned()
                     .unwrap_or_default();
                 EventInfo {
@@ -169,7 +169,7 @@ impl Registry {
         let event_index = events
             .iter()
             .enumerate()
-            .map(|(i, e)| ((e.decl.table_type)(), i))
+            .map(|(i, e)| (e.decl.desc().type_id(), i))
             .collect();
         Registry {
             events,
@@ -206,15 +206,15 @@ impl Registry {
         &self.plugins
     }
 
-    pub(crate) fn handlers_of(&self, table_type: TypeId) -> &[&'static HandlerDecl] {
+    pub(crate) fn handlers_of(&self, event_type: TypeId) -> &[&'static HandlerDecl] {
         self.handlers_by_table
-            .get(&table_type)
+            .get(&event_type)
             .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
-    pub(crate) fn event_index(&self, table_type: TypeId) -> Option<usize> {
-        self.event_index.get(&table_type).copied()
+    pub(crate) fn event_index(&self, event_type: TypeId) -> Option<usize> {
+        self.event_index.get(&event_type).copied()
     }
 
     /// Builds every event's dispatch table now, so that the first `emit` allocates nothing.

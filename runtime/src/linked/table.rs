@@ -1,12 +1,18 @@
 //! One event type's handler table, and the `emit` walk over it.
+//!
+//! [`Table<E>`] is a typed face over an untyped [`TableCore`]: handlers are stored with their
+//! event type erased ([`RawHandler`]), so building, refreshing and walking a table is compiled
+//! once for every event type, not once per type. Only the entry points that take an `&E` are
+//! generic, and they are a cast and a call.
 
-use std::any::TypeId;
+use std::any::Any;
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::event::{EventDesc, StaticEvent};
-use super::handler::{BoxError, HandlerFn, HandlerInfo, SyncFn};
+use super::handler::{BoxError, HandlerInfo, RawHandler, RawSync};
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
 
@@ -20,12 +26,18 @@ use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
 /// the "async handlers skipped" warning is still owed), which sends `emit` to its slow path.
 #[doc(hidden)]
 pub struct Table<E: 'static> {
+    core: TableCore,
+    _event: PhantomData<fn(&E)>,
+}
+
+/// A [`Table`] without its event type: everything but the typed entry points.
+pub(crate) struct TableCore {
     desc: EventDesc,
-    built: OnceLock<Built<E>>,
-    fast: AtomicPtr<Built<E>>,
+    built: OnceLock<Built>,
+    fast: AtomicPtr<Built>,
     /// `fast`'s only handler (the function itself), when it has exactly one (the most common
-    /// table): `emit` then calls it without setting up a loop or reading it from the table. Null whenever `fast` is, or the table has more
-    /// (or fewer) handlers, or any async one.
+    /// table): `emit` then calls it without setting up a loop or reading it from the table.
+    /// Null whenever `fast` is, or the table has more (or fewer) handlers, or any async one.
     single: AtomicPtr<()>,
     reasons: Mutex<SlowReasons>,
 }
@@ -39,17 +51,96 @@ struct SlowReasons {
     warned: bool,
 }
 
-/// The handlers of one event type, in dispatch order.
-pub(crate) struct Built<E> {
+/// The handlers of one event type, in dispatch order, their event type erased. Only ever
+/// built by [`TableCore::built`] from the handlers registered for its own event type, so
+/// each one may be called with the address of a value of that type.
+pub(crate) struct Built {
     /// The sync handlers, the only thing `emit` walks.
-    sync: Box<[SyncFn<E>]>,
+    sync: Box<[RawSync]>,
     /// `sync[i]`'s description, read only when it fails.
     sync_info: Box<[&'static HandlerInfo]>,
     /// Every handler, sync and async, for `publish`.
-    ordered: Box<[(HandlerFn<E>, &'static HandlerInfo)]>,
+    ordered: Box<[(RawHandler, &'static HandlerInfo)]>,
     async_count: u32,
     /// This event's position in the registry (sorted by name), for per-system flags.
     index: usize,
+}
+
+/// A borrowed static event with its type erased, and its type's table: what the slow paths
+/// of `emit` and `publish` take, so that they are compiled once for every event type.
+#[derive(Clone, Copy)]
+pub(crate) struct StaticRef<'a> {
+    table: &'static TableCore,
+    value: &'a (dyn Any + Send + Sync),
+}
+
+impl<'a> StaticRef<'a> {
+    /// `event` with its table.
+    #[inline(always)]
+    pub(crate) fn new<E: StaticEvent>(event: &'a E) -> Self {
+        StaticRef {
+            table: E::__table().core(),
+            value: event,
+        }
+    }
+
+    /// `value` with `table`, if the value is of the table's event type.
+    pub(crate) fn checked(
+        table: &'static TableCore,
+        value: &'a (dyn Any + Send + Sync),
+    ) -> Option<Self> {
+        ((*value).type_id() == table.desc.type_id()).then_some(StaticRef { table, value })
+    }
+
+    /// Its type's table.
+    pub(crate) fn table(&self) -> &'static TableCore {
+        self.table
+    }
+
+    /// The value, type-erased.
+    pub(crate) fn value(&self) -> &'a (dyn Any + Send + Sync) {
+        self.value
+    }
+
+    /// The value's address, for the table's handlers.
+    fn as_ptr(&self) -> *const () {
+        ptr::from_ref(self.value).cast()
+    }
+
+    /// Calls every sync handler of its table, in order.
+    pub(crate) fn emit(&self, host: &Host, call: &Call<'_>) -> Emitted {
+        // SAFETY: `value` is of `table`'s event type (checked, or typed at construction).
+        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+        unsafe {
+            self.table.built().emit(host, call, self.as_ptr())
+        }
+    }
+
+    /// Calls every handler of its table, sync and async, in order (an async handler is
+    /// awaited before the next starts); returns how many succeeded and the failures.
+    pub(crate) async fn publish(&self, host: &Host, call: &Call<'_>) -> (usize, Vec<HandlerError>) {
+        let built = self.table.built();
+        let mut handled = 0;
+        let mut errors = Vec::new();
+        for &(handler, info) in built.ordered.iter() {
+            #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+            let outcome = match handler {
+                // SAFETY: `value` is of `table`'s event type.
+                RawHandler::Sync(f) => invoke::run(|| unsafe { f(host, call, self.as_ptr()) }),
+                RawHandler::Async(f) => {
+                    // SAFETY: as above; `value` is borrowed for the whole publish, so it
+                    // outlives the future.
+                    let future = unsafe { f(host, call, self.as_ptr()) };
+                    invoke::run_async(future).await
+                }
+            };
+            match outcome {
+                Outcome::Handled => handled += 1,
+                Outcome::Failed(source) => errors.push(static_failure(info, source)),
+            }
+        }
+        (handled, errors)
+    }
 }
 
 impl<E: StaticEvent> Table<E> {
@@ -60,20 +151,59 @@ impl<E: StaticEvent> Table<E> {
     )]
     pub const fn new() -> Self {
         Table {
-            desc: EventDesc::of::<E>(),
-            built: OnceLock::new(),
-            fast: AtomicPtr::new(ptr::null_mut()),
-            single: AtomicPtr::new(ptr::null_mut()),
-            reasons: Mutex::new(SlowReasons {
-                dynamic_refs: 0,
-                warned: false,
-            }),
+            core: TableCore {
+                desc: EventDesc::of::<E>(),
+                built: OnceLock::new(),
+                fast: AtomicPtr::new(ptr::null_mut()),
+                single: AtomicPtr::new(ptr::null_mut()),
+                reasons: Mutex::new(SlowReasons {
+                    dynamic_refs: 0,
+                    warned: false,
+                }),
+            },
+            _event: PhantomData,
         }
     }
 
+    /// The untyped table.
+    #[inline(always)]
+    pub(crate) const fn core(&'static self) -> &'static TableCore {
+        &self.core
+    }
+
+    /// `emit` when nothing but this table needs looking at: the single handler called
+    /// directly, or the walk; `None` sends `emit` to its slow path.
+    #[inline(always)]
+    pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+        // SAFETY: this is `E`'s table, and `event` an `E`.
+        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+        unsafe {
+            self.core.try_emit(host, call, ptr::from_ref(event).cast())
+        }
+    }
+
+    /// [`try_emit`](Self::try_emit) for `publish`: `None` also when a handler is async.
+    #[inline(always)]
+    pub(crate) fn try_publish(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+        // SAFETY: as in `try_emit`.
+        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+        unsafe {
+            self.core
+                .try_publish(host, call, ptr::from_ref(event).cast())
+        }
+    }
+
+    /// What the bus needs of this event type.
+    #[inline(always)]
+    pub(crate) fn desc(&'static self) -> &'static EventDesc {
+        self.core.desc()
+    }
+}
+
+impl TableCore {
     /// The handlers, if `emit` may walk them and nothing else: one acquire load.
     #[inline(always)]
-    pub(crate) fn fast(&self) -> Option<&Built<E>> {
+    pub(crate) fn fast(&self) -> Option<&Built> {
         let built = self.fast.load(Ordering::Acquire);
         if built.is_null() {
             return None;
@@ -88,40 +218,62 @@ impl<E: StaticEvent> Table<E> {
         Some(unsafe { &*built })
     }
 
-    /// `emit` when nothing but this table needs looking at: the single handler called
-    /// directly, or the walk; `None` sends `emit` to its slow path.
+    /// # Safety
+    /// `event` points to a live value of this table's event type.
     #[inline(always)]
-    pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+    unsafe fn try_emit(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Option<Emitted> {
         let single = self.single.load(Ordering::Acquire);
         if !single.is_null() {
-            return Some(self.call_single(single, host, call, event));
+            // SAFETY: the caller's contract.
+            return Some(unsafe { self.call_single(single, host, call, event) });
         }
-        self.fast().map(|built| built.emit(host, call, event))
+        // SAFETY: the caller's contract.
+        self.fast()
+            .map(|built| unsafe { built.emit(host, call, event) })
     }
 
-    /// [`try_emit`](Self::try_emit) for `publish`: `None` also when a handler is async.
+    /// # Safety
+    /// As [`try_emit`](Self::try_emit).
     #[inline(always)]
-    pub(crate) fn try_publish(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+    unsafe fn try_publish(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        event: *const (),
+    ) -> Option<Emitted> {
         let single = self.single.load(Ordering::Acquire);
         if !single.is_null() {
-            return Some(self.call_single(single, host, call, event));
+            // SAFETY: the caller's contract.
+            return Some(unsafe { self.call_single(single, host, call, event) });
         }
         let built = self.fast()?;
-        (built.async_count == 0).then(|| built.emit(host, call, event))
+        // SAFETY: the caller's contract.
+        (built.async_count == 0).then(|| unsafe { built.emit(host, call, event) })
     }
 
     /// Calls the table's only handler, read from `single`.
+    ///
+    /// # Safety
+    /// As [`try_emit`](Self::try_emit); `single` was loaded non-null from `self.single`.
     #[inline(always)]
-    fn call_single(&self, single: *mut (), host: &Host, call: &Call<'_>, event: &E) -> Emitted {
-        // SAFETY: `single` was loaded non-null from `self.single`, which is only ever null or
-        // `self.built`'s only handler, a `SyncFn<E>` cast to a data pointer (see `refresh`);
-        // a function pointer and a data pointer have the same size on every target Rust
-        // supports (`transmute` checks it), and this one came from a `SyncFn<E>` of this very
-        // `E`: `self` is the `static` table of `E`. `fast_path_follows_dynamic_refs` (in
-        // `linked/tests.rs`) checks it is set, called and cleared with `fast`.
-        #[allow(unsafe_code, reason = "one load and a call on every emit")]
-        let handler = unsafe { std::mem::transmute::<*mut (), SyncFn<E>>(single) };
-        match invoke::run(|| handler(host, call, event)) {
+    #[allow(unsafe_code, reason = "one load and a call on every emit")]
+    unsafe fn call_single(
+        &self,
+        single: *mut (),
+        host: &Host,
+        call: &Call<'_>,
+        event: *const (),
+    ) -> Emitted {
+        // SAFETY: `single` is only ever null or `self.built`'s only handler, a `RawSync` cast
+        // to a data pointer (see `refresh`); a function pointer and a data pointer have the
+        // same size on every target Rust supports (`transmute` checks it).
+        // `fast_path_follows_dynamic_refs` (in `linked/tests.rs`) checks it is set, called
+        // and cleared with `fast`.
+        let handler = unsafe { std::mem::transmute::<*mut (), RawSync>(single) };
+        // SAFETY: the caller's contract: `event` is of this table's type.
+        match invoke::run(|| unsafe { handler(host, call, event) }) {
             Outcome::Handled => Emitted {
                 handled: 1,
                 skipped_async: 0,
@@ -132,12 +284,12 @@ impl<E: StaticEvent> Table<E> {
     }
 
     /// The handlers, building them now if no system did yet.
-    pub(crate) fn built(&self) -> &Built<E> {
+    pub(crate) fn built(&self) -> &Built {
         if let Some(built) = self.built.get() {
             return built;
         }
-        self.prepare_now();
-        self.built.get_or_init(Built::build)
+        self.prepare();
+        self.built.get_or_init(|| Built::build(&self.desc))
     }
 
     /// What the bus needs of this event type.
@@ -145,8 +297,10 @@ impl<E: StaticEvent> Table<E> {
         &self.desc
     }
 
-    fn prepare_now(&self) {
-        let built = self.built.get_or_init(Built::build);
+    /// Builds the handlers now (`build()` does it for every table, so that `emit` never
+    /// allocates).
+    pub(crate) fn prepare(&self) {
+        let built = self.built.get_or_init(|| Built::build(&self.desc));
         let mut reasons = self.lock();
         reasons.warned |= built.async_count == 0;
         self.refresh(&reasons);
@@ -161,6 +315,18 @@ impl<E: StaticEvent> Table<E> {
         reasons.warned = true;
         self.refresh(&reasons);
         true
+    }
+
+    /// One more (or one fewer) live system in which a dynamic subscription matches this
+    /// event.
+    pub(crate) fn dynamic_ref(&self, added: bool) {
+        let mut reasons = self.lock();
+        if added {
+            reasons.dynamic_refs += 1;
+        } else {
+            reasons.dynamic_refs = reasons.dynamic_refs.saturating_sub(1);
+        }
+        self.refresh(&reasons);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SlowReasons> {
@@ -191,48 +357,20 @@ impl<E: StaticEvent> Table<E> {
     }
 }
 
-/// A table as the registry and the bus handle it, whatever its event type.
-pub(crate) trait TableControl: Send + Sync {
-    /// Builds the handlers now (`build()` does it for every table, so that `emit` never
-    /// allocates).
-    fn prepare(&self);
-    /// One more (or one fewer) live system in which a dynamic subscription matches this
-    /// event.
-    fn dynamic_ref(&self, added: bool);
-}
-
-impl<E: StaticEvent> TableControl for Table<E> {
-    fn prepare(&self) {
-        self.prepare_now();
-    }
-
-    fn dynamic_ref(&self, added: bool) {
-        let mut reasons = self.lock();
-        if added {
-            reasons.dynamic_refs += 1;
-        } else {
-            reasons.dynamic_refs = reasons.dynamic_refs.saturating_sub(1);
-        }
-        self.refresh(&reasons);
-    }
-}
-
-impl<E: StaticEvent> Built<E> {
-    fn build() -> Self {
+impl Built {
+    /// The handlers registered for `desc`'s event type, in dispatch order.
+    fn build(desc: &EventDesc) -> Self {
         let registry = super::registry::registry();
-        let decls = registry.handlers_of(TypeId::of::<HandlerFn<E>>());
+        let decls = registry.handlers_of(desc.type_id());
         let mut sync = Vec::new();
         let mut sync_info = Vec::new();
         let mut ordered = Vec::with_capacity(decls.len());
         for decl in decls {
-            let Some(f) = decl.typed::<E>() else {
-                unreachable!("handler table of {} holds a foreign handler", E::NAME)
-            };
-            if let HandlerFn::Sync(s) = f {
+            if let RawHandler::Sync(s) = decl.handler {
                 sync.push(s);
                 sync_info.push(&decl.info);
             }
-            ordered.push((f, &decl.info));
+            ordered.push((decl.handler, &decl.info));
         }
         // `Emitted` counts in `u32`: cap here, once, so that `emit` can cast freely.
         let total = u32::try_from(ordered.len()).expect("an event has fewer than 2^32 handlers");
@@ -241,9 +379,7 @@ impl<E: StaticEvent> Built<E> {
             sync: sync.into(),
             sync_info: sync_info.into(),
             ordered: ordered.into(),
-            index: registry
-                .event_index(TypeId::of::<HandlerFn<E>>())
-                .unwrap_or(usize::MAX),
+            index: registry.event_index(desc.type_id()).unwrap_or(usize::MAX),
         }
     }
 
@@ -257,15 +393,26 @@ impl<E: StaticEvent> Built<E> {
         self.async_count
     }
 
+    /// Sync handlers, which `emit` runs.
+    pub(crate) fn sync_count(&self) -> usize {
+        self.sync.len()
+    }
+
     /// Calls every sync handler, in order, through the one invoke step.
+    ///
+    /// # Safety
+    /// `event` points to a live value of this table's event type.
     #[inline(always)]
-    pub(crate) fn emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Emitted {
+    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+    pub(crate) unsafe fn emit(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Emitted {
         let mut rest = &*self.sync;
         while let [handler, tail @ ..] = rest {
-            if let Outcome::Failed(source) = invoke::run(|| handler(host, call, event)) {
+            // SAFETY: the caller's contract.
+            if let Outcome::Failed(source) = invoke::run(|| unsafe { handler(host, call, event) }) {
                 // The first failure leaves the fast loop: errors are collected out of line.
                 let failed = self.sync.len() - rest.len();
-                return self.emit_failing(host, call, event, failed, source);
+                // SAFETY: the caller's contract.
+                return unsafe { self.emit_failing(host, call, event, failed, source) };
             }
             rest = tail;
         }
@@ -290,20 +437,25 @@ impl<E: StaticEvent> Built<E> {
 
     /// The rest of [`emit`](Self::emit) after handler `failed` returned `source`: every later
     /// handler still runs, and every error is collected.
+    ///
+    /// # Safety
+    /// As [`emit`](Self::emit).
     #[cold]
     #[inline(never)]
-    fn emit_failing(
+    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+    unsafe fn emit_failing(
         &self,
         host: &Host,
         call: &Call<'_>,
-        event: &E,
+        event: *const (),
         failed: usize,
         source: BoxError,
     ) -> Emitted {
         let mut errors = vec![static_failure(self.sync_info[failed], source)];
         let later = self.sync.iter().zip(self.sync_info.iter()).skip(failed + 1);
         for (handler, &info) in later {
-            if let Outcome::Failed(source) = invoke::run(|| handler(host, call, event)) {
+            // SAFETY: the caller's contract.
+            if let Outcome::Failed(source) = invoke::run(|| unsafe { handler(host, call, event) }) {
                 errors.push(static_failure(info, source));
             }
         }
@@ -312,30 +464,6 @@ impl<E: StaticEvent> Built<E> {
             skipped_async: self.async_count,
             errors: Some(Box::new(errors)),
         }
-    }
-
-    /// Calls every handler, sync and async, one after another in dispatch order (an async
-    /// handler is awaited before the next starts); returns how many succeeded and the
-    /// failures.
-    pub(crate) async fn publish(
-        &self,
-        host: &Host,
-        call: &Call<'_>,
-        event: &E,
-    ) -> (usize, Vec<HandlerError>) {
-        let mut handled = 0;
-        let mut errors = Vec::new();
-        for &(handler, info) in self.ordered.iter() {
-            let outcome = match handler {
-                HandlerFn::Sync(f) => invoke::run(|| f(host, call, event)),
-                HandlerFn::Async(f) => invoke::run_async(f(host, call, event)).await,
-            };
-            match outcome {
-                Outcome::Handled => handled += 1,
-                Outcome::Failed(source) => errors.push(static_failure(info, source)),
-            }
-        }
-        (handled, errors)
     }
 }
 
@@ -393,10 +521,15 @@ impl Emitted {
 
     /// `Err` with every handler error when any handler failed, naming event `E`.
     pub fn into_result<E: StaticEvent>(self) -> Result<Emitted, HandlerErrors> {
+        self.into_result_named(E::NAME)
+    }
+
+    /// [`into_result`](Self::into_result) naming the event by its name.
+    pub(crate) fn into_result_named(self, event: &'static str) -> Result<Emitted, HandlerErrors> {
         match self.errors {
             None => Ok(self),
             Some(errors) => Err(HandlerErrors {
-                event: E::NAME.into(),
+                event: event.into(),
                 errors: *errors,
             }),
         }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::table::TableControl;
+use super::table::StaticRef;
 use super::{Call, Host, StaticEvent, registry};
 use crate::prelude::*;
 
@@ -24,28 +24,67 @@ fn host() -> Host {
 #[test]
 fn fast_path_follows_dynamic_refs() {
     let table = Fast::__table();
+    let core = table.core();
     let host = host();
-    // Not built: no fast path yet.
-    table.prepare();
-    let fast = table
-        .fast()
+    core.prepare();
+    let emitted = table
+        .try_emit(&host, &Call::ROOT, &Fast(2))
         .expect("built, nothing owed: the fast path is open");
-    assert_eq!(fast.emit(&host, &Call::ROOT, &Fast(2)).handled(), 1);
+    assert_eq!(emitted.handled(), 1);
 
-    table.dynamic_ref(true);
+    core.dynamic_ref(true);
     assert!(
-        table.fast().is_none(),
+        table.try_emit(&host, &Call::ROOT, &Fast(100)).is_none(),
         "a matching dynamic subscription closes it"
     );
-    table.dynamic_ref(true);
-    table.dynamic_ref(false);
-    assert!(table.fast().is_none(), "one system still matches");
-    table.dynamic_ref(false);
-    let fast = table
-        .fast()
+    core.dynamic_ref(true);
+    core.dynamic_ref(false);
+    assert!(core.fast().is_none(), "one system still matches");
+    core.dynamic_ref(false);
+    let emitted = table
+        .try_emit(&host, &Call::ROOT, &Fast(3))
         .expect("no system matches any more: open again");
-    assert_eq!(fast.emit(&host, &Call::ROOT, &Fast(3)).handled(), 1);
+    assert_eq!(emitted.handled(), 1);
     assert_eq!(SEEN.load(Ordering::Relaxed), 5);
+}
+
+#[derive(StaticEvent)]
+#[event(name = "linked.tests.untyped")]
+struct Untyped(u64);
+
+static UNTYPED: AtomicU64 = AtomicU64::new(0);
+
+#[handler]
+fn add_untyped(e: &Untyped) {
+    UNTYPED.fetch_add(e.0, Ordering::Relaxed);
+}
+
+#[test]
+fn an_untyped_table_calls_its_handlers_with_its_own_type_only() {
+    let table = Untyped::__table().core();
+    let host = host();
+    let view = StaticRef::checked(table, &Untyped(7)).expect("an `Untyped` for its table");
+    assert_eq!(view.emit(&host, &Call::ROOT).handled(), 1);
+    assert!(
+        StaticRef::checked(table, &Warned).is_none(),
+        "a value of another type is refused"
+    );
+    let decls = registry().handlers_of(table.desc().type_id());
+    let [decl] = decls else {
+        panic!("`Untyped` has one handler, found {}", decls.len())
+    };
+    assert!(decl.call_sync(&host, &Call::ROOT, &Untyped(11)).is_some());
+    assert!(decl.call_sync(&host, &Call::ROOT, &17u64).is_none());
+    assert!(
+        decl.call_async(&host, &Call::ROOT, std::sync::Arc::new(Untyped(1)))
+            .is_none(),
+        "a sync handler has no future"
+    );
+    assert_eq!(
+        UNTYPED.load(Ordering::Relaxed),
+        18,
+        "7 and 11, nothing else"
+    );
 }
 
 #[derive(StaticEvent)]
@@ -58,13 +97,36 @@ async fn later(_: &Warned) {}
 #[test]
 fn a_table_with_async_handlers_opens_its_fast_path_after_the_warning() {
     let table = Warned::__table();
-    table.prepare();
-    assert!(table.fast().is_none(), "the warning is owed");
-    assert!(table.take_warning());
-    assert!(!table.take_warning(), "warned once");
-    let fast = table.fast().expect("nothing owed any more");
-    let emitted = fast.emit(&host(), &Call::ROOT, &Warned);
+    let core = table.core();
+    core.prepare();
+    assert!(core.fast().is_none(), "the warning is owed");
+    assert!(core.take_warning());
+    assert!(!core.take_warning(), "warned once");
+    let emitted = table
+        .try_emit(&host(), &Call::ROOT, &Warned)
+        .expect("nothing owed any more");
     assert_eq!((emitted.handled(), emitted.skipped_async()), (0, 1));
+}
+
+#[tokio::test]
+async fn an_async_handler_runs_through_its_untyped_entry() {
+    let table = Warned::__table().core();
+    let host = host();
+    let decls = registry().handlers_of(table.desc().type_id());
+    let [decl] = decls else {
+        panic!("`Warned` has one handler, found {}", decls.len())
+    };
+    let call = Call::ROOT;
+    let future = decl
+        .call_async(&host, &call, std::sync::Arc::new(Warned))
+        .expect("an async handler of `Warned`");
+    assert!(future.await.is_ok());
+    assert!(
+        decl.call_async(&host, &call, std::sync::Arc::new(Untyped(1)))
+            .is_none()
+    );
+    let view = StaticRef::checked(table, &Warned).expect("typed");
+    assert_eq!(view.publish(&host, &call).await.0, 1);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::bus::StaticValue;
 use crate::dynamic::DynamicEvent;
 use crate::linked::{BoxFuture, Call, StaticEvent};
 
@@ -105,10 +106,16 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
                 return PublishStart(Start::Done(Err(Error::Shutdown)));
             }
             if let Some(emitted) = table.try_publish(&system.host, &Call::ROOT, &self.0) {
-                return PublishStart(static_start::<E>(emitted));
+                return PublishStart(static_start(E::NAME, emitted));
             }
         }
-        PublishStart(system.view().publish_static(table, &Call::ROOT, self.0))
+        let size = self.0.__size();
+        let value = StaticValue::new(self.0);
+        PublishStart(
+            system
+                .view()
+                .publish_static(table.core(), &Call::ROOT, value, size),
+        )
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::bus::{Bus, MetricsSnapshot, SubscriptionId, SubscriptionInfo};
 use crate::dynamic::DynamicEvent;
-use crate::linked::{Call, Emitted, Host, Plugin, Registry, StaticEvent, registry};
+use crate::linked::{Call, Emitted, Host, Plugin, Registry, StaticEvent, StaticRef, registry};
 
 pub use builder::{EventSystemBuilder, ImplementationType};
 pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
@@ -174,12 +174,13 @@ impl EventSystem {
         // The fast path reads the table only: the view is made on the slow path.
         match E::__table().try_emit(&self.host, &Call::ROOT, event) {
             Some(emitted) => emitted,
-            None => self.emit_slow(event),
+            None => self.emit_slow(StaticRef::new(event)),
         }
     }
 
+    /// `emit` off its fast path; one copy for every event type.
     #[inline(never)]
-    fn emit_slow<E: StaticEvent>(&self, event: &E) -> Emitted {
+    fn emit_slow(&self, event: StaticRef<'_>) -> Emitted {
         self.view().emit_slow(&Call::ROOT, event)
     }
 

@@ -32,7 +32,7 @@ pub(super) fn install(bus: &Arc<Bus>, registry: &Registry) {
 fn sync(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
     SubKind::Sync(Box::new(move |host, call, e| {
         e.value_any()
-            .and_then(|value| (decl.erased_sync)(decl.entry, host, call, value))
+            .and_then(|value| decl.call_sync(host, call, value))
             .unwrap_or_else(|| Err(mismatch(e.topic(), desc)))
     }))
 }
@@ -40,7 +40,7 @@ fn sync(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
 fn asynchronous(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
     SubKind::Async(Box::new(move |host, call, e| {
         let value = e.payload().as_value().map(|v| v.any_arc());
-        match value.and_then(|value| (decl.erased_async)(decl.entry, host, call, value)) {
+        match value.and_then(|value| decl.call_async(host, call, value)) {
             Some(future) => future,
             None => {
                 let error = mismatch(e.topic().as_str(), desc);
