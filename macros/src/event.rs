@@ -13,28 +13,29 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     check_shape(&input, &mut errors);
     let name = match &args.name {
         Some(lit) => {
-            if !valid_name(&lit.value()) {
+            if let Err(problem) = staticbus_names::check(&lit.value()) {
                 errors.spanned(
                     lit,
                     format!(
-                        "invalid event name {:?}: use dot-separated segments of ASCII letters, \
-                         digits, `_` or `-`, at most 255 bytes, e.g. \"order.placed\" (no empty \
-                         segments, spaces or wildcards)",
-                        lit.value()
+                        "invalid event name {:?}: {}; {}",
+                        lit.value(),
+                        describe(problem),
+                        staticbus_names::RULE
                     ),
                 );
             }
             lit.value()
         }
         None => {
-            let name = dotted(&input.ident.to_string());
-            if !valid_name(&name) {
+            let name = staticbus_names::dotted(&input.ident.to_string());
+            if let Err(problem) = staticbus_names::check(&name) {
                 errors.spanned(
                     &input.ident,
                     format!(
                         "the default event name {name:?} (from the type name) is not a valid \
-                         event name; name it with ASCII letters and digits: \
-                         #[event(name = \"...\")]"
+                         event name ({}); name it with ASCII letters and digits: \
+                         #[event(name = \"...\")]",
+                        describe(problem)
                     ),
                 );
             }
@@ -132,57 +133,18 @@ fn check_shape(input: &syn::DeriveInput, errors: &mut Errors) {
     }
 }
 
-/// Event names are dotted identifiers: `order.placed`, `billing.v2.invoice_sent`.
-/// The same rule as the runtime's `Topic` (static events travel the dynamic bus under it),
-/// including its 255-byte limit.
-fn valid_name(name: &str) -> bool {
-    name.len() <= 255
-        && name.split('.').all(|segment| {
-            !segment.is_empty()
-                && segment
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        })
-}
-
-/// `OrderPlaced` -> `order.placed`, `HTTPRequestSent` -> `http.request.sent`, `V2Ping` -> `v2.ping`.
-pub(crate) fn dotted(ident: &str) -> String {
-    let ident = ident.strip_prefix("r#").unwrap_or(ident);
-    let chars: Vec<char> = ident.chars().collect();
-    let mut out = String::with_capacity(ident.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c == '_' {
-            if !out.is_empty() && !out.ends_with('.') {
-                out.push('.');
-            }
-            continue;
+/// What is wrong with a name, for a message.
+fn describe(problem: staticbus_names::NameError) -> String {
+    use staticbus_names::NameError;
+    match problem {
+        NameError::Empty => "a name cannot be empty".to_owned(),
+        NameError::TooLong { len } => format!(
+            "it is {len} bytes long, names are at most {} bytes",
+            staticbus_names::MAX_LEN
+        ),
+        NameError::EmptySegment { at } => format!("empty segment at byte {at}"),
+        NameError::InvalidChar { ch, at } => {
+            format!("character {ch:?} at byte {at} is not allowed")
         }
-        if c.is_uppercase() && i > 0 {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            let boundary =
-                prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower);
-            if boundary && !out.ends_with('.') {
-                out.push('.');
-            }
-        }
-        out.extend(c.to_lowercase());
-    }
-    out.trim_end_matches('.').to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::dotted;
-
-    #[test]
-    fn dotted_names() {
-        assert_eq!(dotted("OrderPlaced"), "order.placed");
-        assert_eq!(dotted("Ping"), "ping");
-        assert_eq!(dotted("HTTPRequestSent"), "http.request.sent");
-        assert_eq!(dotted("V2Ping"), "v2.ping");
-        assert_eq!(dotted("order_placed"), "order.placed");
-        assert_eq!(dotted("Shutdown_"), "shutdown");
-        assert_eq!(dotted("r#Type"), "type");
     }
 }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use staticbus_names::NameError;
+
 /// What every topic error message ends with.
 const TOPIC_RULE: &str = "topics are dot-separated segments of ASCII letters, digits, `_` or `-`, \
                           e.g. \"order.placed\"";
@@ -33,7 +35,7 @@ pub struct Topic(Arc<str>);
 
 impl Topic {
     /// The longest topic, in bytes.
-    pub const MAX_LEN: usize = 255;
+    pub const MAX_LEN: usize = staticbus_names::MAX_LEN;
 
     /// Validates `name` and makes it a topic.
     ///
@@ -221,53 +223,27 @@ pub enum TopicError {
     },
 }
 
-/// Whether `b` may occur in a topic segment: an ASCII letter or digit, `_` or `-`.
-pub(super) fn is_segment_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
+pub(super) use staticbus_names::{char_at, is_segment_byte};
 
+/// Checks `name` against the name rule (defined once, in `staticbus-names`, for the macros
+/// and the runtime), with the string in the error.
 fn validate_topic(name: &str) -> Result<(), TopicError> {
-    if name.is_empty() {
-        return Err(TopicError::Empty);
-    }
-    if name.len() > Topic::MAX_LEN {
-        return Err(TopicError::TooLong {
+    staticbus_names::check(name).map_err(|error| match error {
+        NameError::Empty => TopicError::Empty,
+        NameError::TooLong { len } => TopicError::TooLong {
             prefix: name.chars().take(32).collect(),
-            len: name.len(),
-        });
-    }
-    let mut segment_start = 0;
-    for (at, b) in name.bytes().enumerate() {
-        if b == b'.' {
-            if at == segment_start {
-                return Err(TopicError::EmptySegment {
-                    topic: name.to_owned(),
-                    at,
-                });
-            }
-            segment_start = at + 1;
-        } else if !is_segment_byte(b) {
-            return Err(TopicError::InvalidChar {
-                topic: name.to_owned(),
-                ch: char_at(name, at),
-                at,
-            });
-        }
-    }
-    if segment_start == name.len() {
-        return Err(TopicError::EmptySegment {
+            len,
+        },
+        NameError::EmptySegment { at } => TopicError::EmptySegment {
             topic: name.to_owned(),
-            at: segment_start,
-        });
-    }
-    Ok(())
-}
-
-/// The character starting at byte `at`, which follows only ASCII, so is a char boundary.
-pub(super) fn char_at(s: &str, at: usize) -> char {
-    s.get(at..)
-        .and_then(|rest| rest.chars().next())
-        .unwrap_or(char::REPLACEMENT_CHARACTER)
+            at,
+        },
+        NameError::InvalidChar { ch, at } => TopicError::InvalidChar {
+            topic: name.to_owned(),
+            ch,
+            at,
+        },
+    })
 }
 
 #[cfg(test)]

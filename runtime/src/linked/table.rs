@@ -172,14 +172,24 @@ impl<E: StaticEvent> Table<E> {
     }
 
     /// `emit` when nothing but this table needs looking at: the single handler called
-    /// directly, or the walk; `None` sends `emit` to its slow path.
+    /// directly, or the walk; `None` sends `emit` to its slow path. Inlined into every
+    /// `emit` call site, so it holds no more than that: failures are handled out of line,
+    /// taking the error by value (no cleanup code at the call site).
     #[inline(always)]
     pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
-        // SAFETY: this is `E`'s table, and `event` an `E`.
+        let event: *const () = ptr::from_ref(event).cast();
+        let single = self.core.single.load(Ordering::Acquire);
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-        unsafe {
-            self.core.try_emit(host, call, ptr::from_ref(event).cast())
+        if !single.is_null() {
+            // SAFETY: `single` was just loaded non-null; this is `E`'s table, and `event`
+            // an `E`.
+            return Some(unsafe { self.core.call_single(single, host, call, event) });
         }
+        // SAFETY: as above.
+        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+        self.core
+            .fast()
+            .map(|built| unsafe { built.emit(host, call, event) })
     }
 
     /// [`try_emit`](Self::try_emit) for `publish`: `None` also when a handler is async.
@@ -218,23 +228,11 @@ impl TableCore {
         Some(unsafe { &*built })
     }
 
+    /// `publish`'s inline part: the single handler or the walk, when every handler is sync
+    /// and nothing else is owed.
+    ///
     /// # Safety
     /// `event` points to a live value of this table's event type.
-    #[inline(always)]
-    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-    unsafe fn try_emit(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Option<Emitted> {
-        let single = self.single.load(Ordering::Acquire);
-        if !single.is_null() {
-            // SAFETY: the caller's contract.
-            return Some(unsafe { self.call_single(single, host, call, event) });
-        }
-        // SAFETY: the caller's contract.
-        self.fast()
-            .map(|built| unsafe { built.emit(host, call, event) })
-    }
-
-    /// # Safety
-    /// As [`try_emit`](Self::try_emit).
     #[inline(always)]
     #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
     unsafe fn try_publish(
@@ -256,7 +254,8 @@ impl TableCore {
     /// Calls the table's only handler, read from `single`.
     ///
     /// # Safety
-    /// As [`try_emit`](Self::try_emit); `single` was loaded non-null from `self.single`.
+    /// `event` points to a live value of this table's event type; `single` was loaded
+    /// non-null from `self.single`.
     #[inline(always)]
     #[allow(unsafe_code, reason = "one load and a call on every emit")]
     unsafe fn call_single(
@@ -279,7 +278,23 @@ impl TableCore {
                 skipped_async: 0,
                 errors: None,
             },
-            Outcome::Failed(source) => self.built().single_failed(source),
+            Outcome::Failed(source) => self.single_failed(source),
+        }
+    }
+
+    /// The single handler failed with `source`: out of line, taking the error by value and
+    /// returning one pointer, so that an `emit` call site holds no cleanup code for it and
+    /// returns its `Emitted` in registers either way.
+    #[cold]
+    #[inline(never)]
+    fn single_failed(&self, source: BoxError) -> Emitted {
+        Emitted {
+            handled: 0,
+            skipped_async: 0,
+            errors: Some(Box::new(vec![static_failure(
+                self.built().sync_info[0],
+                source,
+            )])),
         }
     }
 
@@ -421,17 +436,6 @@ impl Built {
             handled: self.sync.len() as u32,
             skipped_async: self.async_count,
             errors: None,
-        }
-    }
-
-    /// The single handler of the table failed with `source`.
-    #[cold]
-    #[inline(never)]
-    fn single_failed(&self, source: BoxError) -> Emitted {
-        Emitted {
-            handled: 0,
-            skipped_async: self.async_count,
-            errors: Some(Box::new(vec![static_failure(self.sync_info[0], source)])),
         }
     }
 

@@ -171,7 +171,7 @@ impl EventSystem {
     /// `emit` per event type logs a `tracing` warning. Use [`publish`](Self::publish) for those.
     #[inline]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
-        // The fast path reads the table only: the view is made on the slow path.
+        // The inline part reads the table only: the view is made on the slow path.
         match E::__table().try_emit(&self.host, &Call::ROOT, event) {
             Some(emitted) => emitted,
             None => self.emit_slow(StaticRef::new(event)),
