@@ -239,45 +239,16 @@ fn priority_error(expr: &syn::Expr, errors: &mut Errors) -> syn::Result<Option<i
 
 /// The path generated code uses for the runtime crate: an explicit `crate = path`, else the
 /// name `staticbus` has in the calling crate's Cargo.toml (renamed dependencies work), else
-/// `::staticbus`.
-pub(crate) fn runtime_path(explicit: Option<&syn::Path>) -> TokenStream {
+/// `::staticbus`. A path (it prints as tokens too), so that attributes naming it, as
+/// `#[staticbus::on]` does, are compared with it segment by segment.
+pub(crate) fn runtime_path(explicit: Option<&syn::Path>) -> syn::Path {
     if let Some(path) = explicit {
-        return path.to_token_stream();
+        return path.clone();
     }
-    match proc_macro_crate::crate_name("staticbus") {
-        Ok(proc_macro_crate::FoundCrate::Name(name)) => {
-            let ident = syn::Ident::new(&name, Span::call_site());
-            quote!(::#ident)
-        }
-        Ok(proc_macro_crate::FoundCrate::Itself) | Err(_) => quote!(::staticbus),
-    }
-}
-
-/// The argument type of a handler, `E` in `&E`, or an error on the offending token.
-/// A lifetime declared in `generics` is not reported again: the generics check points there.
-pub(crate) fn event_arg<'a>(
-    arg: &'a syn::PatType,
-    generics: &syn::Generics,
-) -> syn::Result<&'a syn::Type> {
-    match &*arg.ty {
-        syn::Type::Reference(r) if r.mutability.is_none() => {
-            if let Some(lt) = &r.lifetime
-                && !generics.lifetimes().any(|param| param.lifetime == *lt)
-            {
-                return Err(syn::Error::new_spanned(
-                    lt,
-                    "drop the lifetime: handlers take `&Event` for any lifetime",
-                ));
-            }
-            Ok(&r.elem)
-        }
-        syn::Type::Reference(r) => Err(syn::Error::new_spanned(
-            r,
-            "handlers take the event by shared reference (`&Event`): every handler sees the same event",
-        )),
-        other => Err(syn::Error::new_spanned(
-            other,
-            "handlers take the event by reference: write `&Event` (the event is shared by every handler)",
-        )),
-    }
+    let name = match proc_macro_crate::crate_name("staticbus") {
+        Ok(proc_macro_crate::FoundCrate::Name(name)) => name,
+        Ok(proc_macro_crate::FoundCrate::Itself) | Err(_) => "staticbus".to_owned(),
+    };
+    let ident = syn::Ident::new(&name, Span::call_site());
+    syn::parse_quote!(::#ident)
 }

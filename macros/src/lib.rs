@@ -3,12 +3,18 @@
 //!
 //! Set `STATICBUS_MACROS_DEBUG=1` while building to print every expansion to stderr.
 
+//! Each macro runs in three steps, as `serde_derive`'s do: parse what it was given into the
+//! model ([`ast`]), check it, collecting every problem on its token ([`check`]), then generate
+//! code from the checked model ([`expand`]).
+
+mod ast;
 mod attr;
-mod event;
-mod handler;
-mod plugin;
+mod check;
+mod expand;
 
 use proc_macro::TokenStream;
+
+use attr::Errors;
 
 /// Makes a type a static event: gives it a dotted name and its own handler table.
 ///
@@ -25,10 +31,14 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(StaticEvent, attributes(event))]
 pub fn derive_static_event(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    debug_print(
-        "derive(StaticEvent)",
-        event::expand(input).unwrap_or_else(syn::Error::into_compile_error),
-    )
+    let mut errors = Errors::default();
+    let event = ast::Event::parse(input, &mut errors);
+    let name = check::event(&event, &mut errors);
+    let tokens = match errors.finish() {
+        Ok(()) => expand::event(&event, &name),
+        Err(err) => err.into_compile_error(),
+    };
+    debug_print("derive(StaticEvent)", tokens)
 }
 
 /// Registers a free function as a handler of the event type it takes by reference.
@@ -43,10 +53,15 @@ pub fn derive_static_event(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemFn);
-    debug_print(
-        "#[handler]",
-        handler::expand(args.into(), item).unwrap_or_else(syn::Error::into_compile_error),
-    )
+    let mut errors = Errors::default();
+    let handler = ast::Handler::parse(args.into(), item, &mut errors);
+    let signature = check::check_signature(&handler.item.sig, false, &mut errors);
+    let tokens = match (errors.finish(), signature) {
+        (Ok(()), Some(signature)) => expand::handler(&handler, &signature),
+        (Err(err), _) => attr::rejected(&handler.item, err),
+        (Ok(()), None) => unreachable!("check_signature reports an error when it returns none"),
+    };
+    debug_print("#[handler]", tokens)
 }
 
 /// Makes an inherent impl block a plugin; its `#[on]` methods become handlers.
@@ -68,10 +83,36 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::Item);
-    debug_print(
-        "#[plugin]",
-        plugin::expand(args.into(), item).unwrap_or_else(syn::Error::into_compile_error),
-    )
+    let mut errors = Errors::default();
+    let tokens = match ast::Plugin::parse(args.into(), item, &mut errors) {
+        Ok(plugin) => {
+            let signatures = check::plugin(&plugin, &mut errors);
+            match (
+                errors.finish(),
+                signatures.into_iter().collect::<Option<Vec<_>>>(),
+            ) {
+                (Ok(()), Some(signatures)) => expand::plugin(&plugin, &signatures),
+                // A rejected trait impl (most often `impl Plugin for X`) would only add
+                // errors of its own.
+                (Err(err), _) if plugin.imp.trait_.is_some() => err.into_compile_error(),
+                (Err(err), _) => attr::rejected(&plugin.imp, err),
+                (Ok(()), None) => {
+                    unreachable!("check_signature reports an error when it returns none")
+                }
+            }
+        }
+        Err(other) => {
+            errors.spanned(
+                check::item_head(&other),
+                "`#[plugin]` goes on an inherent impl block: `#[plugin] impl MyPlugin { #[on] fn handle(&self, e: &Event) {} }`",
+            );
+            match errors.finish() {
+                Err(err) => attr::rejected(*other, err),
+                Ok(()) => unreachable!("an error was pushed"),
+            }
+        }
+    };
+    debug_print("#[plugin]", tokens)
 }
 
 /// Marks a method of a `#[plugin]` impl as a handler; see [`macro@plugin`].
@@ -81,7 +122,7 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {
     let _ = args;
-    plugin::on_outside_plugin(item.into()).into()
+    check::on_outside_plugin(item.into()).into()
 }
 
 fn debug_print(what: &str, tokens: proc_macro2::TokenStream) -> TokenStream {

@@ -117,17 +117,10 @@ impl fmt::Debug for EventDesc {
     }
 }
 
-/// Autoref probe: `(&&JsonProbe::<E>::new()).json_fn()` is `Some` exactly when `E: Serialize`.
+/// Autoref probe: `(&&JsonProbe::<E>(PhantomData)).json_fn()` is `Some` exactly when `E: Serialize`.
 /// The derive calls it on its concrete type, where method resolution picks the impl.
 #[doc(hidden)]
-pub struct JsonProbe<T>(std::marker::PhantomData<fn() -> T>);
-
-impl<T> JsonProbe<T> {
-    #[allow(clippy::new_without_default, reason = "generated code only")]
-    pub const fn new() -> Self {
-        JsonProbe(std::marker::PhantomData)
-    }
-}
+pub struct JsonProbe<T>(pub std::marker::PhantomData<fn() -> T>);
 
 #[doc(hidden)]
 pub trait JsonProbeSerialize {

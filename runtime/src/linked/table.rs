@@ -172,24 +172,14 @@ impl<E: StaticEvent> Table<E> {
     }
 
     /// `emit` when nothing but this table needs looking at: the single handler called
-    /// directly, or the walk; `None` sends `emit` to its slow path. Inlined into every
-    /// `emit` call site, so it holds no more than that: failures are handled out of line,
-    /// taking the error by value (no cleanup code at the call site).
+    /// directly, or the walk; `None` sends `emit` to its slow path.
     #[inline(always)]
     pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
-        let event: *const () = ptr::from_ref(event).cast();
-        let single = self.core.single.load(Ordering::Acquire);
+        // SAFETY: this is `E`'s table, and `event` an `E`.
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-        if !single.is_null() {
-            // SAFETY: `single` was just loaded non-null; this is `E`'s table, and `event`
-            // an `E`.
-            return Some(unsafe { self.core.call_single(single, host, call, event) });
+        unsafe {
+            self.core.try_emit(host, call, ptr::from_ref(event).cast())
         }
-        // SAFETY: as above.
-        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-        self.core
-            .fast()
-            .map(|built| unsafe { built.emit(host, call, event) })
     }
 
     /// [`try_emit`](Self::try_emit) for `publish`: `None` also when a handler is async.
@@ -226,6 +216,26 @@ impl TableCore {
         // checks the transitions.
         #[allow(unsafe_code, reason = "one load instead of two on every emit")]
         Some(unsafe { &*built })
+    }
+
+    /// `emit`'s fast path: the single handler or the walk. Inlined into every `emit` call
+    /// site in optimized builds, so it holds no more than that: failures are handled out of
+    /// line, taking the error by value (no cleanup code at the call site). One copy, called,
+    /// in debug builds, where each call site's code is compile time and speed matters less.
+    ///
+    /// # Safety
+    /// `event` points to a live value of this table's event type.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+    unsafe fn try_emit(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Option<Emitted> {
+        let single = self.single.load(Ordering::Acquire);
+        if !single.is_null() {
+            // SAFETY: the caller's contract; `single` was just loaded non-null.
+            return Some(unsafe { self.call_single(single, host, call, event) });
+        }
+        // SAFETY: the caller's contract.
+        self.fast().map(|built| unsafe { built.emit(host, call, event) })
     }
 
     /// `publish`'s inline part: the single handler or the walk, when every handler is sync

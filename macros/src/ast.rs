@@ -1,0 +1,189 @@
+//! The model: what each macro was given, parsed into its parts before anything is checked or
+//! generated (as `serde_derive` does). Parsing reports malformed attribute arguments; whether
+//! the parts make sense is for [`check`](crate::check).
+
+use proc_macro2::TokenStream;
+
+use crate::attr::{self, Args, Errors};
+
+/// The attribute of `#[derive(StaticEvent)]`'s arguments.
+const EVENT_ATTR: &str = "event";
+
+/// The marker of handler methods in a `#[plugin]` impl.
+const ON: &str = "on";
+
+/// `#[derive(StaticEvent)]` on a type.
+pub(crate) struct Event {
+    pub(crate) input: syn::DeriveInput,
+    /// `#[event(name = "..", size = method, crate = path)]`.
+    pub(crate) args: Args,
+}
+
+impl Event {
+    pub(crate) fn parse(input: syn::DeriveInput, errors: &mut Errors) -> Event {
+        let mut args = Args::default();
+        for a in input.attrs.iter().filter(|a| a.path().is_ident(EVENT_ATTR)) {
+            let result = a.parse_nested_meta(|meta| {
+                attr::parse_one(
+                    &meta,
+                    &mut args,
+                    &[attr::NAME, attr::SIZE, attr::CRATE],
+                    "#[event]",
+                    errors,
+                )
+            });
+            if let Err(err) = result {
+                errors.push(err);
+            }
+        }
+        Event { input, args }
+    }
+}
+
+/// `#[handler]` on a free function.
+pub(crate) struct Handler {
+    pub(crate) item: syn::ItemFn,
+    /// `#[handler(priority = N, crate = path)]`.
+    pub(crate) args: Args,
+}
+
+impl Handler {
+    pub(crate) fn parse(args: TokenStream, item: syn::ItemFn, errors: &mut Errors) -> Handler {
+        let args = attr::parse_args(args, &[attr::PRIORITY, attr::CRATE], "#[handler]", errors);
+        Handler { item, args }
+    }
+}
+
+/// `#[plugin]` on an inherent impl block, its `#[on]` markers taken off the methods.
+pub(crate) struct Plugin {
+    pub(crate) imp: syn::ItemImpl,
+    /// `#[plugin(name = "..", version = "..", crate = path)]`.
+    pub(crate) args: Args,
+    /// The methods marked `#[on]`, in order.
+    pub(crate) methods: Vec<OnMethod>,
+}
+
+/// One `#[on]` method of a plugin.
+pub(crate) struct OnMethod {
+    /// Its position among the impl's items.
+    index: usize,
+    /// `#[on(priority = N)]`.
+    pub(crate) args: Args,
+}
+
+impl OnMethod {
+    /// The method itself.
+    pub(crate) fn item<'a>(&self, imp: &'a syn::ItemImpl) -> &'a syn::ImplItemFn {
+        match &imp.items[self.index] {
+            syn::ImplItem::Fn(method) => method,
+            _ => unreachable!("an OnMethod indexes a method of its impl"),
+        }
+    }
+}
+
+impl Plugin {
+    /// The plugin, or the item back when it is not an impl block.
+    pub(crate) fn parse(
+        args: TokenStream,
+        item: syn::Item,
+        errors: &mut Errors,
+    ) -> Result<Plugin, Box<syn::Item>> {
+        let args = attr::parse_args(
+            args,
+            &[attr::NAME, attr::VERSION, attr::CRATE],
+            "#[plugin]",
+            errors,
+        );
+        let syn::Item::Impl(mut imp) = item else {
+            return Err(Box::new(item));
+        };
+        let runtime = attr::runtime_path(args.krate.as_ref());
+        let mut methods = Vec::new();
+        for (index, item) in imp.items.iter_mut().enumerate() {
+            let syn::ImplItem::Fn(method) = item else {
+                continue;
+            };
+            let mut on_args = None;
+            let mut kept = Vec::with_capacity(method.attrs.len());
+            for a in method.attrs.drain(..) {
+                if !is_on(a.path(), &runtime) {
+                    kept.push(a);
+                } else if on_args.is_some() {
+                    errors.spanned(&a, "duplicate `#[on]` on one method");
+                } else {
+                    on_args = Some(on_attr_args(&a, errors));
+                }
+            }
+            method.attrs = kept;
+            if let Some(args) = on_args {
+                methods.push(OnMethod { index, args });
+            }
+        }
+        Ok(Plugin { imp, args, methods })
+    }
+}
+
+fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> Args {
+    match &a.meta {
+        syn::Meta::Path(_) => Args::default(),
+        syn::Meta::List(list) => {
+            attr::parse_args(list.tokens.clone(), &[attr::PRIORITY], "#[on]", errors)
+        }
+        syn::Meta::NameValue(nv) => {
+            errors.spanned(nv, "write `#[on]` or `#[on(priority = N)]`");
+            Args::default()
+        }
+    }
+}
+
+/// `#[on]`, `#[staticbus::on]`, or `#[<runtime path>::on]` (a renamed dependency, or the
+/// `crate = path` given): compared segment by segment, arguments and leading `::` aside.
+fn is_on(path: &syn::Path, runtime: &syn::Path) -> bool {
+    let Some(last) = path.segments.last() else {
+        return false;
+    };
+    if last.ident != ON || !last.arguments.is_none() {
+        return false;
+    }
+    let names = |p: &syn::Path| {
+        p.segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut prefix = names(path);
+    prefix.pop();
+    prefix.is_empty() || prefix == ["staticbus"] || prefix == names(runtime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_on;
+
+    fn path(s: &str) -> syn::Path {
+        syn::parse_str(s).expect("a path")
+    }
+
+    #[test]
+    fn on_is_recognised_by_its_segments() {
+        let runtime = path("::bus");
+        for yes in [
+            "on",
+            "staticbus::on",
+            "::staticbus::on",
+            "bus::on",
+            "::bus::on",
+        ] {
+            assert!(is_on(&path(yes), &runtime), "{yes}");
+        }
+        for no in [
+            "other::on",
+            "staticbus::on::x",
+            "onx",
+            "staticbus::once",
+            "a::staticbus::on",
+        ] {
+            assert!(!is_on(&path(no), &runtime), "{no}");
+        }
+    }
+}

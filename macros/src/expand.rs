@@ -1,0 +1,303 @@
+//! Expansion: the code each macro generates from its checked [`ast`](crate::ast). Per event
+//! and per handler it is data (statics the linker gathers) and thin thunks; everything else
+//! lives in the runtime, compiled once.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::{Event, Handler, Plugin};
+use crate::attr;
+use crate::check::Signature;
+
+/// `#[derive(StaticEvent)]`: the type's table, its `StaticEvent` impl, its slice element.
+pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
+    let krate = attr::runtime_path(event.args.krate.as_ref());
+    let ident = &event.input.ident;
+    let size = event.args.size.as_ref().map(|method| {
+        quote_spanned! {method.span()=>
+            #[inline]
+            fn __size(&self) -> usize {
+                #ident::#method(self)
+            }
+        }
+    });
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    quote! {
+        const _: () = {
+            static __STATICBUS_TABLE: #krate::__private::Table<#ident> =
+                #krate::__private::Table::new();
+
+            impl #krate::StaticEvent for #ident {
+                const NAME: &'static str = #name;
+
+                #[inline(always)]
+                fn __table() -> &'static #krate::__private::Table<Self> {
+                    &__STATICBUS_TABLE
+                }
+                #size
+
+                fn __json() -> ::core::option::Option<#krate::JsonFn> {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{JsonProbeFallback as _, JsonProbeSerialize as _};
+                    (&&#krate::__private::JsonProbe::<#ident>(::core::marker::PhantomData)).json_fn()
+                }
+            }
+
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::EVENTS)]
+            #[linkme(crate = #krate::__private::linkme)]
+            #[allow(unsafe_code)]
+            static __STATICBUS_EVENT: #krate::__private::EventDecl =
+                #krate::__private::EventDecl::new::<#ident>(
+                    &__STATICBUS_TABLE,
+                    ::core::file!(),
+                    #line,
+                );
+        };
+    }
+}
+
+/// `#[handler]`: the function as written, and its registration.
+pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStream {
+    let item = &handler.item;
+    let krate = attr::runtime_path(handler.args.krate.as_ref());
+    let ident = &item.sig.ident;
+    let suffix = format_ident!("{}", ident);
+    let registration = Registration {
+        krate: &krate,
+        suffix: &suffix,
+        event: signature.event,
+        asyncness: item.sig.asyncness.map(|a| a.span),
+        output_span: output_span(&item.sig),
+        call: call_args(quote!(#ident), signature.context),
+        context: signature.context,
+        plugin: quote!(::core::option::Option::None),
+        function: ident.to_string(),
+        priority: handler.args.priority.unwrap_or(0),
+        line_span: ident.span(),
+    }
+    .expand();
+    quote! {
+        #item
+        const _: () = { #registration };
+    }
+}
+
+/// `#[plugin]`: the impl block (without its `#[on]` markers), the `Plugin` impl, the key, the
+/// slice element, and one registration per `#[on]` method.
+pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStream {
+    let imp = &plugin.imp;
+    let self_ty = &*imp.self_ty;
+    let krate = attr::runtime_path(plugin.args.krate.as_ref());
+    let type_name = type_label(self_ty);
+    let plugin_name = plugin
+        .args
+        .name
+        .as_ref()
+        .map_or_else(|| type_name.clone(), syn::LitStr::value);
+    let plugin_name_lit = syn::LitStr::new(&plugin_name, self_ty.span());
+    let version = plugin.args.version.as_ref().map_or_else(
+        || quote!(::core::env!("CARGO_PKG_VERSION")),
+        ToTokens::to_token_stream,
+    );
+    let registrations = plugin.methods.iter().zip(signatures).map(|(method, signature)| {
+        let sig = &method.item(imp).sig;
+        let ident = &sig.ident;
+        let method_path =
+            quote_spanned!(ident.span()=> host.__plugin_at::<#self_ty>(&__STATICBUS_KEY).#ident);
+        Registration {
+            krate: &krate,
+            suffix: ident,
+            event: signature.event,
+            asyncness: sig.asyncness.map(|a| a.span),
+            output_span: output_span(sig),
+            call: call_args(method_path, signature.context),
+            context: signature.context,
+            plugin: quote!(::core::option::Option::Some(#plugin_name_lit)),
+            function: format!("{type_name}::{ident}"),
+            priority: method.args.priority.unwrap_or(0),
+            line_span: ident.span(),
+        }
+        .expand()
+    });
+    let p = quote!(#krate::__private);
+    let ty_span = self_ty.span();
+    let decl = quote_spanned!(ty_span=> #p::PluginDecl::new::<#self_ty>);
+    let line = quote_spanned!(ty_span=> ::core::line!());
+    quote! {
+        #imp
+        const _: () = {
+            // Named directly by the handler thunks below. `__key` is never inlined into
+            // another crate, so the key is not exported and the thunks read it with one
+            // PC-relative load (an exported static is reached through the GOT: two loads).
+            static __STATICBUS_KEY: #p::PluginKey<#self_ty> = #p::PluginKey::new();
+
+            impl #p::PluginKeyed for #self_ty {
+                #[inline(never)]
+                fn __key() -> &'static #p::PluginKey<Self> {
+                    &__STATICBUS_KEY
+                }
+            }
+
+            impl #krate::Plugin for #self_ty {
+                const NAME: &'static str = #plugin_name_lit;
+                const VERSION: &'static str = #version;
+            }
+
+            #[#p::linkme::distributed_slice(#p::PLUGINS)]
+            #[linkme(crate = #p::linkme)]
+            #[allow(unsafe_code)]
+            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(::core::file!(), #line);
+
+            #(#registrations)*
+        };
+    }
+}
+
+/// Everything needed to register one handler, free function or plugin method.
+pub(crate) struct Registration<'a> {
+    pub(crate) krate: &'a syn::Path,
+    /// Unique within the surrounding `const _` block.
+    pub(crate) suffix: &'a syn::Ident,
+    pub(crate) event: &'a syn::Type,
+    pub(crate) asyncness: Option<Span>,
+    pub(crate) output_span: Span,
+    /// Calls the handler with `host: &Host`, `event: &E` and, when it takes one,
+    /// `__staticbus_ctx: HandlerContext` in scope.
+    pub(crate) call: TokenStream,
+    /// The handler takes a `&HandlerContext` after its event.
+    pub(crate) context: bool,
+    pub(crate) plugin: TokenStream,
+    /// `module_path!()`-relative path of the handler, e.g. `"Audit::placed"`.
+    pub(crate) function: String,
+    pub(crate) priority: i32,
+    /// Span whose `line!()` is reported.
+    pub(crate) line_span: Span,
+}
+
+/// `callee(event)` or `callee(event, &__staticbus_ctx)`.
+pub(crate) fn call_args(callee: TokenStream, context: bool) -> TokenStream {
+    if context {
+        let ctx = context_ident();
+        quote!(#callee(event, &#ctx))
+    } else {
+        quote!(#callee(event))
+    }
+}
+
+fn context_ident() -> syn::Ident {
+    syn::Ident::new("__staticbus_ctx", Span::mixed_site())
+}
+
+fn output_span(sig: &syn::Signature) -> Span {
+    match &sig.output {
+        syn::ReturnType::Default => sig.ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    }
+}
+
+impl Registration<'_> {
+    pub(crate) fn expand(self) -> TokenStream {
+        let Registration {
+            krate,
+            suffix,
+            event,
+            call,
+            plugin,
+            function,
+            priority,
+            ..
+        } = &self;
+        let p = quote!(#krate::__private);
+        let span = Span::mixed_site();
+        let thunk = format_ident!("__staticbus_thunk_{}", suffix, span = span);
+        let decl = format_ident!("__STATICBUS_HANDLER_{}", suffix, span = span);
+        // Trait errors point at the argument of the failing call: binding the handler's output
+        // (and, for async handlers, its future) to a local located at the user's token makes
+        // a bad return type or a non-`Send` future an error there, not at the attribute.
+        let into_result =
+            quote_spanned!(self.output_span=> #p::IntoHandlerResult::into_handler_result);
+        let output = syn::Ident::new("output", span.located_at(self.output_span));
+
+        let event_name = quote!(<#event as #krate::StaticEvent>::NAME);
+        let ctx = context_ident();
+        let make_ctx = if self.context {
+            quote!(let #ctx = #krate::HandlerContext::__new(host, call, #event_name);)
+        } else {
+            quote!(let _ = call;)
+        };
+        let (thunk_fn, variant) = match self.asyncness {
+            None => (
+                quote! {
+                    fn #thunk(
+                        host: &#p::Host,
+                        call: &#p::Call<'_>,
+                        event: &#event,
+                    ) -> #p::HandlerResult {
+                        let _ = host;
+                        #make_ctx
+                        let #output = #call;
+                        #into_result(#output)
+                    }
+                },
+                quote!(Sync),
+            ),
+            Some(async_span) => {
+                let boxed = quote_spanned!(async_span=> ::std::boxed::Box::pin);
+                let future = syn::Ident::new("future", span.located_at(async_span));
+                let check = quote_spanned!(async_span=> #p::assert_send_future(&#future));
+                (
+                    quote! {
+                        fn #thunk<'a>(
+                            host: &'a #p::Host,
+                            call: &'a #p::Call<'a>,
+                            event: &'a #event,
+                        ) -> #p::BoxFuture<'a, #p::HandlerResult> {
+                            let _ = host;
+                            if false {
+                                #make_ctx
+                                let #future = #call;
+                                #check;
+                            }
+                            #boxed(async move {
+                                #make_ctx
+                                let #output = #call.await;
+                                #into_result(#output)
+                            })
+                        }
+                    },
+                    quote!(Async),
+                )
+            }
+        };
+        let line = quote_spanned!(self.line_span=> ::core::line!());
+        quote! {
+            #thunk_fn
+            #[#p::linkme::distributed_slice(#p::HANDLERS)]
+            #[linkme(crate = #p::linkme)]
+            #[allow(unsafe_code, non_upper_case_globals)]
+            static #decl: #p::HandlerDecl = #p::HandlerDecl::new::<#event>(
+                #p::HandlerFn::#variant(#thunk),
+                #p::HandlerMeta {
+                    plugin: #plugin,
+                    function: ::core::concat!(::core::module_path!(), "::", #function),
+                    priority: #priority,
+                    file: ::core::file!(),
+                    line: #line,
+                },
+            );
+        }
+    }
+}
+
+/// The type's last path segment, e.g. `Audit` for `crate::audit::Audit`.
+fn type_label(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| ty.to_token_stream().to_string(), |s| s.ident.to_string()),
+        other => other.to_token_stream().to_string(),
+    }
+}
