@@ -77,14 +77,25 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         line_span: ident.span(),
     }
     .expand();
+    let (p, thunk, decl) = (
+        quote!(#krate::__private),
+        &registration.thunk,
+        &registration.decl,
+    );
     quote! {
         #item
-        const _: () = { #registration };
+        const _: () = {
+            #thunk
+            #[#p::linkme::distributed_slice(#p::HANDLERS)]
+            #[linkme(crate = #p::linkme)]
+            #[allow(unsafe_code)]
+            static __STATICBUS_HANDLER: #p::HandlerDecl = #decl;
+        };
     }
 }
 
 /// `#[plugin]`: the impl block (without its `#[on]` markers), the `Plugin` impl, the key, the
-/// slice element, and one registration per `#[on]` method.
+/// slice element carrying one registration per `#[on]` method.
 pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStream {
     let imp = &plugin.imp;
     let self_ty = &*imp.self_ty;
@@ -120,6 +131,8 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
         }
         .expand()
     });
+    let (thunks, decls): (Vec<_>, Vec<_>) = registrations.map(|r| (r.thunk, r.decl)).unzip();
+    let count = decls.len();
     let p = quote!(#krate::__private);
     let ty_span = self_ty.span();
     let decl = quote_spanned!(ty_span=> #p::PluginDecl::new::<#self_ty>);
@@ -144,12 +157,16 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
                 const VERSION: &'static str = #version;
             }
 
+            // Its handlers travel with the plugin: one slice element for the whole impl.
+            static __STATICBUS_HANDLERS: [#p::HandlerDecl; #count] = [#(#decls),*];
+
             #[#p::linkme::distributed_slice(#p::PLUGINS)]
             #[linkme(crate = #p::linkme)]
             #[allow(unsafe_code)]
-            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(::core::file!(), #line);
+            static __STATICBUS_PLUGIN: #p::PluginDecl =
+                #decl(&__STATICBUS_HANDLERS, ::core::file!(), #line);
 
-            #(#registrations)*
+            #(#thunks)*
         };
     }
 }
@@ -196,8 +213,15 @@ fn output_span(sig: &syn::Signature) -> Span {
     }
 }
 
+/// One registration, expanded: its thunk (an item) and its `HandlerDecl` (a constant
+/// expression, for a `static` of its own or an element of a plugin's array).
+pub(crate) struct Expanded {
+    thunk: TokenStream,
+    decl: TokenStream,
+}
+
 impl Registration<'_> {
-    pub(crate) fn expand(self) -> TokenStream {
+    pub(crate) fn expand(self) -> Expanded {
         let Registration {
             krate,
             suffix,
@@ -211,7 +235,6 @@ impl Registration<'_> {
         let p = quote!(#krate::__private);
         let span = Span::mixed_site();
         let thunk = format_ident!("__staticbus_thunk_{}", suffix, span = span);
-        let decl = format_ident!("__STATICBUS_HANDLER_{}", suffix, span = span);
         // Trait errors point at the argument of the failing call: binding the handler's output
         // (and, for async handlers, its future) to a local located at the user's token makes
         // a bad return type or a non-`Send` future an error there, not at the attribute.
@@ -271,12 +294,8 @@ impl Registration<'_> {
             }
         };
         let line = quote_spanned!(self.line_span=> ::core::line!());
-        quote! {
-            #thunk_fn
-            #[#p::linkme::distributed_slice(#p::HANDLERS)]
-            #[linkme(crate = #p::linkme)]
-            #[allow(unsafe_code, non_upper_case_globals)]
-            static #decl: #p::HandlerDecl = #p::HandlerDecl::new::<#event>(
+        let decl = quote! {
+            #p::HandlerDecl::new::<#event>(
                 #p::HandlerFn::#variant(#thunk),
                 #p::HandlerMeta {
                     plugin: #plugin,
@@ -285,7 +304,11 @@ impl Registration<'_> {
                     file: ::core::file!(),
                     line: #line,
                 },
-            );
+            )
+        };
+        Expanded {
+            thunk: thunk_fn,
+            decl,
         }
     }
 }

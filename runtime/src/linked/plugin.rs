@@ -5,6 +5,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::handler::HandlerDecl;
+
 /// A type annotated with `#[plugin]`. `EventSystem::builder().build()` creates one instance
 /// of every linked plugin (with `Default`), and its `#[on]` methods receive events through it.
 ///
@@ -144,6 +146,9 @@ impl fmt::Display for PluginInfo {
 #[doc(hidden)]
 pub struct PluginDecl {
     pub(crate) info: PluginInfo,
+    /// Its `#[on]` methods' registrations (the free `#[handler]`s are slice elements of their
+    /// own).
+    pub(crate) handlers: &'static [HandlerDecl],
     pub(crate) key: fn() -> &'static SlotIndex,
     /// `P`'s size and alignment.
     pub(crate) layout: Layout,
@@ -172,8 +177,13 @@ unsafe fn drop_at<P>(at: *mut u8) {
 impl PluginDecl {
     /// Describes plugin `P`. Key, layout and constructor come from the same `P`, so the
     /// instance at the offset of a `PluginKey<P>` is always a `P`.
-    pub const fn new<P: Plugin + PluginDefault>(file: &'static str, line: u32) -> Self {
+    pub const fn new<P: Plugin + PluginDefault>(
+        handlers: &'static [HandlerDecl],
+        file: &'static str,
+        line: u32,
+    ) -> Self {
         PluginDecl {
+            handlers,
             info: PluginInfo {
                 name: P::NAME,
                 version: P::VERSION,

@@ -17,7 +17,8 @@ use super::table::TableCore;
 #[allow(unsafe_code, reason = "linker-section statics")]
 pub static EVENTS: [EventDecl];
 
-/// Every `#[handler]` function and `#[on]` method in the binary, all event types together.
+/// Every `#[handler]` function in the binary, all event types together (`#[on]` methods
+/// travel with their plugin's [`PluginDecl`]).
 #[doc(hidden)]
 #[linkme::distributed_slice]
 #[allow(unsafe_code, reason = "linker-section statics")]
@@ -108,7 +109,8 @@ impl Registry {
         let mut problems = Vec::new();
 
         let mut handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>> = HashMap::new();
-        for decl in HANDLERS.iter() {
+        let plugin_handlers = PLUGINS.iter().flat_map(|plugin| plugin.handlers);
+        for decl in HANDLERS.iter().chain(plugin_handlers) {
             handlers_by_table
                 .entry(decl.event_type)
                 .or_default()

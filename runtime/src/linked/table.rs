@@ -235,7 +235,8 @@ impl TableCore {
             return Some(unsafe { self.call_single(single, host, call, event) });
         }
         // SAFETY: the caller's contract.
-        self.fast().map(|built| unsafe { built.emit(host, call, event) })
+        self.fast()
+            .map(|built| unsafe { built.emit(host, call, event) })
     }
 
     /// `publish`'s inline part: the single handler or the walk, when every handler is sync
