@@ -25,3 +25,6 @@ cargo test --release -p staticbus
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app
 cargo test --release -p fixture-app
+
+step "compile-time benchmark, quick (the generated crates build, warning-free)"
+EVENTS=4 RUNS=1 OUT=target/compile_time_check benches/compile_time/run.sh

@@ -2,10 +2,10 @@
 //! which re-exports these macros, rather than on this crate.
 //!
 //! Set `STATICBUS_MACROS_DEBUG=1` while building to print every expansion to stderr.
-
+//!
 //! Each macro runs in three steps, as `serde_derive`'s do: parse what it was given into the
-//! model ([`ast`]), check it, collecting every problem on its token ([`check`]), then generate
-//! code from the checked model ([`expand`]).
+//! model (`ast`), check it, collecting every problem on its token (`check`), then generate
+//! code from the checked model (`expand`).
 
 mod ast;
 mod attr;
