@@ -211,6 +211,30 @@ fn header(s: &mut String, layout: &Layout, what: &str) -> fmt::Result {
 const SINK: &str = "/// What the free handlers add to.\n\
                     pub static SINK: AtomicU64 = AtomicU64::new(0);\n";
 
+/// The plugin structs and their impl blocks: `plugin` before each `impl`, `on` before each
+/// method (the macros' markers, or nothing for the hand-written crate).
+fn write_plugins(s: &mut String, layout: &Layout, plugin: &str, on: &str) -> fmt::Result {
+    for (p, events) in layout.plugins.iter().enumerate() {
+        writeln!(
+            s,
+            "#[derive(Default)]\npub struct Plugin{p} {{\n    hits: AtomicU64,\n}}\n"
+        )?;
+        writeln!(s, "{plugin}impl Plugin{p} {{")?;
+        for (n, i) in events.clone().enumerate() {
+            if n > 0 {
+                writeln!(s)?;
+            }
+            writeln!(
+                s,
+                "{on}    fn on_{i}(&self, e: &Ev{i}) {{\n{}    }}",
+                method_body(i)
+            )?;
+        }
+        writeln!(s, "}}\n")?;
+    }
+    Ok(())
+}
+
 fn staticbus_leaf(layout: &Layout) -> Result<String, fmt::Error> {
     let mut s = String::new();
     header(&mut s, layout, "With staticbus's macros")?;
@@ -226,24 +250,7 @@ fn staticbus_leaf(layout: &Layout) -> Result<String, fmt::Error> {
         )?;
     }
 
-    for (p, events) in layout.plugins.iter().enumerate() {
-        writeln!(
-            s,
-            "#[derive(Default)]\npub struct Plugin{p} {{\n    hits: AtomicU64,\n}}\n"
-        )?;
-        writeln!(s, "#[plugin]\nimpl Plugin{p} {{")?;
-        for (n, i) in events.clone().enumerate() {
-            if n > 0 {
-                writeln!(s)?;
-            }
-            writeln!(
-                s,
-                "    #[on]\n    fn on_{i}(&self, e: &Ev{i}) {{\n{}    }}",
-                method_body(i)
-            )?;
-        }
-        writeln!(s, "}}\n")?;
-    }
+    write_plugins(&mut s, layout, "#[plugin]\n", "    #[on]\n")?;
 
     writeln!(s, "/// Emits every event once.")?;
     writeln!(s, "pub fn emit_all(system: &EventSystem) {{")?;
@@ -291,24 +298,7 @@ fn handwritten_leaf(layout: &Layout) -> Result<String, fmt::Error> {
         writeln!(s, "fn free_{i}(e: &Ev{i}) {{\n{}}}\n", free_body(i))?;
     }
 
-    for (p, events) in layout.plugins.iter().enumerate() {
-        writeln!(
-            s,
-            "#[derive(Default)]\npub struct Plugin{p} {{\n    hits: AtomicU64,\n}}\n"
-        )?;
-        writeln!(s, "impl Plugin{p} {{")?;
-        for (n, i) in events.clone().enumerate() {
-            if n > 0 {
-                writeln!(s)?;
-            }
-            writeln!(
-                s,
-                "    fn on_{i}(&self, e: &Ev{i}) {{\n{}    }}",
-                method_body(i)
-            )?;
-        }
-        writeln!(s, "}}\n")?;
-    }
+    write_plugins(&mut s, layout, "", "")?;
 
     for i in 0..layout.events {
         let call = if i < layout.free {
