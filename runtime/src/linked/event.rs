@@ -128,6 +128,8 @@ pub trait JsonProbeSerialize {
 }
 
 impl<T: serde::Serialize + Any + Send + Sync> JsonProbeSerialize for &JsonProbe<T> {
+    // Inlined into the derive's `__json`, also in debug builds: no second function per type.
+    #[inline(always)]
     fn json_fn(&self) -> Option<JsonFn> {
         Some(|value| match value.downcast_ref::<T>() {
             Some(value) => serde_json::to_value(value),
@@ -145,6 +147,7 @@ pub trait JsonProbeFallback {
 }
 
 impl<T> JsonProbeFallback for JsonProbe<T> {
+    #[inline(always)]
     fn json_fn(&self) -> Option<JsonFn> {
         None
     }
