@@ -247,7 +247,8 @@ impl<T: Receive> EventSubscriber<T> {
     /// Up to `max` buffered events at once, without waiting (one lock for the whole batch);
     /// an empty `Vec` when nothing is buffered, [`Error::Closed`] once closed and drained.
     pub fn try_receive_batch(&self, max: usize) -> Result<Vec<T::Output>, Error> {
-        let mut items = Vec::with_capacity(max.min(self.buffer.len()));
+        // One lock: the batch is taken (and the Vec sized, by `extend`) under it.
+        let mut items = Vec::new();
         self.buffer.recv_batch(max, &mut items);
         if items.is_empty() && self.buffer.is_closed() {
             return Err(Error::Closed);
