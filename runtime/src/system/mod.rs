@@ -169,7 +169,7 @@ impl EventSystem {
     /// Async handlers, and subscribers that need the event owned (async dynamic handlers, pull
     /// subscribers), are not run: [`Emitted::skipped_async`] counts them, and the first such
     /// `emit` per event type logs a `tracing` warning. Use [`publish`](Self::publish) for those.
-    #[inline]
+    #[inline(always)]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
         // The inline part reads the table only: the view is made on the slow path.
         match E::__table().try_emit(&self.host, &Call::ROOT, event) {
