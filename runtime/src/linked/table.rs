@@ -293,14 +293,14 @@ impl TableCore {
         }
     }
 
-    /// The single handler failed with `source`: out of line, taking the error by value and
-    /// returning one pointer, so that an `emit` call site holds no cleanup code for it and
-    /// returns its `Emitted` in registers either way.
+    /// The single handler failed with `source`: out of line, taking the error by value, so
+    /// that an `emit` call site holds no cleanup code for it.
     #[cold]
     #[inline(never)]
     fn single_failed(&self, source: BoxError) -> Emitted {
         Emitted {
             handled: 0,
+            // `single` is set only for a table of one sync handler: no async one skipped.
             skipped_async: 0,
             errors: Some(Box::new(vec![static_failure(
                 self.built().sync_info[0],
