@@ -61,6 +61,9 @@ pub(crate) struct Plugin {
     pub(crate) args: Args,
     /// The methods marked `#[on]`, in order.
     pub(crate) methods: Vec<OnMethod>,
+    /// The runtime crate's path, as generated code names it (found once: `#[on]` markers
+    /// are matched against it too).
+    pub(crate) runtime: syn::Path,
 }
 
 /// One `#[on]` method of a plugin.
@@ -119,7 +122,12 @@ impl Plugin {
                 methods.push(OnMethod { index, args });
             }
         }
-        Ok(Plugin { imp, args, methods })
+        Ok(Plugin {
+            imp,
+            args,
+            methods,
+            runtime,
+        })
     }
 }
 

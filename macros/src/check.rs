@@ -330,8 +330,16 @@ fn check_impl(imp: &syn::ItemImpl, errors: &mut Errors) {
     }
 }
 
+/// `#[plugin]` on something other than an impl block: the error, on its keyword and name.
+pub(crate) fn not_an_impl(item: &syn::Item, errors: &mut Errors) {
+    errors.spanned(
+        item_head(item),
+        "`#[plugin]` goes on an inherent impl block: `#[plugin] impl MyPlugin { #[on] fn handle(&self, e: &Event) {} }`",
+    );
+}
+
 /// The tokens an error on a non-impl item should point at: its keyword and name.
-pub(crate) fn item_head(item: &syn::Item) -> TokenStream {
+fn item_head(item: &syn::Item) -> TokenStream {
     match item {
         syn::Item::Struct(s) => {
             let (t, i) = (&s.struct_token, &s.ident);

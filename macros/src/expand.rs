@@ -99,7 +99,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
 pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStream {
     let imp = &plugin.imp;
     let self_ty = &*imp.self_ty;
-    let krate = attr::runtime_path(plugin.args.krate.as_ref());
+    let krate = &plugin.runtime;
     let type_name = type_label(self_ty);
     let plugin_name = plugin
         .args
@@ -117,7 +117,7 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
         let method_path =
             quote_spanned!(ident.span()=> host.__plugin_at::<#self_ty>(&__STATICBUS_KEY).#ident);
         Registration {
-            krate: &krate,
+            krate,
             suffix: ident,
             event: signature.event,
             asyncness: sig.asyncness.map(|a| a.span),

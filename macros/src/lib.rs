@@ -102,10 +102,7 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
         Err(other) => {
-            errors.spanned(
-                check::item_head(&other),
-                "`#[plugin]` goes on an inherent impl block: `#[plugin] impl MyPlugin { #[on] fn handle(&self, e: &Event) {} }`",
-            );
+            check::not_an_impl(&other, &mut errors);
             match errors.finish() {
                 Err(err) => attr::rejected(*other, err),
                 Ok(()) => unreachable!("an error was pushed"),
