@@ -229,14 +229,8 @@ impl TableCore {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
     unsafe fn try_emit(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Option<Emitted> {
-        let single = self.single.load(Ordering::Acquire);
-        if !single.is_null() {
-            // SAFETY: the caller's contract; `single` was just loaded non-null.
-            return Some(unsafe { self.call_single(single, host, call, event) });
-        }
         // SAFETY: the caller's contract.
-        self.fast()
-            .map(|built| unsafe { built.emit(host, call, event) })
+        unsafe { self.try_fast(host, call, event, false) }
     }
 
     /// `publish`'s inline part: the single handler or the walk, when every handler is sync
@@ -252,14 +246,37 @@ impl TableCore {
         call: &Call<'_>,
         event: *const (),
     ) -> Option<Emitted> {
+        // SAFETY: the caller's contract.
+        unsafe { self.try_fast(host, call, event, true) }
+    }
+
+    /// The fast path both share: the single handler (a table of one sync handler), else the
+    /// walk of the sync handlers, unless `sync_only` and the table has async ones (`publish`
+    /// must await those). `None` when the fast path is not open. `sync_only` is a constant
+    /// at each call: the check folds away.
+    ///
+    /// # Safety
+    /// `event` points to a live value of this table's event type.
+    #[inline(always)]
+    #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+    unsafe fn try_fast(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        event: *const (),
+        sync_only: bool,
+    ) -> Option<Emitted> {
         let single = self.single.load(Ordering::Acquire);
         if !single.is_null() {
-            // SAFETY: the caller's contract.
+            // SAFETY: the caller's contract; `single` was just loaded non-null.
             return Some(unsafe { self.call_single(single, host, call, event) });
         }
         let built = self.fast()?;
+        if sync_only && built.async_count > 0 {
+            return None;
+        }
         // SAFETY: the caller's contract.
-        (built.async_count == 0).then(|| unsafe { built.emit(host, call, event) })
+        Some(unsafe { built.emit(host, call, event) })
     }
 
     /// Calls the table's only handler, read from `single`.
