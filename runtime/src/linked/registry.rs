@@ -83,7 +83,7 @@ impl EventInfo {
 pub struct Registry {
     events: Vec<EventInfo>,
     plugins: Plan,
-    handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>>,
+    handlers_by_event: HashMap<TypeId, Vec<&'static HandlerDecl>>,
     event_index: HashMap<TypeId, usize>,
     problems: Vec<RegistryProblem>,
 }
@@ -108,22 +108,22 @@ impl Registry {
     fn collect() -> Registry {
         let mut problems = Vec::new();
 
-        let mut handlers_by_table: HashMap<TypeId, Vec<&'static HandlerDecl>> = HashMap::new();
+        let mut handlers_by_event: HashMap<TypeId, Vec<&'static HandlerDecl>> = HashMap::new();
         let plugin_handlers = PLUGINS.iter().flat_map(|plugin| plugin.handlers);
         for decl in HANDLERS.iter().chain(plugin_handlers) {
-            handlers_by_table
+            handlers_by_event
                 .entry(decl.event_type)
                 .or_default()
                 .push(decl);
         }
-        for list in handlers_by_table.values_mut() {
+        for list in handlers_by_event.values_mut() {
             list.sort_by(|a, b| a.info.order_key().cmp(&b.info.order_key()));
         }
 
         let mut events: Vec<EventInfo> = EVENTS
             .iter()
             .map(|decl| {
-                let decls = handlers_by_table
+                let decls = handlers_by_event
                     .get(&decl.desc().type_id())
                     .cloned()
                     .unwrap_or_default();
@@ -176,7 +176,7 @@ impl Registry {
         Registry {
             events,
             plugins: plan,
-            handlers_by_table,
+            handlers_by_event,
             event_index,
             problems,
         }
@@ -209,7 +209,7 @@ impl Registry {
     }
 
     pub(crate) fn handlers_of(&self, event_type: TypeId) -> &[&'static HandlerDecl] {
-        self.handlers_by_table
+        self.handlers_by_event
             .get(&event_type)
             .map(Vec::as_slice)
             .unwrap_or_default()
