@@ -218,3 +218,142 @@ async fn typed_subscribers_share_the_value_and_the_last_one_takes_it() {
     }
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 15);
 }
+
+/// Publishes `n` and returns the result, on the thread's remembered route once the first
+/// publish of a test remembered it.
+async fn publish_reading(system: &EventSystem, n: u64) -> Result<staticbus::Published, Error> {
+    system
+        .create_publisher::<Reading>()
+        .publish(Reading(n))
+        .await
+}
+
+/// The lane (a publish on the remembered route) hands a full buffer to the full dispatch:
+/// `DropNewest` rejects with the same error and counts as before, and nothing is lost from
+/// the books: published = delivered + dropped.
+#[tokio::test]
+async fn a_full_buffer_on_the_lane_rejects_and_counts_exactly() {
+    let system = EventSystem::builder()
+        .channel_capacity(2)
+        .backpressure_strategy(BackpressureStrategy::DropNewest)
+        .build()
+        .unwrap();
+    let typed = system.subscribe::<Reading>().unwrap();
+    for n in 0..2 {
+        assert_eq!(publish_reading(&system, n).await.unwrap().enqueued(), 1);
+    }
+    for n in 2..5 {
+        match publish_reading(&system, n).await {
+            Err(Error::Backpressure(e)) => {
+                assert_eq!((e.rejected, e.enqueued), (1, 0));
+                assert_eq!(e.topic, "routes.typed.reading");
+            }
+            other => panic!("expected a backpressure error, got {other:?}"),
+        }
+    }
+    let metrics = system.metrics();
+    let topic = &metrics.topics["routes.typed.reading"];
+    assert_eq!((topic.published, topic.matched, topic.delivered), (5, 5, 2));
+    assert_eq!(topic.dropped(DropReason::Rejected), 3);
+    assert_eq!(typed.try_receive().unwrap().map(|r| r.0), Some(0));
+    assert_eq!(typed.try_receive().unwrap().map(|r| r.0), Some(1));
+    assert!(typed.try_receive().unwrap().is_none());
+}
+
+/// On a route of two subscribers, the first takes the event on the lane and the second's
+/// full buffer detours: the report names both, the books add up.
+#[tokio::test]
+async fn a_detour_after_the_first_push_keeps_what_the_first_took() {
+    let system = EventSystem::builder()
+        .channel_capacity(1)
+        .backpressure_strategy(BackpressureStrategy::DropNewest)
+        .build()
+        .unwrap();
+    let roomy = system.subscribe_topic("lane.two.*").unwrap();
+    let full = system.subscribe_topic("lane.two.x").unwrap();
+    let shared = Arc::new(event("lane.two.x", 1));
+    let published = system.publish_shared(Arc::clone(&shared)).await.unwrap();
+    assert_eq!(published.enqueued(), 2);
+    assert_eq!(drain(&roomy), [1]);
+    // `full` is full, `roomy` is empty again.
+    match system.publish_shared(Arc::clone(&shared)).await {
+        Err(Error::Backpressure(e)) => assert_eq!((e.enqueued, e.rejected), (1, 1)),
+        other => panic!("expected a backpressure error, got {other:?}"),
+    }
+    assert_eq!(drain(&roomy), [1]);
+    assert_eq!(drain(&full), [1]);
+    let metrics = system.metrics();
+    let topic = &metrics.topics["lane.two.x"];
+    assert_eq!((topic.published, topic.matched, topic.delivered), (2, 4, 3));
+    assert_eq!(topic.dropped(DropReason::Rejected), 1);
+}
+
+/// `DropOldest` on the lane evicts, and the evicted event moves from delivered to dropped.
+#[tokio::test]
+async fn drop_oldest_on_the_lane_evicts_and_counts() {
+    let system = EventSystem::builder()
+        .channel_capacity(2)
+        .backpressure_strategy(BackpressureStrategy::DropOldest)
+        .build()
+        .unwrap();
+    let sub = system.subscribe_topic("lane.oldest").unwrap();
+    let publisher = system.create_publisher::<DynamicEvent>();
+    for n in 0..5 {
+        let published = publisher.publish(event("lane.oldest", n)).await.unwrap();
+        assert_eq!(published.enqueued(), 1);
+    }
+    assert_eq!(drain(&sub), [3, 4]);
+    let metrics = system.metrics();
+    let topic = &metrics.topics["lane.oldest"];
+    assert_eq!((topic.published, topic.delivered), (5, 2));
+    assert_eq!(topic.dropped(DropReason::Evicted), 3);
+}
+
+/// `Block` on the lane waits for room (as the full dispatch does), then delivers.
+#[tokio::test]
+async fn block_on_the_lane_waits_for_room() {
+    let system = EventSystem::builder()
+        .channel_capacity(1)
+        .backpressure_strategy(BackpressureStrategy::Block)
+        .default_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let typed = system.subscribe::<Reading>().unwrap();
+    for n in 0..2 {
+        // Remember the route: the second publish of 0 is already on the lane.
+        assert_eq!(publish_reading(&system, n).await.unwrap().enqueued(), 1);
+        assert_eq!(typed.receive().await.unwrap().0, n);
+    }
+    assert_eq!(publish_reading(&system, 2).await.unwrap().enqueued(), 1);
+    let blocked = {
+        let system = system.clone();
+        tokio::spawn(async move { publish_reading(&system, 3).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!blocked.is_finished(), "the publish waits for room");
+    assert_eq!(typed.receive().await.unwrap().0, 2);
+    assert_eq!(blocked.await.unwrap().unwrap().enqueued(), 1);
+    assert_eq!(typed.receive().await.unwrap().0, 3);
+    let metrics = system.metrics();
+    let topic = &metrics.topics["routes.typed.reading"];
+    assert_eq!((topic.published, topic.delivered), (4, 4));
+}
+
+/// A publish on the lane after `shutdown` is refused, as every publish is.
+#[tokio::test]
+async fn the_lane_refuses_after_shutdown() {
+    let system = EventSystem::builder().build().unwrap();
+    let typed = system.subscribe::<Reading>().unwrap();
+    for n in 0..2 {
+        assert_eq!(publish_reading(&system, n).await.unwrap().enqueued(), 1);
+    }
+    let report = system.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.buffered, 2);
+    assert!(matches!(
+        publish_reading(&system, 2).await,
+        Err(Error::Shutdown)
+    ));
+    assert_eq!(typed.receive().await.unwrap().0, 0);
+    assert_eq!(typed.receive().await.unwrap().0, 1);
+    assert!(matches!(typed.receive().await, Err(Error::Closed)));
+}

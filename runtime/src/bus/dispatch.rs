@@ -27,7 +27,7 @@ use super::{Bus, deadline_after};
 /// counters when done, and the pushes left to wait for.
 #[derive(Default)]
 pub(crate) struct Run {
-    books: Books,
+    pub(super) books: Books,
     /// Boxed: a dispatch that waits for nothing carries (and drops) one null pointer.
     #[allow(
         clippy::box_collection,
@@ -72,7 +72,7 @@ pub(crate) struct Pending<'h> {
 
 impl Run {
     #[inline(always)]
-    fn new(is_static: bool) -> Run {
+    pub(super) fn new(is_static: bool) -> Run {
         Run {
             is_static,
             ..Run::default()
@@ -106,7 +106,7 @@ impl Bus {
         clippy::too_many_arguments,
         reason = "the walk's state, kept apart so the caller's tally is never copied"
     )]
-    fn walk<'h, F: Form>(
+    pub(super) fn walk<'h, F: Form>(
         &self,
         host: &'h Host,
         call: &'h Call<'h>,
@@ -158,7 +158,21 @@ impl Bus {
         run: &mut Run,
         tally: &mut Tally,
     ) {
-        match self.offer(sub, &pull.buffer, item, bytes) {
+        let offered = self.offer(sub, &pull.buffer, item, bytes);
+        self.settle(pull, offered, bytes, run, tally);
+    }
+
+    /// Counts what [`offer`](Self::offer) did with a push, keeping one that has to wait.
+    #[inline(always)]
+    pub(super) fn settle(
+        &self,
+        pull: &Pull,
+        offered: Offered,
+        bytes: usize,
+        run: &mut Run,
+        tally: &mut Tally,
+    ) {
+        match offered {
             Offered::Now(outcome) => self.count_push(outcome, &mut run.books, tally),
             Offered::Wait(item) => run.blocked.get_or_insert_default().push(Blocked {
                 buffer: Arc::clone(&pull.buffer),
@@ -222,7 +236,7 @@ impl Bus {
 
     /// Adds one finished dispatch to its topic's counters, once.
     #[inline]
-    fn record(&self, route: &Route, run: &Run) {
+    pub(super) fn record(&self, route: &Route, run: &Run) {
         if self.settings.metrics && (route.metered > 0 || !run.is_static) {
             route.stats.record(route.metered, &run.books);
         }
@@ -329,6 +343,19 @@ impl Bus {
         };
         let mut run = Run::new(event.is_static());
         let awaiting = self.walk(host, call, route, &mut event, 0, &mut run, tally);
+        self.conclude(route, event, run, awaiting, in_flight)
+    }
+
+    /// The end of a walk of a shared event: done, or what is left to await.
+    #[inline(always)]
+    pub(super) fn conclude<'h>(
+        &'h self,
+        route: &Arc<Route>,
+        event: Carried,
+        run: Run,
+        awaiting: Option<Awaiting<'h>>,
+        in_flight: Option<InFlight<'h>>,
+    ) -> Dispatched<'h> {
         if awaiting.is_none() && run.blocked.is_none() {
             self.record(route, &run);
             event.release();
@@ -473,8 +500,14 @@ impl Bus {
             if !key.is(event.as_ref()?.topic()) {
                 return None;
             }
-            let shared = Carried::dynamic_event(event.take()?.into_shared());
-            Some(self.deliver_inline(host, call, route, shared, in_flight.take()?, tally))
+            let shared = event.take()?.into_shared();
+            Some(match in_flight.take()? {
+                None => self.lane_shared(host, call, route, shared, tally),
+                in_flight => {
+                    let shared = Carried::dynamic_event(shared);
+                    self.deliver_inline(host, call, route, shared, in_flight, tally)
+                }
+            })
         });
         if let Some(done) = hit {
             return done;

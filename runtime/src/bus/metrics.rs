@@ -73,6 +73,15 @@ pub(crate) struct Books {
 }
 
 impl Books {
+    /// The books of a dispatch in which `n` subscriptions took the event.
+    #[inline]
+    pub(crate) fn delivered(n: usize) -> Books {
+        Books {
+            delivered: u32::try_from(n).unwrap_or(u32::MAX),
+            ..Books::default()
+        }
+    }
+
     #[inline]
     pub(crate) fn drop_one(&mut self, reason: DropReason) {
         self.dropped[reason as usize] += 1;

@@ -15,6 +15,7 @@
 mod backpressure;
 mod dispatch;
 mod item;
+mod lane;
 mod metrics;
 mod route;
 mod shutdown;
@@ -41,6 +42,7 @@ pub use value::Received;
 
 pub(crate) use dispatch::{Dispatched, Outgoing};
 pub(crate) use item::{Carried, Item};
+pub(crate) use lane::Lane;
 pub(crate) use route::{Route, TopicRef};
 pub(crate) use shutdown::{Closed, InFlight};
 pub(crate) use subscription::{AsyncHandler, Filter, NewSub, Pull, SubKind, SyncHandler};

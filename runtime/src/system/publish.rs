@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::bus::{Carried, Dispatched, InFlight, Outgoing, Route, StaticValue, Tally, TopicRef};
+use crate::bus::{
+    Carried, Dispatched, InFlight, Lane, Outgoing, Route, StaticValue, Tally, TopicRef,
+};
 use crate::dynamic::{DynamicEvent, EventRef};
 use crate::linked::{BoxFuture, Call, Emitted, HandlerError, StaticEvent, StaticRef, TableCore};
 
@@ -103,9 +105,59 @@ impl<'a> SystemRef<'a> {
         size: usize,
     ) -> Start<'a> {
         let handlers = table.built();
+        let waits = !self.zero_copy && handlers.async_count() > 0;
+        if waits || self.bus.limits_dispatches() || (!self.zero_copy && handlers.sync_count() > 0) {
+            return self.publish_static_handled(table, call, value, size);
+        }
+        // No static handler to run: the channel API's case, a pull-only route.
+        let name = table.desc().name();
+        let mut value = Some(value);
+        let lane = self
+            .bus
+            .lane_static(self.host, call, name, &mut value, size);
+        match (lane, value) {
+            (Lane::Pushed(enqueued), None) => Start::Counts {
+                handled: 0,
+                enqueued,
+            },
+            (Lane::Walked(walked), None) => self.static_walked(call, name, walked),
+            (Lane::Missed, Some(value)) => self.publish_static_handled(table, call, value, size),
+            _ => unreachable!("a lane takes the value exactly when it does not miss"),
+        }
+    }
+
+    /// A static publish's start after its lane detoured.
+    #[cold]
+    #[inline(never)]
+    #[allow(
+        clippy::boxed_local,
+        reason = "the lane's box, handed on as it came (it keeps `Lane` two words)"
+    )]
+    fn static_walked(
+        &self,
+        call: &'a Call<'a>,
+        name: &'static str,
+        walked: Box<(Dispatched<'a>, Tally)>,
+    ) -> Start<'a> {
+        let (dispatched, tally) = *walked;
+        self.static_dispatched(call, name, Emitted::default(), dispatched, tally)
+    }
+
+    /// [`publish_static`](Self::publish_static) when the event has static handlers, or
+    /// publishes wait for a permit, or this thread's remembered route is not the event's.
+    #[inline(never)]
+    fn publish_static_handled(
+        &self,
+        table: &'static TableCore,
+        call: &'a Call<'a>,
+        value: StaticValue,
+        size: usize,
+    ) -> Start<'a> {
+        let handlers = table.built();
         if (!self.zero_copy && handlers.async_count() > 0) || self.bus.limits_dispatches() {
             return self.publish_static_waiting(table, call, value, size);
         }
+        let name = table.desc().name();
         if self.bus.is_closed() {
             return Start::Done(Err(Error::Shutdown));
         }
@@ -114,7 +166,6 @@ impl<'a> SystemRef<'a> {
         } else {
             value.view(table).emit(self.host, call)
         };
-        let name = table.desc().name();
         if !self.bus.static_match(handlers.index()) {
             return static_start(name, emitted);
         }
@@ -122,6 +173,19 @@ impl<'a> SystemRef<'a> {
         let dispatched = self.bus.with_route(TopicRef::Static(name), |route| {
             self.deliver_static(route, call, value, size, None, &mut tally)
         });
+        self.static_dispatched(call, name, emitted, dispatched, tally)
+    }
+
+    /// A static publish's start, once its handlers ran (`emitted`) and the bus dispatched it.
+    #[inline(always)]
+    fn static_dispatched(
+        &self,
+        call: &'a Call<'a>,
+        name: &'static str,
+        emitted: Emitted,
+        dispatched: Dispatched<'a>,
+        mut tally: Tally,
+    ) -> Start<'a> {
         match dispatched {
             Dispatched::Done if emitted.is_ok() && tally.succeeded() => {
                 let (handled, enqueued) = tally.into_counts();
