@@ -80,7 +80,7 @@ impl<'a> SystemRef<'a> {
         let table = E::__table();
         if self.plain {
             if self.bus.is_closed() {
-                return Start::Done(Err(Error::Shutdown));
+                return Start::done(Err(Error::Shutdown));
             }
             if let Some(emitted) = table.try_publish(self.host, call, &event) {
                 return static_start(E::NAME, emitted);
@@ -159,7 +159,7 @@ impl<'a> SystemRef<'a> {
         }
         let name = table.desc().name();
         if self.bus.is_closed() {
-            return Start::Done(Err(Error::Shutdown));
+            return Start::done(Err(Error::Shutdown));
         }
         let emitted = if self.zero_copy || handlers.sync_count() == 0 {
             Emitted::default()
@@ -196,7 +196,7 @@ impl<'a> SystemRef<'a> {
             }
             Dispatched::Done => {
                 let (handled, errors) = emitted.into_parts();
-                Start::Done(static_result(name, handled, errors, &mut tally))
+                Start::done(static_result(name, handled, errors, &mut tally))
             }
             dispatched => {
                 let this = *self;
@@ -315,7 +315,7 @@ impl<'a> SystemRef<'a> {
                 let (handled, enqueued) = tally.into_counts();
                 Start::Counts { handled, enqueued }
             }
-            Dispatched::Done => Start::Done(dynamic_result(&mut tally)),
+            Dispatched::Done => Start::done(dynamic_result(&mut tally)),
             dispatched => Start::Later(self.later(call, dispatched, tally)),
         }
     }
@@ -327,7 +327,7 @@ impl<'a> SystemRef<'a> {
         P: Outgoing + Send,
     {
         if let Err((size, max)) = self.bus.check_payload(event.as_event()) {
-            return Start::Done(Err(Error::PayloadTooLarge {
+            return Start::done(Err(Error::PayloadTooLarge {
                 topic: event.as_event().topic().to_string(),
                 size,
                 max,
@@ -338,7 +338,7 @@ impl<'a> SystemRef<'a> {
         }
         let mut tally = Tally::default();
         match self.bus.dispatch(self.host, call, event, None, &mut tally) {
-            Dispatched::Done => Start::Done(dynamic_result(&mut tally)),
+            Dispatched::Done => Start::done(dynamic_result(&mut tally)),
             dispatched => Start::Later(self.later(call, dispatched, tally)),
         }
     }
@@ -407,7 +407,7 @@ pub(crate) fn static_start<'a>(event: &'static str, emitted: Emitted) -> Start<'
             enqueued: 0,
         }
     } else {
-        Start::Done(failed(event, emitted))
+        Start::done(failed(event, emitted))
     }
 }
 
