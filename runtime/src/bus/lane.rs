@@ -1,9 +1,9 @@
 //! The lane: a publish onto this thread's remembered pull-only route, the channel API's case.
 //!
-//! A pull-only route runs no user code: its dispatch is pushes into buffers. When every push
-//! takes the event at once (the common case), the lane is all the dispatch there is: each
-//! push goes through the one backpressure decision point ([`Bus::offer`]), and the topic's
-//! counters get the clean count. Nothing else of a dispatch (its working state, the caller's
+//! A pull-only route runs no user code: its dispatch is pushes into buffers. When every
+//! buffer has room (the common case), the lane is all the dispatch there is: each push just
+//! enqueues, and the topic's counters get the clean count. A full buffer (or a closed one)
+//! goes to the one backpressure decision point ([`Bus::offer`]). Nothing else of a dispatch (its working state, the caller's
 //! tally) is touched. The first push that does not simply take the event (a full buffer, a
 //! closed one, a subscription leaving) hands the dispatch to the one walk, which goes on from
 //! that subscription, so every outcome is counted where every other dispatch counts it.
@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use crate::dynamic::DynamicEvent;
 use crate::linked::{Call, Host};
-use crate::queue::PushOutcome;
 
 use super::Bus;
 use super::backpressure::Offered;
@@ -120,13 +119,10 @@ impl Bus {
         bytes: usize,
     ) -> Lane<'h> {
         let is_static = matches!(item, Item::Static(_));
-        match self.offer(sub, &pull.buffer, item, bytes) {
-            // Holds nothing: skip the out-of-line drop glue.
-            Offered::Now(outcome) if matches!(outcome, PushOutcome::Enqueued) => {
-                std::mem::forget(outcome);
-                self.pushed(route, 1, is_static)
-            }
-            offered => {
+        match pull.buffer.try_enqueue(item, bytes) {
+            Ok(()) => self.pushed(route, 1, is_static),
+            Err(item) => {
+                let offered = self.offer(sub, &pull.buffer, item, bytes);
                 // The event as a dispatch holds it once its last subscription took it.
                 let mut taken = match is_static {
                     true => Carried::Static {
@@ -164,14 +160,9 @@ impl Bus {
             let Some(item) = event.item(pull.typed, at == last) else {
                 return self.detour(host, call, route, event, bytes, at, None);
             };
-            match self.offer(sub, &pull.buffer, item, bytes) {
-                // Holds nothing: skip the out-of-line drop glue.
-                Offered::Now(outcome) if matches!(outcome, PushOutcome::Enqueued) => {
-                    std::mem::forget(outcome);
-                }
-                offered => {
-                    return self.detour(host, call, route, event, bytes, at, Some(offered));
-                }
+            if let Err(item) = pull.buffer.try_enqueue(item, bytes) {
+                let offered = self.offer(sub, &pull.buffer, item, bytes);
+                return self.detour(host, call, route, event, bytes, at, Some(offered));
             }
         }
         self.pushed(route, route.subs.len(), event.is_static())
@@ -181,7 +172,7 @@ impl Bus {
     #[inline(always)]
     fn pushed<'h>(&self, route: &Route, pushed: usize, is_static: bool) -> Lane<'h> {
         if self.settings.metrics && (route.metered > 0 || !is_static) {
-            route.stats.record(route.metered, &Books::delivered(pushed));
+            route.stats.record_delivered(route.metered, pushed);
         }
         Lane::Pushed(pushed)
     }

@@ -118,6 +118,18 @@ impl Counters {
         }
     }
 
+    /// [`record`](Self::record) of a dispatch in which all `delivered` subscriptions took
+    /// the event: one addition, with no books to build.
+    #[inline]
+    pub(crate) fn record_delivered(&self, matching: usize, delivered: usize) {
+        match self.clean.get(matching) {
+            Some(clean) if delivered == matching => {
+                clean.fetch_add(1, Relaxed);
+            }
+            _ => self.record(matching, &Books::delivered(delivered)),
+        }
+    }
+
     /// A buffered event that will not be received after all.
     pub(crate) fn undeliver(&self, reason: DropReason) {
         self.delivered.fetch_sub(1, Relaxed);

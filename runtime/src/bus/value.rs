@@ -21,8 +21,11 @@ use crate::linked::{EventDesc, StaticEvent, StaticRef, TableCore};
 const INLINE_WORDS: usize = 2;
 
 /// The storage of a value held in place: suitably sized and aligned for any type that
-/// [`fits`].
-type Words = MaybeUninit<[usize; INLINE_WORDS]>;
+/// [`fits`]. An array of possibly uninitialized words rather than possibly uninitialized
+/// array: each word is then a scalar to the compiler, so a value moves through registers,
+/// word by word, rather than as a block of memory copied wider than it was written (a
+/// 16-byte load of two 8-byte stores cannot be forwarded from them, and stalls).
+type Words = [MaybeUninit<usize>; INLINE_WORDS];
 
 /// Whether an `E` is stored in place.
 const fn fits<E>() -> bool {
@@ -135,7 +138,7 @@ impl StaticValue {
         if !fits::<E>() {
             return StaticValue::from_shared(Arc::new(event));
         }
-        let mut words = Words::uninit();
+        let mut words: Words = [MaybeUninit::uninit(); INLINE_WORDS];
         // SAFETY: `E` fits `words` in size and alignment (checked above).
         unsafe { words.as_mut_ptr().cast::<E>().write(event) };
         StaticValue {
@@ -146,7 +149,7 @@ impl StaticValue {
 
     /// A shared value.
     fn from_shared(shared: Arc<dyn StaticItem>) -> StaticValue {
-        let mut words = Words::uninit();
+        let mut words: Words = [MaybeUninit::uninit(); INLINE_WORDS];
         // SAFETY: an `Arc<dyn StaticItem>` fits (asserted at compile time above).
         unsafe {
             words
@@ -165,7 +168,7 @@ impl StaticValue {
     fn item(&self) -> &dyn StaticItem {
         // SAFETY: `kind` describes `words` (see `item_at`); the reference lives as long as
         // `&self`, which owns the value.
-        unsafe { &*(self.kind.item)(self.words.as_ptr().cast()) }
+        unsafe { &*(self.kind.item)(self.words.as_ptr().cast::<()>()) }
     }
 
     /// Its type's description.

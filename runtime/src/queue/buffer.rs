@@ -248,6 +248,21 @@ impl<T> Buffer<T> {
         }
     }
 
+    /// Pushes `item` if the buffer has room for it now (and the budget its bytes); else hands
+    /// it back untouched, deciding nothing: a closed buffer, a full one, an exhausted budget
+    /// are for [`try_push`](Self::try_push) and its overflow rule. The common case of a push,
+    /// with nothing to return but the item on the way out.
+    #[inline(always)]
+    pub(crate) fn try_enqueue(&self, item: T, bytes: usize) -> Result<(), T> {
+        let st = self.lock();
+        if !st.closed && st.queue.len() < self.capacity && self.budget.reserve(1, bytes) {
+            // Holds nothing: skip the drop glue.
+            std::mem::forget(self.enqueue(st, item, bytes));
+            return Ok(());
+        }
+        Err(item)
+    }
+
     /// Appends an item for which a slot and budget are held, then wakes whoever the change
     /// concerns (see [`Buffer::not_empty`] and [`Buffer::not_full`]).
     #[inline(always)]

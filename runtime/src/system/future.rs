@@ -117,11 +117,11 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
             }
         }
         let size = self.0.__size();
-        let value = StaticValue::new(self.0);
+        let mut value = Some(StaticValue::new(self.0));
         PublishStart(
             system
                 .view()
-                .publish_static(table.core(), &Call::ROOT, value, size),
+                .publish_static(table.core(), &Call::ROOT, &mut value, size),
         )
     }
 }

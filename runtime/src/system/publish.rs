@@ -87,7 +87,8 @@ impl<'a> SystemRef<'a> {
             }
         }
         let size = event.__size();
-        self.publish_static(table.core(), call, StaticValue::new(event), size)
+        let mut value = Some(StaticValue::new(event));
+        self.publish_static(table.core(), call, &mut value, size)
     }
 
     /// `publish` when some dynamic subscription sees the event, or a handler is async, or
@@ -96,33 +97,38 @@ impl<'a> SystemRef<'a> {
     /// them at once, like `emit`, and the bus counts its dispatch if it runs handlers.
     ///
     /// One copy for every event type: the value comes type-erased, with its table.
+    ///
+    /// The value is taken out of `value` by whatever keeps it (a buffer, a publish that
+    /// waits); what is left there afterwards the caller drops. Borrowed rather than moved in:
+    /// the lane then moves it once, from the caller's frame into a buffer.
     #[inline(never)]
     pub(crate) fn publish_static(
         &self,
         table: &'static TableCore,
         call: &'a Call<'a>,
-        value: StaticValue,
+        value: &mut Option<StaticValue>,
         size: usize,
     ) -> Start<'a> {
         let handlers = table.built();
         let waits = !self.zero_copy && handlers.async_count() > 0;
-        if waits || self.bus.limits_dispatches() || (!self.zero_copy && handlers.sync_count() > 0) {
-            return self.publish_static_handled(table, call, value, size);
+        let handled = !self.zero_copy && handlers.sync_count() > 0;
+        if !(waits || handled || self.bus.limits_dispatches()) {
+            // No static handler to run: the channel API's case, a pull-only route.
+            let name = table.desc().name();
+            match self.bus.lane_static(self.host, call, name, value, size) {
+                Lane::Pushed(enqueued) => {
+                    return Start::Counts {
+                        handled: 0,
+                        enqueued,
+                    };
+                }
+                Lane::Walked(walked) => return self.static_walked(call, name, walked),
+                Lane::Missed => {}
+            }
         }
-        // No static handler to run: the channel API's case, a pull-only route.
-        let name = table.desc().name();
-        let mut value = Some(value);
-        let lane = self
-            .bus
-            .lane_static(self.host, call, name, &mut value, size);
-        match (lane, value) {
-            (Lane::Pushed(enqueued), None) => Start::Counts {
-                handled: 0,
-                enqueued,
-            },
-            (Lane::Walked(walked), None) => self.static_walked(call, name, walked),
-            (Lane::Missed, Some(value)) => self.publish_static_handled(table, call, value, size),
-            _ => unreachable!("a lane takes the value exactly when it does not miss"),
+        match value.take() {
+            Some(value) => self.publish_static_handled(table, call, value, size),
+            None => unreachable!("a lane that misses leaves the value in place"),
         }
     }
 
