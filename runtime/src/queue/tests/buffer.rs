@@ -70,6 +70,29 @@ async fn try_push_with_block_rejects_instead_of_waiting() {
     assert_eq!(buffer.try_push(2, 0, BLOCK), Rejected(2));
 }
 
+/// `try_enqueue` takes an item only when the buffer and the budget have room now, and
+/// otherwise hands it back with nothing changed: full, over the budget, or closed.
+#[tokio::test]
+async fn try_enqueue_takes_an_item_only_when_there_is_room() {
+    for budget in every_meter(3, 30) {
+        let buffer = Buffer::new(2, Arc::clone(&budget));
+        assert_eq!(buffer.try_enqueue(1, 10), Ok(()));
+        assert_eq!(buffer.try_enqueue(2, 10), Ok(()));
+        assert_eq!(buffer.try_enqueue(3, 10), Err(3), "full: {budget:?}");
+        assert_eq!(budget.used(), (2, 20));
+        // Another buffer on the same budget: its room is the budget's.
+        let other = Buffer::new(4, Arc::clone(&budget));
+        assert_eq!(other.try_enqueue(4, 10), Ok(()));
+        let limited = budget.limits() != (None, None);
+        let over = other.try_enqueue(5, 10);
+        assert_eq!(over.is_err(), limited, "over the budget: {budget:?}");
+        assert_eq!(buffer.try_recv(), Ok(1));
+        buffer.close();
+        assert_eq!(buffer.try_enqueue(6, 0), Err(6), "closed");
+        assert_eq!(contents(&buffer), [2]);
+    }
+}
+
 #[tokio::test]
 async fn drop_oldest_evicts_this_buffers_oldest_items() {
     for budget in every_meter(100, 1000) {
