@@ -5,7 +5,7 @@
 //! Most events are a few words (an id, a count, a timestamp). Moving such a value through a
 //! buffer in place costs no allocation: a typed channel then carries the value as a
 //! `tokio::sync::broadcast` of the same type does. A value is moved into an `Arc` (once) only
-//! when it is larger than [`INLINE_WORDS`] words (16 bytes), or when a second holder needs it
+//! when it is larger than two words (16 bytes), or when a second holder needs it
 //! (another typed subscriber, an async handler, a dynamic view of it).
 
 use std::any::{Any, TypeId};
@@ -17,15 +17,41 @@ use std::sync::Arc;
 use crate::dynamic::{DynamicEvent, Payload, Topic};
 use crate::linked::{EventDesc, StaticEvent, StaticRef, TableCore};
 
-/// Words a value may take to be stored in place.
-const INLINE_WORDS: usize = 2;
-
 /// The storage of a value held in place: suitably sized and aligned for any type that
-/// [`fits`]. An array of possibly uninitialized words rather than possibly uninitialized
-/// array: each word is then a scalar to the compiler, so a value moves through registers,
-/// word by word, rather than as a block of memory copied wider than it was written (a
-/// 16-byte load of two 8-byte stores cannot be forwarded from them, and stalls).
-type Words = [MaybeUninit<usize>; INLINE_WORDS];
+/// [`fits`]. Two possibly uninitialized words side by side, rather than one possibly
+/// uninitialized block: each is then a scalar to the compiler, so a value moves word by word
+/// (through registers) rather than as a block copied wider than it was written (a 16-byte
+/// load of two 8-byte stores, or of one and memory never written, cannot be forwarded from
+/// the stores, and stalls).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Words {
+    low: MaybeUninit<usize>,
+    high: MaybeUninit<usize>,
+}
+
+impl Words {
+    /// Nothing written yet.
+    #[inline(always)]
+    fn uninit() -> Words {
+        Words {
+            low: MaybeUninit::uninit(),
+            high: MaybeUninit::uninit(),
+        }
+    }
+
+    /// The address of the two words, for a value held in them.
+    #[inline(always)]
+    fn as_ptr(&self) -> *const Words {
+        self
+    }
+
+    /// The address of the two words, to write or move a value held in them.
+    #[inline(always)]
+    fn as_mut_ptr(&mut self) -> *mut Words {
+        self
+    }
+}
 
 /// Whether an `E` is stored in place.
 const fn fits<E>() -> bool {
@@ -138,7 +164,7 @@ impl StaticValue {
         if !fits::<E>() {
             return StaticValue::from_shared(Arc::new(event));
         }
-        let mut words: Words = [MaybeUninit::uninit(); INLINE_WORDS];
+        let mut words = Words::uninit();
         // SAFETY: `E` fits `words` in size and alignment (checked above).
         unsafe { words.as_mut_ptr().cast::<E>().write(event) };
         StaticValue {
@@ -149,7 +175,7 @@ impl StaticValue {
 
     /// A shared value.
     fn from_shared(shared: Arc<dyn StaticItem>) -> StaticValue {
-        let mut words: Words = [MaybeUninit::uninit(); INLINE_WORDS];
+        let mut words = Words::uninit();
         // SAFETY: an `Arc<dyn StaticItem>` fits (asserted at compile time above).
         unsafe {
             words
@@ -168,7 +194,7 @@ impl StaticValue {
     fn item(&self) -> &dyn StaticItem {
         // SAFETY: `kind` describes `words` (see `item_at`); the reference lives as long as
         // `&self`, which owns the value.
-        unsafe { &*(self.kind.item)(self.words.as_ptr().cast::<()>()) }
+        unsafe { &*(self.kind.item)(self.words.as_ptr().cast()) }
     }
 
     /// Its type's description.
