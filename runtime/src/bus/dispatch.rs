@@ -133,12 +133,12 @@ impl Bus {
                     None => tally.skip(&mut run.books, sub),
                 },
                 SubKind::Async(handler) => match event.dynamic() {
-                    Some(shared) => {
-                        return Some(Awaiting {
-                            at,
-                            future: handler(host, call, shared),
-                        });
-                    }
+                    Some(shared) => match invoke::start_async(|| handler(host, call, shared)) {
+                        Ok(future) => return Some(Awaiting { at, future }),
+                        Err(outcome) => {
+                            tally.record(&mut run.books, sub, outcome, || topic_of_view(event));
+                        }
+                    },
                     None => tally.skip(&mut run.books, sub),
                 },
             }
@@ -431,6 +431,12 @@ fn topic_of(event: &Carried) -> String {
         Carried::Dynamic(None) => String::new(),
         event => event.view().topic().to_owned(),
     }
+}
+
+/// The topic of the event a walk holds, for an error.
+#[cold]
+fn topic_of_view(event: &impl Form) -> String {
+    event.view().topic().to_owned()
 }
 
 /// Something that can be published on the bus, and the topic to route it by.

@@ -6,19 +6,22 @@
 //! circuit breaker, a tracing span) is written here once. Both are `#[inline(always)]`: on
 //! `emit` the step costs nothing beyond the call itself.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
+use std::future::poll_fn;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::task::Poll;
 
-use super::handler::{BoxError, HandlerInfo, HandlerResult};
+use super::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
 
 /// What one handler call came to.
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// It ran and returned `Ok`.
     Handled,
-    /// It ran and returned an error.
+    /// It ran and returned an error, or panicked (a [`HandlerPanic`]).
     Failed(BoxError),
 }
 
@@ -32,19 +35,93 @@ impl From<HandlerResult> for Outcome {
     }
 }
 
-/// Runs one sync handler call.
+/// Runs one sync handler call. A panic stops at this step: it comes back as a failure
+/// ([`HandlerPanic`]), and the dispatch goes on with the next handler. Unwinding costs
+/// nothing until something panics.
 #[inline(always)]
 pub(crate) fn run(call: impl FnOnce() -> HandlerResult) -> Outcome {
-    Outcome::from(call())
+    match panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(result) => Outcome::from(result),
+        Err(payload) => panicked(payload),
+    }
 }
 
-/// Runs one async handler call to completion.
+/// Makes one async handler call's future: a panic while making it (in the code of a closure
+/// before its `async` block) is the call's failure, as one while polling it is.
 #[inline(always)]
-pub(crate) async fn run_async<F>(call: F) -> Outcome
-where
-    F: Future<Output = HandlerResult>,
-{
-    Outcome::from(call.await)
+pub(crate) fn start_async<'a>(
+    call: impl FnOnce() -> BoxFuture<'a, HandlerResult>,
+) -> Result<BoxFuture<'a, HandlerResult>, Outcome> {
+    panic::catch_unwind(AssertUnwindSafe(call)).map_err(panicked)
+}
+
+/// Runs one async handler call to completion. A panic in any poll ends it as a failure
+/// ([`HandlerPanic`]); the future is dropped.
+pub(crate) async fn run_async(mut call: BoxFuture<'_, HandlerResult>) -> Outcome {
+    poll_fn(
+        move |cx| match panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
+            Ok(Poll::Ready(result)) => Poll::Ready(Outcome::from(result)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(panicked(payload)),
+        },
+    )
+    .await
+}
+
+/// A caught panic, as the failure of its call.
+#[cold]
+#[inline(never)]
+fn panicked(payload: Box<dyn Any + Send>) -> Outcome {
+    Outcome::Failed(Box::new(HandlerPanic::from_payload(payload.as_ref())))
+}
+
+/// A handler panicked: the failure its panic became. Every other handler of the event, and
+/// every later event, still ran. It is the [`source`](HandlerError::source) of the
+/// handler's [`HandlerError`] ([`HandlerError::panic`] finds it).
+///
+/// Panics are caught only where they unwind: under `panic = "abort"` in the Cargo profile a
+/// panicking handler aborts the process, as any panic does. The panic hook still runs first
+/// (by default it prints the message and location to stderr).
+///
+/// ```
+/// use staticbus::prelude::*;
+///
+/// fn broken(_: &EventRef<'_>) {
+///     panic!("the handler broke");
+/// }
+///
+/// let system = EventSystem::builder().build()?;
+/// let _broken = system.on("tick", broken)?;
+/// let _healthy = system.on("tick", |_: &EventRef<'_>| {})?;
+///
+/// let emitted = system.emit_dynamic(&DynamicEvent::builder("tick").build()?);
+/// assert_eq!(emitted.handled(), 1, "the healthy handler ran");
+/// let panic = emitted.errors()[0].panic().expect("the failure is the panic");
+/// assert_eq!(panic.message(), "the handler broke");
+/// # Ok::<(), staticbus::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("panicked: {message}")]
+pub struct HandlerPanic {
+    message: String,
+}
+
+impl HandlerPanic {
+    /// The panic's message: what `panic!` was given, when it was a string.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn from_payload(payload: &(dyn Any + Send)) -> Self {
+        let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
+            (*text).to_owned()
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            text.clone()
+        } else {
+            "(a panic payload that is not a string)".to_owned()
+        };
+        HandlerPanic { message }
+    }
 }
 
 /// Identifies one run-time subscription of one system.
@@ -111,13 +188,32 @@ pub struct HandlerErrors {
 
 /// One handler's error, with the handler it came from.
 #[derive(Debug, thiserror::Error)]
-#[error("{} returned an error: {source}", handler.name())]
+#[error("{} {}", handler.name(), Failure(source))]
 pub struct HandlerError {
     /// The handler that failed.
     pub handler: HandlerRef,
-    /// What it returned.
+    /// What it returned, or the [`HandlerPanic`] its panic became.
     #[source]
     pub source: BoxError,
+}
+
+impl HandlerError {
+    /// The panic this failure was, if the handler panicked rather than returned an error.
+    pub fn panic(&self) -> Option<&HandlerPanic> {
+        self.source.downcast_ref()
+    }
+}
+
+/// "returned an error: ..." or "panicked: ...".
+struct Failure<'a>(&'a BoxError);
+
+impl fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.downcast_ref::<HandlerPanic>() {
+            Some(panic) => panic.fmt(f),
+            None => write!(f, "returned an error: {}", self.0),
+        }
+    }
 }
 
 /// Items separated by `"; "`.

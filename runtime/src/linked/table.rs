@@ -130,8 +130,10 @@ impl<'a> StaticRef<'a> {
                 RawHandler::Async(f) => {
                     // SAFETY: as above; `value` is borrowed for the whole publish, so it
                     // outlives the future.
-                    let future = unsafe { f(host, call, self.as_ptr()) };
-                    invoke::run_async(future).await
+                    match invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) }) {
+                        Ok(future) => invoke::run_async(future).await,
+                        Err(outcome) => outcome,
+                    }
                 }
             };
             match outcome {
