@@ -130,12 +130,7 @@ async fn a_push_handler_added_to_a_remembered_route_runs() {
 
 #[tokio::test]
 async fn shutdown_waits_for_a_publish_blocked_on_a_full_buffer() {
-    let system = EventSystem::builder()
-        .channel_capacity(1)
-        .backpressure_strategy(BackpressureStrategy::Block)
-        .default_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let system = blocking_system();
     let sub = system.subscribe_topic("cache.block").unwrap();
     system
         .publish_dynamic(event("cache.block", 1))
@@ -219,6 +214,25 @@ async fn typed_subscribers_share_the_value_and_the_last_one_takes_it() {
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 15);
 }
 
+/// A system whose buffers hold one event, under `Block` with a long timeout.
+fn blocking_system() -> EventSystem {
+    EventSystem::builder()
+        .channel_capacity(1)
+        .backpressure_strategy(BackpressureStrategy::Block)
+        .default_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A system whose buffers hold `capacity` events, under `strategy`.
+fn system_with(capacity: usize, strategy: BackpressureStrategy) -> EventSystem {
+    EventSystem::builder()
+        .channel_capacity(capacity)
+        .backpressure_strategy(strategy)
+        .build()
+        .unwrap()
+}
+
 /// Publishes `n` and returns the result, on the thread's remembered route once the first
 /// publish of a test remembered it.
 async fn publish_reading(system: &EventSystem, n: u64) -> Result<staticbus::Published, Error> {
@@ -233,11 +247,7 @@ async fn publish_reading(system: &EventSystem, n: u64) -> Result<staticbus::Publ
 /// the books: published = delivered + dropped.
 #[tokio::test]
 async fn a_full_buffer_on_the_lane_rejects_and_counts_exactly() {
-    let system = EventSystem::builder()
-        .channel_capacity(2)
-        .backpressure_strategy(BackpressureStrategy::DropNewest)
-        .build()
-        .unwrap();
+    let system = system_with(2, BackpressureStrategy::DropNewest);
     let typed = system.subscribe::<Reading>().unwrap();
     for n in 0..2 {
         assert_eq!(publish_reading(&system, n).await.unwrap().enqueued(), 1);
@@ -264,11 +274,7 @@ async fn a_full_buffer_on_the_lane_rejects_and_counts_exactly() {
 /// full buffer detours: the report names both, the books add up.
 #[tokio::test]
 async fn a_detour_after_the_first_push_keeps_what_the_first_took() {
-    let system = EventSystem::builder()
-        .channel_capacity(1)
-        .backpressure_strategy(BackpressureStrategy::DropNewest)
-        .build()
-        .unwrap();
+    let system = system_with(1, BackpressureStrategy::DropNewest);
     let roomy = system.subscribe_topic("lane.two.*").unwrap();
     let full = system.subscribe_topic("lane.two.x").unwrap();
     let shared = Arc::new(event("lane.two.x", 1));
@@ -291,11 +297,7 @@ async fn a_detour_after_the_first_push_keeps_what_the_first_took() {
 /// `DropOldest` on the lane evicts, and the evicted event moves from delivered to dropped.
 #[tokio::test]
 async fn drop_oldest_on_the_lane_evicts_and_counts() {
-    let system = EventSystem::builder()
-        .channel_capacity(2)
-        .backpressure_strategy(BackpressureStrategy::DropOldest)
-        .build()
-        .unwrap();
+    let system = system_with(2, BackpressureStrategy::DropOldest);
     let sub = system.subscribe_topic("lane.oldest").unwrap();
     let publisher = system.create_publisher::<DynamicEvent>();
     for n in 0..5 {
@@ -312,12 +314,7 @@ async fn drop_oldest_on_the_lane_evicts_and_counts() {
 /// `Block` on the lane waits for room (as the full dispatch does), then delivers.
 #[tokio::test]
 async fn block_on_the_lane_waits_for_room() {
-    let system = EventSystem::builder()
-        .channel_capacity(1)
-        .backpressure_strategy(BackpressureStrategy::Block)
-        .default_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let system = blocking_system();
     let typed = system.subscribe::<Reading>().unwrap();
     for n in 0..2 {
         // Remember the route: the second publish of 0 is already on the lane.
