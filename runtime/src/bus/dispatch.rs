@@ -394,8 +394,9 @@ impl Bus {
     ) {
         let p = &mut *pending;
         while let Some(awaiting) = p.awaiting.take() {
-            let outcome = invoke::run_async(awaiting.future).await;
             let sub = &p.route.subs[awaiting.at];
+            let timeout = sub.timeout.or(self.settings.handler_timeout);
+            let outcome = invoke::run_async(awaiting.future, timeout).await;
             let event = &p.event;
             tally.record(&mut p.run.books, sub, outcome, || topic_of(event));
             p.awaiting = self.walk(

@@ -56,6 +56,7 @@ pub(crate) struct Counters {
     /// `clean` means anything, and it is computed with wrapping arithmetic.
     delivered: AtomicU64,
     failed: AtomicU64,
+    timed_out: AtomicU64,
     dropped: [AtomicU64; REASONS.len()],
     /// `clean[k]`: events published to exactly `k` subscriptions that all took it (handled
     /// or buffered; nothing dropped or failed), the common case. Each counts as 1 published,
@@ -68,6 +69,8 @@ pub(crate) struct Counters {
 pub(crate) struct Books {
     pub(crate) delivered: u32,
     pub(crate) failed: u32,
+    /// Of `failed`: async handlers that ran out of their timeout.
+    pub(crate) timed_out: u32,
     pub(crate) dropped: [u32; REASON_COUNT],
     any_dropped: bool,
 }
@@ -108,6 +111,10 @@ impl Counters {
         }
         if books.failed != 0 {
             self.failed.fetch_add(u64::from(books.failed), Relaxed);
+            if books.timed_out != 0 {
+                self.timed_out
+                    .fetch_add(u64::from(books.timed_out), Relaxed);
+            }
         }
         if books.any_dropped {
             for (counter, &n) in self.dropped.iter().zip(books.dropped.iter()) {
@@ -158,6 +165,7 @@ impl Counters {
             matched,
             delivered,
             failed: self.failed.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
             dropped,
         }
     }
@@ -174,8 +182,10 @@ pub struct TopicMetrics {
     /// (an event later evicted, left unread when the subscriber goes, or of the wrong type for
     /// a typed subscriber moves from here to `dropped`).
     pub delivered: u64,
-    /// A push handler returned an error.
+    /// A push handler returned an error, panicked, or (async) ran out of its timeout.
     pub failed: u64,
+    /// Of `failed`: async handlers cancelled when they ran out of their timeout.
+    pub timed_out: u64,
     /// Not delivered, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
 }
@@ -243,6 +253,7 @@ pub(crate) fn snapshot<'a>(
         total.matched += t.matched;
         total.delivered += t.delivered;
         total.failed += t.failed;
+        total.timed_out += t.timed_out;
         for (&reason, &n) in &t.dropped {
             *total.dropped.entry(reason).or_default() += n;
         }

@@ -66,6 +66,8 @@ pub(crate) struct Settings {
     pub(crate) global_buffer_events: Option<usize>,
     pub(crate) global_buffer_bytes: Option<usize>,
     pub(crate) default_timeout: Duration,
+    /// How long an async handler may run, unless its subscription says otherwise.
+    pub(crate) handler_timeout: Option<Duration>,
     pub(crate) max_concurrent_dispatches: Option<usize>,
     pub(crate) metrics: bool,
     pub(crate) max_payload_bytes: usize,

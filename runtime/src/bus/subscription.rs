@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, PatternKind};
 use crate::linked::{BoxFuture, Call, HandlerInfo, HandlerRef, HandlerResult, Host};
@@ -83,6 +84,8 @@ pub(crate) struct Sub {
     /// Set for static handlers installed under `ImplementationType::ZeroCopy`: they are
     /// neither listed nor counted in metrics, as on the static tables.
     pub(crate) info: Option<&'static HandlerInfo>,
+    /// How long an async handler may run (else the system's `handler_timeout`).
+    pub(crate) timeout: Option<Duration>,
     pub(crate) active: AtomicBool,
 }
 
@@ -95,6 +98,7 @@ impl Sub {
             filter: new.filter,
             kind: new.kind,
             info: new.info,
+            timeout: new.timeout,
             active: AtomicBool::new(true),
         }
     }
@@ -158,6 +162,8 @@ pub(crate) struct NewSub {
     pub(crate) filter: Option<Filter>,
     pub(crate) kind: SubKind,
     pub(crate) info: Option<&'static HandlerInfo>,
+    /// How long an async handler may run (else the system's `handler_timeout`).
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// A live subscription. Dropping it (or calling [`unsubscribe`](Self::unsubscribe)) removes

@@ -1,7 +1,7 @@
 //! `Tally`: what one dispatch did, for the `Emitted` or `Published` it reports.
 
 use crate::linked::invoke::Outcome;
-use crate::linked::{BoxError, HandlerError};
+use crate::linked::{BoxError, HandlerError, HandlerTimeout};
 
 use super::backpressure::BackpressureError;
 use super::metrics::{Books, DropReason};
@@ -134,6 +134,9 @@ impl Tally {
     fn failed(&mut self, books: &mut Books, sub: &Sub, source: BoxError, topic: &str) {
         if sub.metered() {
             books.failed += 1;
+            if source.is::<HandlerTimeout>() {
+                books.timed_out += 1;
+            }
         }
         let error = HandlerError {
             handler: sub.handler_ref(),

@@ -13,6 +13,7 @@ use std::future::poll_fn;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use super::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
 
@@ -55,17 +56,50 @@ pub(crate) fn start_async<'a>(
     panic::catch_unwind(AssertUnwindSafe(call)).map_err(panicked)
 }
 
-/// Runs one async handler call to completion. A panic in any poll ends it as a failure
-/// ([`HandlerPanic`]); the future is dropped.
-pub(crate) async fn run_async(mut call: BoxFuture<'_, HandlerResult>) -> Outcome {
-    poll_fn(
-        move |cx| match panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
-            Ok(Poll::Ready(result)) => Poll::Ready(Outcome::from(result)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(panicked(payload)),
+/// Runs one async handler call to completion, or until `timeout` runs out (then it is
+/// cancelled: its future is dropped, and the call fails with a [`HandlerTimeout`]). A panic
+/// in any poll ends it as a failure ([`HandlerPanic`]); the future is dropped. Any timeout is
+/// valid: one too long to be a deadline is none.
+pub(crate) async fn run_async(
+    mut call: BoxFuture<'_, HandlerResult>,
+    timeout: Option<Duration>,
+) -> Outcome {
+    let caught =
+        poll_fn(
+            move |cx| match panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
+                Ok(Poll::Ready(result)) => Poll::Ready(Outcome::from(result)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(panicked(payload)),
+            },
+        );
+    let deadline = timeout.and_then(|after| {
+        let at = tokio::time::Instant::now().checked_add(after)?;
+        Some((after, at))
+    });
+    match deadline {
+        None => caught.await,
+        Some((after, at)) => match tokio::time::timeout_at(at, caught).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Failed(Box::new(HandlerTimeout { after })),
         },
-    )
-    .await
+    }
+}
+
+/// An async handler ran out of its timeout (`SubscribeOptions::timeout`, or the system's
+/// `handler_timeout`): it was cancelled (its future dropped), and the call failed. It is the
+/// [`source`](HandlerError::source) of the handler's [`HandlerError`]
+/// ([`HandlerError::timeout`] finds it); `metrics()` counts it as failed and as timed out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("timed out after {after:?}")]
+pub struct HandlerTimeout {
+    after: Duration,
+}
+
+impl HandlerTimeout {
+    /// The timeout it ran out of.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
 }
 
 /// A caught panic, as the failure of its call.
@@ -202,6 +236,11 @@ impl HandlerError {
     pub fn panic(&self) -> Option<&HandlerPanic> {
         self.source.downcast_ref()
     }
+
+    /// The timeout this failure was, if an async handler ran out of it.
+    pub fn timeout(&self) -> Option<&HandlerTimeout> {
+        self.source.downcast_ref()
+    }
 }
 
 /// "returned an error: ..." or "panicked: ...".
@@ -209,10 +248,13 @@ struct Failure<'a>(&'a BoxError);
 
 impl fmt::Display for Failure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.downcast_ref::<HandlerPanic>() {
-            Some(panic) => panic.fmt(f),
-            None => write!(f, "returned an error: {}", self.0),
+        if let Some(panic) = self.0.downcast_ref::<HandlerPanic>() {
+            return panic.fmt(f);
         }
+        if let Some(timeout) = self.0.downcast_ref::<HandlerTimeout>() {
+            return timeout.fmt(f);
+        }
+        write!(f, "returned an error: {}", self.0)
     }
 }
 

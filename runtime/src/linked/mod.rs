@@ -31,7 +31,9 @@ pub use handler::{
 };
 pub(crate) use host::WeakHost;
 pub use host::{Call, Host};
-pub use invoke::{HandlerError, HandlerErrors, HandlerPanic, HandlerRef, SubscriptionId};
+pub use invoke::{
+    HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
+};
 pub use plugin::{Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey, PluginKeyed};
 pub use registry::{EVENTS, EventInfo, HANDLERS, PLUGINS, Registry, RegistryProblem, registry};
 pub use table::{Emitted, Table};

@@ -118,7 +118,13 @@ impl<'a> StaticRef<'a> {
 
     /// Calls every handler of its table, sync and async, in order (an async handler is
     /// awaited before the next starts); returns how many succeeded and the failures.
-    pub(crate) async fn publish(&self, host: &Host, call: &Call<'_>) -> (usize, Vec<HandlerError>) {
+    /// `timeout` bounds each async handler's call (see [`invoke::run_async`]).
+    pub(crate) async fn publish(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        timeout: Option<std::time::Duration>,
+    ) -> (usize, Vec<HandlerError>) {
         let built = self.table.built();
         let mut handled = 0;
         let mut errors = Vec::new();
@@ -131,7 +137,7 @@ impl<'a> StaticRef<'a> {
                     // SAFETY: as above; `value` is borrowed for the whole publish, so it
                     // outlives the future.
                     match invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) }) {
-                        Ok(future) => invoke::run_async(future).await,
+                        Ok(future) => invoke::run_async(future, timeout).await,
                         Err(outcome) => outcome,
                     }
                 }

@@ -52,6 +52,7 @@ impl Default for Config {
                 global_buffer_events: None,
                 global_buffer_bytes: None,
                 default_timeout: Duration::from_secs(5),
+                handler_timeout: None,
                 max_concurrent_dispatches: None,
                 metrics: true,
                 max_payload_bytes: 16 * 1024 * 1024,
@@ -217,6 +218,16 @@ impl EventSystemBuilder {
     /// represent as a deadline means no deadline.
     pub fn default_timeout(mut self, timeout: Duration) -> Self {
         self.config.settings.default_timeout = timeout;
+        self
+    }
+
+    /// How long an async handler (static or dynamic) may run before it is cancelled (its
+    /// future dropped) and its call fails with a [`HandlerTimeout`](crate::HandlerTimeout),
+    /// unless its subscription sets its own ([`SubscribeOptions::timeout`](crate::SubscribeOptions::timeout)).
+    /// Default: none. Any duration is valid: one too long to be a deadline is none. Sync
+    /// handlers cannot be pre-empted and have no timeout.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.config.settings.handler_timeout = Some(timeout);
         self
     }
 

@@ -259,7 +259,8 @@ impl<'a> SystemRef<'a> {
             let (handled, errors) = if this.zero_copy {
                 (0, Vec::new())
             } else {
-                value.view(table).publish(this.host, call).await
+                let timeout = this.bus.settings.handler_timeout;
+                value.view(table).publish(this.host, call, timeout).await
             };
             let name = table.desc().name();
             let mut tally = Tally::default();

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::bus::{AsyncHandler, Closed, Filter, NewSub, Pull, SubKind, Subscription, SyncHandler};
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, Topic};
@@ -11,7 +12,8 @@ use crate::linked::{BoxError, BoxFuture, IntoHandlerResult, StaticEvent};
 use super::channel::{EventPublisher, EventSubscriber, Publish};
 use super::{Error, EventSystem, HandlerContext};
 
-/// Options of a subscription: priority and filter (push and pull), buffer capacity (pull).
+/// Options of a subscription: priority and filter (push and pull), buffer capacity (pull),
+/// timeout (async handlers).
 ///
 /// ```
 /// use staticbus::SubscribeOptions;
@@ -26,6 +28,7 @@ pub struct SubscribeOptions {
     priority: i32,
     filter: Option<Filter>,
     capacity: Option<usize>,
+    timeout: Option<Duration>,
 }
 
 impl SubscribeOptions {
@@ -59,6 +62,17 @@ impl SubscribeOptions {
         self.capacity = Some(events);
         self
     }
+
+    /// How long this async handler may run before it is cancelled (its future dropped) and
+    /// its call fails with a [`HandlerTimeout`](crate::HandlerTimeout), instead of the
+    /// system's [`handler_timeout`](crate::EventSystemBuilder::handler_timeout). Any
+    /// duration is valid: one too long to be a deadline is none. Only async handlers
+    /// (`on_async_with`) take one: a sync handler or a pull subscriber given one is an
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
 }
 
 impl std::fmt::Debug for SubscribeOptions {
@@ -67,6 +81,7 @@ impl std::fmt::Debug for SubscribeOptions {
             .field("priority", &self.priority)
             .field("filter", &self.filter.is_some())
             .field("buffer_capacity", &self.capacity)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -219,6 +234,9 @@ impl EventSystem {
         options: SubscribeOptions,
         kind: SubKind,
     ) -> Result<Subscription, Error> {
+        if options.timeout.is_some() && !matches!(kind, SubKind::Async(_)) {
+            return Err(no_timeout("a sync handler"));
+        }
         let id = self
             .bus
             .subscribe(NewSub {
@@ -227,6 +245,7 @@ impl EventSystem {
                 filter: options.filter,
                 kind,
                 info: None,
+                timeout: options.timeout,
             })
             .map_err(shut)?;
         Ok(Subscription::new(id, &self.bus))
@@ -283,6 +302,9 @@ impl EventSystem {
         options: SubscribeOptions,
         typed: bool,
     ) -> Result<EventSubscriber<T>, Error> {
+        if options.timeout.is_some() {
+            return Err(no_timeout("a pull subscriber"));
+        }
         if options.capacity == Some(0) {
             return Err(Error::InvalidConfig {
                 option: "SubscribeOptions::buffer_capacity",
@@ -303,6 +325,7 @@ impl EventSystem {
                     typed,
                 }),
                 info: None,
+                timeout: None,
             })
             .map_err(shut)?;
         Ok(EventSubscriber::new(id, buffer, &self.bus))
@@ -311,4 +334,15 @@ impl EventSystem {
 
 fn shut(_: Closed) -> Error {
     Error::Shutdown
+}
+
+/// `SubscribeOptions::timeout` given to a subscription that cannot have one.
+fn no_timeout(what: &str) -> Error {
+    Error::InvalidConfig {
+        option: "SubscribeOptions::timeout",
+        reason: format!(
+            "{what} runs to the end once called and cannot be cancelled: only an async \
+             handler (`on_async_with`) takes a timeout"
+        ),
+    }
 }
