@@ -43,13 +43,14 @@ impl Event {
 /// `#[handler]` on a free function.
 pub(crate) struct Handler {
     pub(crate) item: syn::ItemFn,
-    /// `#[handler(priority = N, crate = path)]`.
+    /// `#[handler(priority = N, timeout = "..", crate = path)]`.
     pub(crate) args: Args,
 }
 
 impl Handler {
     pub(crate) fn parse(args: TokenStream, item: syn::ItemFn, errors: &mut Errors) -> Handler {
-        let args = attr::parse_args(args, &[attr::PRIORITY, attr::CRATE], "#[handler]", errors);
+        let allowed = [attr::PRIORITY, attr::TIMEOUT, attr::CRATE];
+        let args = attr::parse_args(args, &allowed, "#[handler]", errors);
         Handler { item, args }
     }
 }
@@ -70,7 +71,7 @@ pub(crate) struct Plugin {
 pub(crate) struct OnMethod {
     /// Its position among the impl's items.
     index: usize,
-    /// `#[on(priority = N)]`.
+    /// `#[on(priority = N, timeout = "..")]`.
     pub(crate) args: Args,
 }
 
@@ -135,7 +136,8 @@ fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> Args {
     match &a.meta {
         syn::Meta::Path(_) => Args::default(),
         syn::Meta::List(list) => {
-            attr::parse_args(list.tokens.clone(), &[attr::PRIORITY], "#[on]", errors)
+            let allowed = [attr::PRIORITY, attr::TIMEOUT];
+            attr::parse_args(list.tokens.clone(), &allowed, "#[on]", errors)
         }
         syn::Meta::NameValue(nv) => {
             errors.spanned(nv, "write `#[on]` or `#[on(priority = N)]`");

@@ -1,4 +1,5 @@
-//! Attribute arguments shared by the macros: `priority`, `name`, `version`, `crate`.
+//! Attribute arguments shared by the macros: `priority`, `timeout`, `name`, `version`,
+//! `crate`, `size`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -8,6 +9,7 @@ pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";
 pub(crate) const SIZE: &str = "size";
+pub(crate) const TIMEOUT: &str = "timeout";
 
 /// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
 #[derive(Default)]
@@ -18,6 +20,14 @@ pub(crate) struct Args {
     pub(crate) krate: Option<syn::Path>,
     /// `#[event(size = method)]`: the method giving the event's size in bytes.
     pub(crate) size: Option<syn::Ident>,
+    /// `#[on(timeout = "250ms")]`: an async handler's timeout.
+    pub(crate) timeout: Option<Timeout>,
+}
+
+/// A `timeout = "..."` argument: the literal (for errors on it) and its value.
+pub(crate) struct Timeout {
+    pub(crate) lit: syn::LitStr,
+    pub(crate) nanos: u64,
 }
 
 /// Collects several errors and reports them together.
@@ -113,6 +123,10 @@ pub(crate) fn parse_one(
             let value = parse_method_name(meta, errors)?;
             replace(&mut args.size, value)
         }
+        TIMEOUT => {
+            let value = parse_lit_str(meta, TIMEOUT, errors)?.and_then(|lit| timeout(lit, errors));
+            replace(&mut args.timeout, value)
+        }
         _ => unreachable!("key checked against `allowed`"),
     };
     if duplicate {
@@ -157,6 +171,35 @@ fn parse_method_name(
                  `fn heap_size(&self) -> usize`",
             );
             Ok(None)
+        }
+    }
+}
+
+/// A duration string (`"250ms"`, `"5s"`, `"1m 30s"`), checked here: a bad one is an error
+/// on its literal.
+fn timeout(lit: syn::LitStr, errors: &mut Errors) -> Option<Timeout> {
+    let text = lit.value();
+    let duration = match humantime::parse_duration(&text) {
+        Ok(duration) => duration,
+        Err(err) => {
+            errors.spanned(
+                &lit,
+                format!(
+                    "invalid timeout {text:?}: {err}; write a duration such as \"250ms\", \"5s\" \
+                     or \"1m 30s\""
+                ),
+            );
+            return None;
+        }
+    };
+    match u64::try_from(duration.as_nanos()) {
+        Ok(nanos) => Some(Timeout { lit, nanos }),
+        Err(_) => {
+            errors.spanned(
+                &lit,
+                format!("timeout {text:?} is too long: at most about 584 years"),
+            );
+            None
         }
     }
 }

@@ -61,8 +61,29 @@ pub(crate) fn plugin<'a>(plugin: &'a Plugin, errors: &mut Errors) -> Vec<Option<
     plugin
         .methods
         .iter()
-        .map(|method| check_signature(&method.item(&plugin.imp).sig, true, errors))
+        .map(|method| {
+            let sig = &method.item(&plugin.imp).sig;
+            check_timeout(&method.args, sig, errors);
+            check_signature(sig, true, errors)
+        })
         .collect()
+}
+
+/// A `timeout` only on an `async` handler: a sync call cannot be cancelled once it runs.
+pub(crate) fn check_timeout(args: &attr::Args, sig: &syn::Signature, errors: &mut Errors) {
+    if let Some(timeout) = &args.timeout
+        && sig.asyncness.is_none()
+    {
+        errors.spanned(
+            &timeout.lit,
+            format!(
+                "`{}` is a sync handler, and a sync call cannot be cancelled once it runs, so it \
+                 takes no `timeout`: make it an `async fn` (its future is dropped when the \
+                 timeout runs out)",
+                sig.ident
+            ),
+        );
+    }
 }
 
 /// Generic and borrowed events cannot have a handler table: statics are never generic.

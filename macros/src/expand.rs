@@ -74,6 +74,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         plugin: quote!(::core::option::Option::None),
         function: ident.to_string(),
         priority: handler.args.priority.unwrap_or(0),
+        timeout: handler.args.timeout.as_ref().map(|t| t.nanos),
         line_span: ident.span(),
     }
     .expand();
@@ -127,6 +128,7 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
             plugin: quote!(::core::option::Option::Some(#plugin_name_lit)),
             function: format!("{type_name}::{ident}"),
             priority: method.args.priority.unwrap_or(0),
+            timeout: method.args.timeout.as_ref().map(|t| t.nanos),
             line_span: ident.span(),
         }
         .expand()
@@ -188,6 +190,8 @@ pub(crate) struct Registration<'a> {
     /// `module_path!()`-relative path of the handler, e.g. `"Audit::placed"`.
     pub(crate) function: String,
     pub(crate) priority: i32,
+    /// `timeout = ".."` in nanoseconds.
+    pub(crate) timeout: Option<u64>,
     /// Span whose `line!()` is reported.
     pub(crate) line_span: Span,
 }
@@ -230,6 +234,7 @@ impl Registration<'_> {
             plugin,
             function,
             priority,
+            timeout,
             ..
         } = &self;
         let p = quote!(#krate::__private);
@@ -294,6 +299,12 @@ impl Registration<'_> {
             }
         };
         let line = quote_spanned!(self.line_span=> ::core::line!());
+        let timeout = match timeout {
+            Some(nanos) => {
+                quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos)))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let decl = quote! {
             #p::HandlerDecl::new::<#event>(
                 #p::HandlerFn::#variant(#thunk),
@@ -301,6 +312,7 @@ impl Registration<'_> {
                     plugin: #plugin,
                     function: ::core::concat!(::core::module_path!(), "::", #function),
                     priority: #priority,
+                    timeout: #timeout,
                     file: ::core::file!(),
                     line: #line,
                 },

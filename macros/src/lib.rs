@@ -49,12 +49,16 @@ pub fn derive_static_event(input: TokenStream) -> TokenStream {
 /// ```
 ///
 /// The function may be `async` (its future must be `Send`) and may return `()` or
-/// `Result<(), E>` with `E: std::error::Error + Send + Sync + 'static`.
+/// `Result<(), E>` with `E: std::error::Error + Send + Sync + 'static`. An `async` one may
+/// take `timeout = "250ms"` (any duration `humantime` reads: `"5s"`, `"1m 30s"`): a call
+/// that runs longer is cancelled and fails with a `HandlerTimeout`, over the system's
+/// `handler_timeout`. A sync call cannot be cancelled: a timeout on one is an error.
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemFn);
     let mut errors = Errors::default();
     let handler = ast::Handler::parse(args.into(), item, &mut errors);
+    check::check_timeout(&handler.args, &handler.item.sig, &mut errors);
     let signature = check::check_signature(&handler.item.sig, false, &mut errors);
     let tokens = match (errors.finish(), signature) {
         (Ok(()), Some(signature)) => expand::handler(&handler, &signature),
@@ -79,7 +83,8 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The type must implement `Default` (`build()` instantiates it) and be `Send + Sync`; handler
 /// methods take `&self` and one `&Event`. `name` defaults to the type name, `version` to the
-/// crate's version.
+/// crate's version. `#[on]` takes `priority = N` and, on an `async` method,
+/// `timeout = "250ms"`, as `#[handler]` does.
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::Item);

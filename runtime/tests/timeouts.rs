@@ -206,3 +206,84 @@ async fn a_timeout_on_a_sync_handler_or_a_pull_subscriber_is_refused() {
         "nothing was subscribed"
     );
 }
+
+#[derive(StaticEvent, Debug)]
+#[event(name = "timeouts.attr")]
+struct Job(u64);
+
+static ATTR_DONE: AtomicU64 = AtomicU64::new(0);
+
+#[handler(timeout = "20ms")]
+async fn bounded(e: &Job) {
+    tokio::time::sleep(Duration::from_millis(e.0)).await;
+    ATTR_DONE.fetch_add(1, Ordering::SeqCst);
+}
+
+#[derive(Default)]
+struct Worker;
+
+#[plugin(name = "timeout-worker")]
+impl Worker {
+    #[on(timeout = "1m 30s", priority = 1)]
+    async fn patient(&self, e: &Job) {
+        tokio::time::sleep(Duration::from_millis(e.0)).await;
+        ATTR_DONE.fetch_add(10, Ordering::SeqCst);
+    }
+}
+
+/// `#[handler(timeout = "..")]` and `#[on(timeout = "..")]` bound their handler, over the
+/// system's default, and are in its `HandlerInfo`.
+#[tokio::test(start_paused = true)]
+async fn the_attribute_bounds_its_handler_over_the_system_default() {
+    let system = EventSystem::builder()
+        .handler_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let job = staticbus::registry()
+        .event("timeouts.attr")
+        .expect("registered");
+    let timeouts: Vec<_> = job
+        .handlers()
+        .iter()
+        .map(|h| {
+            (
+                h.function().rsplit("::").next().unwrap_or_default(),
+                h.timeout(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        timeouts,
+        [
+            ("patient", Some(Duration::from_secs(90))),
+            ("bounded", Some(Duration::from_millis(20)))
+        ]
+    );
+    system.publish(Job(20)).await.unwrap();
+    assert_eq!(
+        ATTR_DONE.load(Ordering::SeqCst),
+        11,
+        "both ran within their own timeouts"
+    );
+    match system.publish(Job(21)).await {
+        Err(Error::Handlers(errors)) => {
+            assert_eq!(errors.errors.len(), 1);
+            let error = &errors.errors[0];
+            assert!(
+                error.handler.name().contains("bounded"),
+                "{}",
+                error.handler.name()
+            );
+            assert_eq!(
+                error.timeout().map(|t| t.after()),
+                Some(Duration::from_millis(20))
+            );
+        }
+        other => panic!("expected `bounded` to time out, got {other:?}"),
+    }
+    assert_eq!(
+        ATTR_DONE.load(Ordering::SeqCst),
+        21,
+        "the patient one ran again"
+    );
+}

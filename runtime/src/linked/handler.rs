@@ -68,6 +68,7 @@ pub struct HandlerInfo {
     plugin: Option<&'static str>,
     function: &'static str,
     priority: i32,
+    timeout: Option<std::time::Duration>,
     kind: HandlerKind,
     file: &'static str,
     line: u32,
@@ -93,6 +94,12 @@ impl HandlerInfo {
     /// Priority: higher runs first.
     pub fn priority(&self) -> i32 {
         self.priority
+    }
+    /// Its `#[on(timeout = "...")]` / `#[handler(timeout = "...")]` (async handlers only):
+    /// how long a call may run before it is cancelled; `None` for the system's
+    /// `handler_timeout`.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
     }
     /// Sync or async.
     pub fn kind(&self) -> HandlerKind {
@@ -138,6 +145,7 @@ pub struct HandlerMeta {
     pub plugin: Option<&'static str>,
     pub function: &'static str,
     pub priority: i32,
+    pub timeout: Option<std::time::Duration>,
     pub file: &'static str,
     pub line: u32,
 }
@@ -215,6 +223,7 @@ impl HandlerDecl {
                 plugin: meta.plugin,
                 function: meta.function,
                 priority: meta.priority,
+                timeout: meta.timeout,
                 kind,
                 file: meta.file,
                 line: meta.line,

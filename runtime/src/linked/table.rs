@@ -137,7 +137,7 @@ impl<'a> StaticRef<'a> {
                     // SAFETY: as above; `value` is borrowed for the whole publish, so it
                     // outlives the future.
                     match invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) }) {
-                        Ok(future) => invoke::run_async(future, timeout).await,
+                        Ok(future) => invoke::run_async(future, info.timeout().or(timeout)).await,
                         Err(outcome) => outcome,
                     }
                 }

@@ -23,7 +23,7 @@ pub(super) fn install(bus: &Arc<Bus>, registry: &Registry) {
                 filter: None,
                 kind,
                 info: Some(&decl.info),
-                timeout: None,
+                timeout: decl.info.timeout(),
             });
             debug_assert!(installed.is_ok(), "a new bus is open");
         }
