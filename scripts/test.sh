@@ -22,6 +22,10 @@ cargo test --workspace
 step "runtime tests (release: inlining and timing differ)"
 cargo test --release -p staticbus
 
+step "examples that check their own counts"
+cargo run -q --example quickstart >/dev/null
+cargo run -q --example reliability
+
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app
 cargo test --release -p fixture-app

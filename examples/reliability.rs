@@ -1,0 +1,106 @@
+//! What the bus does when handlers misbehave, with the counts: 1,000 events to four async
+//! handlers, one healthy, one panicking on every 10th event, one overrunning its timeout on
+//! every 7th, one returning an error on every 5th. The healthy one gets all 1,000; every
+//! failure is reported and counted exactly: delivered + failed = published x handlers.
+//! (Retries, dead letters, circuit breakers and detached handlers are still to come.)
+//!
+//! `cargo run --example reliability`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use staticbus::prelude::*;
+use staticbus::{HandlerError, SubscribeOptions};
+
+#[derive(Debug, thiserror::Error)]
+#[error("event {0} is not welcome")]
+struct Unwelcome(u64);
+
+/// The event's number.
+fn number(event: &DynamicEvent) -> u64 {
+    event.downcast_ref::<u64>().copied().unwrap_or(0)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    // Quiet the default panic hook for the panics this example causes on purpose.
+    std::panic::set_hook(Box::new(|_| {}));
+    let system = EventSystem::builder()
+        .handler_timeout(Duration::from_millis(20))
+        .build()?;
+
+    let healthy = Arc::new(AtomicU64::new(0));
+    let _healthy = {
+        let healthy = Arc::clone(&healthy);
+        system.on_async("job.*", move |_: Arc<DynamicEvent>| {
+            let healthy = Arc::clone(&healthy);
+            async move {
+                healthy.fetch_add(1, Ordering::Relaxed);
+            }
+        })?
+    };
+    let _panicky = system.on_async("job.*", |e: Arc<DynamicEvent>| async move {
+        if number(&e).is_multiple_of(10) {
+            panic!("cannot handle job {}", number(&e));
+        }
+    })?;
+    let _slow = system.on_async_with(
+        "job.*",
+        SubscribeOptions::new().timeout(Duration::from_millis(5)),
+        |e: Arc<DynamicEvent>| async move {
+            if number(&e).is_multiple_of(7) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        },
+    )?;
+    let _picky = system.on_async("job.*", |e: Arc<DynamicEvent>| async move {
+        match number(&e) % 5 {
+            0 => Err(Unwelcome(number(&e))),
+            _ => Ok(()),
+        }
+    })?;
+
+    let (mut panics, mut timeouts, mut errors) = (0u64, 0u64, 0u64);
+    let mut first: Option<String> = None;
+    for n in 1..=1000u64 {
+        let event = DynamicEvent::builder("job.run").value(n).build()?;
+        if let Err(Error::Handlers(failures)) = system.publish_dynamic(event).await {
+            for failure in &failures.errors {
+                count(failure, &mut panics, &mut timeouts, &mut errors);
+            }
+            first.get_or_insert_with(|| failures.to_string());
+        }
+    }
+
+    let t = system.metrics().total;
+    println!(
+        "healthy handler ran {} times",
+        healthy.load(Ordering::Relaxed)
+    );
+    println!("failures reported: {panics} panics, {timeouts} timeouts, {errors} errors");
+    println!(
+        "metrics: published {}  matched {}  delivered {}  failed {} (of which timed out {})",
+        t.published, t.matched, t.delivered, t.failed, t.timed_out
+    );
+    println!("first report: {}", first.unwrap_or_default());
+
+    assert_eq!(healthy.load(Ordering::Relaxed), 1000);
+    assert_eq!((panics, timeouts, errors), (100, 142, 200));
+    assert_eq!(t.failed, panics + timeouts + errors);
+    assert_eq!(t.timed_out, timeouts);
+    assert_eq!(t.delivered + t.failed, t.matched);
+    assert_eq!(t.matched, 4 * 1000);
+    Ok(())
+}
+
+/// Tells a panic, a timeout and a returned error apart.
+fn count(failure: &HandlerError, panics: &mut u64, timeouts: &mut u64, errors: &mut u64) {
+    if failure.panic().is_some() {
+        *panics += 1;
+    } else if failure.timeout().is_some() {
+        *timeouts += 1;
+    } else {
+        *errors += 1;
+    }
+}
