@@ -148,8 +148,8 @@ pub use bus::{
 pub use dynamic::*;
 pub use linked::{
     BoxError, Emitted, EventInfo, HandlerError, HandlerErrors, HandlerInfo, HandlerKind,
-    HandlerPanic, HandlerRef, HandlerTimeout, IntoHandlerResult, JsonFn, Plugin, PluginInfo,
-    Registry, RegistryProblem, StaticEvent, registry,
+    HandlerPanic, HandlerRef, HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin,
+    PluginInfo, Registry, RegistryProblem, Retry, StaticEvent, registry,
 };
 pub use system::{
     AsyncHandlerFn, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,

@@ -396,9 +396,22 @@ impl Bus {
         while let Some(awaiting) = p.awaiting.take() {
             let sub = &p.route.subs[awaiting.at];
             let timeout = sub.timeout.or(self.settings.handler_timeout);
-            let outcome = invoke::run_async(awaiting.future, timeout).await;
+            let retrying = match (&sub.retry, &sub.kind) {
+                (Some(retry), SubKind::Async(handler)) => {
+                    p.event.dynamic().map(|shared| (retry, handler, shared))
+                }
+                _ => None,
+            };
+            let (outcome, attempts) = match retrying {
+                Some((retry, handler, shared)) => {
+                    let again = || invoke::start_async(|| handler(host, call, Arc::clone(&shared)));
+                    let jitter = |ceiling| self.jitter(ceiling);
+                    invoke::run_retrying(awaiting.future, again, timeout, retry, jitter).await
+                }
+                None => (invoke::run_async(awaiting.future, timeout).await, 1),
+            };
             let event = &p.event;
-            tally.record(&mut p.run.books, sub, outcome, || topic_of(event));
+            tally.record_attempts(&mut p.run.books, sub, outcome, attempts, || topic_of(event));
             p.awaiting = self.walk(
                 host,
                 call,

@@ -68,6 +68,8 @@ pub(crate) struct Settings {
     pub(crate) default_timeout: Duration,
     /// How long an async handler may run, unless its subscription says otherwise.
     pub(crate) handler_timeout: Option<Duration>,
+    /// Seeds the jitter of retry delays (`None`: a random seed).
+    pub(crate) retry_seed: Option<u64>,
     pub(crate) max_concurrent_dispatches: Option<usize>,
     pub(crate) metrics: bool,
     pub(crate) max_payload_bytes: usize,
@@ -97,6 +99,8 @@ pub(crate) struct Bus {
     next_id: AtomicU64,
     drain: Drain,
     permits: Option<tokio::sync::Semaphore>,
+    /// Draws the jitter of retry delays.
+    jitter: parking_lot::Mutex<fastrand::Rng>,
 }
 
 impl fmt::Debug for Bus {
@@ -129,6 +133,10 @@ impl Bus {
         let permits = settings
             .max_concurrent_dispatches
             .map(tokio::sync::Semaphore::new);
+        let jitter = parking_lot::Mutex::new(match settings.retry_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        });
         Arc::new(Bus {
             settings,
             subs: Mutex::new(Vec::new()),
@@ -148,7 +156,15 @@ impl Bus {
             next_id: AtomicU64::new(1),
             drain: Drain::new(),
             permits,
+            jitter,
         })
+    }
+
+    /// A retry's delay: drawn uniformly from zero to `ceiling` (full jitter), from the
+    /// system's seeded generator.
+    pub(crate) fn jitter(&self, ceiling: Duration) -> Duration {
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(self.jitter.lock().u64(0..=nanos))
     }
 
     /// One relaxed load: whether any subscription exists.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, PatternKind};
-use crate::linked::{BoxFuture, Call, HandlerInfo, HandlerRef, HandlerResult, Host};
+use crate::linked::{BoxFuture, Call, HandlerInfo, HandlerRef, HandlerResult, Host, Retry};
 use crate::queue::Buffer;
 
 use super::Bus;
@@ -86,6 +86,8 @@ pub(crate) struct Sub {
     pub(crate) info: Option<&'static HandlerInfo>,
     /// How long an async handler may run (else the system's `handler_timeout`).
     pub(crate) timeout: Option<Duration>,
+    /// How a failed async call is tried again.
+    pub(crate) retry: Option<Retry>,
     pub(crate) active: AtomicBool,
 }
 
@@ -99,6 +101,7 @@ impl Sub {
             kind: new.kind,
             info: new.info,
             timeout: new.timeout,
+            retry: new.retry,
             active: AtomicBool::new(true),
         }
     }
@@ -164,6 +167,8 @@ pub(crate) struct NewSub {
     pub(crate) info: Option<&'static HandlerInfo>,
     /// How long an async handler may run (else the system's `handler_timeout`).
     pub(crate) timeout: Option<Duration>,
+    /// How a failed async call is tried again.
+    pub(crate) retry: Option<Retry>,
 }
 
 /// A live subscription. Dropping it (or calling [`unsubscribe`](Self::unsubscribe)) removes

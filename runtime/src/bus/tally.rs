@@ -119,6 +119,19 @@ impl Tally {
         outcome: Outcome,
         topic: impl FnOnce() -> String,
     ) {
+        self.record_attempts(books, sub, outcome, 1, topic);
+    }
+
+    /// [`record`](Self::record) of a call made `attempts` times (it was retried).
+    #[inline(always)]
+    pub(super) fn record_attempts(
+        &mut self,
+        books: &mut Books,
+        sub: &Sub,
+        outcome: Outcome,
+        attempts: u32,
+        topic: impl FnOnce() -> String,
+    ) {
         match outcome {
             Outcome::Handled => {
                 self.handled += 1;
@@ -126,12 +139,19 @@ impl Tally {
                     books.delivered += 1;
                 }
             }
-            Outcome::Failed(source) => self.failed(books, sub, source, &topic()),
+            Outcome::Failed(source) => self.failed(books, sub, source, attempts, &topic()),
         }
     }
 
     #[cold]
-    fn failed(&mut self, books: &mut Books, sub: &Sub, source: BoxError, topic: &str) {
+    fn failed(
+        &mut self,
+        books: &mut Books,
+        sub: &Sub,
+        source: BoxError,
+        attempts: u32,
+        topic: &str,
+    ) {
         if sub.metered() {
             books.failed += 1;
             if source.is::<HandlerTimeout>() {
@@ -139,6 +159,7 @@ impl Tally {
             }
         }
         let error = HandlerError {
+            attempts,
             handler: sub.handler_ref(),
             source,
         };

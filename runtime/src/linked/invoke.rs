@@ -85,6 +85,40 @@ pub(crate) async fn run_async(
     }
 }
 
+/// Runs one async handler call (`first`, its first attempt's future) and, while it fails
+/// with an error that is not [`Permanent`](super::Permanent), its retries (`again` makes the
+/// next attempt's future), each after `jitter(ceiling)`, each under `timeout`. Returns the
+/// last outcome and the number of attempts.
+pub(crate) async fn run_retrying<'a>(
+    first: BoxFuture<'a, HandlerResult>,
+    mut again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
+    timeout: Option<Duration>,
+    retry: &super::Retry,
+    jitter: impl Fn(Duration) -> Duration,
+) -> (Outcome, u32) {
+    let started = tokio::time::Instant::now();
+    let mut outcome = run_async(first, timeout).await;
+    let mut attempts = 1;
+    while let Outcome::Failed(error) = &outcome {
+        if attempts > retry.retries() || error.is::<super::Permanent>() {
+            break;
+        }
+        let delay = jitter(retry.ceiling(attempts));
+        if let Some(limit) = retry.max_elapsed_limit()
+            && started.elapsed().saturating_add(delay) > limit
+        {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        attempts += 1;
+        outcome = match again() {
+            Ok(future) => run_async(future, timeout).await,
+            Err(failed) => failed,
+        };
+    }
+    (outcome, attempts)
+}
+
 /// An async handler ran out of its timeout (`SubscribeOptions::timeout`, or the system's
 /// `handler_timeout`): it was cancelled (its future dropped), and the call failed. It is the
 /// [`source`](HandlerError::source) of the handler's [`HandlerError`]
@@ -226,9 +260,12 @@ pub struct HandlerErrors {
 pub struct HandlerError {
     /// The handler that failed.
     pub handler: HandlerRef,
-    /// What it returned, or the [`HandlerPanic`] its panic became.
+    /// What it returned, or the [`HandlerPanic`] its panic became (the last attempt's, when
+    /// it was retried).
     #[source]
     pub source: BoxError,
+    /// Calls made: 1, plus its retries.
+    pub attempts: u32,
 }
 
 impl HandlerError {

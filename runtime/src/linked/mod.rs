@@ -19,6 +19,7 @@ mod instances;
 pub(crate) mod invoke;
 mod plugin;
 mod registry;
+mod retry;
 mod table;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub use invoke::{
 };
 pub use plugin::{Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey, PluginKeyed};
 pub use registry::{EVENTS, EventInfo, HANDLERS, PLUGINS, Registry, RegistryProblem, registry};
+pub use retry::{Permanent, Retry};
 pub use table::{Emitted, Table};
 
 pub(crate) use event::EventDesc;

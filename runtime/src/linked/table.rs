@@ -510,6 +510,7 @@ impl Built {
 #[cold]
 fn static_failure(info: &'static HandlerInfo, source: BoxError) -> HandlerError {
     HandlerError {
+        attempts: 1,
         handler: HandlerRef::Static(info),
         source,
     }

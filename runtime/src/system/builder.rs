@@ -53,6 +53,7 @@ impl Default for Config {
                 global_buffer_bytes: None,
                 default_timeout: Duration::from_secs(5),
                 handler_timeout: None,
+                retry_seed: None,
                 max_concurrent_dispatches: None,
                 metrics: true,
                 max_payload_bytes: 16 * 1024 * 1024,
@@ -228,6 +229,13 @@ impl EventSystemBuilder {
     /// handlers cannot be pre-empted and have no timeout.
     pub fn handler_timeout(mut self, timeout: Duration) -> Self {
         self.config.settings.handler_timeout = Some(timeout);
+        self
+    }
+
+    /// Seeds the random jitter of retry delays ([`Retry`](crate::Retry)), so that a run's
+    /// schedule of attempts is the same every time (for tests). Default: a random seed.
+    pub fn retry_seed(mut self, seed: u64) -> Self {
+        self.config.settings.retry_seed = Some(seed);
         self
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::bus::{AsyncHandler, Closed, Filter, NewSub, Pull, SubKind, Subscription, SyncHandler};
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, Topic};
-use crate::linked::{BoxError, BoxFuture, IntoHandlerResult, StaticEvent};
+use crate::linked::{BoxError, BoxFuture, IntoHandlerResult, Retry, StaticEvent};
 
 use super::channel::{EventPublisher, EventSubscriber, Publish};
 use super::{Error, EventSystem, HandlerContext};
@@ -29,6 +29,7 @@ pub struct SubscribeOptions {
     filter: Option<Filter>,
     capacity: Option<usize>,
     timeout: Option<Duration>,
+    retry: Option<Retry>,
 }
 
 impl SubscribeOptions {
@@ -73,6 +74,15 @@ impl SubscribeOptions {
         self.timeout = Some(timeout);
         self
     }
+
+    /// How a failed call of this async handler is tried again (see [`Retry`]): inside the
+    /// `publish` that runs it, which waits for its last attempt. Only async handlers
+    /// (`on_async_with`) take one: a sync handler or a pull subscriber given one is an
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(retry);
+        self
+    }
 }
 
 impl std::fmt::Debug for SubscribeOptions {
@@ -82,6 +92,7 @@ impl std::fmt::Debug for SubscribeOptions {
             .field("filter", &self.filter.is_some())
             .field("buffer_capacity", &self.capacity)
             .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -234,8 +245,13 @@ impl EventSystem {
         options: SubscribeOptions,
         kind: SubKind,
     ) -> Result<Subscription, Error> {
-        if options.timeout.is_some() && !matches!(kind, SubKind::Async(_)) {
-            return Err(no_timeout("a sync handler"));
+        if !matches!(kind, SubKind::Async(_)) {
+            if options.timeout.is_some() {
+                return Err(no_timeout("a sync handler"));
+            }
+            if options.retry.is_some() {
+                return Err(no_retry("a sync handler"));
+            }
         }
         let id = self
             .bus
@@ -246,6 +262,7 @@ impl EventSystem {
                 kind,
                 info: None,
                 timeout: options.timeout,
+                retry: options.retry,
             })
             .map_err(shut)?;
         Ok(Subscription::new(id, &self.bus))
@@ -305,6 +322,9 @@ impl EventSystem {
         if options.timeout.is_some() {
             return Err(no_timeout("a pull subscriber"));
         }
+        if options.retry.is_some() {
+            return Err(no_retry("a pull subscriber"));
+        }
         if options.capacity == Some(0) {
             return Err(Error::InvalidConfig {
                 option: "SubscribeOptions::buffer_capacity",
@@ -326,6 +346,7 @@ impl EventSystem {
                 }),
                 info: None,
                 timeout: None,
+                retry: None,
             })
             .map_err(shut)?;
         Ok(EventSubscriber::new(id, buffer, &self.bus))
@@ -334,6 +355,17 @@ impl EventSystem {
 
 fn shut(_: Closed) -> Error {
     Error::Shutdown
+}
+
+/// `SubscribeOptions::retry` given to a subscription that cannot have one.
+fn no_retry(what: &str) -> Error {
+    Error::InvalidConfig {
+        option: "SubscribeOptions::retry",
+        reason: format!(
+            "{what} is not retried (not yet: retries of sync handlers are to come): only an \
+             async handler (`on_async_with`) takes a retry policy"
+        ),
+    }
 }
 
 /// `SubscribeOptions::timeout` given to a subscription that cannot have one.
