@@ -49,7 +49,16 @@ pub(crate) struct Handler {
 
 impl Handler {
     pub(crate) fn parse(args: TokenStream, item: syn::ItemFn, errors: &mut Errors) -> Handler {
-        let allowed = [attr::PRIORITY, attr::TIMEOUT, attr::CRATE];
+        let allowed = [
+            attr::PRIORITY,
+            attr::TIMEOUT,
+            attr::RETRIES,
+            attr::BACKOFF,
+            attr::BASE,
+            attr::MAX_DELAY,
+            attr::MAX_ELAPSED,
+            attr::CRATE,
+        ];
         let args = attr::parse_args(args, &allowed, "#[handler]", errors);
         Handler { item, args }
     }
@@ -136,7 +145,15 @@ fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> Args {
     match &a.meta {
         syn::Meta::Path(_) => Args::default(),
         syn::Meta::List(list) => {
-            let allowed = [attr::PRIORITY, attr::TIMEOUT];
+            let allowed = [
+                attr::PRIORITY,
+                attr::TIMEOUT,
+                attr::RETRIES,
+                attr::BACKOFF,
+                attr::BASE,
+                attr::MAX_DELAY,
+                attr::MAX_ELAPSED,
+            ];
             attr::parse_args(list.tokens.clone(), &allowed, "#[on]", errors)
         }
         syn::Meta::NameValue(nv) => {

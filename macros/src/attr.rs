@@ -10,6 +10,11 @@ pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";
 pub(crate) const SIZE: &str = "size";
 pub(crate) const TIMEOUT: &str = "timeout";
+pub(crate) const RETRIES: &str = "retries";
+pub(crate) const BACKOFF: &str = "backoff";
+pub(crate) const BASE: &str = "base";
+pub(crate) const MAX_DELAY: &str = "max_delay";
+pub(crate) const MAX_ELAPSED: &str = "max_elapsed";
 
 /// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
 #[derive(Default)]
@@ -21,13 +26,30 @@ pub(crate) struct Args {
     /// `#[event(size = method)]`: the method giving the event's size in bytes.
     pub(crate) size: Option<syn::Ident>,
     /// `#[on(timeout = "250ms")]`: an async handler's timeout.
-    pub(crate) timeout: Option<Timeout>,
+    pub(crate) timeout: Option<DurationArg>,
+    /// `#[on(retries = 3, ...)]`: how many times a failed async call is tried again.
+    pub(crate) retries: Option<(syn::LitInt, u32)>,
+    /// `backoff = "exponential"` (true) or `"constant"` (false).
+    pub(crate) backoff: Option<(syn::LitStr, bool)>,
+    /// `base`, `max_delay`, `max_elapsed` of a retry policy.
+    pub(crate) base: Option<DurationArg>,
+    pub(crate) max_delay: Option<DurationArg>,
+    pub(crate) max_elapsed: Option<DurationArg>,
 }
 
-/// A `timeout = "..."` argument: the literal (for errors on it) and its value.
-pub(crate) struct Timeout {
+/// A duration argument (`timeout = "250ms"`): the literal (for errors on it) and its value.
+pub(crate) struct DurationArg {
     pub(crate) lit: syn::LitStr,
     pub(crate) nanos: u64,
+}
+
+impl Args {
+    /// The first retry key given (`backoff`, `base`, ...), for an error when `retries` is not.
+    pub(crate) fn retry_key(&self) -> Option<&syn::LitStr> {
+        let durations = [&self.base, &self.max_delay, &self.max_elapsed];
+        let backoff = self.backoff.as_ref().map(|(lit, _)| lit);
+        backoff.or_else(|| durations.into_iter().flatten().map(|d| &d.lit).next())
+    }
 }
 
 /// Collects several errors and reports them together.
@@ -124,8 +146,28 @@ pub(crate) fn parse_one(
             replace(&mut args.size, value)
         }
         TIMEOUT => {
-            let value = parse_lit_str(meta, TIMEOUT, errors)?.and_then(|lit| timeout(lit, errors));
+            let value = parse_duration(meta, TIMEOUT, errors)?;
             replace(&mut args.timeout, value)
+        }
+        RETRIES => {
+            let value = parse_retries(meta, errors)?;
+            replace(&mut args.retries, value)
+        }
+        BACKOFF => {
+            let value = parse_lit_str(meta, BACKOFF, errors)?.and_then(|lit| backoff(lit, errors));
+            replace(&mut args.backoff, value)
+        }
+        BASE => {
+            let value = parse_duration(meta, BASE, errors)?;
+            replace(&mut args.base, value)
+        }
+        MAX_DELAY => {
+            let value = parse_duration(meta, MAX_DELAY, errors)?;
+            replace(&mut args.max_delay, value)
+        }
+        MAX_ELAPSED => {
+            let value = parse_duration(meta, MAX_ELAPSED, errors)?;
+            replace(&mut args.max_elapsed, value)
         }
         _ => unreachable!("key checked against `allowed`"),
     };
@@ -175,9 +217,54 @@ fn parse_method_name(
     }
 }
 
+/// `key = "<duration>"`.
+fn parse_duration(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<DurationArg>> {
+    Ok(parse_lit_str(meta, key, errors)?.and_then(|lit| duration(lit, key, errors)))
+}
+
+/// `retries = N`, a `u32`.
+fn parse_retries(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<(syn::LitInt, u32)>> {
+    let expr: syn::Expr = meta.value()?.parse()?;
+    if let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(lit),
+        ..
+    }) = &expr
+        && let Ok(n) = lit.base10_parse::<u32>()
+    {
+        return Ok(Some((lit.clone(), n)));
+    }
+    errors.spanned(
+        &expr,
+        "retries is a whole number of further attempts, e.g. `retries = 3`",
+    );
+    Ok(None)
+}
+
+/// `backoff = "exponential"` (true) or `"constant"` (false).
+fn backoff(lit: syn::LitStr, errors: &mut Errors) -> Option<(syn::LitStr, bool)> {
+    let exponential = match lit.value().as_str() {
+        "exponential" => true,
+        "constant" => false,
+        other => {
+            let message =
+                format!("unknown backoff {other:?}: write \"exponential\" or \"constant\"");
+            errors.spanned(&lit, message);
+            return None;
+        }
+    };
+    Some((lit, exponential))
+}
+
 /// A duration string (`"250ms"`, `"5s"`, `"1m 30s"`), checked here: a bad one is an error
 /// on its literal.
-fn timeout(lit: syn::LitStr, errors: &mut Errors) -> Option<Timeout> {
+fn duration(lit: syn::LitStr, key: &str, errors: &mut Errors) -> Option<DurationArg> {
     let text = lit.value();
     let duration = match humantime::parse_duration(&text) {
         Ok(duration) => duration,
@@ -185,7 +272,7 @@ fn timeout(lit: syn::LitStr, errors: &mut Errors) -> Option<Timeout> {
             errors.spanned(
                 &lit,
                 format!(
-                    "invalid timeout {text:?}: {err}; write a duration such as \"250ms\", \"5s\" \
+                    "invalid {key} {text:?}: {err}; write a duration such as \"250ms\", \"5s\" \
                      or \"1m 30s\""
                 ),
             );
@@ -193,11 +280,11 @@ fn timeout(lit: syn::LitStr, errors: &mut Errors) -> Option<Timeout> {
         }
     };
     match u64::try_from(duration.as_nanos()) {
-        Ok(nanos) => Some(Timeout { lit, nanos }),
+        Ok(nanos) => Some(DurationArg { lit, nanos }),
         Err(_) => {
             errors.spanned(
                 &lit,
-                format!("timeout {text:?} is too long: at most about 584 years"),
+                format!("{key} {text:?} is too long: at most about 584 years"),
             );
             None
         }

@@ -75,6 +75,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         function: ident.to_string(),
         priority: handler.args.priority.unwrap_or(0),
         timeout: handler.args.timeout.as_ref().map(|t| t.nanos),
+        retry: retry_tokens(&krate, &handler.args),
         line_span: ident.span(),
     }
     .expand();
@@ -129,6 +130,7 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
             function: format!("{type_name}::{ident}"),
             priority: method.args.priority.unwrap_or(0),
             timeout: method.args.timeout.as_ref().map(|t| t.nanos),
+            retry: retry_tokens(krate, &method.args),
             line_span: ident.span(),
         }
         .expand()
@@ -192,6 +194,8 @@ pub(crate) struct Registration<'a> {
     pub(crate) priority: i32,
     /// `timeout = ".."` in nanoseconds.
     pub(crate) timeout: Option<u64>,
+    /// The `Retry` of `retries = N, ...`, as an expression (`None` without).
+    pub(crate) retry: TokenStream,
     /// Span whose `line!()` is reported.
     pub(crate) line_span: Span,
 }
@@ -235,6 +239,7 @@ impl Registration<'_> {
             function,
             priority,
             timeout,
+            retry,
             ..
         } = &self;
         let p = quote!(#krate::__private);
@@ -313,6 +318,7 @@ impl Registration<'_> {
                     function: ::core::concat!(::core::module_path!(), "::", #function),
                     priority: #priority,
                     timeout: #timeout,
+                    retry: #retry,
                     file: ::core::file!(),
                     line: #line,
                 },
@@ -322,6 +328,31 @@ impl Registration<'_> {
             thunk: thunk_fn,
             decl,
         }
+    }
+}
+
+/// `Some(Retry::...)` for `retries = N` and its policy keys (default: exponential from
+/// 100 ms, no maximum), `None` without.
+fn retry_tokens(krate: &syn::Path, args: &attr::Args) -> TokenStream {
+    let Some((_, retries)) = &args.retries else {
+        return quote!(::core::option::Option::None);
+    };
+    let duration = |nanos: u64| quote!(::core::time::Duration::from_nanos(#nanos));
+    let base = duration(args.base.as_ref().map_or(100_000_000, |d| d.nanos));
+    let kind = match args.backoff {
+        Some((_, false)) => quote!(constant),
+        _ => quote!(exponential),
+    };
+    let max_delay = args.max_delay.as_ref().map(|d| {
+        let d = duration(d.nanos);
+        quote!(.max_delay(#d))
+    });
+    let max_elapsed = args.max_elapsed.as_ref().map(|d| {
+        let d = duration(d.nanos);
+        quote!(.max_elapsed(#d))
+    });
+    quote! {
+        ::core::option::Option::Some(#krate::Retry::#kind(#retries, #base) #max_delay #max_elapsed)
     }
 }
 

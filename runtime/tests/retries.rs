@@ -193,3 +193,55 @@ async fn a_retry_on_a_sync_handler_or_a_pull_subscriber_is_refused() {
         }
     }
 }
+
+// ---- the attribute -------------------------------------------------------------------------
+
+#[derive(StaticEvent, Debug)]
+#[event(name = "retries.attr")]
+struct Charge(u64);
+
+static CHARGE_LOG: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+
+/// Fails the first `e.0` attempts.
+#[handler(retries = 4, backoff = "constant", base = "30ms", max_elapsed = "1m")]
+async fn charge(e: &Charge) -> Result<(), Flaky> {
+    let attempt = {
+        let mut log = CHARGE_LOG.lock().unwrap();
+        log.push(Duration::ZERO);
+        log.len()
+    };
+    if attempt as u64 <= e.0 {
+        return Err(Flaky(attempt));
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_attribute_retries_a_static_handler_with_its_policy() {
+    let info = staticbus::registry()
+        .event("retries.attr")
+        .expect("registered")
+        .handlers()[0];
+    assert_eq!(
+        info.retry().copied(),
+        Some(Retry::constant(4, Duration::from_millis(30)).max_elapsed(Duration::from_secs(60)))
+    );
+    let system = system();
+    let start = Instant::now();
+    system.publish(Charge(2)).await.unwrap();
+    assert_eq!(
+        CHARGE_LOG.lock().unwrap().len(),
+        3,
+        "failed twice, then succeeded"
+    );
+    assert!(
+        start.elapsed() <= Duration::from_millis(2 * 30 + 2),
+        "two constant delays"
+    );
+
+    CHARGE_LOG.lock().unwrap().clear();
+    match system.publish(Charge(99)).await {
+        Err(Error::Handlers(errors)) => assert_eq!(errors.errors[0].attempts, 5),
+        other => panic!("expected the last of 5 attempts to fail, got {other:?}"),
+    }
+}

@@ -69,6 +69,7 @@ pub struct HandlerInfo {
     function: &'static str,
     priority: i32,
     timeout: Option<std::time::Duration>,
+    retry: Option<super::Retry>,
     kind: HandlerKind,
     file: &'static str,
     line: u32,
@@ -100,6 +101,10 @@ impl HandlerInfo {
     /// `handler_timeout`.
     pub fn timeout(&self) -> Option<std::time::Duration> {
         self.timeout
+    }
+    /// Its `retries = N, ...` (async handlers only): how a failed call is tried again.
+    pub fn retry(&self) -> Option<&super::Retry> {
+        self.retry.as_ref()
     }
     /// Sync or async.
     pub fn kind(&self) -> HandlerKind {
@@ -146,6 +151,7 @@ pub struct HandlerMeta {
     pub function: &'static str,
     pub priority: i32,
     pub timeout: Option<std::time::Duration>,
+    pub retry: Option<super::Retry>,
     pub file: &'static str,
     pub line: u32,
 }
@@ -224,6 +230,7 @@ impl HandlerDecl {
                 function: meta.function,
                 priority: meta.priority,
                 timeout: meta.timeout,
+                retry: meta.retry,
                 kind,
                 file: meta.file,
                 line: meta.line,

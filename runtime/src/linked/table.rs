@@ -119,16 +119,19 @@ impl<'a> StaticRef<'a> {
     /// Calls every handler of its table, sync and async, in order (an async handler is
     /// awaited before the next starts); returns how many succeeded and the failures.
     /// `timeout` bounds each async handler's call (see [`invoke::run_async`]).
+    /// `jitter` draws a retry's delay below its ceiling.
     pub(crate) async fn publish(
         &self,
         host: &Host,
         call: &Call<'_>,
         timeout: Option<std::time::Duration>,
+        jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
     ) -> (usize, Vec<HandlerError>) {
         let built = self.table.built();
         let mut handled = 0;
         let mut errors = Vec::new();
         for &(handler, info) in built.ordered.iter() {
+            let mut attempts = 1;
             #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
             let outcome = match handler {
                 // SAFETY: `value` is of `table`'s event type.
@@ -136,15 +139,27 @@ impl<'a> StaticRef<'a> {
                 RawHandler::Async(f) => {
                     // SAFETY: as above; `value` is borrowed for the whole publish, so it
                     // outlives the future.
-                    match invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) }) {
-                        Ok(future) => invoke::run_async(future, info.timeout().or(timeout)).await,
-                        Err(outcome) => outcome,
+                    let start = || invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) });
+                    let timeout = info.timeout().or(timeout);
+                    match (start(), info.retry()) {
+                        (Ok(future), Some(retry)) => {
+                            let (outcome, tried) =
+                                invoke::run_retrying(future, start, timeout, retry, jitter).await;
+                            attempts = tried;
+                            outcome
+                        }
+                        (Ok(future), None) => invoke::run_async(future, timeout).await,
+                        (Err(outcome), _) => outcome,
                     }
                 }
             };
             match outcome {
                 Outcome::Handled => handled += 1,
-                Outcome::Failed(source) => errors.push(static_failure(info, source)),
+                Outcome::Failed(source) => {
+                    let mut error = static_failure(info, source);
+                    error.attempts = attempts;
+                    errors.push(error);
+                }
             }
         }
         (handled, errors)

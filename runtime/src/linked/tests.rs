@@ -126,7 +126,7 @@ async fn an_async_handler_runs_through_its_untyped_entry() {
             .is_none()
     );
     let view = StaticRef::checked(table, &Warned).expect("typed");
-    assert_eq!(view.publish(&host, &call, None).await.0, 1);
+    assert_eq!(view.publish(&host, &call, None, |d| d).await.0, 1);
 }
 
 #[test]

@@ -260,7 +260,11 @@ impl<'a> SystemRef<'a> {
                 (0, Vec::new())
             } else {
                 let timeout = this.bus.settings.handler_timeout;
-                value.view(table).publish(this.host, call, timeout).await
+                let jitter = |ceiling| this.bus.jitter(ceiling);
+                value
+                    .view(table)
+                    .publish(this.host, call, timeout, jitter)
+                    .await
             };
             let name = table.desc().name();
             let mut tally = Tally::default();

@@ -24,7 +24,7 @@ pub(super) fn install(bus: &Arc<Bus>, registry: &Registry) {
                 kind,
                 info: Some(&decl.info),
                 timeout: decl.info.timeout(),
-                retry: None,
+                retry: decl.info.retry().copied(),
             });
             debug_assert!(installed.is_ok(), "a new bus is open");
         }
