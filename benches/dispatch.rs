@@ -44,10 +44,10 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use staticbus::{DynamicEvent, EventSystem};
 use staticbus_benches::{
-    BROADCAST, BroadcastChannel, BusChannel, CHANNEL_BATCH, CHANNEL_CAPACITY, DYN_PAYLOAD,
-    DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin, StringMap, Tick, TypeIdMap,
-    TypedBroadcast, TypedChannel, channel_runtime, checked_system, consume, direct_call, dyn_event,
-    emit, emit_dynamic, publish_now, record, run_batch,
+    ASYNC_BATCH, AsyncPublish, BROADCAST, BroadcastChannel, BusChannel, CHANNEL_BATCH,
+    CHANNEL_CAPACITY, DYN_PAYLOAD, DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin,
+    StringMap, Tick, TypeIdMap, TypedBroadcast, TypedChannel, channel_runtime, checked_system,
+    consume, direct_call, dyn_event, emit, emit_dynamic, publish_now, record, run_batch,
 };
 
 fn static_dispatch(c: &mut Criterion) {
@@ -221,6 +221,22 @@ fn dynamic_dispatch(c: &mut Criterion) {
     for (name, map) in [("string_map_1", &map_1), ("string_map_8", &map_8)] {
         group.bench_function(name, |b| {
             b.iter(|| black_box(map).emit(black_box(DYN_TOPIC), black_box(&payload)))
+        });
+    }
+
+    // What the reliability options cost when nothing fails (batches of `ASYNC_BATCH`).
+    let plain = AsyncPublish::plain().expect("a system with an async handler");
+    let timed = AsyncPublish::with_timeout().expect("a system with a timed async handler");
+    let retried = AsyncPublish::with_retry().expect("a system with a retried async handler");
+    group.throughput(Throughput::Elements(ASYNC_BATCH as u64));
+    for (name, publish) in [
+        ("publish_1_async", &plain),
+        ("publish_1_async_timeout", &timed),
+        ("publish_1_async_retry", &retried),
+    ] {
+        assert_eq!(publish.batch(&rt, &shared, 1), 1, "{name} runs its handler");
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(publish).batch(&rt, black_box(&shared), ASYNC_BATCH))
         });
     }
 

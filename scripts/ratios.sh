@@ -66,6 +66,8 @@ ratio(s + "typeid_hashmap", s + "emit_1_free_fn", "TypeId map / emit 1 free fn (
 ratio(s + "publish_1_free_fn", s + "emit_1_free_fn", "publish / emit, 1 sync handler (target <= 2)")
 ratio(d + "channel_tokio_broadcast", d + "channel_staticbus", "channel: broadcast time / staticbus time (target >= 1)")
 ratio(d + "channel_typed_tokio_broadcast", d + "channel_typed_staticbus", "typed channel: broadcast time / staticbus time (target >= 1)")
+ratio(d + "publish_1_async_timeout", d + "publish_1_async", "publish to 1 async handler: with a timeout / without (target ~1)")
+ratio(d + "publish_1_async_retry", d + "publish_1_async", "publish to 1 async handler: with a retry policy / without (~1)")
 if d + "push_1_glob_cached" in med:
     print(f"{'push to 1 glob subscriber, events/s (target >= 20M)':64} {1e3 / med[d + 'push_1_glob_cached']:6.1f}M")
 if d + "push_8_glob_cached" in med:

@@ -32,9 +32,11 @@ use staticbus::prelude::*;
 
 mod channels;
 mod dynamic;
+mod reliability;
 
 pub use channels::*;
 pub use dynamic::*;
+pub use reliability::*;
 
 /// The handler body every mechanism runs: adds `value` to `counter`.
 ///

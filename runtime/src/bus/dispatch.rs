@@ -396,19 +396,21 @@ impl Bus {
         while let Some(awaiting) = p.awaiting.take() {
             let sub = &p.route.subs[awaiting.at];
             let timeout = sub.timeout.or(self.settings.handler_timeout);
-            let retrying = match (&sub.retry, &sub.kind) {
+            let (outcome, attempts) = match (&sub.retry, &sub.kind) {
                 (Some(retry), SubKind::Async(handler)) => {
-                    p.event.dynamic().map(|shared| (retry, handler, shared))
-                }
-                _ => None,
-            };
-            let (outcome, attempts) = match retrying {
-                Some((retry, handler, shared)) => {
-                    let again = || invoke::start_async(|| handler(host, call, Arc::clone(&shared)));
+                    // The event is shared again only for a retry: a call that succeeds at
+                    // once costs what it costs without a policy.
+                    let event = &mut p.event;
+                    let again = || match event.dynamic() {
+                        Some(shared) => invoke::start_async(|| handler(host, call, shared)),
+                        None => Err(invoke::Outcome::Failed(
+                            "the event was already taken".into(),
+                        )),
+                    };
                     let jitter = |ceiling| self.jitter(ceiling);
                     invoke::run_retrying(awaiting.future, again, timeout, retry, jitter).await
                 }
-                None => (invoke::run_async(awaiting.future, timeout).await, 1),
+                _ => (invoke::run_async(awaiting.future, timeout).await, 1),
             };
             let event = &p.event;
             tally.record_attempts(&mut p.run.books, sub, outcome, attempts, || topic_of(event));

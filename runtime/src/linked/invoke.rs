@@ -96,7 +96,11 @@ pub(crate) async fn run_retrying<'a>(
     retry: &super::Retry,
     jitter: impl Fn(Duration) -> Duration,
 ) -> (Outcome, u32) {
-    let started = tokio::time::Instant::now();
+    // The clock is read only for a limit that needs it: a call that succeeds at once costs
+    // what it costs without a policy.
+    let started = retry
+        .max_elapsed_limit()
+        .map(|_| tokio::time::Instant::now());
     let mut outcome = run_async(first, timeout).await;
     let mut attempts = 1;
     while let Outcome::Failed(error) = &outcome {
@@ -104,7 +108,7 @@ pub(crate) async fn run_retrying<'a>(
             break;
         }
         let delay = jitter(retry.ceiling(attempts));
-        if let Some(limit) = retry.max_elapsed_limit()
+        if let (Some(limit), Some(started)) = (retry.max_elapsed_limit(), started)
             && started.elapsed().saturating_add(delay) > limit
         {
             break;
