@@ -1,0 +1,109 @@
+//! Fault injection: 10,000 events to four async handlers, one healthy, one panicking on every
+//! 10th event, one overrunning its timeout on every 7th, one always failing (2 retries). The
+//! healthy one gets every event; every failure is reported and counted exactly as the
+//! injection implies. On tokio's paused clock, so the delays cost no real time.
+//! (Dead letters, which the issue also checks here, are not there yet.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use staticbus::prelude::*;
+use staticbus::{Retry, SubscribeOptions};
+
+const EVENTS: u64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("always fails")]
+struct AlwaysFails;
+
+fn number(event: &DynamicEvent) -> u64 {
+    event.downcast_ref::<u64>().copied().unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_failure_of_ten_thousand_events_is_accounted_for() {
+    let system = EventSystem::builder().retry_seed(1).build().unwrap();
+    let healthy = Arc::new(AtomicU64::new(0));
+    let failing_calls = Arc::new(AtomicU64::new(0));
+    let _healthy = {
+        let healthy = Arc::clone(&healthy);
+        system
+            .on_async("fault.*", move |_: Arc<DynamicEvent>| {
+                let healthy = Arc::clone(&healthy);
+                async move {
+                    healthy.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .unwrap()
+    };
+    let _panics = system
+        .on_async("fault.*", |e: Arc<DynamicEvent>| async move {
+            if number(&e).is_multiple_of(10) {
+                std::panic::panic_any(format!("event {}", number(&e)));
+            }
+        })
+        .unwrap();
+    let _slow = system
+        .on_async_with(
+            "fault.*",
+            SubscribeOptions::new().timeout(Duration::from_millis(10)),
+            |e: Arc<DynamicEvent>| async move {
+                if number(&e).is_multiple_of(7) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        )
+        .unwrap();
+    let _failing = {
+        let calls = Arc::clone(&failing_calls);
+        system
+            .on_async_with(
+                "fault.*",
+                SubscribeOptions::new().retry(Retry::constant(2, Duration::from_millis(1))),
+                move |_: Arc<DynamicEvent>| {
+                    let calls = Arc::clone(&calls);
+                    async move {
+                        calls.fetch_add(1, Ordering::Relaxed);
+                        Err::<(), _>(AlwaysFails)
+                    }
+                },
+            )
+            .unwrap()
+    };
+
+    let (mut panics, mut timeouts, mut failures) = (0u64, 0u64, 0u64);
+    for n in 1..=EVENTS {
+        let event = DynamicEvent::builder("fault.run").value(n).build().unwrap();
+        match system.publish_dynamic(event).await {
+            Err(Error::Handlers(errors)) => {
+                for error in &errors.errors {
+                    if error.panic().is_some() {
+                        panics += 1;
+                        assert_eq!(error.attempts, 1);
+                    } else if error.timeout().is_some() {
+                        timeouts += 1;
+                    } else {
+                        failures += 1;
+                        assert_eq!(error.attempts, 3, "two retries, then the last failure");
+                    }
+                }
+            }
+            other => panic!("event {n}: the failing handler always fails, got {other:?}"),
+        }
+    }
+
+    let (expected_panics, expected_timeouts) = (EVENTS / 10, EVENTS / 7);
+    assert_eq!(healthy.load(Ordering::Relaxed), EVENTS);
+    assert_eq!(
+        (panics, timeouts, failures),
+        (expected_panics, expected_timeouts, EVENTS)
+    );
+    assert_eq!(failing_calls.load(Ordering::Relaxed), 3 * EVENTS);
+    let t = system.metrics().total;
+    assert_eq!(t.published, EVENTS);
+    assert_eq!(t.matched, 4 * EVENTS);
+    assert_eq!(t.failed, expected_panics + expected_timeouts + EVENTS);
+    assert_eq!(t.timed_out, expected_timeouts);
+    assert_eq!(t.delivered + t.failed + t.dropped_total(), t.matched);
+}
