@@ -104,7 +104,8 @@ pub(crate) async fn run_retrying<'a>(
     let mut outcome = run_async(first, timeout).await;
     let mut attempts = 1;
     while let Outcome::Failed(error) = &outcome {
-        if attempts > retry.retries() || error.is::<super::Permanent>() {
+        // `retries + 1` attempts at most (any `u32` of retries: the count cannot overflow).
+        if attempts > retry.retries() || attempts == u32::MAX || error.is::<super::Permanent>() {
             break;
         }
         let delay = jitter(retry.ceiling(attempts));

@@ -148,3 +148,31 @@ fn a_child_call_is_caused_by_its_parent_and_keeps_the_flow() {
         (None, Some("e1"))
     );
 }
+
+#[test]
+fn retry_ceilings_saturate_for_any_retry_number_and_duration() {
+    use super::Retry;
+    use std::time::Duration;
+    let exponential = Retry::exponential(u32::MAX, Duration::from_millis(50));
+    assert_eq!(exponential.ceiling(0), Duration::from_millis(50));
+    assert_eq!(exponential.ceiling(1), Duration::from_millis(50));
+    assert_eq!(exponential.ceiling(2), Duration::from_millis(100));
+    assert_eq!(
+        exponential.ceiling(32),
+        Duration::from_millis(50) * (1 << 31)
+    );
+    assert_eq!(exponential.ceiling(33), Duration::MAX);
+    assert_eq!(exponential.ceiling(u32::MAX), Duration::MAX);
+    let capped = exponential.max_delay(Duration::from_secs(5));
+    assert_eq!(capped.ceiling(u32::MAX), Duration::from_secs(5));
+    assert_eq!(
+        Retry::exponential(1, Duration::ZERO).ceiling(40),
+        Duration::ZERO
+    );
+    assert_eq!(
+        Retry::exponential(1, Duration::MAX).ceiling(3),
+        Duration::MAX
+    );
+    let constant = Retry::constant(3, Duration::from_millis(7));
+    assert_eq!(constant.ceiling(1), constant.ceiling(1000));
+}
