@@ -49,16 +49,7 @@ pub(crate) struct Handler {
 
 impl Handler {
     pub(crate) fn parse(args: TokenStream, item: syn::ItemFn, errors: &mut Errors) -> Handler {
-        let allowed = [
-            attr::PRIORITY,
-            attr::TIMEOUT,
-            attr::RETRIES,
-            attr::BACKOFF,
-            attr::BASE,
-            attr::MAX_DELAY,
-            attr::MAX_ELAPSED,
-            attr::CRATE,
-        ];
+        let allowed = [&attr::CALL_KEYS[..], &[attr::CRATE]].concat();
         let args = attr::parse_args(args, &allowed, "#[handler]", errors);
         Handler { item, args }
     }
@@ -145,16 +136,7 @@ fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> Args {
     match &a.meta {
         syn::Meta::Path(_) => Args::default(),
         syn::Meta::List(list) => {
-            let allowed = [
-                attr::PRIORITY,
-                attr::TIMEOUT,
-                attr::RETRIES,
-                attr::BACKOFF,
-                attr::BASE,
-                attr::MAX_DELAY,
-                attr::MAX_ELAPSED,
-            ];
-            attr::parse_args(list.tokens.clone(), &allowed, "#[on]", errors)
+            attr::parse_args(list.tokens.clone(), &attr::CALL_KEYS, "#[on]", errors)
         }
         syn::Meta::NameValue(nv) => {
             errors.spanned(nv, "write `#[on]` or `#[on(priority = N)]`");

@@ -15,6 +15,16 @@ pub(crate) const BACKOFF: &str = "backoff";
 pub(crate) const BASE: &str = "base";
 pub(crate) const MAX_DELAY: &str = "max_delay";
 pub(crate) const MAX_ELAPSED: &str = "max_elapsed";
+/// What `#[handler]` and `#[on]` take about their calls.
+pub(crate) const CALL_KEYS: [&str; 7] = [
+    PRIORITY,
+    TIMEOUT,
+    RETRIES,
+    BACKOFF,
+    BASE,
+    MAX_DELAY,
+    MAX_ELAPSED,
+];
 
 /// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
 #[derive(Default)]
