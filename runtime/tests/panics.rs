@@ -239,3 +239,55 @@ async fn an_async_subscription_panicking_while_polled_or_made_is_a_failure() {
     let topic = &metrics.topics["dyn.async.x"];
     assert_eq!((topic.published, topic.failed, topic.delivered), (2, 4, 2));
 }
+
+#[tokio::test]
+async fn a_panicking_filter_fails_its_subscription_alone() {
+    use staticbus::SubscribeOptions;
+    let system = EventSystem::builder().build().unwrap();
+    let filtered_ran = counter();
+    let other_ran = counter();
+    let picky = SubscribeOptions::new().filter(|e| {
+        if e.topic().ends_with(".bad") {
+            boom("cannot judge this one");
+        }
+        true
+    });
+    let _picky = {
+        let ran = Arc::clone(&filtered_ran);
+        system
+            .on_with("dyn.filter.*", picky, move |_: &EventRef<'_>| {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap()
+    };
+    let _other = {
+        let ran = Arc::clone(&other_ran);
+        system
+            .on("dyn.filter.*", move |_: &EventRef<'_>| {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap()
+    };
+    assert!(system.emit_dynamic(&event("dyn.filter.good")).is_ok());
+    match system.publish_dynamic(event("dyn.filter.bad")).await {
+        Err(Error::Handlers(errors)) => {
+            assert_eq!(errors.errors.len(), 1);
+            let message = panic_of(&errors.errors[0]).message();
+            assert_eq!(message, "in its filter: cannot judge this one");
+        }
+        other => panic!("expected the filter's panic as an error, got {other:?}"),
+    }
+    assert_eq!(
+        filtered_ran.load(Ordering::SeqCst),
+        1,
+        "not called when its filter panicked"
+    );
+    assert_eq!(
+        other_ran.load(Ordering::SeqCst),
+        2,
+        "the other subscription ran both times"
+    );
+    let metrics = system.metrics();
+    let topic = &metrics.topics["dyn.filter.bad"];
+    assert_eq!((topic.published, topic.delivered, topic.failed), (1, 1, 1));
+}

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::dynamic::{DynamicEvent, EventRef};
-use crate::linked::invoke;
+use crate::linked::invoke::{self, Outcome};
 use crate::linked::{BoxFuture, Call, HandlerResult, Host};
 use crate::queue::{Buffer, Overflow, PushOutcome};
 
@@ -80,20 +80,21 @@ impl Run {
     }
 
     /// Whether `sub` takes this event: still subscribed, and passing its filter. Counts the
-    /// drop otherwise.
+    /// drop otherwise; a filter that panicked is the subscription's failure, for the caller
+    /// to count.
     #[inline(always)]
-    fn admits(&mut self, sub: &Sub, event: &impl Form) -> bool {
+    fn admits(&mut self, sub: &Sub, event: &impl Form) -> Result<bool, Outcome> {
         if !sub.is_active() {
             self.books.drop_one(DropReason::Unsubscribed);
-            return false;
+            return Ok(false);
         }
         if let Some(filter) = &sub.filter
-            && !filter(&event.view())
+            && !invoke::filter(|| filter(&event.view()))?
         {
             self.books.drop_one(DropReason::Filtered);
-            return false;
+            return Ok(false);
         }
-        true
+        Ok(true)
     }
 }
 
@@ -119,8 +120,13 @@ impl Bus {
         let bytes = event.bytes();
         let last = route.subs.len().wrapping_sub(1);
         for (at, sub) in route.subs.iter().enumerate().skip(from) {
-            if !run.admits(sub, event) {
-                continue;
+            match run.admits(sub, event) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(outcome) => {
+                    tally.record(&mut run.books, sub, outcome, || topic_of_view(event));
+                    continue;
+                }
             }
             match &sub.kind {
                 SubKind::Sync(handler) => {

@@ -141,6 +141,22 @@ impl HandlerTimeout {
     }
 }
 
+/// Asks a subscription's filter whether it takes the event. A panic there is the
+/// subscription's failure, as one of its handler would be (the message says it was the
+/// filter).
+#[inline(always)]
+pub(crate) fn filter(ask: impl FnOnce() -> bool) -> Result<bool, Outcome> {
+    panic::catch_unwind(AssertUnwindSafe(ask)).map_err(filter_panicked)
+}
+
+#[cold]
+#[inline(never)]
+fn filter_panicked(payload: Box<dyn Any + Send>) -> Outcome {
+    let mut panic = HandlerPanic::from_payload(payload.as_ref());
+    panic.message = format!("in its filter: {}", panic.message);
+    Outcome::Failed(Box::new(panic))
+}
+
 /// A caught panic, as the failure of its call.
 #[cold]
 #[inline(never)]
