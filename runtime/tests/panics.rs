@@ -291,3 +291,25 @@ async fn a_panicking_filter_fails_its_subscription_alone() {
     let topic = &metrics.topics["dyn.filter.bad"];
     assert_eq!((topic.published, topic.delivered, topic.failed), (1, 1, 1));
 }
+
+#[tokio::test]
+async fn a_panicking_backpressure_strategy_refuses_the_event() {
+    use staticbus::{BackpressureStrategy, DropReason};
+    let system = EventSystem::builder()
+        .channel_capacity(1)
+        .backpressure_strategy(BackpressureStrategy::custom(|_| {
+            boom("the strategy broke");
+            staticbus::BackpressureDecision::Block
+        }))
+        .build()
+        .unwrap();
+    let sub = system.subscribe_topic("dyn.full").unwrap();
+    system.publish_dynamic(event("dyn.full")).await.unwrap();
+    match system.publish_dynamic(event("dyn.full")).await {
+        Err(Error::Backpressure(e)) => assert_eq!((e.rejected, e.enqueued), (1, 0)),
+        other => panic!("expected the event refused, got {other:?}"),
+    }
+    assert_eq!(sub.len(), 1, "the first event is still there");
+    let metrics = system.metrics();
+    assert_eq!(metrics.topics["dyn.full"].dropped(DropReason::Rejected), 1);
+}

@@ -31,7 +31,8 @@ pub enum BackpressureStrategy {
 }
 
 impl BackpressureStrategy {
-    /// A strategy that asks `decide` each time a buffer is full.
+    /// A strategy that asks `decide` each time a buffer is full. If `decide` panics, the
+    /// event is refused for that subscriber, as under [`DropNewest`](Self::DropNewest).
     ///
     /// ```
     /// use staticbus::{BackpressureDecision, BackpressureStrategy};
@@ -152,12 +153,16 @@ impl Bus {
                         &made
                     }
                 };
-                (custom.0)(&BackpressureContext {
+                let ctx = BackpressureContext {
                     event,
                     subscription: sub.id,
                     buffered: buffer.len(),
                     capacity: buffer.capacity(),
-                })
+                };
+                // A strategy that panics decides nothing: the event is refused for this
+                // subscriber, as under `DropNewest`, and the publish says so.
+                let decide = std::panic::AssertUnwindSafe(|| (custom.0)(&ctx));
+                std::panic::catch_unwind(decide).unwrap_or(BackpressureDecision::DropNewest)
             }
         }
     }
