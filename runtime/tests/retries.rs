@@ -120,6 +120,8 @@ async fn the_last_attempt_is_the_reported_failure_with_the_attempt_count() {
             let error = &errors.errors[0];
             assert_eq!(error.attempts, 3);
             assert_eq!(error.source.to_string(), "attempt 3 failed");
+            let first = error.first_error.as_ref().map(ToString::to_string);
+            assert_eq!(first.as_deref(), Some("attempt 1 failed"));
         }
         other => panic!("expected the last attempt's failure, got {other:?}"),
     }
@@ -146,6 +148,7 @@ async fn a_permanent_error_is_not_retried_and_max_elapsed_stops_early() {
     match system.publish_dynamic(event("r.p")).await {
         Err(Error::Handlers(errors)) => {
             assert_eq!(errors.errors[0].attempts, 1);
+            assert!(errors.errors[0].first_error.is_none(), "tried once");
             assert!(errors.errors[0].source.is::<Permanent>());
         }
         other => panic!("expected the permanent failure, got {other:?}"),
@@ -241,7 +244,12 @@ async fn the_attribute_retries_a_static_handler_with_its_policy() {
 
     CHARGE_LOG.lock().unwrap().clear();
     match system.publish(Charge(99)).await {
-        Err(Error::Handlers(errors)) => assert_eq!(errors.errors[0].attempts, 5),
+        Err(Error::Handlers(errors)) => {
+            let error = &errors.errors[0];
+            assert_eq!(error.attempts, 5);
+            let first = error.first_error.as_ref().map(ToString::to_string);
+            assert_eq!(first.as_deref(), Some("attempt 1 failed"));
+        }
         other => panic!("expected the last of 5 attempts to fail, got {other:?}"),
     }
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::dynamic::{DynamicEvent, EventRef};
-use crate::linked::invoke::{self, Outcome};
+use crate::linked::invoke::{self, Outcome, Tried};
 use crate::linked::{BoxFuture, Call, HandlerResult, Host};
 use crate::queue::{Buffer, Overflow, PushOutcome};
 
@@ -402,7 +402,7 @@ impl Bus {
         while let Some(awaiting) = p.awaiting.take() {
             let sub = &p.route.subs[awaiting.at];
             let timeout = sub.timeout.or(self.settings.handler_timeout);
-            let (outcome, attempts) = match (&sub.retry, &sub.kind) {
+            let (outcome, tried) = match (&sub.retry, &sub.kind) {
                 (Some(retry), SubKind::Async(handler)) => {
                     // The event is shared again only for a retry: a call that succeeds at
                     // once costs what it costs without a policy.
@@ -416,10 +416,13 @@ impl Bus {
                     let jitter = |ceiling| self.jitter(ceiling);
                     invoke::run_retrying(awaiting.future, again, timeout, retry, jitter).await
                 }
-                _ => (invoke::run_async(awaiting.future, timeout).await, 1),
+                _ => (
+                    invoke::run_async(awaiting.future, timeout).await,
+                    Tried::once(),
+                ),
             };
             let event = &p.event;
-            tally.record_attempts(&mut p.run.books, sub, outcome, attempts, || topic_of(event));
+            tally.record_attempts(&mut p.run.books, sub, outcome, tried, || topic_of(event));
             p.awaiting = self.walk(
                 host,
                 call,

@@ -1,6 +1,6 @@
 //! `Tally`: what one dispatch did, for the `Emitted` or `Published` it reports.
 
-use crate::linked::invoke::Outcome;
+use crate::linked::invoke::{Outcome, Tried};
 use crate::linked::{BoxError, HandlerError, HandlerTimeout};
 
 use super::backpressure::BackpressureError;
@@ -119,7 +119,7 @@ impl Tally {
         outcome: Outcome,
         topic: impl FnOnce() -> String,
     ) {
-        self.record_attempts(books, sub, outcome, 1, topic);
+        self.record_attempts(books, sub, outcome, Tried::once(), topic);
     }
 
     /// [`record`](Self::record) of a call made `attempts` times (it was retried).
@@ -129,7 +129,7 @@ impl Tally {
         books: &mut Books,
         sub: &Sub,
         outcome: Outcome,
-        attempts: u32,
+        tried: Tried,
         topic: impl FnOnce() -> String,
     ) {
         match outcome {
@@ -139,7 +139,7 @@ impl Tally {
                     books.delivered += 1;
                 }
             }
-            Outcome::Failed(source) => self.failed(books, sub, source, attempts, &topic()),
+            Outcome::Failed(source) => self.failed(books, sub, source, tried, &topic()),
         }
     }
 
@@ -149,7 +149,7 @@ impl Tally {
         books: &mut Books,
         sub: &Sub,
         source: BoxError,
-        attempts: u32,
+        tried: Tried,
         topic: &str,
     ) {
         if sub.metered() {
@@ -159,7 +159,8 @@ impl Tally {
             }
         }
         let error = HandlerError {
-            attempts,
+            attempts: tried.attempts,
+            first_error: tried.first_error,
             handler: sub.handler_ref(),
             source,
         };

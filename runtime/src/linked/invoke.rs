@@ -88,14 +88,14 @@ pub(crate) async fn run_async(
 /// Runs one async handler call (`first`, its first attempt's future) and, while it fails
 /// with an error that is not [`Permanent`](super::Permanent), its retries (`again` makes the
 /// next attempt's future), each after `jitter(ceiling)`, each under `timeout`. Returns the
-/// last outcome and the number of attempts.
+/// last outcome and what the attempts were.
 pub(crate) async fn run_retrying<'a>(
     first: BoxFuture<'a, HandlerResult>,
     mut again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
     timeout: Option<Duration>,
     retry: &super::Retry,
     jitter: impl Fn(Duration) -> Duration,
-) -> (Outcome, u32) {
+) -> (Outcome, Tried) {
     // The clock is read only for a limit that needs it: a call that succeeds at once costs
     // what it costs without a policy.
     let started = retry
@@ -103,6 +103,7 @@ pub(crate) async fn run_retrying<'a>(
         .map(|_| tokio::time::Instant::now());
     let mut outcome = run_async(first, timeout).await;
     let mut attempts = 1;
+    let mut first_error = None;
     while let Outcome::Failed(error) = &outcome {
         // `retries + 1` attempts at most (any `u32` of retries: the count cannot overflow).
         if attempts > retry.retries() || attempts == u32::MAX || error.is::<super::Permanent>() {
@@ -116,12 +117,39 @@ pub(crate) async fn run_retrying<'a>(
         }
         tokio::time::sleep(delay).await;
         attempts += 1;
-        outcome = match again() {
+        let next = match again() {
             Ok(future) => run_async(future, timeout).await,
             Err(failed) => failed,
         };
+        if let Outcome::Failed(error) = std::mem::replace(&mut outcome, next)
+            && first_error.is_none()
+        {
+            first_error = Some(error);
+        }
     }
-    (outcome, attempts)
+    let tried = Tried {
+        attempts,
+        first_error,
+    };
+    (outcome, tried)
+}
+
+/// What the attempts of one call were: how many, and the first one's error if it was
+/// retried.
+#[derive(Default)]
+pub(crate) struct Tried {
+    pub(crate) attempts: u32,
+    pub(crate) first_error: Option<BoxError>,
+}
+
+impl Tried {
+    /// One attempt.
+    pub(crate) fn once() -> Self {
+        Tried {
+            attempts: 1,
+            first_error: None,
+        }
+    }
 }
 
 /// An async handler ran out of its timeout (`SubscribeOptions::timeout`, or the system's
@@ -287,6 +315,8 @@ pub struct HandlerError {
     pub source: BoxError,
     /// Calls made: 1, plus its retries.
     pub attempts: u32,
+    /// The first attempt's error, when the call was retried (`source` is the last's).
+    pub first_error: Option<BoxError>,
 }
 
 impl HandlerError {

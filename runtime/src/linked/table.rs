@@ -131,7 +131,7 @@ impl<'a> StaticRef<'a> {
         let mut handled = 0;
         let mut errors = Vec::new();
         for &(handler, info) in built.ordered.iter() {
-            let mut attempts = 1;
+            let mut tried = invoke::Tried::once();
             #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
             let outcome = match handler {
                 // SAFETY: `value` is of `table`'s event type.
@@ -143,9 +143,9 @@ impl<'a> StaticRef<'a> {
                     let timeout = info.timeout().or(timeout);
                     match (start(), info.retry()) {
                         (Ok(future), Some(retry)) => {
-                            let (outcome, tried) =
+                            let (outcome, made) =
                                 invoke::run_retrying(future, start, timeout, retry, jitter).await;
-                            attempts = tried;
+                            tried = made;
                             outcome
                         }
                         (Ok(future), None) => invoke::run_async(future, timeout).await,
@@ -157,7 +157,8 @@ impl<'a> StaticRef<'a> {
                 Outcome::Handled => handled += 1,
                 Outcome::Failed(source) => {
                     let mut error = static_failure(info, source);
-                    error.attempts = attempts;
+                    error.attempts = tried.attempts;
+                    error.first_error = tried.first_error;
                     errors.push(error);
                 }
             }
@@ -526,6 +527,7 @@ impl Built {
 fn static_failure(info: &'static HandlerInfo, source: BoxError) -> HandlerError {
     HandlerError {
         attempts: 1,
+        first_error: None,
         handler: HandlerRef::Static(info),
         source,
     }
