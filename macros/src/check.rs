@@ -63,7 +63,7 @@ pub(crate) fn plugin<'a>(plugin: &'a Plugin, errors: &mut Errors) -> Vec<Option<
         .iter()
         .map(|method| {
             let sig = &method.item(&plugin.imp).sig;
-            check_timeout(&method.args, sig, errors);
+            check_call_keys(&method.args, sig, errors);
             check_signature(sig, true, errors)
         })
         .collect()
@@ -71,7 +71,7 @@ pub(crate) fn plugin<'a>(plugin: &'a Plugin, errors: &mut Errors) -> Vec<Option<
 
 /// A `timeout` or `retries` only on an `async` handler (a sync call cannot be cancelled
 /// once it runs; sync retries are to come), and the policy's keys only with `retries`.
-pub(crate) fn check_timeout(args: &attr::Args, sig: &syn::Signature, errors: &mut Errors) {
+pub(crate) fn check_call_keys(args: &attr::Args, sig: &syn::Signature, errors: &mut Errors) {
     if let Some((lit, _)) = &args.retries
         && sig.asyncness.is_none()
     {

@@ -61,7 +61,7 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemFn);
     let mut errors = Errors::default();
     let handler = ast::Handler::parse(args.into(), item, &mut errors);
-    check::check_timeout(&handler.args, &handler.item.sig, &mut errors);
+    check::check_call_keys(&handler.args, &handler.item.sig, &mut errors);
     let signature = check::check_signature(&handler.item.sig, false, &mut errors);
     let tokens = match (errors.finish(), signature) {
         (Ok(()), Some(signature)) => expand::handler(&handler, &signature),

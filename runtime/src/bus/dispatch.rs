@@ -243,9 +243,16 @@ impl Bus {
     /// Adds one finished dispatch to its topic's counters, once.
     #[inline]
     pub(super) fn record(&self, route: &Route, run: &Run) {
-        if self.settings.metrics && (route.metered > 0 || !run.is_static) {
+        if self.meters(route, run.is_static) {
             route.stats.record(route.metered, &run.books);
         }
+    }
+
+    /// Whether a dispatch on `route` is counted: metrics are on, and some metered
+    /// subscription sees it (a static event with none is not counted, as on its table).
+    #[inline(always)]
+    pub(super) fn meters(&self, route: &Route, is_static: bool) -> bool {
+        self.settings.metrics && (route.metered > 0 || !is_static)
     }
 
     /// Delivers a borrowed event now: sync handlers run, the other subscribers count it as

@@ -171,7 +171,7 @@ impl Bus {
     /// A lane's dispatch in which all `pushed` subscriptions buffered the event, counted.
     #[inline(always)]
     fn pushed<'h>(&self, route: &Route, pushed: usize, is_static: bool) -> Lane<'h> {
-        if self.settings.metrics && (route.metered > 0 || !is_static) {
+        if self.meters(route, is_static) {
             route.stats.record_delivered(route.metered, pushed);
         }
         Lane::Pushed(pushed)

@@ -136,7 +136,6 @@ pub(crate) async fn run_retrying<'a>(
 
 /// What the attempts of one call were: how many, and the first one's error if it was
 /// retried.
-#[derive(Default)]
 pub(crate) struct Tried {
     pub(crate) attempts: u32,
     pub(crate) first_error: Option<BoxError>,

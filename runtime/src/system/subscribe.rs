@@ -246,12 +246,7 @@ impl EventSystem {
         kind: SubKind,
     ) -> Result<Subscription, Error> {
         if !matches!(kind, SubKind::Async(_)) {
-            if options.timeout.is_some() {
-                return Err(no_timeout("a sync handler"));
-            }
-            if options.retry.is_some() {
-                return Err(no_retry("a sync handler"));
-            }
+            options.async_only("a sync handler")?;
         }
         let id = self
             .bus
@@ -319,12 +314,7 @@ impl EventSystem {
         options: SubscribeOptions,
         typed: bool,
     ) -> Result<EventSubscriber<T>, Error> {
-        if options.timeout.is_some() {
-            return Err(no_timeout("a pull subscriber"));
-        }
-        if options.retry.is_some() {
-            return Err(no_retry("a pull subscriber"));
-        }
+        options.async_only("a pull subscriber")?;
         if options.capacity == Some(0) {
             return Err(Error::InvalidConfig {
                 option: "SubscribeOptions::buffer_capacity",
@@ -355,6 +345,19 @@ impl EventSystem {
 
 fn shut(_: Closed) -> Error {
     Error::Shutdown
+}
+
+impl SubscribeOptions {
+    /// Refuses the options only an async handler takes (`timeout`, `retry`), for `what`.
+    fn async_only(&self, what: &str) -> Result<(), Error> {
+        if self.timeout.is_some() {
+            return Err(no_timeout(what));
+        }
+        if self.retry.is_some() {
+            return Err(no_retry(what));
+        }
+        Ok(())
+    }
 }
 
 /// `SubscribeOptions::retry` given to a subscription that cannot have one.
