@@ -1,17 +1,18 @@
 //! What the bus does when handlers misbehave, with the counts: 1,000 events to four async
 //! handlers, one healthy, one panicking on every 10th event, one overrunning its timeout on
-//! every 7th, one returning an error on every 5th. The healthy one gets all 1,000; every
-//! failure is reported and counted exactly: delivered + failed = published x handlers.
-//! (Retries, dead letters, circuit breakers and detached handlers are still to come.)
+//! every 7th, one returning an error on every 5th (tried twice). The healthy one gets all
+//! 1,000; every failure is reported and counted exactly: delivered + failed = published x
+//! handlers, and each failure is one dead letter. Then the picky handler is mended and its
+//! dead letters redriven to it. (Circuit breakers and detached handlers are still to come.)
 //!
 //! `cargo run --example reliability`
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use staticbus::prelude::*;
-use staticbus::{HandlerError, SubscribeOptions};
+use staticbus::{DEAD_LETTER_TOPIC, DeadLetterReason, HandlerError, Retry, SubscribeOptions};
 
 #[derive(Debug, thiserror::Error)]
 #[error("event {0} is not welcome")]
@@ -54,12 +55,25 @@ async fn main() -> Result<(), Error> {
             }
         },
     )?;
-    let _picky = system.on_async("job.*", |e: Arc<DynamicEvent>| async move {
-        match number(&e) % 5 {
-            0 => Err(Unwelcome(number(&e))),
-            _ => Ok(()),
-        }
-    })?;
+    let mended = Arc::new(AtomicBool::new(false));
+    let _picky = {
+        let mended = Arc::clone(&mended);
+        system.on_async_with(
+            "job.*",
+            SubscribeOptions::new().retry(Retry::constant(1, Duration::from_millis(1))),
+            move |e: Arc<DynamicEvent>| {
+                let mended = mended.load(Ordering::Relaxed);
+                async move {
+                    match number(&e) % 5 {
+                        0 if !mended => Err(Unwelcome(number(&e))),
+                        _ => Ok(()),
+                    }
+                }
+            },
+        )?
+    };
+    // Every dead letter is announced on its topic, here into a pull subscriber.
+    let letters = system.subscribe_topic(DEAD_LETTER_TOPIC)?;
 
     let (mut panics, mut timeouts, mut errors) = (0u64, 0u64, 0u64);
     let mut first: Option<String> = None;
@@ -73,7 +87,7 @@ async fn main() -> Result<(), Error> {
         }
     }
 
-    let t = system.metrics().total;
+    let t = system.metrics().topics["job.run"].clone();
     println!(
         "healthy handler ran {} times",
         healthy.load(Ordering::Relaxed)
@@ -85,12 +99,42 @@ async fn main() -> Result<(), Error> {
     );
     println!("first report: {}", first.unwrap_or_default());
 
+    let held = system.dead_letters();
+    let of = |reason| held.iter().filter(|l| l.reason() == reason).count();
+    let (dead_panics, dead_timeouts, dead_errors) = (
+        of(DeadLetterReason::Panicked),
+        of(DeadLetterReason::TimedOut),
+        of(DeadLetterReason::Failed),
+    );
+    let announced = letters.try_receive_batch(usize::MAX)?.len();
+    println!(
+        "dead letters: {dead_panics} panicked, {dead_timeouts} timed out, {dead_errors} failed \
+         (each after {} attempts); {announced} announced on {DEAD_LETTER_TOPIC}",
+        held.iter()
+            .find(|l| l.reason() == DeadLetterReason::Failed)
+            .map_or(0, |l| l.attempts())
+    );
+
+    mended.store(true, Ordering::Relaxed);
+    let redriven = system
+        .redrive(|l| l.reason() == DeadLetterReason::Failed)
+        .await;
+    let stats = system.dead_letter_stats();
+    println!(
+        "redrive after the fix: {} taken, {} succeeded; {} letters left",
+        redriven.taken, redriven.succeeded, stats.held
+    );
+
     assert_eq!(healthy.load(Ordering::Relaxed), 1000);
     assert_eq!((panics, timeouts, errors), (100, 142, 200));
     assert_eq!(t.failed, panics + timeouts + errors);
     assert_eq!(t.timed_out, timeouts);
     assert_eq!(t.delivered + t.failed, t.matched);
     assert_eq!(t.matched, 4 * 1000);
+    assert_eq!((dead_panics, dead_timeouts, dead_errors), (100, 142, 200));
+    assert_eq!(announced, held.len());
+    assert_eq!((redriven.taken, redriven.succeeded), (200, 200));
+    assert_eq!(stats.held, 242);
     Ok(())
 }
 

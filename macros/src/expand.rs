@@ -37,10 +37,17 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                 }
                 #size
 
-                fn __json() -> ::core::option::Option<#krate::JsonFn> {
+                fn __probes() -> #krate::__private::Probes {
                     #[allow(unused_imports)]
-                    use #krate::__private::{JsonProbeFallback as _, JsonProbeSerialize as _};
-                    (&&#krate::__private::JsonProbe::<#ident>(::core::marker::PhantomData)).json_fn()
+                    use #krate::__private::{
+                        CloneProbeClone as _, CloneProbeFallback as _, JsonProbeFallback as _,
+                        JsonProbeSerialize as _,
+                    };
+                    let probe = &&#krate::__private::ValueProbe::<#ident>(::core::marker::PhantomData);
+                    #krate::__private::Probes {
+                        json: probe.json_fn(),
+                        clone: probe.clone_fn(),
+                    }
                 }
             }
 

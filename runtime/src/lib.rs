@@ -142,7 +142,8 @@ mod system;
 
 pub use bus::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
-    CustomStrategy, Delivery, DropReason, MetricsSnapshot, Received, Subscription, SubscriptionId,
+    CustomStrategy, DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter, DeadLetterReason,
+    DeadLetterStats, Delivery, DropReason, MetricsSnapshot, Received, Subscription, SubscriptionId,
     SubscriptionInfo, TopicMetrics,
 };
 pub use dynamic::*;
@@ -154,7 +155,8 @@ pub use linked::{
 pub use system::{
     AsyncHandlerFn, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,
     HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish, PublishFuture,
-    Publishable, Published, Receive, ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
+    Publishable, Published, Receive, Redriven, ShutdownReport, SubscribeOptions, SyncHandlerFn,
+    SystemHandle,
 };
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};
@@ -195,9 +197,10 @@ pub mod __private {
     pub use linkme;
 
     pub use crate::linked::{
-        AsyncFn, BoxFuture, Call, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
-        HandlerResult, Host, IntoHandlerResult, JsonProbe, JsonProbeFallback, JsonProbeSerialize,
-        PLUGINS, PluginDecl, PluginDefault, PluginKey, PluginKeyed, SyncFn, Table,
+        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, EVENTS, EventDecl,
+        HANDLERS, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, Host, IntoHandlerResult,
+        JsonProbeFallback, JsonProbeSerialize, PLUGINS, PluginDecl, PluginDefault, PluginKey,
+        PluginKeyed, Probes, SyncFn, Table, ValueProbe,
     };
 
     /// Type check that points at the user's token (generated with its span). A handler's

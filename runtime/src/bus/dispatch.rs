@@ -79,6 +79,14 @@ impl Run {
         }
     }
 
+    /// Counts every push left waiting as timed out, waiting for none: a dispatch that does
+    /// not wait (a dead letter's announcement) gives up on full `Block` buffers at once.
+    pub(super) fn give_up_blocked(&mut self) {
+        for _ in self.blocked.take().into_iter().flat_map(|blocked| *blocked) {
+            self.books.drop_one(DropReason::TimedOut);
+        }
+    }
+
     /// Whether `sub` takes this event: still subscribed, and passing its filter. Counts the
     /// drop otherwise; a filter that panicked is the subscription's failure, for the caller
     /// to count.
@@ -124,7 +132,9 @@ impl Bus {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(outcome) => {
-                    tally.record(&mut run.books, sub, outcome, || topic_of_view(event));
+                    tally.record(&mut run.books, sub, outcome, |error| {
+                        self.bury_view(host, call, Some(event.view()), error)
+                    });
                     continue;
                 }
             }
@@ -132,7 +142,9 @@ impl Bus {
                 SubKind::Sync(handler) => {
                     let view = event.view();
                     let outcome = invoke::run(|| handler(host, call, &view));
-                    tally.record(&mut run.books, sub, outcome, || view.topic().to_owned());
+                    tally.record(&mut run.books, sub, outcome, |error| {
+                        self.bury_view(host, call, Some(view), error)
+                    });
                 }
                 SubKind::Pull(pull) => match event.item(pull.typed, at == last) {
                     Some(item) => self.push(sub, pull, item, bytes, run, tally),
@@ -142,7 +154,9 @@ impl Bus {
                     Some(shared) => match invoke::start_async(|| handler(host, call, shared)) {
                         Ok(future) => return Some(Awaiting { at, future }),
                         Err(outcome) => {
-                            tally.record(&mut run.books, sub, outcome, || topic_of_view(event));
+                            tally.record(&mut run.books, sub, outcome, |error| {
+                                self.bury_view(host, call, Some(event.view()), error)
+                            });
                         }
                     },
                     None => tally.skip(&mut run.books, sub),
@@ -396,6 +410,31 @@ impl Bus {
         }))
     }
 
+    /// Awaits an async handler's call (`future`, its first attempt) under its timeout (its
+    /// own, else the system's), and its retries if it has a policy; `again` shares the event
+    /// for each retry (`None`: it is gone, and the retry fails).
+    pub(super) async fn await_call<'h>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        sub: &Sub,
+        future: BoxFuture<'h, HandlerResult>,
+        mut again: impl FnMut() -> Option<Arc<DynamicEvent>>,
+    ) -> (Outcome, Tried) {
+        let timeout = sub.timeout.or(self.settings.handler_timeout);
+        match (&sub.retry, &sub.kind) {
+            (Some(retry), SubKind::Async(handler)) => {
+                let again = || match again() {
+                    Some(shared) => invoke::start_async(|| handler(host, call, shared)),
+                    None => Err(Outcome::Failed("the event was already taken".into())),
+                };
+                let jitter = |ceiling| self.jitter(ceiling);
+                invoke::run_retrying(future, again, timeout, retry, jitter).await
+            }
+            _ => (invoke::run_async(future, timeout).await, Tried::once()),
+        }
+    }
+
     /// Awaits what [`Bus::deliver`] could not finish: each async handler in turn, walking on
     /// after it, then the pushes waiting for room (one deadline for all).
     pub(crate) async fn finish<'h>(
@@ -408,28 +447,16 @@ impl Bus {
         let p = &mut *pending;
         while let Some(awaiting) = p.awaiting.take() {
             let sub = &p.route.subs[awaiting.at];
-            let timeout = sub.timeout.or(self.settings.handler_timeout);
-            let (outcome, tried) = match (&sub.retry, &sub.kind) {
-                (Some(retry), SubKind::Async(handler)) => {
-                    // The event is shared again only for a retry: a call that succeeds at
-                    // once costs what it costs without a policy.
-                    let event = &mut p.event;
-                    let again = || match event.dynamic() {
-                        Some(shared) => invoke::start_async(|| handler(host, call, shared)),
-                        None => Err(invoke::Outcome::Failed(
-                            "the event was already taken".into(),
-                        )),
-                    };
-                    let jitter = |ceiling| self.jitter(ceiling);
-                    invoke::run_retrying(awaiting.future, again, timeout, retry, jitter).await
-                }
-                _ => (
-                    invoke::run_async(awaiting.future, timeout).await,
-                    Tried::once(),
-                ),
-            };
+            // The event is shared again only for a retry: a call that succeeds at once
+            // costs what it costs without a policy.
+            let event = &mut p.event;
+            let (outcome, tried) = self
+                .await_call(host, call, sub, awaiting.future, || event.dynamic())
+                .await;
             let event = &p.event;
-            tally.record_attempts(&mut p.run.books, sub, outcome, tried, || topic_of(event));
+            tally.record_attempts(&mut p.run.books, sub, outcome, tried, |error| {
+                self.bury_view(host, call, event.viewed(), error)
+            });
             p.awaiting = self.walk(
                 host,
                 call,
@@ -453,22 +480,6 @@ impl Bus {
         }
         self.record(&p.route, &p.run);
     }
-}
-
-/// The topic of a shared event, for an error (it may have been moved into the last buffer,
-/// which names it in that case).
-#[cold]
-fn topic_of(event: &Carried) -> String {
-    match event {
-        Carried::Dynamic(None) => String::new(),
-        event => event.view().topic().to_owned(),
-    }
-}
-
-/// The topic of the event a walk holds, for an error.
-#[cold]
-fn topic_of_view(event: &impl Form) -> String {
-    event.view().topic().to_owned()
 }
 
 /// Something that can be published on the bus, and the topic to route it by.

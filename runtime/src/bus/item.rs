@@ -115,6 +115,14 @@ impl Carried {
         }
     }
 
+    /// What sync handlers see, unless the event was moved into the last buffer already.
+    pub(crate) fn viewed(&self) -> Option<EventRef<'_>> {
+        match self {
+            Carried::Dynamic(None) | Carried::Static { value: None, .. } => None,
+            event => Some(event.view()),
+        }
+    }
+
     /// A shared dynamic event.
     #[inline(always)]
     pub(crate) fn dynamic_event(event: Arc<DynamicEvent>) -> Carried {

@@ -223,6 +223,8 @@ pub struct MetricsSnapshot {
     pub buffer_limit_bytes: Option<usize>,
     /// Live subscriptions (push and pull).
     pub subscriptions: usize,
+    /// The dead-letter queue's counts.
+    pub dead_letters: super::DeadLetterStats,
 }
 
 impl MetricsSnapshot {

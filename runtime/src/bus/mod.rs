@@ -13,10 +13,12 @@
 //! static tables.
 
 mod backpressure;
+mod dead_letter;
 mod dispatch;
 mod item;
 mod lane;
 mod metrics;
+mod redrive;
 mod route;
 mod shutdown;
 mod subscription;
@@ -36,6 +38,9 @@ pub use backpressure::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
     CustomStrategy,
 };
+pub use dead_letter::{
+    DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter, DeadLetterReason, DeadLetterStats,
+};
 pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 pub use value::Received;
@@ -49,6 +54,7 @@ pub(crate) use subscription::{AsyncHandler, Filter, NewSub, Pull, SubKind, SyncH
 pub(crate) use tally::Tally;
 pub(crate) use value::StaticValue;
 
+use dead_letter::DeadLetters;
 use metrics::Counters;
 use route::{FastMap, Routes};
 use shutdown::Drain;
@@ -73,6 +79,8 @@ pub(crate) struct Settings {
     pub(crate) max_concurrent_dispatches: Option<usize>,
     pub(crate) metrics: bool,
     pub(crate) max_payload_bytes: usize,
+    /// How many dead letters the system keeps.
+    pub(crate) dead_letter_capacity: usize,
 }
 
 /// A static event type as the bus tracks it: its name, and its table, told whether some
@@ -101,6 +109,8 @@ pub(crate) struct Bus {
     permits: Option<tokio::sync::Semaphore>,
     /// Draws the jitter of retry delays.
     jitter: parking_lot::Mutex<fastrand::Rng>,
+    /// Handler calls that failed for good.
+    dead_letters: DeadLetters,
 }
 
 impl fmt::Debug for Bus {
@@ -137,6 +147,7 @@ impl Bus {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         });
+        let dead_letters = DeadLetters::new(settings.dead_letter_capacity);
         Arc::new(Bus {
             settings,
             subs: Mutex::new(Vec::new()),
@@ -157,6 +168,7 @@ impl Bus {
             drain: Drain::new(),
             permits,
             jitter,
+            dead_letters,
         })
     }
 
@@ -331,6 +343,7 @@ impl Bus {
             buffer_limit_events,
             buffer_limit_bytes,
             subscriptions: self.listed.load(Ordering::Relaxed),
+            dead_letters: self.dead_letters.stats(),
         }
     }
 

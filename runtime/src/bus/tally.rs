@@ -110,16 +110,17 @@ impl Tally {
         }
     }
 
-    /// Counts one handler call; `topic` names the event if it failed.
+    /// Counts one handler call. If it failed, `fallen` is called with its error once: it
+    /// buries the failure (its dead letter) and names the event's topic.
     #[inline(always)]
     pub(super) fn record(
         &mut self,
         books: &mut Books,
         sub: &Sub,
         outcome: Outcome,
-        topic: impl FnOnce() -> String,
+        fallen: impl FnOnce(&HandlerError) -> String,
     ) {
-        self.record_attempts(books, sub, outcome, Tried::once(), topic);
+        self.record_attempts(books, sub, outcome, Tried::once(), fallen);
     }
 
     /// [`record`](Self::record) of a call made `attempts` times (it was retried).
@@ -130,7 +131,7 @@ impl Tally {
         sub: &Sub,
         outcome: Outcome,
         tried: Tried,
-        topic: impl FnOnce() -> String,
+        fallen: impl FnOnce(&HandlerError) -> String,
     ) {
         match outcome {
             Outcome::Handled => {
@@ -139,10 +140,15 @@ impl Tally {
                     books.delivered += 1;
                 }
             }
-            Outcome::Failed(source) => self.failed(books, sub, source, tried, &topic()),
+            Outcome::Failed(source) => {
+                let error = self.failed(books, sub, source, tried);
+                let topic = fallen(&error);
+                self.fail(error, &topic);
+            }
         }
     }
 
+    /// Counts a failed call; its error, for the caller to bury and keep.
     #[cold]
     fn failed(
         &mut self,
@@ -150,21 +156,19 @@ impl Tally {
         sub: &Sub,
         source: BoxError,
         tried: Tried,
-        topic: &str,
-    ) {
+    ) -> HandlerError {
         if sub.metered() {
             books.failed += 1;
             if source.is::<HandlerTimeout>() {
                 books.timed_out += 1;
             }
         }
-        let error = HandlerError {
+        HandlerError {
             attempts: tried.attempts,
             first_error: tried.first_error,
             handler: sub.handler_ref(),
             source,
-        };
-        self.fail(error, topic);
+        }
     }
 
     /// A subscription that needs the event owned, under a borrowed dispatch.

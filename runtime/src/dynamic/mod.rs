@@ -60,3 +60,5 @@ pub use pattern::{Pattern, PatternError, PatternKind};
 pub use payload::{Payload, ValuePayload};
 pub use topic::{Topic, TopicError};
 pub use view::EventRef;
+
+pub(crate) use time::rfc3339;

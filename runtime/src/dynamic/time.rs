@@ -61,7 +61,7 @@ pub(super) fn is_representable(time: SystemTime) -> bool {
 /// RFC 3339 in UTC: no fraction for a whole second, else all nine digits
 /// (`2023-11-14T22:13:20.500000000Z`); `None` if `time` is not
 /// [representable](is_representable).
-pub(super) fn rfc3339(time: SystemTime) -> Option<String> {
+pub(crate) fn rfc3339(time: SystemTime) -> Option<String> {
     if !is_representable(time) {
         return None;
     }

@@ -68,6 +68,14 @@ impl<'a> EventRef<'a> {
         }
     }
 
+    /// A static event's description; `None` for a dynamic event.
+    pub(crate) fn static_desc(&self) -> Option<&'static EventDesc> {
+        match self.repr {
+            Repr::Static { desc, .. } => Some(desc),
+            Repr::Dynamic(_) => None,
+        }
+    }
+
     /// The value type-erased: a static event, or a dynamic event's value payload.
     pub(crate) fn value_any(&self) -> Option<&'a (dyn Any + Send + Sync)> {
         match self.repr {

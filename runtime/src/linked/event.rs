@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -10,6 +11,30 @@ use super::table::{Table, TableCore};
 /// Encodes a shared value as JSON, on demand: `Some` for static events whose type implements
 /// `serde::Serialize`, and for dynamic payloads made serializable.
 pub type JsonFn = fn(&(dyn Any + Send + Sync)) -> Result<Value, serde_json::Error>;
+
+/// Copies a static event into a shared value, for a dead letter: `Some` for static events
+/// whose type implements `Clone` (the derive detects it).
+///
+/// # Safety
+/// The pointer is the address of a live value of the event type the function was made for.
+#[doc(hidden)]
+pub type CloneFn = unsafe fn(*const ()) -> Arc<dyn Any + Send + Sync>;
+
+/// What [`StaticEvent::__probes`] found: the functions of the traits the type implements.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Probes {
+    pub json: Option<JsonFn>,
+    pub clone: Option<CloneFn>,
+}
+
+impl Probes {
+    /// Neither.
+    pub const NONE: Probes = Probes {
+        json: None,
+        clone: None,
+    };
+}
 
 /// An event known at compile time, dispatched through a table of plain function pointers.
 ///
@@ -45,14 +70,15 @@ pub trait StaticEvent: Send + Sync + 'static {
     where
         Self: Sized;
 
-    /// Encodes the event as JSON for dynamic subscribers that ask; `Some` when the type
-    /// implements `serde::Serialize` (the derive detects it).
+    /// What the derive detects of the type (its JSON encoder if it implements
+    /// `serde::Serialize`, its copier if it implements `Clone`). One function for both: each
+    /// function per event type is compile time.
     #[doc(hidden)]
-    fn __json() -> Option<JsonFn>
+    fn __probes() -> Probes
     where
         Self: Sized,
     {
-        None
+        Probes::NONE
     }
 
     /// The bytes this event counts for in buffer budgets (`global_buffer_bytes`): its
@@ -73,7 +99,7 @@ pub(crate) struct EventDesc {
     name: &'static str,
     type_id: TypeId,
     type_name: fn() -> &'static str,
-    json: fn() -> Option<JsonFn>,
+    probes: fn() -> Probes,
 }
 
 impl EventDesc {
@@ -83,7 +109,7 @@ impl EventDesc {
             name: E::NAME,
             type_id: TypeId::of::<E>(),
             type_name: std::any::type_name::<E>,
-            json: E::__json,
+            probes: E::__probes,
         }
     }
 
@@ -104,7 +130,35 @@ impl EventDesc {
 
     /// Its JSON encoder, if the type implements `Serialize`.
     pub(crate) fn json(&self) -> Option<JsonFn> {
-        (self.json)()
+        (self.probes)().json
+    }
+
+    /// A shared copy of `value`, if the type implements `Clone`; `None` also when `value`
+    /// is not of this type.
+    pub(crate) fn copy(
+        &self,
+        value: &(dyn Any + Send + Sync),
+    ) -> Option<Arc<dyn Any + Send + Sync>> {
+        if value.type_id() != self.type_id {
+            return None;
+        }
+        // SAFETY: `value` is of this description's type (checked above).
+        #[allow(unsafe_code, reason = "a type-erased clone, its type checked")]
+        unsafe {
+            self.copy_at(std::ptr::from_ref(value).cast())
+        }
+    }
+
+    /// [`copy`](Self::copy) of the value at `at`.
+    ///
+    /// # Safety
+    /// `at` is the address of a live value of this description's type.
+    #[allow(unsafe_code, reason = "a type-erased clone")]
+    pub(crate) unsafe fn copy_at(&self, at: *const ()) -> Option<Arc<dyn Any + Send + Sync>> {
+        let clone = (self.probes)().clone?;
+        // SAFETY: the caller's contract; `clone` was made for this description's type
+        // (`of::<E>` takes both from the same `E`).
+        Some(unsafe { clone(at) })
     }
 }
 
@@ -117,18 +171,19 @@ impl fmt::Debug for EventDesc {
     }
 }
 
-/// Autoref probe: `(&&JsonProbe::<E>(PhantomData)).json_fn()` is `Some` exactly when `E: Serialize`.
+/// Autoref probe: `(&&ValueProbe::<E>(PhantomData)).json_fn()` is `Some` exactly when `E: Serialize`
+/// (and `.clone_fn()` when `E: Clone`).
 /// The derive calls it on its concrete type, where method resolution picks the impl.
 #[doc(hidden)]
-pub struct JsonProbe<T>(pub std::marker::PhantomData<fn() -> T>);
+pub struct ValueProbe<T>(pub std::marker::PhantomData<fn() -> T>);
 
 #[doc(hidden)]
 pub trait JsonProbeSerialize {
     fn json_fn(&self) -> Option<JsonFn>;
 }
 
-impl<T: serde::Serialize + Any + Send + Sync> JsonProbeSerialize for &JsonProbe<T> {
-    // Inlined into the derive's `__json`, also in debug builds: no second function per type.
+impl<T: serde::Serialize + Any + Send + Sync> JsonProbeSerialize for &ValueProbe<T> {
+    // Inlined into the derive's `__probes`, also in debug builds: no second function per type.
     #[inline(always)]
     fn json_fn(&self) -> Option<JsonFn> {
         Some(|value| match value.downcast_ref::<T>() {
@@ -146,9 +201,40 @@ pub trait JsonProbeFallback {
     fn json_fn(&self) -> Option<JsonFn>;
 }
 
-impl<T> JsonProbeFallback for JsonProbe<T> {
+impl<T> JsonProbeFallback for ValueProbe<T> {
     #[inline(always)]
     fn json_fn(&self) -> Option<JsonFn> {
+        None
+    }
+}
+
+/// The autoref probe of `Clone`, on the same [`ValueProbe`]:
+/// `(&&ValueProbe::<E>(PhantomData)).clone_fn()` is `Some` exactly when `E: Clone`.
+#[doc(hidden)]
+pub trait CloneProbeClone {
+    fn clone_fn(&self) -> Option<CloneFn>;
+}
+
+impl<T: Clone + Any + Send + Sync> CloneProbeClone for &ValueProbe<T> {
+    #[inline(always)]
+    fn clone_fn(&self) -> Option<CloneFn> {
+        #[allow(unsafe_code, reason = "the contract of `CloneFn`")]
+        Some(|at| {
+            // SAFETY: `CloneFn`'s contract: a live `T` at the address.
+            let value = unsafe { &*at.cast::<T>() };
+            Arc::new(value.clone())
+        })
+    }
+}
+
+#[doc(hidden)]
+pub trait CloneProbeFallback {
+    fn clone_fn(&self) -> Option<CloneFn>;
+}
+
+impl<T> CloneProbeFallback for ValueProbe<T> {
+    #[inline(always)]
+    fn clone_fn(&self) -> Option<CloneFn> {
         None
     }
 }

@@ -5,8 +5,40 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
+use super::event::EventDesc;
 use super::instances::{Instances, Plan};
+use super::invoke::HandlerError;
 use super::plugin::{Plugin, PluginKey};
+
+/// What the static layer asks of the system above it, through the [`Host`] every handler
+/// call has (the one call upward, written as a trait so that the layers still import one
+/// way).
+pub(crate) trait SystemPart: Any + Send + Sync {
+    /// A static handler's call failed for good (after its last attempt): `error`, on an
+    /// event of `desc`'s type, `copy` a copy of it (if the type is `Clone`). Called on the
+    /// failure's cold path, before the dispatch goes on.
+    fn static_failed(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        desc: &EventDesc,
+        copy: Option<Arc<dyn Any + Send + Sync>>,
+        error: &HandlerError,
+    );
+}
+
+/// A host with no system (the static layer's own tests): failures go nowhere.
+impl SystemPart for () {
+    fn static_failed(
+        &self,
+        _: &Host,
+        _: &Call<'_>,
+        _: &EventDesc,
+        _: Option<Arc<dyn Any + Send + Sync>>,
+        _: &HandlerError,
+    ) {
+    }
+}
 
 /// One running system as the static layer sees it: its plugin instances, and the rest of the
 /// system behind a type-erased handle that only the system layer reads.
@@ -42,7 +74,7 @@ unsafe impl Sync for Base {}
 /// What a [`Host`] shares.
 struct Shared {
     instances: Instances,
-    system: Box<dyn Any + Send + Sync>,
+    system: Box<dyn SystemPart>,
 }
 
 /// A [`Host`] that does not keep its system alive.
@@ -75,7 +107,7 @@ impl WeakHost {
 
 impl Host {
     /// Instantiates every plugin of `plan`, beside `system`.
-    pub(crate) fn new(plan: &'static Plan, system: impl Any + Send + Sync) -> Host {
+    pub(crate) fn new(plan: &'static Plan, system: impl SystemPart) -> Host {
         let instances = Instances::new(plan);
         Host {
             base: Base(instances.base()),
@@ -89,7 +121,31 @@ impl Host {
     /// The system layer's part, if it is a `T`.
     #[inline]
     pub(crate) fn system<T: Any>(&self) -> Option<&T> {
-        self.shared.system.downcast_ref::<T>()
+        let system: &dyn Any = &*self.shared.system;
+        system.downcast_ref::<T>()
+    }
+
+    /// Tells the system a static handler's call failed for good (see
+    /// [`SystemPart::static_failed`]): `event` is the address of the value it was called
+    /// with.
+    ///
+    /// # Safety
+    /// `event` is the address of a live value of `desc`'s type.
+    #[cold]
+    #[inline(never)]
+    #[allow(unsafe_code, reason = "a type-erased event's address")]
+    pub(crate) unsafe fn static_failed(
+        &self,
+        call: &Call<'_>,
+        desc: &EventDesc,
+        event: *const (),
+        error: &HandlerError,
+    ) {
+        // SAFETY: the caller's contract.
+        let copy = unsafe { desc.copy_at(event) };
+        self.shared
+            .system
+            .static_failed(self, call, desc, copy, error);
     }
 
     /// A handle that does not keep this host alive.

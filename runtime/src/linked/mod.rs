@@ -25,13 +25,16 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use event::{EventDecl, JsonFn, JsonProbe, JsonProbeFallback, JsonProbeSerialize, StaticEvent};
+pub use event::{
+    CloneFn, CloneProbeClone, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback,
+    JsonProbeSerialize, Probes, StaticEvent, ValueProbe,
+};
 pub use handler::{
     AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,
     HandlerResult, IntoHandlerResult, SyncFn,
 };
-pub(crate) use host::WeakHost;
 pub use host::{Call, Host};
+pub(crate) use host::{SystemPart, WeakHost};
 pub use invoke::{
     HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
 };

@@ -64,6 +64,8 @@ pub(crate) struct Built {
     async_count: u32,
     /// This event's position in the registry (sorted by name), for per-system flags.
     index: usize,
+    /// What the bus needs of the type (a copy of the table's), for a failure's dead letter.
+    desc: EventDesc,
 }
 
 /// A borrowed static event with its type erased, and its type's table: what the slow paths
@@ -117,9 +119,10 @@ impl<'a> StaticRef<'a> {
     }
 
     /// Calls every handler of its table, sync and async, in order (an async handler is
-    /// awaited before the next starts); returns how many succeeded and the failures.
-    /// `timeout` bounds each async handler's call (see [`invoke::run_async`]).
-    /// `jitter` draws a retry's delay below its ceiling.
+    /// awaited before the next starts); returns how many succeeded and the failures (each
+    /// told to the system as it happens: its dead letter). `timeout` bounds each async
+    /// handler's call (see [`invoke::run_async`]). `jitter` draws a retry's delay below its
+    /// ceiling.
     pub(crate) async fn publish(
         &self,
         host: &Host,
@@ -131,39 +134,86 @@ impl<'a> StaticRef<'a> {
         let mut handled = 0;
         let mut errors = Vec::new();
         for &(handler, info) in built.ordered.iter() {
-            let mut tried = invoke::Tried::once();
-            #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-            let outcome = match handler {
-                // SAFETY: `value` is of `table`'s event type.
-                RawHandler::Sync(f) => invoke::run(|| unsafe { f(host, call, self.as_ptr()) }),
-                RawHandler::Async(f) => {
-                    // SAFETY: as above; `value` is borrowed for the whole publish, so it
-                    // outlives the future.
-                    let start = || invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) });
-                    let timeout = info.timeout().or(timeout);
-                    match (start(), info.retry()) {
-                        (Ok(future), Some(retry)) => {
-                            let (outcome, made) =
-                                invoke::run_retrying(future, start, timeout, retry, jitter).await;
-                            tried = made;
-                            outcome
-                        }
-                        (Ok(future), None) => invoke::run_async(future, timeout).await,
-                        (Err(outcome), _) => outcome,
-                    }
-                }
-            };
-            match outcome {
-                Outcome::Handled => handled += 1,
-                Outcome::Failed(source) => {
-                    let mut error = static_failure(info, source);
-                    error.attempts = tried.attempts;
-                    error.first_error = tried.first_error;
-                    errors.push(error);
-                }
+            match self
+                .call_one(host, call, handler, info, timeout, jitter)
+                .await
+            {
+                Ok(()) => handled += 1,
+                Err(error) => errors.push(error),
             }
         }
         (handled, errors)
+    }
+
+    /// Calls the handler of its table that `info` describes again (a dead letter's redrive):
+    /// `None` if the table has no such handler.
+    pub(crate) async fn redrive(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        info: &'static HandlerInfo,
+        timeout: Option<std::time::Duration>,
+        jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
+    ) -> Option<Result<(), HandlerError>> {
+        let built = self.table.built();
+        let &(handler, info) = built
+            .ordered
+            .iter()
+            .find(|(_, known)| ptr::eq(*known, info))?;
+        Some(
+            self.call_one(host, call, handler, info, timeout, jitter)
+                .await,
+        )
+    }
+
+    /// One handler's call on the event, through the invoke step: a sync one run, an async
+    /// one awaited under its timeout (`info`'s, else `timeout`), retried by its policy. A
+    /// failure is told to the system before it comes back.
+    async fn call_one(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        handler: RawHandler,
+        info: &'static HandlerInfo,
+        timeout: Option<std::time::Duration>,
+        jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
+    ) -> Result<(), HandlerError> {
+        let mut tried = invoke::Tried::once();
+        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+        let outcome = match handler {
+            // SAFETY: `value` is of `table`'s event type.
+            RawHandler::Sync(f) => invoke::run(|| unsafe { f(host, call, self.as_ptr()) }),
+            RawHandler::Async(f) => {
+                // SAFETY: as above; `value` is borrowed for the whole call, so it outlives
+                // the future.
+                let start = || invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) });
+                let timeout = info.timeout().or(timeout);
+                match (start(), info.retry()) {
+                    (Ok(future), Some(retry)) => {
+                        let (outcome, made) =
+                            invoke::run_retrying(future, start, timeout, retry, jitter).await;
+                        tried = made;
+                        outcome
+                    }
+                    (Ok(future), None) => invoke::run_async(future, timeout).await,
+                    (Err(outcome), _) => outcome,
+                }
+            }
+        };
+        match outcome {
+            Outcome::Handled => Ok(()),
+            Outcome::Failed(source) => {
+                let mut error = static_failure(info, source);
+                error.attempts = tried.attempts;
+                error.first_error = tried.first_error;
+                // SAFETY: `value` is of `table`'s event type.
+                #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
+                unsafe {
+                    host.static_failed(call, self.table.desc(), self.as_ptr(), &error)
+                };
+                Err(error)
+            }
+        }
     }
 }
 
@@ -330,23 +380,34 @@ impl TableCore {
                 skipped_async: 0,
                 errors: None,
             },
-            Outcome::Failed(source) => self.single_failed(source),
+            // SAFETY: the caller's contract.
+            Outcome::Failed(source) => unsafe { self.single_failed(host, call, event, source) },
         }
     }
 
     /// The single handler failed with `source`: out of line, taking the error by value, so
     /// that an `emit` call site holds no cleanup code for it.
+    ///
+    /// # Safety
+    /// As [`call_single`](Self::call_single).
     #[cold]
     #[inline(never)]
-    fn single_failed(&self, source: BoxError) -> Emitted {
+    #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
+    unsafe fn single_failed(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        event: *const (),
+        source: BoxError,
+    ) -> Emitted {
+        let error = static_failure(self.built().sync_info[0], source);
+        // SAFETY: the caller's contract.
+        unsafe { host.static_failed(call, &self.desc, event, &error) };
         Emitted {
             handled: 0,
             // `single` is set only for a table of one sync handler: no async one skipped.
             skipped_async: 0,
-            errors: Some(Box::new(vec![static_failure(
-                self.built().sync_info[0],
-                source,
-            )])),
+            errors: Some(Box::new(vec![error])),
         }
     }
 
@@ -447,6 +508,7 @@ impl Built {
             sync_info: sync_info.into(),
             ordered: ordered.into(),
             index: registry.event_index(desc.type_id()).unwrap_or(usize::MAX),
+            desc: *desc,
         }
     }
 
@@ -507,12 +569,19 @@ impl Built {
         failed: usize,
         source: BoxError,
     ) -> Emitted {
-        let mut errors = vec![static_failure(self.sync_info[failed], source)];
+        let mut errors = Vec::new();
+        let mut fail = |info, source| {
+            let error = static_failure(info, source);
+            // SAFETY: the caller's contract.
+            unsafe { host.static_failed(call, &self.desc, event, &error) };
+            errors.push(error);
+        };
+        fail(self.sync_info[failed], source);
         let later = self.sync.iter().zip(self.sync_info.iter()).skip(failed + 1);
         for (handler, &info) in later {
             // SAFETY: the caller's contract.
             if let Outcome::Failed(source) = invoke::run(|| unsafe { handler(host, call, event) }) {
-                errors.push(static_failure(info, source));
+                fail(info, source);
             }
         }
         Emitted {

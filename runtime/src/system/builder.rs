@@ -57,6 +57,7 @@ impl Default for Config {
                 max_concurrent_dispatches: None,
                 metrics: true,
                 max_payload_bytes: 16 * 1024 * 1024,
+                dead_letter_capacity: crate::bus::DEFAULT_DEAD_LETTER_CAPACITY,
             },
             implementation: ImplementationType::StaticFastPath,
             health_threshold: 0.8,
@@ -236,6 +237,17 @@ impl EventSystemBuilder {
     /// schedule of attempts is the same every time (for tests). Default: a random seed.
     pub fn retry_seed(mut self, seed: u64) -> Self {
         self.config.settings.retry_seed = Some(seed);
+        self
+    }
+
+    /// How many dead letters ([`EventSystem::dead_letters`]) the system keeps: the most
+    /// recent ones, the oldest pushed out first (counted in
+    /// [`DeadLetterStats::overflowed`](crate::DeadLetterStats::overflowed)). Default
+    /// [`DEFAULT_DEAD_LETTER_CAPACITY`](crate::DEFAULT_DEAD_LETTER_CAPACITY). Any number is
+    /// valid; 0 keeps none (each is still announced on
+    /// [`DEAD_LETTER_TOPIC`](crate::DEAD_LETTER_TOPIC)).
+    pub fn dead_letter_capacity(mut self, capacity: usize) -> Self {
+        self.config.settings.dead_letter_capacity = capacity;
         self
     }
 

@@ -9,6 +9,7 @@
 mod builder;
 mod channel;
 mod context;
+mod dead_letters;
 mod error;
 mod future;
 mod publish;
@@ -26,6 +27,7 @@ use crate::linked::{Call, Emitted, Host, Plugin, Registry, StaticEvent, StaticRe
 pub use builder::{EventSystemBuilder, ImplementationType};
 pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
 pub use context::{HandlerContext, SystemHandle};
+pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
 pub use reports::{HealthIssue, HealthReport, Published, ShutdownReport};
