@@ -142,15 +142,17 @@ mod system;
 
 pub use bus::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
-    CustomStrategy, DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter, DeadLetterReason,
-    DeadLetterStats, Delivery, DropReason, MetricsSnapshot, Received, Subscription, SubscriptionId,
-    SubscriptionInfo, TopicMetrics,
+    CIRCUIT_CLOSED_TOPIC, CIRCUIT_HALF_OPEN_TOPIC, CIRCUIT_OPENED_TOPIC, CircuitChange,
+    CircuitMetrics, CustomStrategy, DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter,
+    DeadLetterReason, DeadLetterStats, Delivery, DropReason, MetricsSnapshot, Received,
+    Subscription, SubscriptionId, SubscriptionInfo, TopicMetrics,
 };
 pub use dynamic::*;
 pub use linked::{
-    BoxError, Emitted, EventInfo, HandlerError, HandlerErrors, HandlerInfo, HandlerKind,
-    HandlerPanic, HandlerRef, HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin,
-    PluginInfo, Registry, RegistryProblem, Retry, StaticEvent, registry,
+    BoxError, CircuitBreaker, CircuitOpen, CircuitState, Emitted, EventInfo, HandlerError,
+    HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef, HandlerTimeout,
+    IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry, RegistryProblem, Retry,
+    StaticEvent, registry,
 };
 pub use system::{
     AsyncHandlerFn, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,

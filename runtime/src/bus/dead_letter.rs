@@ -18,14 +18,11 @@ use serde::ser::SerializeStruct;
 
 use crate::dynamic::{DynamicEvent, EventRef, Payload, Topic, rfc3339};
 use crate::linked::{
-    BoxError, Call, EventDesc, HandlerError, HandlerPanic, HandlerRef, HandlerTimeout, Host,
-    TableCore, registry,
+    BoxError, Call, CircuitOpen, EventDesc, HandlerError, HandlerPanic, HandlerRef, HandlerTimeout,
+    Host, TableCore, registry,
 };
 
 use super::Bus;
-use super::dispatch::Run;
-use super::item::{Carried, Form, Item};
-use super::tally::Tally;
 
 /// The topic every dead letter is announced on. Subscribe to it like any topic; the payload
 /// is the [`DeadLetter`] (`event.downcast_ref::<DeadLetter>()`, or its JSON).
@@ -47,15 +44,19 @@ pub enum DeadLetterReason {
     Panicked,
     /// It ran out of its timeout (on its last attempt).
     TimedOut,
+    /// Its circuit breaker was open: the call was not made (only with
+    /// [`CircuitBreaker::dead_letter_rejected`](crate::CircuitBreaker::dead_letter_rejected)).
+    CircuitOpen,
 }
 
 impl DeadLetterReason {
-    /// `"failed"`, `"panicked"` or `"timed_out"`.
+    /// `"failed"`, `"panicked"`, `"timed_out"` or `"circuit_open"`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeadLetterReason::Failed => "failed",
             DeadLetterReason::Panicked => "panicked",
             DeadLetterReason::TimedOut => "timed_out",
+            DeadLetterReason::CircuitOpen => "circuit_open",
         }
     }
 
@@ -64,6 +65,8 @@ impl DeadLetterReason {
             DeadLetterReason::Panicked
         } else if error.is::<HandlerTimeout>() {
             DeadLetterReason::TimedOut
+        } else if error.is::<CircuitOpen>() {
+            DeadLetterReason::CircuitOpen
         } else {
             DeadLetterReason::Failed
         }
@@ -316,29 +319,6 @@ impl DeadLetters {
     }
 }
 
-/// A dead letter's announcement as a walk carries it: owned, so pull subscribers get it,
-/// but never handed to async handlers (the failing dispatch does not wait for them: they
-/// count it as not owned, as under `emit`).
-struct Announced(Carried);
-
-impl Form for Announced {
-    fn view(&self) -> EventRef<'_> {
-        self.0.view()
-    }
-    fn is_static(&self) -> bool {
-        false
-    }
-    fn bytes(&self) -> usize {
-        self.0.bytes()
-    }
-    fn item(&mut self, typed: bool, last: bool) -> Option<Item> {
-        self.0.item(typed, last)
-    }
-    fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
-        None
-    }
-}
-
 /// The table of static event `desc`'s type, from the registry.
 fn table_of(desc: &EventDesc) -> Option<&'static TableCore> {
     let info = registry().event(desc.name())?;
@@ -418,30 +398,8 @@ impl Bus {
             time: SystemTime::now(),
         });
         letters.keep(Arc::clone(&letter));
-        self.announce(host, call, letter);
-    }
-
-    /// Publishes `letter` on [`DEAD_LETTER_TOPIC`] without waiting: sync handlers run, pull
-    /// subscribers get it if their buffer takes it now (a full `Block` buffer counts it
-    /// timed out), async handlers count it as not owned.
-    fn announce(&self, host: &Host, call: &Call<'_>, letter: Arc<DeadLetter>) {
-        if !self.has_subscriptions() {
-            return;
-        }
-        self.with_cached_route(DEAD_LETTER_TOPIC, |route| {
-            if route.subs.is_empty() {
-                return;
-            }
-            let topic = Topic::from_static_name(DEAD_LETTER_TOPIC);
-            let payload = Payload::shared_serializable(letter);
-            let event = DynamicEvent::from_static(topic, payload);
-            let mut event = Announced(Carried::dynamic_event(Arc::new(event)));
-            let mut run = Run::new(false);
-            let mut tally = Tally::default();
-            let awaiting = self.walk(host, call, route, &mut event, 0, &mut run, &mut tally);
-            debug_assert!(awaiting.is_none(), "an announcement never awaits");
-            run.give_up_blocked();
-            self.record(route, &run);
+        self.announce(host, call, DEAD_LETTER_TOPIC, || {
+            Payload::shared_serializable(letter)
         });
     }
 

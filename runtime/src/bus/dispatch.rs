@@ -49,6 +49,8 @@ struct Blocked {
 pub(crate) struct Awaiting<'h> {
     at: usize,
     future: BoxFuture<'h, HandlerResult>,
+    /// Let through by its half-open circuit as a probe.
+    probe: bool,
 }
 
 /// What [`Bus::deliver`] did; its counts are in the caller's [`Tally`].
@@ -141,6 +143,10 @@ impl Bus {
             match &sub.kind {
                 SubKind::Sync(handler) => {
                     let view = event.view();
+                    if let Some(breaker) = &sub.breaker {
+                        self.call_guarded(host, call, sub, breaker, handler, view, run, tally);
+                        continue;
+                    }
                     let outcome = invoke::run(|| handler(host, call, &view));
                     tally.record(&mut run.books, sub, outcome, |error| {
                         self.bury_view(host, call, Some(view), error)
@@ -151,14 +157,29 @@ impl Bus {
                     None => tally.skip(&mut run.books, sub),
                 },
                 SubKind::Async(handler) => match event.dynamic() {
-                    Some(shared) => match invoke::start_async(|| handler(host, call, shared)) {
-                        Ok(future) => return Some(Awaiting { at, future }),
-                        Err(outcome) => {
-                            tally.record(&mut run.books, sub, outcome, |error| {
-                                self.bury_view(host, call, Some(event.view()), error)
-                            });
+                    Some(shared) => {
+                        let probe = match &sub.breaker {
+                            None => false,
+                            Some(breaker) => {
+                                let view = event.view();
+                                match self.admit(host, call, sub, breaker, view, run, tally) {
+                                    Some(probe) => probe,
+                                    None => continue,
+                                }
+                            }
+                        };
+                        match invoke::start_async(|| handler(host, call, shared)) {
+                            Ok(future) => return Some(Awaiting { at, future, probe }),
+                            Err(outcome) => {
+                                if let Some(breaker) = &sub.breaker {
+                                    self.tell_breaker(host, call, sub, breaker, false, probe);
+                                }
+                                tally.record(&mut run.books, sub, outcome, |error| {
+                                    self.bury_view(host, call, Some(event.view()), error)
+                                });
+                            }
                         }
-                    },
+                    }
                     None => tally.skip(&mut run.books, sub),
                 },
             }
@@ -453,6 +474,10 @@ impl Bus {
             let (outcome, tried) = self
                 .await_call(host, call, sub, awaiting.future, || event.dynamic())
                 .await;
+            if let Some(breaker) = &sub.breaker {
+                let succeeded = matches!(outcome, Outcome::Handled);
+                self.tell_breaker(host, call, sub, breaker, succeeded, awaiting.probe);
+            }
             let event = &p.event;
             tally.record_attempts(&mut p.run.books, sub, outcome, tried, |error| {
                 self.bury_view(host, call, event.viewed(), error)

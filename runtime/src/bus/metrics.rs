@@ -28,9 +28,11 @@ pub enum DropReason {
     NotOwned,
     /// A typed subscriber got an event of another type under its name.
     TypeMismatch,
+    /// The handler's circuit breaker was open: the call was not made.
+    CircuitOpen,
 }
 
-pub(crate) const REASON_COUNT: usize = 8;
+pub(crate) const REASON_COUNT: usize = 9;
 
 const REASONS: [DropReason; REASON_COUNT] = [
     DropReason::Evicted,
@@ -41,6 +43,7 @@ const REASONS: [DropReason; REASON_COUNT] = [
     DropReason::Unsubscribed,
     DropReason::NotOwned,
     DropReason::TypeMismatch,
+    DropReason::CircuitOpen,
 ];
 
 /// Publishes to at most this many subscriptions, every one of which took the event, are
@@ -225,6 +228,8 @@ pub struct MetricsSnapshot {
     pub subscriptions: usize,
     /// The dead-letter queue's counts.
     pub dead_letters: super::DeadLetterStats,
+    /// Every handler's circuit breaker (those that have one), by handler.
+    pub circuits: Vec<super::CircuitMetrics>,
 }
 
 impl MetricsSnapshot {

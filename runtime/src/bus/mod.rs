@@ -12,7 +12,9 @@
 //! Installed static handlers (`ImplementationType::ZeroCopy`) are not counted, as on the
 //! static tables.
 
+mod announce;
 mod backpressure;
+mod circuit;
 mod dead_letter;
 mod dispatch;
 mod item;
@@ -37,6 +39,10 @@ use crate::queue::{Budget, Buffer};
 pub use backpressure::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
     CustomStrategy,
+};
+pub use circuit::{
+    CIRCUIT_CLOSED_TOPIC, CIRCUIT_HALF_OPEN_TOPIC, CIRCUIT_OPENED_TOPIC, CircuitChange,
+    CircuitMetrics,
 };
 pub use dead_letter::{
     DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter, DeadLetterReason, DeadLetterStats,
@@ -344,7 +350,23 @@ impl Bus {
             buffer_limit_bytes,
             subscriptions: self.listed.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.stats(),
+            circuits: self.circuits(),
         }
+    }
+
+    /// Every subscription's circuit breaker, in subscription order.
+    fn circuits(&self) -> Vec<CircuitMetrics> {
+        let subs = self.lock_subs();
+        let mut circuits: Vec<(SubscriptionId, CircuitMetrics)> = subs
+            .iter()
+            .filter_map(|sub| {
+                let breaker = sub.breaker.as_deref()?;
+                Some((sub.id, CircuitMetrics::of(&sub.handler_ref(), breaker)))
+            })
+            .collect();
+        drop(subs);
+        circuits.sort_by_key(|(id, _)| *id);
+        circuits.into_iter().map(|(_, c)| c).collect()
     }
 
     /// A buffer for a new pull subscriber: `capacity` slots, or the system's default.

@@ -6,7 +6,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, PatternKind};
-use crate::linked::{BoxFuture, Call, HandlerInfo, HandlerRef, HandlerResult, Host, Retry};
+use crate::linked::{
+    BoxFuture, Breaker, Call, CircuitBreaker, HandlerInfo, HandlerRef, HandlerResult, Host, Retry,
+};
 use crate::queue::Buffer;
 
 use super::Bus;
@@ -88,6 +90,8 @@ pub(crate) struct Sub {
     pub(crate) timeout: Option<Duration>,
     /// How a failed async call is tried again.
     pub(crate) retry: Option<Retry>,
+    /// The handler's circuit breaker, if it has one (boxed: most have none).
+    pub(crate) breaker: Option<Box<Breaker>>,
     pub(crate) active: AtomicBool,
 }
 
@@ -102,6 +106,7 @@ impl Sub {
             info: new.info,
             timeout: new.timeout,
             retry: new.retry,
+            breaker: new.breaker.map(|policy| Box::new(Breaker::new(policy))),
             active: AtomicBool::new(true),
         }
     }
@@ -169,6 +174,8 @@ pub(crate) struct NewSub {
     pub(crate) timeout: Option<Duration>,
     /// How a failed async call is tried again.
     pub(crate) retry: Option<Retry>,
+    /// When the handler's circuit opens.
+    pub(crate) breaker: Option<CircuitBreaker>,
 }
 
 /// A live subscription. Dropping it (or calling [`unsubscribe`](Self::unsubscribe)) removes

@@ -1,7 +1,7 @@
 //! `Tally`: what one dispatch did, for the `Emitted` or `Published` it reports.
 
 use crate::linked::invoke::{Outcome, Tried};
-use crate::linked::{BoxError, HandlerError, HandlerTimeout};
+use crate::linked::{BoxError, CircuitOpen, CircuitState, HandlerError, HandlerTimeout};
 
 use super::backpressure::BackpressureError;
 use super::metrics::{Books, DropReason};
@@ -169,6 +169,29 @@ impl Tally {
             handler: sub.handler_ref(),
             source,
         }
+    }
+
+    /// A call its circuit (in `state`) rejected: counted dropped, reported as a failure
+    /// ([`CircuitOpen`]); `fallen` buries it if the policy says so, and names the topic.
+    #[cold]
+    pub(super) fn reject(
+        &mut self,
+        books: &mut Books,
+        sub: &Sub,
+        state: CircuitState,
+        fallen: impl FnOnce(&HandlerError) -> String,
+    ) {
+        if sub.metered() {
+            books.drop_one(DropReason::CircuitOpen);
+        }
+        let error = HandlerError {
+            handler: sub.handler_ref(),
+            source: Box::new(CircuitOpen { state }),
+            attempts: 0,
+            first_error: None,
+        };
+        let topic = fallen(&error);
+        self.fail(error, &topic);
     }
 
     /// A subscription that needs the event owned, under a borrowed dispatch.

@@ -312,7 +312,7 @@ pub struct HandlerError {
     /// it was retried).
     #[source]
     pub source: BoxError,
-    /// Calls made: 1, plus its retries.
+    /// Calls made: 1, plus its retries (0: its circuit breaker rejected it).
     pub attempts: u32,
     /// The first attempt's error, when the call was retried (`source` is the last's).
     pub first_error: Option<BoxError>,
@@ -328,6 +328,12 @@ impl HandlerError {
     pub fn timeout(&self) -> Option<&HandlerTimeout> {
         self.source.downcast_ref()
     }
+
+    /// The rejection this failure was, if the handler's circuit breaker did not let the call
+    /// through (then `attempts` is 0).
+    pub fn circuit_open(&self) -> Option<&super::CircuitOpen> {
+        self.source.downcast_ref()
+    }
 }
 
 /// "returned an error: ..." or "panicked: ...".
@@ -340,6 +346,9 @@ impl fmt::Display for Failure<'_> {
         }
         if let Some(timeout) = self.0.downcast_ref::<HandlerTimeout>() {
             return timeout.fmt(f);
+        }
+        if let Some(open) = self.0.downcast_ref::<super::CircuitOpen>() {
+            return open.fmt(f);
         }
         write!(f, "returned an error: {}", self.0)
     }

@@ -12,6 +12,7 @@
 //! system behind a type-erased handle) and a [`Call`] (the ids of the call), and runs through
 //! the one [`invoke`] step. This layer imports nothing from the rest of the crate.
 
+mod breaker;
 mod event;
 mod handler;
 mod host;
@@ -25,6 +26,8 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use breaker::{Admission, Breaker};
+pub use breaker::{CircuitBreaker, CircuitOpen, CircuitState};
 pub use event::{
     CloneFn, CloneProbeClone, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback,
     JsonProbeSerialize, Probes, StaticEvent, ValueProbe,

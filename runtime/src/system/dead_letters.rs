@@ -61,8 +61,8 @@ impl EventSystem {
     /// Takes the dead letters `filter` selects out of the queue and calls the handler each
     /// came from again with its event, oldest first: through the same step as a dispatch
     /// (panics caught, an async handler under its timeout and retried by its policy; a
-    /// subscription's filter is not asked again). A call that fails again makes a new dead
-    /// letter. A letter whose handler is gone, or that has no event, stays in the queue.
+    /// subscription's filter is not asked again, nor its circuit breaker: a redrive is the
+    /// operator's decision). A call that fails again makes a new dead letter. A letter whose handler is gone, or that has no event, stays in the queue.
     ///
     /// Redriven calls are not counted in the topics' [`metrics`](Self::metrics) (they are
     /// no new publish); [`DeadLetterStats::redriven`] counts the letters taken.

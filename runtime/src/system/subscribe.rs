@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::bus::{AsyncHandler, Closed, Filter, NewSub, Pull, SubKind, Subscription, SyncHandler};
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, Topic};
-use crate::linked::{BoxError, BoxFuture, IntoHandlerResult, Retry, StaticEvent};
+use crate::linked::{BoxError, BoxFuture, CircuitBreaker, IntoHandlerResult, Retry, StaticEvent};
 
 use super::channel::{EventPublisher, EventSubscriber, Publish};
 use super::{Error, EventSystem, HandlerContext};
@@ -30,6 +30,7 @@ pub struct SubscribeOptions {
     capacity: Option<usize>,
     timeout: Option<Duration>,
     retry: Option<Retry>,
+    breaker: Option<CircuitBreaker>,
 }
 
 impl SubscribeOptions {
@@ -83,6 +84,17 @@ impl SubscribeOptions {
         self.retry = Some(retry);
         self
     }
+
+    /// Puts this handler (sync or async) behind a circuit breaker (see [`CircuitBreaker`]):
+    /// once it trips, calls are not made but rejected (reported as a
+    /// [`CircuitOpen`](crate::CircuitOpen) failure, counted dropped
+    /// [`DropReason::CircuitOpen`](crate::DropReason::CircuitOpen)) until probes succeed;
+    /// each change of state is announced on `staticbus.circuit.*`. A pull subscriber given
+    /// one is an [`Error::InvalidConfig`](crate::Error::InvalidConfig): it has no handler.
+    pub fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
 }
 
 impl std::fmt::Debug for SubscribeOptions {
@@ -93,6 +105,7 @@ impl std::fmt::Debug for SubscribeOptions {
             .field("buffer_capacity", &self.capacity)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
+            .field("circuit_breaker", &self.breaker)
             .finish()
     }
 }
@@ -258,6 +271,7 @@ impl EventSystem {
                 info: None,
                 timeout: options.timeout,
                 retry: options.retry,
+                breaker: options.breaker,
             })
             .map_err(shut)?;
         Ok(Subscription::new(id, &self.bus))
@@ -315,6 +329,14 @@ impl EventSystem {
         typed: bool,
     ) -> Result<EventSubscriber<T>, Error> {
         options.async_only("a pull subscriber")?;
+        if options.breaker.is_some() {
+            return Err(Error::InvalidConfig {
+                option: "SubscribeOptions::circuit_breaker",
+                reason: "a pull subscriber has no handler to guard: put the breaker on the \
+                         handler that processes what it receives"
+                    .into(),
+            });
+        }
         if options.capacity == Some(0) {
             return Err(Error::InvalidConfig {
                 option: "SubscribeOptions::buffer_capacity",
@@ -337,6 +359,7 @@ impl EventSystem {
                 info: None,
                 timeout: None,
                 retry: None,
+                breaker: None,
             })
             .map_err(shut)?;
         Ok(EventSubscriber::new(id, buffer, &self.bus))
