@@ -1,5 +1,5 @@
-//! Attribute arguments shared by the macros: `priority`, `timeout`, `name`, `version`,
-//! `crate`, `size`.
+//! Attribute arguments shared by the macros: `priority`, `timeout`, the retry keys,
+//! `circuit_breaker` (parsed in `breaker.rs`), `name`, `version`, `crate`, `size`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -15,8 +15,9 @@ pub(crate) const BACKOFF: &str = "backoff";
 pub(crate) const BASE: &str = "base";
 pub(crate) const MAX_DELAY: &str = "max_delay";
 pub(crate) const MAX_ELAPSED: &str = "max_elapsed";
+pub(crate) const CIRCUIT_BREAKER: &str = "circuit_breaker";
 /// What `#[handler]` and `#[on]` take about their calls.
-pub(crate) const CALL_KEYS: [&str; 7] = [
+pub(crate) const CALL_KEYS: [&str; 8] = [
     PRIORITY,
     TIMEOUT,
     RETRIES,
@@ -24,6 +25,7 @@ pub(crate) const CALL_KEYS: [&str; 7] = [
     BASE,
     MAX_DELAY,
     MAX_ELAPSED,
+    CIRCUIT_BREAKER,
 ];
 
 /// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
@@ -45,6 +47,8 @@ pub(crate) struct Args {
     pub(crate) base: Option<DurationArg>,
     pub(crate) max_delay: Option<DurationArg>,
     pub(crate) max_elapsed: Option<DurationArg>,
+    /// `circuit_breaker(...)`: when the handler's circuit opens.
+    pub(crate) breaker: Option<crate::breaker::BreakerArg>,
 }
 
 /// A duration argument (`timeout = "250ms"`): the literal (for errors on it) and its value.
@@ -76,6 +80,13 @@ impl Errors {
 
     pub(crate) fn spanned(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
         self.push(syn::Error::new_spanned(tokens, msg));
+    }
+
+    /// How many errors so far (to tell whether a part added any).
+    pub(crate) fn count(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(0, |all| all.clone().into_iter().count())
     }
 
     pub(crate) fn finish(self) -> syn::Result<()> {
@@ -179,6 +190,10 @@ pub(crate) fn parse_one(
             let value = parse_duration(meta, MAX_ELAPSED, errors)?;
             replace(&mut args.max_elapsed, value)
         }
+        CIRCUIT_BREAKER => {
+            let value = crate::breaker::parse(meta, errors)?;
+            replace(&mut args.breaker, value)
+        }
         _ => unreachable!("key checked against `allowed`"),
     };
     if duplicate {
@@ -228,7 +243,7 @@ fn parse_method_name(
 }
 
 /// `key = "<duration>"`.
-fn parse_duration(
+pub(crate) fn parse_duration(
     meta: &syn::meta::ParseNestedMeta<'_>,
     key: &str,
     errors: &mut Errors,

@@ -83,6 +83,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         priority: handler.args.priority.unwrap_or(0),
         timeout: handler.args.timeout.as_ref().map(|t| t.nanos),
         retry: retry_tokens(&krate, &handler.args),
+        breaker: crate::breaker::tokens(&krate, handler.args.breaker.as_ref()),
         line_span: ident.span(),
     }
     .expand();
@@ -138,6 +139,7 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
             priority: method.args.priority.unwrap_or(0),
             timeout: method.args.timeout.as_ref().map(|t| t.nanos),
             retry: retry_tokens(krate, &method.args),
+            breaker: crate::breaker::tokens(krate, method.args.breaker.as_ref()),
             line_span: ident.span(),
         }
         .expand()
@@ -203,6 +205,8 @@ pub(crate) struct Registration<'a> {
     pub(crate) timeout: Option<u64>,
     /// The `Retry` of `retries = N, ...`, as an expression (`None` without).
     pub(crate) retry: TokenStream,
+    /// The `CircuitBreaker` of `circuit_breaker(...)`, as an expression (`None` without).
+    pub(crate) breaker: TokenStream,
     /// Span whose `line!()` is reported.
     pub(crate) line_span: Span,
 }
@@ -247,6 +251,7 @@ impl Registration<'_> {
             priority,
             timeout,
             retry,
+            breaker,
             ..
         } = &self;
         let p = quote!(#krate::__private);
@@ -326,6 +331,7 @@ impl Registration<'_> {
                     priority: #priority,
                     timeout: #timeout,
                     retry: #retry,
+                    breaker: #breaker,
                     file: ::core::file!(),
                     line: #line,
                 },

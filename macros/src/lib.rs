@@ -9,6 +9,7 @@
 
 mod ast;
 mod attr;
+mod breaker;
 mod check;
 mod expand;
 
@@ -55,7 +56,11 @@ pub fn derive_static_event(input: TokenStream) -> TokenStream {
 /// `handler_timeout`. A sync call cannot be cancelled: a timeout on one is an error. An
 /// `async` one may also be retried when it fails: `retries = 3` and optionally
 /// `backoff = "exponential"` (default) or `"constant"`, `base = "50ms"` (default 100 ms),
-/// `max_delay = "5s"`, `max_elapsed = "30s"` (see `staticbus::Retry`).
+/// `max_delay = "5s"`, `max_elapsed = "30s"` (see `staticbus::Retry`). Any handler may sit
+/// behind a circuit breaker: `circuit_breaker(failures = 5)` (consecutive failures),
+/// `circuit_breaker(failures = 5, window = "30s", min_calls = 10)` or
+/// `circuit_breaker(ratio = 0.5, window = "30s", min_calls = 10)`, each with optional
+/// `reset = "30s"`, `probes = 1`, `dead_letter = true` (see `staticbus::CircuitBreaker`).
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemFn);
@@ -86,8 +91,8 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The type must implement `Default` (`build()` instantiates it) and be `Send + Sync`; handler
 /// methods take `&self` and one `&Event`. `name` defaults to the type name, `version` to the
-/// crate's version. `#[on]` takes `priority = N` and, on an `async` method,
-/// `timeout = "250ms"` and `retries = N, ...`, as `#[handler]` does.
+/// crate's version. `#[on]` takes `priority = N`, `circuit_breaker(...)` and, on an `async`
+/// method, `timeout = "250ms"` and `retries = N, ...`, as `#[handler]` does.
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::Item);

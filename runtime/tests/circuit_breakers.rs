@@ -148,8 +148,14 @@ async fn a_sync_handler_opens_after_its_failures_rejects_then_probes_and_closes(
         orders.delivered + orders.failed + orders.dropped_total(),
         orders.matched
     );
-    assert_eq!(metrics.circuits.len(), 1);
-    let circuit = &metrics.circuits[0];
+    // The static handlers of this test binary that have a breaker are listed too.
+    let ours: Vec<_> = metrics
+        .circuits
+        .iter()
+        .filter(|c| c.handler.starts_with("subscription"))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let circuit = ours[0];
     assert_eq!(
         (circuit.state, circuit.rejected, circuit.opened),
         (CircuitState::Closed, 5, 2)
@@ -232,4 +238,124 @@ async fn a_pull_subscriber_cannot_have_a_breaker() {
         }
         other => panic!("expected InvalidConfig, got {:?}", other.map(|_| ())),
     }
+}
+
+// ---- static handlers ---------------------------------------------------------------------
+
+#[derive(StaticEvent, Debug, Clone)]
+#[event(name = "breakers.ping")]
+struct Ping;
+
+static PING_DOWN: AtomicBool = AtomicBool::new(true);
+static PING_CALLS: AtomicU64 = AtomicU64::new(0);
+
+#[handler(circuit_breaker(failures = 2, reset = "50ms"))]
+fn guarded_ping(_: &Ping) -> Result<(), BoxError> {
+    PING_CALLS.fetch_add(1, Ordering::SeqCst);
+    if PING_DOWN.load(Ordering::SeqCst) {
+        return Err("ping backend down".into());
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_static_handler_behind_its_attribute_opens_rejects_and_closes_per_system() {
+    let system = EventSystem::builder().build().unwrap();
+    let inbox = system.subscribe_topic("staticbus.circuit.*").unwrap();
+    assert!(!system.emit(&Ping).is_ok());
+    assert!(system.publish(Ping).await.is_err());
+    assert_eq!(
+        changes(&inbox),
+        [("staticbus.circuit.opened".to_owned(), CircuitState::Open)]
+    );
+    let emitted = system.emit(&Ping);
+    assert_eq!(
+        emitted.errors()[0].circuit_open().map(|o| o.state()),
+        Some(CircuitState::Open)
+    );
+    assert!(matches!(
+        system.publish(Ping).await,
+        Err(Error::Handlers(e)) if e.errors[0].circuit_open().is_some()
+    ));
+    assert_eq!(
+        PING_CALLS.load(Ordering::SeqCst),
+        2,
+        "rejected calls are not made"
+    );
+
+    // Another system has a breaker of its own, closed.
+    let other = EventSystem::builder().build().unwrap();
+    assert!(other.emit(&Ping).errors()[0].circuit_open().is_none());
+    assert_eq!(PING_CALLS.load(Ordering::SeqCst), 3);
+
+    PING_DOWN.store(false, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_millis(50)).await;
+    assert!(system.emit(&Ping).is_ok(), "the probe");
+    assert!(system.emit(&Ping).is_ok());
+    assert_eq!(
+        changes(&inbox),
+        [
+            (
+                "staticbus.circuit.half_open".to_owned(),
+                CircuitState::HalfOpen
+            ),
+            ("staticbus.circuit.closed".to_owned(), CircuitState::Closed),
+        ]
+    );
+    let circuits = system.metrics().circuits;
+    let ping = circuits
+        .iter()
+        .find(|c| c.handler.ends_with("guarded_ping"))
+        .expect("listed");
+    assert_eq!(
+        (ping.state, ping.rejected, ping.opened),
+        (CircuitState::Closed, 2, 1)
+    );
+}
+
+#[derive(StaticEvent, Debug, Clone)]
+#[event(name = "breakers.keys")]
+struct Keys;
+
+/// The issue's own example of the keys.
+#[handler(circuit_breaker(
+    failures = 5,
+    window = "30s",
+    min_calls = 10,
+    reset = "30s",
+    probes = 1
+))]
+async fn windowed(_: &Keys) {}
+
+#[derive(Default)]
+struct Billing;
+
+#[plugin]
+impl Billing {
+    #[on(circuit_breaker(ratio = 0.5, window = "1m", min_calls = 4, dead_letter = true))]
+    fn charge(&self, _: &Keys) {}
+}
+
+#[test]
+fn the_attribute_keys_make_the_policy() {
+    let registry = staticbus::registry();
+    let event = registry.event("breakers.keys").expect("registered");
+    let policy = |suffix: &str| {
+        let info = event
+            .handlers()
+            .iter()
+            .find(|h| h.function().ends_with(suffix))
+            .expect("the handler");
+        *info.circuit_breaker().expect("a breaker")
+    };
+    assert_eq!(
+        policy("windowed"),
+        CircuitBreaker::within(5, Duration::from_secs(30), 10)
+            .reset(Duration::from_secs(30))
+            .probes(1)
+    );
+    assert_eq!(
+        policy("charge"),
+        CircuitBreaker::ratio(0.5, Duration::from_secs(60), 4).dead_letter_rejected(true)
+    );
 }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::dynamic::DynamicEvent;
-use crate::linked::TableCore;
+use crate::linked::{Breaker, HandlerInfo, HandlerRef, TableCore};
 use crate::queue::{Budget, Buffer};
 
 pub use backpressure::{
@@ -117,6 +117,8 @@ pub(crate) struct Bus {
     jitter: parking_lot::Mutex<fastrand::Rng>,
     /// Handler calls that failed for good.
     dead_letters: DeadLetters,
+    /// This system's breakers of static handlers (those that have one), on the tables.
+    static_breakers: Box<[(&'static HandlerInfo, Breaker)]>,
 }
 
 impl fmt::Debug for Bus {
@@ -141,9 +143,12 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<tokio::time::Instant> 
 
 impl Bus {
     /// A bus for a system of these static events (name and table, in registry order).
+    /// `guarded`: the static handlers with a circuit breaker that run on the tables (none
+    /// under ZeroCopy, where they are subscriptions with their own).
     pub(crate) fn new(
         settings: Settings,
         statics: impl IntoIterator<Item = (&'static str, &'static TableCore)>,
+        guarded: impl IntoIterator<Item = &'static HandlerInfo>,
     ) -> Arc<Bus> {
         let budget = Budget::new(settings.global_buffer_events, settings.global_buffer_bytes);
         let permits = settings
@@ -175,6 +180,10 @@ impl Bus {
             permits,
             jitter,
             dead_letters,
+            static_breakers: guarded
+                .into_iter()
+                .filter_map(|info| Some((info, Breaker::new(*info.circuit_breaker()?))))
+                .collect(),
         })
     }
 
@@ -337,8 +346,13 @@ impl Bus {
     }
 
     pub(crate) fn metrics(&self) -> MetricsSnapshot {
-        let stats = lock(&self.stats);
-        let (total, topics) = metrics::snapshot(stats.iter().map(|(t, c)| (&**t, &**c)));
+        // Before the counters' lock: building a route takes that one under the subscription
+        // lock, which `circuits` takes, so the two are never held in the other order.
+        let circuits = self.circuits();
+        let (total, topics) = {
+            let stats = lock(&self.stats);
+            metrics::snapshot(stats.iter().map(|(t, c)| (&**t, &**c)))
+        };
         let (buffered_events, buffered_bytes) = self.budget.used();
         let (buffer_limit_events, buffer_limit_bytes) = self.budget.limits();
         MetricsSnapshot {
@@ -350,12 +364,25 @@ impl Bus {
             buffer_limit_bytes,
             subscriptions: self.listed.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.stats(),
-            circuits: self.circuits(),
+            circuits,
         }
     }
 
-    /// Every subscription's circuit breaker, in subscription order.
+    /// The breaker of static handler `info`, if it has one.
+    pub(crate) fn static_breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker> {
+        self.static_breakers
+            .iter()
+            .find(|(known, _)| std::ptr::eq(*known, info))
+            .map(|(_, breaker)| breaker)
+    }
+
+    /// Every circuit breaker: the static handlers' (registry order), then the
+    /// subscriptions' (subscription order).
     fn circuits(&self) -> Vec<CircuitMetrics> {
+        let statics = self
+            .static_breakers
+            .iter()
+            .map(|(info, breaker)| CircuitMetrics::of(&HandlerRef::Static(info), breaker));
         let subs = self.lock_subs();
         let mut circuits: Vec<(SubscriptionId, CircuitMetrics)> = subs
             .iter()
@@ -366,7 +393,9 @@ impl Bus {
             .collect();
         drop(subs);
         circuits.sort_by_key(|(id, _)| *id);
-        circuits.into_iter().map(|(_, c)| c).collect()
+        statics
+            .chain(circuits.into_iter().map(|(_, c)| c))
+            .collect()
     }
 
     /// A buffer for a new pull subscriber: `capacity` slots, or the system's default.

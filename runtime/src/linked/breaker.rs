@@ -13,11 +13,17 @@ use tokio::time::Instant;
 
 /// When a handler's circuit opens, and how it closes again.
 ///
-/// Two rules, either of which opens it: `failures` consecutive failed calls
-/// ([`consecutive`](Self::consecutive)), or, over a rolling `window`, at least `min_calls`
-/// calls of which a `ratio` failed ([`ratio`](Self::ratio)). Open, it rejects every call
-/// until `reset` has passed (default 30 s); then it lets `probes` calls through (default 1):
-/// all succeeding close it, one failing opens it again.
+/// Three rules: `failures` consecutive failed calls ([`consecutive`](Self::consecutive));
+/// `failures` failed calls over a rolling `window` in which at least `min_calls` calls were
+/// made ([`within`](Self::within)); or, over such a window, a fraction `ratio` of the calls
+/// failed ([`ratio`](Self::ratio)). Open, it rejects every call until `reset` has passed
+/// (default 30 s); then it lets `probes` calls through (default 1): all succeeding close it,
+/// one failing opens it again. The window is ten buckets of a tenth of it each.
+///
+/// As an attribute: `#[on(circuit_breaker(failures = 5))]`,
+/// `#[on(circuit_breaker(failures = 5, window = "30s", min_calls = 10, reset = "30s",
+/// probes = 1))]`, `#[on(circuit_breaker(ratio = 0.5, window = "1m", min_calls = 20))]`;
+/// `dead_letter = true` makes rejected calls dead letters too.
 ///
 /// ```
 /// use std::time::Duration;
@@ -26,55 +32,81 @@ use tokio::time::Instant;
 /// let breaker = CircuitBreaker::consecutive(5)
 ///     .reset(Duration::from_secs(10))
 ///     .probes(2);
+/// let by_count = CircuitBreaker::within(5, Duration::from_secs(30), 10);
 /// let by_ratio = CircuitBreaker::ratio(0.5, Duration::from_secs(30), 10);
 /// assert_eq!(breaker.reset_after(), Duration::from_secs(10));
+/// assert_eq!(by_count.window(), Some(Duration::from_secs(30)));
 /// assert_eq!(by_ratio.min_calls(), 10);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitBreaker {
     failures: Option<u32>,
-    ratio: Option<(f64, Duration, u32)>,
+    ratio: Option<f64>,
+    window: Option<Duration>,
+    min_calls: u32,
     reset: Duration,
     probes: u32,
     dead_letter: bool,
 }
 
+/// `n`, at least 1.
+const fn at_least_one(n: u32) -> u32 {
+    if n == 0 { 1 } else { n }
+}
+
 impl CircuitBreaker {
+    const BASE: CircuitBreaker = CircuitBreaker {
+        failures: None,
+        ratio: None,
+        window: None,
+        min_calls: 1,
+        reset: Duration::from_secs(30),
+        probes: 1,
+        dead_letter: false,
+    };
+
     /// Opens after `failures` consecutive failed calls (at least 1: 0 counts as 1).
     pub const fn consecutive(failures: u32) -> Self {
         CircuitBreaker {
-            failures: Some(if failures == 0 { 1 } else { failures }),
-            ratio: None,
-            reset: Duration::from_secs(30),
-            probes: 1,
-            dead_letter: false,
+            failures: Some(at_least_one(failures)),
+            ..Self::BASE
+        }
+    }
+
+    /// Opens when, over the last `window`, at least `min_calls` calls were made and at least
+    /// `failures` of them failed (both at least 1).
+    pub const fn within(failures: u32, window: Duration, min_calls: u32) -> Self {
+        CircuitBreaker {
+            failures: Some(at_least_one(failures)),
+            window: Some(window),
+            min_calls: at_least_one(min_calls),
+            ..Self::BASE
         }
     }
 
     /// Opens when, over the last `window`, at least `min_calls` calls were made and a
     /// fraction of at least `ratio` of them failed (`ratio` is clamped to 0..=1; NaN is 1).
-    pub fn ratio(ratio: f64, window: Duration, min_calls: u32) -> Self {
-        let ratio = if ratio.is_nan() {
+    pub const fn ratio(ratio: f64, window: Duration, min_calls: u32) -> Self {
+        #[allow(clippy::eq_op, reason = "the NaN check, in a const fn")]
+        let ratio = if ratio != ratio {
+            1.0
+        } else if ratio < 0.0 {
+            0.0
+        } else if ratio > 1.0 {
             1.0
         } else {
-            ratio.clamp(0.0, 1.0)
+            ratio
         };
         CircuitBreaker {
-            failures: None,
-            ratio: Some((ratio, window, min_calls.max(1))),
-            reset: Duration::from_secs(30),
-            probes: 1,
-            dead_letter: false,
+            ratio: Some(ratio),
+            window: Some(window),
+            min_calls: at_least_one(min_calls),
+            ..Self::BASE
         }
     }
 
-    /// Also opens on `failures` consecutive failures (with [`ratio`](Self::ratio)).
-    pub const fn or_consecutive(mut self, failures: u32) -> Self {
-        self.failures = Some(if failures == 0 { 1 } else { failures });
-        self
-    }
-
-    /// How long it stays open before letting probes through. Any duration is valid.
+    /// How long it stays open before letting probes through. Any duration is valid: one too
+    /// long to be a deadline keeps it open.
     pub const fn reset(mut self, reset: Duration) -> Self {
         self.reset = reset;
         self
@@ -83,7 +115,7 @@ impl CircuitBreaker {
     /// How many calls half-open lets through, all of which must succeed to close it (at
     /// least 1: 0 counts as 1).
     pub const fn probes(mut self, probes: u32) -> Self {
-        self.probes = if probes == 0 { 1 } else { probes };
+        self.probes = at_least_one(probes);
         self
     }
 
@@ -94,24 +126,34 @@ impl CircuitBreaker {
         self
     }
 
-    /// Consecutive failures that open it, if that rule is on.
+    /// The failures that open it (consecutive without a window), if that rule is on.
     pub const fn failures(&self) -> Option<u32> {
         self.failures
     }
 
-    /// The ratio rule's window, if that rule is on.
-    pub fn window(&self) -> Option<Duration> {
-        self.ratio.map(|(_, window, _)| window)
+    /// The failure ratio that opens it, if that rule is on.
+    pub const fn failure_ratio(&self) -> Option<f64> {
+        self.ratio
     }
 
-    /// The ratio rule's minimum of calls (0 without that rule).
-    pub fn min_calls(&self) -> u32 {
-        self.ratio.map_or(0, |(_, _, min)| min)
+    /// The rolling window failures are counted over, if any.
+    pub const fn window(&self) -> Option<Duration> {
+        self.window
+    }
+
+    /// The calls the window must hold before it may open (1 without a window).
+    pub const fn min_calls(&self) -> u32 {
+        self.min_calls
     }
 
     /// How long it stays open.
     pub const fn reset_after(&self) -> Duration {
         self.reset
+    }
+
+    /// How many probes half-open lets through.
+    pub const fn probe_calls(&self) -> u32 {
+        self.probes
     }
 
     /// Whether rejected calls become dead letters.
@@ -270,13 +312,19 @@ impl Breaker {
                 None
             }
             CircuitState::Closed => {
-                s.consecutive = if succeeded { 0 } else { s.consecutive + 1 };
-                let trips_consecutive = self
-                    .policy
-                    .failures
-                    .is_some_and(|failures| s.consecutive >= failures);
-                let trips_ratio = self.count_window(&mut s, now, succeeded);
-                (trips_consecutive || trips_ratio).then(|| self.open(&mut s, now))
+                s.consecutive = if succeeded {
+                    0
+                } else {
+                    s.consecutive.saturating_add(1)
+                };
+                let trips = match self.policy.window {
+                    None => self
+                        .policy
+                        .failures
+                        .is_some_and(|failures| s.consecutive >= failures),
+                    Some(window) => self.count_window(&mut s, window, now, succeeded),
+                };
+                trips.then(|| self.open(&mut s, now))
             }
             // A call admitted before the circuit opened (or a probe of an earlier half-open
             // spell) finishing now: it changes nothing.
@@ -284,11 +332,8 @@ impl Breaker {
         }
     }
 
-    /// Adds the call to the window; whether the ratio rule trips.
-    fn count_window(&self, s: &mut State, now: Instant, succeeded: bool) -> bool {
-        let Some((ratio, window, min_calls)) = self.policy.ratio else {
-            return false;
-        };
+    /// Adds the call to the window; whether the window's rule trips.
+    fn count_window(&self, s: &mut State, window: Duration, now: Instant, succeeded: bool) -> bool {
         let tenth = (window / BUCKETS as u32).max(Duration::from_nanos(1));
         let elapsed = now.saturating_duration_since(self.began);
         let slot = u64::try_from(elapsed.as_nanos() / tenth.as_nanos()).unwrap_or(u64::MAX);
@@ -311,7 +356,12 @@ impl Breaker {
         let (calls, failures) = live.fold((0u64, 0u64), |(c, f), b| {
             (c + u64::from(b.calls), f + u64::from(b.failures))
         });
-        calls >= u64::from(min_calls) && failures as f64 >= ratio * calls as f64
+        let policy = &self.policy;
+        calls >= u64::from(policy.min_calls)
+            && (policy.failures.is_some_and(|f| failures >= u64::from(f))
+                || policy
+                    .ratio
+                    .is_some_and(|r| failures as f64 >= r * calls as f64))
     }
 
     fn open(&self, s: &mut State, now: Instant) -> CircuitState {

@@ -136,15 +136,43 @@ async fn a_call_admitted_before_it_opened_changes_nothing_when_it_ends() {
     assert_eq!(breaker.counts().state, Open);
 }
 
+#[tokio::test(start_paused = true)]
+async fn failures_within_a_window_need_its_minimum_of_calls() {
+    // Three failures among at least five calls over 1 s.
+    let policy = CircuitBreaker::within(3, Duration::from_secs(1), 5);
+    run(
+        policy,
+        &[
+            step(0, Call, false, Closed, &[]),
+            step(0, Call, false, Closed, &[]),
+            step(0, Call, true, Closed, &[]),
+            step(0, Call, false, Closed, &[]), // three failures, four calls
+            step(0, Call, true, Open, &[Open]), // five calls: a success can open it
+        ],
+    )
+    .await;
+}
+
 #[test]
 fn policies_keep_their_values_in_range() {
     assert_eq!(CircuitBreaker::consecutive(0).failures(), Some(1));
-    assert_eq!(CircuitBreaker::consecutive(2).probes(0).failures(), Some(2));
+    assert_eq!(CircuitBreaker::consecutive(2).probes(0).probe_calls(), 1);
     let nan = CircuitBreaker::ratio(f64::NAN, Duration::ZERO, 0);
-    assert_eq!(nan.min_calls(), 1);
+    assert_eq!((nan.failure_ratio(), nan.min_calls()), (Some(1.0), 1));
     assert_eq!(nan.window(), Some(Duration::ZERO));
     let over = CircuitBreaker::ratio(7.0, Duration::MAX, u32::MAX);
-    assert_eq!(over.min_calls(), u32::MAX);
+    assert_eq!(
+        (over.failure_ratio(), over.min_calls()),
+        (Some(1.0), u32::MAX)
+    );
+    assert_eq!(
+        CircuitBreaker::ratio(-1.0, Duration::ZERO, 1).failure_ratio(),
+        Some(0.0)
+    );
+    assert_eq!(
+        CircuitBreaker::within(0, Duration::ZERO, 0).failures(),
+        Some(1)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -70,6 +70,7 @@ pub struct HandlerInfo {
     priority: i32,
     timeout: Option<std::time::Duration>,
     retry: Option<super::Retry>,
+    breaker: Option<super::CircuitBreaker>,
     kind: HandlerKind,
     file: &'static str,
     line: u32,
@@ -105,6 +106,10 @@ impl HandlerInfo {
     /// Its `retries = N, ...` (async handlers only): how a failed call is tried again.
     pub fn retry(&self) -> Option<&super::Retry> {
         self.retry.as_ref()
+    }
+    /// Its `circuit_breaker(...)`: when its circuit opens, and how it closes again.
+    pub fn circuit_breaker(&self) -> Option<&super::CircuitBreaker> {
+        self.breaker.as_ref()
     }
     /// Sync or async.
     pub fn kind(&self) -> HandlerKind {
@@ -152,6 +157,7 @@ pub struct HandlerMeta {
     pub priority: i32,
     pub timeout: Option<std::time::Duration>,
     pub retry: Option<super::Retry>,
+    pub breaker: Option<super::CircuitBreaker>,
     pub file: &'static str,
     pub line: u32,
 }
@@ -231,6 +237,7 @@ impl HandlerDecl {
                 priority: meta.priority,
                 timeout: meta.timeout,
                 retry: meta.retry,
+                breaker: meta.breaker,
                 kind,
                 file: meta.file,
                 line: meta.line,

@@ -5,7 +5,9 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::{Arc, Weak};
 
+use super::breaker::{Breaker, CircuitState};
 use super::event::EventDesc;
+use super::handler::HandlerInfo;
 use super::instances::{Instances, Plan};
 use super::invoke::HandlerError;
 use super::plugin::{Plugin, PluginKey};
@@ -25,6 +27,19 @@ pub(crate) trait SystemPart: Any + Send + Sync {
         copy: Option<Arc<dyn Any + Send + Sync>>,
         error: &HandlerError,
     );
+
+    /// The breaker of static handler `info` in this system, if it has one.
+    fn breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker>;
+
+    /// Static handler `info`'s circuit moved to `state` (announce it).
+    fn circuit_moved(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        info: &'static HandlerInfo,
+        breaker: &Breaker,
+        state: CircuitState,
+    );
 }
 
 /// A host with no system (the static layer's own tests): failures go nowhere.
@@ -36,6 +51,20 @@ impl SystemPart for () {
         _: &EventDesc,
         _: Option<Arc<dyn Any + Send + Sync>>,
         _: &HandlerError,
+    ) {
+    }
+
+    fn breaker(&self, _: &'static HandlerInfo) -> Option<&Breaker> {
+        None
+    }
+
+    fn circuit_moved(
+        &self,
+        _: &Host,
+        _: &Call<'_>,
+        _: &'static HandlerInfo,
+        _: &Breaker,
+        _: CircuitState,
     ) {
     }
 }
@@ -146,6 +175,25 @@ impl Host {
         self.shared
             .system
             .static_failed(self, call, desc, copy, error);
+    }
+
+    /// The breaker of static handler `info` in this system, if it has one.
+    pub(crate) fn breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker> {
+        self.shared.system.breaker(info)
+    }
+
+    /// Tells the system static handler `info`'s circuit moved to `state`.
+    #[cold]
+    pub(crate) fn circuit_moved(
+        &self,
+        call: &Call<'_>,
+        info: &'static HandlerInfo,
+        breaker: &Breaker,
+        state: CircuitState,
+    ) {
+        self.shared
+            .system
+            .circuit_moved(self, call, info, breaker, state);
     }
 
     /// A handle that does not keep this host alive.

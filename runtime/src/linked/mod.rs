@@ -14,6 +14,7 @@
 
 mod breaker;
 mod event;
+mod guarded;
 mod handler;
 mod host;
 mod instances;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::event::{EventDesc, StaticEvent};
+use super::guarded;
 use super::handler::{BoxError, HandlerInfo, RawHandler, RawSync};
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
@@ -56,16 +57,19 @@ struct SlowReasons {
 /// each one may be called with the address of a value of that type.
 pub(crate) struct Built {
     /// The sync handlers, the only thing `emit` walks.
-    sync: Box<[RawSync]>,
+    pub(super) sync: Box<[RawSync]>,
     /// `sync[i]`'s description, read only when it fails.
-    sync_info: Box<[&'static HandlerInfo]>,
+    pub(super) sync_info: Box<[&'static HandlerInfo]>,
     /// Every handler, sync and async, for `publish`.
     ordered: Box<[(RawHandler, &'static HandlerInfo)]>,
-    async_count: u32,
+    pub(super) async_count: u32,
     /// This event's position in the registry (sorted by name), for per-system flags.
     index: usize,
     /// What the bus needs of the type (a copy of the table's), for a failure's dead letter.
-    desc: EventDesc,
+    pub(super) desc: EventDesc,
+    /// Some handler has a circuit breaker: `emit` walks through the gates
+    /// ([`Built::emit_guarded`]), and the fast path stays closed.
+    guarded: bool,
 }
 
 /// A borrowed static event with its type erased, and its type's table: what the slow paths
@@ -111,10 +115,14 @@ impl<'a> StaticRef<'a> {
 
     /// Calls every sync handler of its table, in order.
     pub(crate) fn emit(&self, host: &Host, call: &Call<'_>) -> Emitted {
+        let built = self.table.built();
         // SAFETY: `value` is of `table`'s event type (checked, or typed at construction).
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
         unsafe {
-            self.table.built().emit(host, call, self.as_ptr())
+            if built.guarded {
+                return built.emit_guarded(host, call, self.as_ptr());
+            }
+            built.emit(host, call, self.as_ptr())
         }
     }
 
@@ -178,6 +186,18 @@ impl<'a> StaticRef<'a> {
         timeout: Option<std::time::Duration>,
         jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
     ) -> Result<(), HandlerError> {
+        let admitted = match guarded::gate(host, call, info) {
+            guarded::Gate::Free => None,
+            guarded::Gate::Let { breaker, probe } => Some((breaker, probe)),
+            guarded::Gate::Rejected(state) => {
+                let desc = self.table.desc();
+                // SAFETY: `value` is of `table`'s event type.
+                #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
+                return Err(unsafe {
+                    guarded::rejected(host, call, info, state, desc, self.as_ptr())
+                });
+            }
+        };
         let mut tried = invoke::Tried::once();
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
         let outcome = match handler {
@@ -200,6 +220,10 @@ impl<'a> StaticRef<'a> {
                 }
             }
         };
+        if let Some((breaker, probe)) = admitted {
+            let succeeded = matches!(outcome, Outcome::Handled);
+            guarded::tell(host, call, info, breaker, succeeded, probe);
+        }
         match outcome {
             Outcome::Handled => Ok(()),
             Outcome::Failed(source) => {
@@ -465,7 +489,7 @@ impl TableCore {
     /// reasons locked, so concurrent changes apply in order.
     fn refresh(&self, reasons: &SlowReasons) {
         let (fast, single) = match self.built.get() {
-            Some(built) if reasons.dynamic_refs == 0 && reasons.warned => (
+            Some(built) if reasons.dynamic_refs == 0 && reasons.warned && !built.guarded => (
                 ptr::from_ref(built).cast_mut(),
                 match (&*built.sync, built.async_count) {
                     ([only], 0) => *only as *mut (),
@@ -509,6 +533,7 @@ impl Built {
             ordered: ordered.into(),
             index: registry.event_index(desc.type_id()).unwrap_or(usize::MAX),
             desc: *desc,
+            guarded: decls.iter().any(|d| d.info.circuit_breaker().is_some()),
         }
     }
 
@@ -520,6 +545,14 @@ impl Built {
     /// Async handlers, which `emit` skips.
     pub(crate) fn async_count(&self) -> u32 {
         self.async_count
+    }
+
+    /// The handlers that have a circuit breaker.
+    pub(crate) fn guarded_handlers(&self) -> impl Iterator<Item = &'static HandlerInfo> + '_ {
+        self.ordered
+            .iter()
+            .map(|(_, info)| *info)
+            .filter(|info| info.circuit_breaker().is_some())
     }
 
     /// Sync handlers, which `emit` runs.
@@ -593,7 +626,7 @@ impl Built {
 }
 
 #[cold]
-fn static_failure(info: &'static HandlerInfo, source: BoxError) -> HandlerError {
+pub(super) fn static_failure(info: &'static HandlerInfo, source: BoxError) -> HandlerError {
     HandlerError {
         attempts: 1,
         first_error: None,
@@ -668,6 +701,20 @@ impl Emitted {
             self.handled as usize,
             self.errors.map(|e| *e).unwrap_or_default(),
         )
+    }
+
+    /// What a walk of the table did.
+    pub(crate) fn from_parts(
+        handled: usize,
+        skipped_async: u32,
+        errors: Vec<HandlerError>,
+    ) -> Self {
+        Emitted {
+            // Counts of one table: `build` caps them below 2^32.
+            handled: handled as u32,
+            skipped_async,
+            errors: (!errors.is_empty()).then(|| Box::new(errors)),
+        }
     }
 
     /// Adds the counts of other handlers of the same event that all succeeded.

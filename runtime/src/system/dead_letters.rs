@@ -1,11 +1,15 @@
 //! The dead-letter queue as the system shows it: inspect, purge, redrive; and the static
-//! tables' way of telling the bus a handler failed ([`SystemPart`] for [`Core`]).
+//! tables' way up to the bus ([`SystemPart`] for [`Core`]: a handler failed, its breaker,
+//! its circuit moved).
 
 use std::any::Any;
 use std::sync::Arc;
 
 use crate::bus::{DeadLetter, DeadLetterStats};
-use crate::linked::{Call, EventDesc, HandlerError, HandlerRef, Host, StaticRef, SystemPart};
+use crate::linked::{
+    Breaker, Call, CircuitState, EventDesc, HandlerError, HandlerInfo, HandlerRef, Host, StaticRef,
+    SystemPart,
+};
 
 use super::{Core, EventSystem};
 
@@ -19,6 +23,22 @@ impl SystemPart for Core {
         error: &HandlerError,
     ) {
         self.bus.bury_static(host, call, desc, copy, error);
+    }
+
+    fn breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker> {
+        self.bus.static_breaker(info)
+    }
+
+    fn circuit_moved(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        info: &'static HandlerInfo,
+        breaker: &Breaker,
+        state: CircuitState,
+    ) {
+        self.bus
+            .circuit_moved(host, call, HandlerRef::Static(info), breaker, state);
     }
 }
 

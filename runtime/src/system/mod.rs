@@ -105,7 +105,13 @@ impl EventSystem {
         let zero_copy = config.implementation == ImplementationType::ZeroCopy;
         let plain = !zero_copy && config.settings.max_concurrent_dispatches.is_none();
         let statics = registry.events().iter().map(|e| (e.name(), e.table()));
-        let bus = Bus::new(config.settings, statics);
+        let guarded: Vec<_> = if zero_copy {
+            Vec::new()
+        } else {
+            let tables = registry.events().iter().map(|e| e.table().built());
+            tables.flat_map(|t| t.guarded_handlers()).collect()
+        };
+        let bus = Bus::new(config.settings, statics, guarded);
         let core = Core {
             bus: Arc::clone(&bus),
             zero_copy,

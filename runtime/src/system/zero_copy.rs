@@ -25,7 +25,7 @@ pub(super) fn install(bus: &Arc<Bus>, registry: &Registry) {
                 info: Some(&decl.info),
                 timeout: decl.info.timeout(),
                 retry: decl.info.retry().copied(),
-                breaker: None,
+                breaker: decl.info.circuit_breaker().copied(),
             });
             debug_assert!(installed.is_ok(), "a new bus is open");
         }
