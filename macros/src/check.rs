@@ -69,21 +69,9 @@ pub(crate) fn plugin<'a>(plugin: &'a Plugin, errors: &mut Errors) -> Vec<Option<
         .collect()
 }
 
-/// A `timeout` or `retries` only on an `async` handler (a sync call cannot be cancelled
-/// once it runs; sync retries are to come), and the policy's keys only with `retries`.
+/// A `timeout` only on an `async` handler (a sync call cannot be cancelled once it runs),
+/// and the retry policy's keys only with `retries`.
 pub(crate) fn check_call_keys(args: &attr::Args, sig: &syn::Signature, errors: &mut Errors) {
-    if let Some((lit, _)) = &args.retries
-        && sig.asyncness.is_none()
-    {
-        errors.spanned(
-            lit,
-            format!(
-                "`{}` is a sync handler, and only async handlers are retried (for now): make it \
-                 an `async fn`",
-                sig.ident
-            ),
-        );
-    }
     if args.retries.is_none()
         && let Some(lit) = args.retry_key()
     {

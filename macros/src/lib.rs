@@ -53,8 +53,9 @@ pub fn derive_static_event(input: TokenStream) -> TokenStream {
 /// `Result<(), E>` with `E: std::error::Error + Send + Sync + 'static`. An `async` one may
 /// take `timeout = "250ms"` (any duration `humantime` reads: `"5s"`, `"1m 30s"`): a call
 /// that runs longer is cancelled and fails with a `HandlerTimeout`, over the system's
-/// `handler_timeout`. A sync call cannot be cancelled: a timeout on one is an error. An
-/// `async` one may also be retried when it fails: `retries = 3` and optionally
+/// `handler_timeout`. A sync call cannot be cancelled: a timeout on one is an error. Any
+/// handler may be retried when it fails (a sync one by `publish`, never by `emit`, which
+/// never waits): `retries = 3` and optionally
 /// `backoff = "exponential"` (default) or `"constant"`, `base = "50ms"` (default 100 ms),
 /// `max_delay = "5s"`, `max_elapsed = "30s"` (see `staticbus::Retry`). Any handler may sit
 /// behind a circuit breaker: `circuit_breaker(failures = 5)` (consecutive failures),
@@ -91,8 +92,8 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The type must implement `Default` (`build()` instantiates it) and be `Send + Sync`; handler
 /// methods take `&self` and one `&Event`. `name` defaults to the type name, `version` to the
-/// crate's version. `#[on]` takes `priority = N`, `circuit_breaker(...)` and, on an `async`
-/// method, `timeout = "250ms"` and `retries = N, ...`, as `#[handler]` does.
+/// crate's version. `#[on]` takes `priority = N`, `retries = N, ...`, `circuit_breaker(...)`
+/// and, on an `async` method, `timeout = "250ms"`, as `#[handler]` does.
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::Item);

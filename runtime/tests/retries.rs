@@ -1,4 +1,4 @@
-//! Retries of failed async handler calls: full-jitter delays from the system's seeded
+//! Retries of failed handler calls (async, and sync under `publish`): full-jitter delays from the system's seeded
 //! generator (so the schedule is exact), permanent errors not retried, `max_elapsed`, and the
 //! attempt count in the failure record. On tokio's paused clock.
 
@@ -177,24 +177,78 @@ async fn a_permanent_error_is_not_retried_and_max_elapsed_stops_early() {
 }
 
 #[tokio::test]
-async fn a_retry_on_a_sync_handler_or_a_pull_subscriber_is_refused() {
+async fn a_retry_on_a_pull_subscriber_is_refused() {
     let system = system();
-    let retry = || SubscribeOptions::new().retry(Retry::constant(1, Duration::ZERO));
-    for err in [
-        system
-            .on_with("r.sync", retry(), |_: &EventRef<'_>| {})
-            .map(drop)
-            .unwrap_err(),
-        system
-            .subscribe_topic_with("r.pull", retry())
-            .map(drop)
-            .unwrap_err(),
-    ] {
-        match err {
-            Error::InvalidConfig { option, .. } => assert_eq!(option, "SubscribeOptions::retry"),
-            other => panic!("expected InvalidConfig, got {other:?}"),
-        }
+    let retry = SubscribeOptions::new().retry(Retry::constant(1, Duration::ZERO));
+    match system.subscribe_topic_with("r.pull", retry).map(drop) {
+        Err(Error::InvalidConfig { option, .. }) => assert_eq!(option, "SubscribeOptions::retry"),
+        other => panic!("expected InvalidConfig, got {other:?}"),
     }
+}
+
+/// A sync handler recording when each attempt was made (since `start`), failing the first
+/// `failures` attempts.
+fn flaky_sync(
+    start: Instant,
+    failures: usize,
+    log: &Arc<Mutex<Vec<Duration>>>,
+) -> impl Fn(&EventRef<'_>) -> Result<(), BoxError> + Send + Sync + 'static {
+    let log = Arc::clone(log);
+    move |_| {
+        let attempt = {
+            let mut log = log.lock().unwrap();
+            log.push(start.elapsed());
+            log.len()
+        };
+        if attempt <= failures {
+            return Err(Flaky(attempt).into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sync_subscription_is_retried_by_publish_on_the_same_schedule_and_once_by_emit() {
+    let system = system();
+    let retry = Retry::exponential(3, Duration::from_millis(100));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let options = SubscribeOptions::new().retry(retry);
+    let _sub = system
+        .on_with("r.sync", options, flaky_sync(start, 2, &log))
+        .unwrap();
+    let later = Arc::new(Mutex::new(0));
+    let _after = {
+        let later = Arc::clone(&later);
+        system
+            .on("r.sync", move |_: &EventRef<'_>| {
+                *later.lock().unwrap() += 1
+            })
+            .unwrap()
+    };
+
+    let published = system.publish_dynamic(event("r.sync")).await.unwrap();
+    assert_eq!(
+        published.handled(),
+        2,
+        "the retried one, then the next handler"
+    );
+    // Tokio's timer ticks in milliseconds, as above.
+    let delays: Vec<Duration> = expected_delays(&retry, 2)
+        .into_iter()
+        .map(|d| Duration::from_millis(u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap()))
+        .collect();
+    let started = log.lock().unwrap().clone();
+    assert_eq!(started, [Duration::ZERO, delays[0], delays[0] + delays[1]]);
+    assert_eq!(*later.lock().unwrap(), 1);
+
+    // `emit` never waits: one attempt, and its failure is final.
+    log.lock().unwrap().clear();
+    let log_start = Instant::now();
+    let emitted = system.emit_dynamic(&event("r.sync"));
+    assert_eq!(log_start.elapsed(), Duration::ZERO);
+    assert_eq!(emitted.handled() + emitted.errors().len(), 2);
+    assert_eq!(log.lock().unwrap().len(), 1, "made once");
 }
 
 // ---- the attribute -------------------------------------------------------------------------
@@ -252,4 +306,60 @@ async fn the_attribute_retries_a_static_handler_with_its_policy() {
         }
         other => panic!("expected the last of 5 attempts to fail, got {other:?}"),
     }
+}
+
+#[derive(StaticEvent, Debug)]
+#[event(name = "retries.sync_attr")]
+struct Stamp(u64);
+
+static STAMP_CALLS: Mutex<u64> = Mutex::new(0);
+
+/// Fails the first `e.0` attempts of each event (counted across events: reset per test).
+#[handler(retries = 2, backoff = "constant", base = "10ms")]
+fn stamp(e: &Stamp) -> Result<(), Flaky> {
+    let attempt = {
+        let mut calls = STAMP_CALLS.lock().unwrap();
+        *calls += 1;
+        *calls
+    };
+    if attempt <= e.0 {
+        return Err(Flaky(attempt as usize));
+    }
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sync_static_handler_is_retried_by_publish_and_called_once_by_emit() {
+    let system = system();
+    let start = Instant::now();
+    system.publish(Stamp(2)).await.unwrap();
+    assert_eq!(
+        *STAMP_CALLS.lock().unwrap(),
+        3,
+        "failed twice, then succeeded"
+    );
+    assert!(
+        start.elapsed() <= Duration::from_millis(2 * 10 + 2),
+        "two constant delays"
+    );
+
+    *STAMP_CALLS.lock().unwrap() = 0;
+    let emitted = system.emit(&Stamp(1));
+    assert_eq!(
+        *STAMP_CALLS.lock().unwrap(),
+        1,
+        "emit never waits: one attempt"
+    );
+    assert_eq!(emitted.errors()[0].attempts, 1);
+
+    *STAMP_CALLS.lock().unwrap() = 0;
+    match system.publish(Stamp(99)).await {
+        Err(Error::Handlers(errors)) => assert_eq!(errors.errors[0].attempts, 3),
+        other => panic!("expected the last of 3 attempts to fail, got {other:?}"),
+    }
+    assert_eq!(
+        system.dead_letters().len(),
+        2,
+        "emit's failure and publish's last"
+    );
 }

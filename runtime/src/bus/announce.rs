@@ -13,7 +13,7 @@ use super::tally::Tally;
 
 /// An announcement as a walk carries it: owned, so pull subscribers get it, but never handed
 /// to async handlers (the dispatch that caused it does not wait for them: they count it as
-/// not owned, as under `emit`).
+/// not owned, as under `emit`), and sync handlers are not retried on it.
 struct Announced(Carried);
 
 impl Form for Announced {
@@ -31,6 +31,9 @@ impl Form for Announced {
     }
     fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
         None
+    }
+    fn waits(&self) -> bool {
+        false
     }
 }
 

@@ -5,12 +5,11 @@
 //! one field, and a subscription without one never comes here.
 
 use crate::dynamic::{EventRef, Payload};
-use crate::linked::invoke::{self, Outcome};
 use crate::linked::{Admission, Breaker, Call, CircuitState, HandlerRef, Host};
 
 use super::Bus;
 use super::dispatch::Run;
-use super::subscription::{Sub, SyncHandler};
+use super::subscription::Sub;
 use super::tally::Tally;
 
 /// The topic a circuit's opening is announced on.
@@ -157,35 +156,5 @@ impl Bus {
         if let Some(state) = breaker.record(succeeded, probe) {
             self.circuit_moved(host, call, sub.handler_ref(), breaker, state);
         }
-    }
-
-    /// A sync handler's call behind its breaker: asked, made (through the invoke step) if
-    /// admitted, told, counted.
-    #[cold]
-    #[inline(never)]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the walk's state, as the walk has it"
-    )]
-    pub(super) fn call_guarded(
-        &self,
-        host: &Host,
-        call: &Call<'_>,
-        sub: &Sub,
-        breaker: &Breaker,
-        handler: &SyncHandler,
-        view: EventRef<'_>,
-        run: &mut Run,
-        tally: &mut Tally,
-    ) {
-        let Some(probe) = self.admit(host, call, sub, breaker, view, run, tally) else {
-            return;
-        };
-        let outcome = invoke::run(|| handler(host, call, &view));
-        let succeeded = matches!(outcome, Outcome::Handled);
-        self.tell_breaker(host, call, sub, breaker, succeeded, probe);
-        tally.record(&mut run.books, sub, outcome, |error| {
-            self.bury_view(host, call, Some(view), error)
-        });
     }
 }

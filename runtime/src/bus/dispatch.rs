@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::dynamic::{DynamicEvent, EventRef};
 use crate::linked::invoke::{self, Outcome, Tried};
-use crate::linked::{BoxFuture, Call, HandlerResult, Host};
+use crate::linked::{BoxError, BoxFuture, Call, HandlerResult, Host};
 use crate::queue::{Buffer, Overflow, PushOutcome};
 
 use super::backpressure::Offered;
@@ -19,7 +19,7 @@ use super::item::{Carried, Form, Item};
 use super::metrics::{Books, DropReason};
 use super::route::{Route, TopicRef};
 use super::shutdown::InFlight;
-use super::subscription::{Pull, Sub, SubKind};
+use super::subscription::{Pull, Sub, SubKind, SyncHandler};
 use super::tally::Tally;
 use super::{Bus, deadline_after};
 
@@ -45,12 +45,21 @@ struct Blocked {
     bytes: usize,
 }
 
-/// An async handler's call, for the caller to await before walking on from `at + 1`.
+/// A handler's call to await before walking on from `at + 1`: an async handler's, or a
+/// sync handler's retries.
 pub(crate) struct Awaiting<'h> {
     at: usize,
-    future: BoxFuture<'h, HandlerResult>,
+    wait: Wait<'h>,
     /// Let through by its half-open circuit as a probe.
     probe: bool,
+}
+
+/// What is awaited of a call.
+enum Wait<'h> {
+    /// An async handler's first attempt, started.
+    Call(BoxFuture<'h, HandlerResult>),
+    /// A sync handler's first attempt failed with this: its retries.
+    Retry(BoxError),
 }
 
 /// What [`Bus::deliver`] did; its counts are in the caller's [`Tally`].
@@ -143,9 +152,13 @@ impl Bus {
             match &sub.kind {
                 SubKind::Sync(handler) => {
                     let view = event.view();
-                    if let Some(breaker) = &sub.breaker {
-                        self.call_guarded(host, call, sub, breaker, handler, view, run, tally);
-                        continue;
+                    if !sub.plain {
+                        let waits = event.waits();
+                        match self.call_sync(host, call, at, sub, handler, view, waits, run, tally)
+                        {
+                            Some(awaiting) => return Some(awaiting),
+                            None => continue,
+                        }
                     }
                     let outcome = invoke::run(|| handler(host, call, &view));
                     tally.record(&mut run.books, sub, outcome, |error| {
@@ -169,7 +182,10 @@ impl Bus {
                             }
                         };
                         match invoke::start_async(|| handler(host, call, shared)) {
-                            Ok(future) => return Some(Awaiting { at, future, probe }),
+                            Ok(future) => {
+                                let wait = Wait::Call(future);
+                                return Some(Awaiting { at, wait, probe });
+                            }
                             Err(outcome) => {
                                 if let Some(breaker) = &sub.breaker {
                                     self.tell_breaker(host, call, sub, breaker, false, probe);
@@ -456,6 +472,69 @@ impl Bus {
         }
     }
 
+    /// A sync handler's call with a breaker or retries (off the walk's hot path): asked of
+    /// the breaker, made, told; a failure with retries left, where the walk may wait
+    /// (`waits`), comes back to be awaited ([`Bus::retry_sync`]).
+    #[cold]
+    #[inline(never)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the walk's state, as the walk has it"
+    )]
+    fn call_sync<'h>(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        at: usize,
+        sub: &Sub,
+        handler: &SyncHandler,
+        view: EventRef<'_>,
+        waits: bool,
+        run: &mut Run,
+        tally: &mut Tally,
+    ) -> Option<Awaiting<'h>> {
+        let probe = match &sub.breaker {
+            None => false,
+            Some(breaker) => self.admit(host, call, sub, breaker, view, run, tally)?,
+        };
+        let outcome = match invoke::run(|| handler(host, call, &view)) {
+            Outcome::Failed(error) if sub.retry.is_some() && waits => {
+                let wait = Wait::Retry(error);
+                return Some(Awaiting { at, wait, probe });
+            }
+            outcome => outcome,
+        };
+        if let Some(breaker) = &sub.breaker {
+            let succeeded = matches!(outcome, Outcome::Handled);
+            self.tell_breaker(host, call, sub, breaker, succeeded, probe);
+        }
+        tally.record(&mut run.books, sub, outcome, |error| {
+            self.bury_view(host, call, Some(view), error)
+        });
+        None
+    }
+
+    /// The retries of a sync handler's call whose first attempt failed with `error`, by its
+    /// policy, on the event the walk holds.
+    async fn retry_sync(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        sub: &Sub,
+        event: &Carried,
+        error: BoxError,
+    ) -> (Outcome, Tried) {
+        let first = Outcome::Failed(error);
+        match (&sub.kind, &sub.retry, event.viewed()) {
+            (SubKind::Sync(handler), Some(retry), Some(view)) => {
+                let again = || handler(host, call, &view);
+                let jitter = |ceiling| self.jitter(ceiling);
+                invoke::retry_sync(first, again, retry, jitter).await
+            }
+            _ => (first, Tried::once()),
+        }
+    }
+
     /// Awaits what [`Bus::deliver`] could not finish: each async handler in turn, walking on
     /// after it, then the pushes waiting for room (one deadline for all).
     pub(crate) async fn finish<'h>(
@@ -471,9 +550,13 @@ impl Bus {
             // The event is shared again only for a retry: a call that succeeds at once
             // costs what it costs without a policy.
             let event = &mut p.event;
-            let (outcome, tried) = self
-                .await_call(host, call, sub, awaiting.future, || event.dynamic())
-                .await;
+            let (outcome, tried) = match awaiting.wait {
+                Wait::Call(future) => {
+                    self.await_call(host, call, sub, future, || event.dynamic())
+                        .await
+                }
+                Wait::Retry(error) => self.retry_sync(host, call, sub, event, error).await,
+            };
             if let Some(breaker) = &sub.breaker {
                 let succeeded = matches!(outcome, Outcome::Handled);
                 self.tell_breaker(host, call, sub, breaker, succeeded, awaiting.probe);

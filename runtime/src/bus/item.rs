@@ -42,6 +42,8 @@ pub(crate) trait Form {
     fn item(&mut self, typed: bool, last: bool) -> Option<Item>;
     /// The event as a shared `DynamicEvent` (for an async handler); `None` when borrowed.
     fn dynamic(&mut self) -> Option<Arc<DynamicEvent>>;
+    /// Whether the walk may wait on it (a sync handler's retries): a publish's own event.
+    fn waits(&self) -> bool;
 }
 
 /// Borrowed from the caller (`emit`, or a publish that only sync handlers see): only sync
@@ -66,6 +68,10 @@ impl Form for EventRef<'_> {
     #[inline(always)]
     fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {
         None
+    }
+    #[inline(always)]
+    fn waits(&self) -> bool {
+        false
     }
 }
 
@@ -173,6 +179,11 @@ impl Form for Carried {
             return value.map(Item::Static);
         }
         self.dynamic().map(Item::Dynamic)
+    }
+
+    #[inline(always)]
+    fn waits(&self) -> bool {
+        true
     }
 
     fn dynamic(&mut self) -> Option<Arc<DynamicEvent>> {

@@ -255,7 +255,10 @@ impl Bus {
             .cloned()
             .collect();
         let route = Arc::new(Route {
-            owned: matching.iter().any(|s| !matches!(s.kind, SubKind::Sync(_))),
+            // A sync handler with retries needs the event owned too: its retries are awaited.
+            owned: matching
+                .iter()
+                .any(|s| !matches!(s.kind, SubKind::Sync(_)) || s.retry.is_some()),
             pull_only: matching
                 .iter()
                 .all(|s| matches!(s.kind, SubKind::Pull(_)) && s.filter.is_none()),

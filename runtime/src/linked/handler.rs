@@ -103,7 +103,8 @@ impl HandlerInfo {
     pub fn timeout(&self) -> Option<std::time::Duration> {
         self.timeout
     }
-    /// Its `retries = N, ...` (async handlers only): how a failed call is tried again.
+    /// Its `retries = N, ...`: how a failed call is tried again (a sync handler's by
+    /// `publish` only).
     pub fn retry(&self) -> Option<&super::Retry> {
         self.retry.as_ref()
     }

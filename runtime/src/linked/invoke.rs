@@ -105,16 +105,9 @@ pub(crate) async fn run_retrying<'a>(
     let mut attempts = 1;
     let mut first_error = None;
     while let Outcome::Failed(error) = &outcome {
-        // `retries + 1` attempts at most (any `u32` of retries: the count cannot overflow).
-        if attempts > retry.retries() || attempts == u32::MAX || error.is::<super::Permanent>() {
+        let Some(delay) = next_delay(retry, attempts, error, started, &jitter) else {
             break;
-        }
-        let delay = jitter(retry.ceiling(attempts));
-        if let (Some(limit), Some(started)) = (retry.max_elapsed_limit(), started)
-            && started.elapsed().saturating_add(delay) > limit
-        {
-            break;
-        }
+        };
         tokio::time::sleep(delay).await;
         attempts += 1;
         let next = match again() {
@@ -132,6 +125,65 @@ pub(crate) async fn run_retrying<'a>(
         first_error,
     };
     (outcome, tried)
+}
+
+/// The retries of a sync handler's call whose first attempt came to `first`: each attempt
+/// is `again` through [`run`], after `jitter(ceiling)`, awaited (so only a `publish` retries
+/// a sync handler; `emit` never waits). `max_elapsed` counts from the first attempt's end
+/// (its start is not read, so that a call that succeeds costs no clock read).
+pub(crate) async fn retry_sync(
+    first: Outcome,
+    mut again: impl FnMut() -> HandlerResult,
+    retry: &super::Retry,
+    jitter: impl Fn(Duration) -> Duration,
+) -> (Outcome, Tried) {
+    let started = retry
+        .max_elapsed_limit()
+        .map(|_| tokio::time::Instant::now());
+    let mut outcome = first;
+    let mut attempts = 1;
+    let mut first_error = None;
+    while let Outcome::Failed(error) = &outcome {
+        let Some(delay) = next_delay(retry, attempts, error, started, &jitter) else {
+            break;
+        };
+        tokio::time::sleep(delay).await;
+        attempts += 1;
+        let next = run(&mut again);
+        if let Outcome::Failed(error) = std::mem::replace(&mut outcome, next)
+            && first_error.is_none()
+        {
+            first_error = Some(error);
+        }
+    }
+    let tried = Tried {
+        attempts,
+        first_error,
+    };
+    (outcome, tried)
+}
+
+/// The delay before the next attempt of a call that failed with `error` after `attempts`;
+/// `None` when none is due: the policy's retries are spent, the error is
+/// [`Permanent`](super::Permanent), or the delay would end past `max_elapsed`.
+fn next_delay(
+    retry: &super::Retry,
+    attempts: u32,
+    error: &BoxError,
+    started: Option<tokio::time::Instant>,
+    jitter: impl Fn(Duration) -> Duration,
+) -> Option<Duration> {
+    // `retries + 1` attempts at most (any `u32` of retries: the count cannot overflow).
+    if attempts > retry.retries() || attempts == u32::MAX || error.is::<super::Permanent>() {
+        return None;
+    }
+    let delay = jitter(retry.ceiling(attempts));
+    if let (Some(limit), Some(started)) = (retry.max_elapsed_limit(), started)
+        && started.elapsed().saturating_add(delay) > limit
+    {
+        return None;
+    }
+    Some(delay)
 }
 
 /// What the attempts of one call were: how many, and the first one's error if it was

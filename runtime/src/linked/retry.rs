@@ -1,4 +1,4 @@
-//! Retries of a failed async handler call: the policy ([`Retry`]), the errors that are not
+//! Retries of a failed handler call: the policy ([`Retry`]), the errors that are not
 //! retried ([`Permanent`]), and the seeded jitter that spaces the attempts.
 
 use std::fmt;
@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use super::handler::BoxError;
 
-/// How a failed async handler call is tried again: up to `retries` more times, each after a
-/// delay drawn with full jitter, uniformly from zero to the backoff's ceiling.
+/// How a failed handler call is tried again: up to `retries` more times, each after a delay
+/// drawn with full jitter, uniformly from zero to the backoff's ceiling. An async handler is
+/// retried wherever it runs (`publish`); a sync one by `publish` (which awaits the delays),
+/// never by `emit`, which never waits: there its call is made once.
 ///
 /// Before retry `k` (attempt `k + 1`) the ceiling is `min(max_delay, base * 2^(k-1))` for
 /// [`exponential`](Retry::exponential), `base` for [`constant`](Retry::constant). A retry
-/// whose delay would end past `max_elapsed` (from the first attempt's start) is not made. An
+/// whose delay would end past `max_elapsed` (from the first attempt's start; for a sync
+/// handler, from its end) is not made. An
 /// error wrapped in [`Permanent`] is never retried. Each attempt runs under the handler's
 /// timeout, if it has one. The failure the publish reports is the last attempt's, with the
 /// number of attempts ([`HandlerError::attempts`](crate::HandlerError::attempts)).

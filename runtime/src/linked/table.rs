@@ -70,6 +70,11 @@ pub(crate) struct Built {
     /// Some handler has a circuit breaker: `emit` walks through the gates
     /// ([`Built::emit_guarded`]), and the fast path stays closed.
     guarded: bool,
+    /// `publish` must await some handler: an async one, or a sync one's retries.
+    waits: bool,
+    /// The fast path stays closed: a handler has a breaker, or a sync one retries (which
+    /// only `publish`'s waiting path does). `emit` and `publish` of other tables pay nothing.
+    closed: bool,
 }
 
 /// A borrowed static event with its type erased, and its type's table: what the slow paths
@@ -201,8 +206,19 @@ impl<'a> StaticRef<'a> {
         let mut tried = invoke::Tried::once();
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
         let outcome = match handler {
-            // SAFETY: `value` is of `table`'s event type.
-            RawHandler::Sync(f) => invoke::run(|| unsafe { f(host, call, self.as_ptr()) }),
+            RawHandler::Sync(f) => {
+                // SAFETY: `value` is of `table`'s event type.
+                let run = || unsafe { f(host, call, self.as_ptr()) };
+                match (invoke::run(run), info.retry()) {
+                    (Outcome::Failed(error), Some(retry)) => {
+                        let first = Outcome::Failed(error);
+                        let (outcome, made) = invoke::retry_sync(first, run, retry, jitter).await;
+                        tried = made;
+                        outcome
+                    }
+                    (outcome, _) => outcome,
+                }
+            }
             RawHandler::Async(f) => {
                 // SAFETY: as above; `value` is borrowed for the whole call, so it outlives
                 // the future.
@@ -489,7 +505,7 @@ impl TableCore {
     /// reasons locked, so concurrent changes apply in order.
     fn refresh(&self, reasons: &SlowReasons) {
         let (fast, single) = match self.built.get() {
-            Some(built) if reasons.dynamic_refs == 0 && reasons.warned && !built.guarded => (
+            Some(built) if reasons.dynamic_refs == 0 && reasons.warned && !built.closed => (
                 ptr::from_ref(built).cast_mut(),
                 match (&*built.sync, built.async_count) {
                     ([only], 0) => *only as *mut (),
@@ -526,14 +542,21 @@ impl Built {
         }
         // `Emitted` counts in `u32`: cap here, once, so that `emit` can cast freely.
         let total = u32::try_from(ordered.len()).expect("an event has fewer than 2^32 handlers");
+        let sync_len = sync.len() as u32;
+        let guarded = decls.iter().any(|d| d.info.circuit_breaker().is_some());
+        let sync_retried = decls
+            .iter()
+            .any(|d| matches!(d.handler, RawHandler::Sync(_)) && d.info.retry().is_some());
         Built {
-            async_count: total - sync.len() as u32,
+            async_count: total - sync_len,
             sync: sync.into(),
             sync_info: sync_info.into(),
             ordered: ordered.into(),
             index: registry.event_index(desc.type_id()).unwrap_or(usize::MAX),
             desc: *desc,
-            guarded: decls.iter().any(|d| d.info.circuit_breaker().is_some()),
+            guarded,
+            waits: total > sync_len || sync_retried,
+            closed: guarded || sync_retried,
         }
     }
 
@@ -545,6 +568,11 @@ impl Built {
     /// Async handlers, which `emit` skips.
     pub(crate) fn async_count(&self) -> u32 {
         self.async_count
+    }
+
+    /// Whether `publish` must await some handler: an async one, or a sync one's retries.
+    pub(crate) fn waits(&self) -> bool {
+        self.waits
     }
 
     /// The handlers that have a circuit breaker.

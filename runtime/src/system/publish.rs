@@ -110,7 +110,7 @@ impl<'a> SystemRef<'a> {
         size: usize,
     ) -> Start<'a> {
         let handlers = table.built();
-        let waits = !self.zero_copy && handlers.async_count() > 0;
+        let waits = !self.zero_copy && handlers.waits();
         let handled = !self.zero_copy && handlers.sync_count() > 0;
         if !(waits || handled || self.bus.limits_dispatches()) {
             // No static handler to run: the channel API's case, a pull-only route.
@@ -160,7 +160,7 @@ impl<'a> SystemRef<'a> {
         size: usize,
     ) -> Start<'a> {
         let handlers = table.built();
-        if (!self.zero_copy && handlers.async_count() > 0) || self.bus.limits_dispatches() {
+        if (!self.zero_copy && handlers.waits()) || self.bus.limits_dispatches() {
             return self.publish_static_waiting(table, call, value, size);
         }
         let name = table.desc().name();

@@ -76,9 +76,9 @@ impl SubscribeOptions {
         self
     }
 
-    /// How a failed call of this async handler is tried again (see [`Retry`]): inside the
-    /// `publish` that runs it, which waits for its last attempt. Only async handlers
-    /// (`on_async_with`) take one: a sync handler or a pull subscriber given one is an
+    /// How a failed call of this handler (sync or async) is tried again (see [`Retry`]):
+    /// inside the `publish` that runs it, which waits for its last attempt. `emit` never
+    /// waits: under it a sync handler's call is made once. A pull subscriber given one is an
     /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     pub fn retry(mut self, retry: Retry) -> Self {
         self.retry = Some(retry);
@@ -258,8 +258,8 @@ impl EventSystem {
         options: SubscribeOptions,
         kind: SubKind,
     ) -> Result<Subscription, Error> {
-        if !matches!(kind, SubKind::Async(_)) {
-            options.async_only("a sync handler")?;
+        if !matches!(kind, SubKind::Async(_)) && options.timeout.is_some() {
+            return Err(no_timeout("a sync handler"));
         }
         let id = self
             .bus
@@ -328,7 +328,7 @@ impl EventSystem {
         options: SubscribeOptions,
         typed: bool,
     ) -> Result<EventSubscriber<T>, Error> {
-        options.async_only("a pull subscriber")?;
+        options.handler_only("a pull subscriber")?;
         if options.breaker.is_some() {
             return Err(Error::InvalidConfig {
                 option: "SubscribeOptions::circuit_breaker",
@@ -371,8 +371,8 @@ fn shut(_: Closed) -> Error {
 }
 
 impl SubscribeOptions {
-    /// Refuses the options only an async handler takes (`timeout`, `retry`), for `what`.
-    fn async_only(&self, what: &str) -> Result<(), Error> {
+    /// Refuses the options only a handler takes (`timeout`, `retry`), for `what`.
+    fn handler_only(&self, what: &str) -> Result<(), Error> {
         if self.timeout.is_some() {
             return Err(no_timeout(what));
         }
@@ -388,8 +388,8 @@ fn no_retry(what: &str) -> Error {
     Error::InvalidConfig {
         option: "SubscribeOptions::retry",
         reason: format!(
-            "{what} is not retried (not yet: retries of sync handlers are to come): only an \
-             async handler (`on_async_with`) takes a retry policy"
+            "{what} has no call to retry: only a handler (`on_with`, `on_async_with`) takes \
+             a retry policy"
         ),
     }
 }

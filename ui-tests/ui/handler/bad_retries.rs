@@ -6,11 +6,6 @@ struct OrderPlaced {
 }
 
 // Every misuse of the retry keys is reported, each on its own token.
-#[handler(retries = 3)]
-fn sync_retried(e: &OrderPlaced) {
-    let _ = e.id;
-}
-
 #[handler(retries = "three")]
 async fn not_a_number(e: &OrderPlaced) {
     let _ = e.id;
