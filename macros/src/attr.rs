@@ -16,8 +16,10 @@ pub(crate) const BASE: &str = "base";
 pub(crate) const MAX_DELAY: &str = "max_delay";
 pub(crate) const MAX_ELAPSED: &str = "max_elapsed";
 pub(crate) const CIRCUIT_BREAKER: &str = "circuit_breaker";
+pub(crate) const DETACHED: &str = "detached";
+pub(crate) const CONCURRENCY: &str = "concurrency";
 /// What `#[handler]` and `#[on]` take about their calls.
-pub(crate) const CALL_KEYS: [&str; 8] = [
+pub(crate) const CALL_KEYS: [&str; 10] = [
     PRIORITY,
     TIMEOUT,
     RETRIES,
@@ -26,6 +28,8 @@ pub(crate) const CALL_KEYS: [&str; 8] = [
     MAX_DELAY,
     MAX_ELAPSED,
     CIRCUIT_BREAKER,
+    DETACHED,
+    CONCURRENCY,
 ];
 
 /// Parsed `key = value` arguments. Each field is `Some` only if its key was given.
@@ -49,6 +53,10 @@ pub(crate) struct Args {
     pub(crate) max_elapsed: Option<DurationArg>,
     /// `circuit_breaker(...)`: when the handler's circuit opens.
     pub(crate) breaker: Option<crate::breaker::BreakerArg>,
+    /// `detached`: the key, for errors on it.
+    pub(crate) detached: Option<syn::Path>,
+    /// `concurrency = N`: a detached handler's workers.
+    pub(crate) concurrency: Option<(syn::LitInt, u32)>,
 }
 
 /// A duration argument (`timeout = "250ms"`): the literal (for errors on it) and its value.
@@ -194,6 +202,21 @@ pub(crate) fn parse_one(
             let value = crate::breaker::parse(meta, errors)?;
             replace(&mut args.breaker, value)
         }
+        DETACHED => {
+            if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                errors.spanned(
+                    key,
+                    "`detached` takes no value: write `detached`, and `concurrency = N` for \
+                     more than one worker",
+                );
+                skip_value(meta)?;
+            }
+            replace(&mut args.detached, Some(key.clone()))
+        }
+        CONCURRENCY => {
+            let value = parse_concurrency(meta, errors)?;
+            replace(&mut args.concurrency, value)
+        }
         _ => unreachable!("key checked against `allowed`"),
     };
     if duplicate {
@@ -268,6 +291,29 @@ fn parse_retries(
     errors.spanned(
         &expr,
         "retries is a whole number of further attempts, e.g. `retries = 3`",
+    );
+    Ok(None)
+}
+
+/// `concurrency = N`, a `u32` of at least 1.
+fn parse_concurrency(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<(syn::LitInt, u32)>> {
+    let expr: syn::Expr = meta.value()?.parse()?;
+    if let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(lit),
+        ..
+    }) = &expr
+        && let Ok(n) = lit.base10_parse::<u32>()
+        && n > 0
+    {
+        return Ok(Some((lit.clone(), n)));
+    }
+    errors.spanned(
+        &expr,
+        "concurrency is how many calls of the detached handler may run at once, at least 1: \
+         `concurrency = 4`",
     );
     Ok(None)
 }

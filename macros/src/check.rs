@@ -69,9 +69,27 @@ pub(crate) fn plugin<'a>(plugin: &'a Plugin, errors: &mut Errors) -> Vec<Option<
         .collect()
 }
 
-/// A `timeout` only on an `async` handler (a sync call cannot be cancelled once it runs),
-/// and the retry policy's keys only with `retries`.
+/// A `timeout`, `detached` or `concurrency` only on an `async` handler (a sync call runs
+/// inside the publish that makes it, and cannot be cancelled once it runs), and the retry
+/// policy's keys only with `retries`.
 pub(crate) fn check_call_keys(args: &attr::Args, sig: &syn::Signature, errors: &mut Errors) {
+    if sig.asyncness.is_none() {
+        let detached = args.detached.as_ref().map(ToTokens::to_token_stream);
+        let concurrency = args
+            .concurrency
+            .as_ref()
+            .map(|(lit, _)| lit.to_token_stream());
+        if let Some(tokens) = detached.or(concurrency) {
+            errors.spanned(
+                tokens,
+                format!(
+                    "`{}` is a sync handler, and a sync call runs inside the publish that makes \
+                     it, so it cannot be detached: make it an `async fn`",
+                    sig.ident
+                ),
+            );
+        }
+    }
     if args.retries.is_none()
         && let Some(lit) = args.retry_key()
     {

@@ -84,6 +84,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         timeout: handler.args.timeout.as_ref().map(|t| t.nanos),
         retry: retry_tokens(&krate, &handler.args),
         breaker: crate::breaker::tokens(&krate, handler.args.breaker.as_ref()),
+        detached: detached_tokens(&handler.args),
         line_span: ident.span(),
     }
     .expand();
@@ -140,6 +141,7 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
             timeout: method.args.timeout.as_ref().map(|t| t.nanos),
             retry: retry_tokens(krate, &method.args),
             breaker: crate::breaker::tokens(krate, method.args.breaker.as_ref()),
+            detached: detached_tokens(&method.args),
             line_span: ident.span(),
         }
         .expand()
@@ -207,6 +209,8 @@ pub(crate) struct Registration<'a> {
     pub(crate) retry: TokenStream,
     /// The `CircuitBreaker` of `circuit_breaker(...)`, as an expression (`None` without).
     pub(crate) breaker: TokenStream,
+    /// `Some(workers)` for `detached` / `concurrency = N`, as an expression.
+    pub(crate) detached: TokenStream,
     /// Span whose `line!()` is reported.
     pub(crate) line_span: Span,
 }
@@ -252,6 +256,7 @@ impl Registration<'_> {
             timeout,
             retry,
             breaker,
+            detached,
             ..
         } = &self;
         let p = quote!(#krate::__private);
@@ -332,6 +337,7 @@ impl Registration<'_> {
                     timeout: #timeout,
                     retry: #retry,
                     breaker: #breaker,
+                    detached: #detached,
                     file: ::core::file!(),
                     line: #line,
                 },
@@ -366,6 +372,15 @@ fn retry_tokens(krate: &syn::Path, args: &attr::Args) -> TokenStream {
     });
     quote! {
         ::core::option::Option::Some(#krate::Retry::#kind(#retries, #base) #max_delay #max_elapsed)
+    }
+}
+
+/// `Some(N)` for `detached` (1 worker) or `concurrency = N`, `None` without either.
+fn detached_tokens(args: &attr::Args) -> TokenStream {
+    match (&args.detached, &args.concurrency) {
+        (_, Some((_, n))) => quote!(::core::option::Option::Some(#n)),
+        (Some(_), None) => quote!(::core::option::Option::Some(1u32)),
+        (None, None) => quote!(::core::option::Option::None),
     }
 }
 

@@ -155,10 +155,10 @@ pub use linked::{
     StaticEvent, registry,
 };
 pub use system::{
-    AsyncHandlerFn, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,
-    HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish, PublishFuture,
-    Publishable, Published, Receive, Redriven, ShutdownReport, SubscribeOptions, SyncHandlerFn,
-    SystemHandle,
+    AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
+    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish,
+    PublishFuture, Publishable, Published, Receive, Redriven, ShutdownReport, SubscribeOptions,
+    SyncHandlerFn, SystemHandle,
 };
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};

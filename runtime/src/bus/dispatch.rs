@@ -169,6 +169,13 @@ impl Bus {
                     Some(item) => self.push(sub, pull, item, bytes, run, tally),
                     None => tally.skip(&mut run.books, sub),
                 },
+                SubKind::Detached(detached) => match event.item(false, at == last) {
+                    Some(item) => {
+                        detached.start(self, host, sub);
+                        self.push(sub, &detached.queue, item, bytes, run, tally);
+                    }
+                    None => tally.skip(&mut run.books, sub),
+                },
                 SubKind::Async(handler) => match event.dynamic() {
                     Some(shared) => {
                         let probe = match &sub.breaker {
@@ -372,22 +379,6 @@ impl Bus {
         host: &'h Host,
         call: &'h Call<'h>,
         route: &Arc<Route>,
-        event: Carried,
-        in_flight: Option<InFlight<'h>>,
-        tally: &mut Tally,
-    ) -> Dispatched<'h> {
-        self.deliver_inline(host, call, route, event, in_flight, tally)
-    }
-
-    /// [`deliver`](Self::deliver), always inlined: for the thread's remembered pull-only
-    /// route of a dynamic publish, the channel API's hot path (two instantiations, not one
-    /// per event type).
-    #[inline(always)]
-    fn deliver_inline<'h>(
-        &'h self,
-        host: &'h Host,
-        call: &'h Call<'h>,
-        route: &Arc<Route>,
         mut event: Carried,
         in_flight: Option<InFlight<'h>>,
         tally: &mut Tally,
@@ -459,8 +450,8 @@ impl Bus {
         mut again: impl FnMut() -> Option<Arc<DynamicEvent>>,
     ) -> (Outcome, Tried) {
         let timeout = sub.timeout.or(self.settings.handler_timeout);
-        match (&sub.retry, &sub.kind) {
-            (Some(retry), SubKind::Async(handler)) => {
+        match (&sub.retry, sub.async_handler()) {
+            (Some(retry), Some(handler)) => {
                 let again = || match again() {
                     Some(shared) => invoke::start_async(|| handler(host, call, shared)),
                     None => Err(Outcome::Failed("the event was already taken".into())),
@@ -660,9 +651,11 @@ impl Bus {
             let shared = event.take()?.into_shared();
             Some(match in_flight.take()? {
                 None => self.lane_shared(host, call, route, shared, tally),
+                // Out of line: the walk inlined here would keep this closure (the channel
+                // API's path) from being inlined into `dispatch`.
                 in_flight => {
                     let shared = Carried::dynamic_event(shared);
-                    self.deliver_inline(host, call, route, shared, in_flight, tally)
+                    self.deliver(host, call, route, shared, in_flight, tally)
                 }
             })
         });

@@ -140,6 +140,15 @@ impl Counters {
         }
     }
 
+    /// A queued event whose detached handler then failed (ran out of its timeout).
+    pub(crate) fn unhandled(&self, timed_out: bool) {
+        self.delivered.fetch_sub(1, Relaxed);
+        self.failed.fetch_add(1, Relaxed);
+        if timed_out {
+            self.timed_out.fetch_add(1, Relaxed);
+        }
+    }
+
     /// A buffered event that will not be received after all.
     pub(crate) fn undeliver(&self, reason: DropReason) {
         self.delivered.fetch_sub(1, Relaxed);

@@ -16,6 +16,7 @@ mod announce;
 mod backpressure;
 mod circuit;
 mod dead_letter;
+mod detached;
 mod dispatch;
 mod item;
 mod lane;
@@ -51,6 +52,7 @@ pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 pub use value::Received;
 
+pub(crate) use detached::Detached;
 pub(crate) use dispatch::{Dispatched, Outgoing};
 pub(crate) use item::{Carried, Item};
 pub(crate) use lane::Lane;
@@ -119,6 +121,8 @@ pub(crate) struct Bus {
     dead_letters: DeadLetters,
     /// This system's breakers of static handlers (those that have one), on the tables.
     static_breakers: Box<[(&'static HandlerInfo, Breaker)]>,
+    /// Itself, for the workers of detached handlers (which must not keep it alive).
+    me: std::sync::Weak<Bus>,
 }
 
 impl fmt::Debug for Bus {
@@ -159,7 +163,8 @@ impl Bus {
             None => fastrand::Rng::new(),
         });
         let dead_letters = DeadLetters::new(settings.dead_letter_capacity);
-        Arc::new(Bus {
+        Arc::new_cyclic(|me| Bus {
+            me: me.clone(),
             settings,
             subs: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
@@ -228,7 +233,7 @@ impl Bus {
     fn changed(&self, subs: &[Arc<Sub>]) {
         self.live.store(subs.len(), Ordering::Relaxed);
         self.listed.store(
-            subs.iter().filter(|s| s.metered()).count(),
+            subs.iter().filter(|s| s.listed()).count(),
             Ordering::Relaxed,
         );
         for entry in self.statics.iter() {
@@ -340,7 +345,7 @@ impl Bus {
     pub(crate) fn list(&self) -> Vec<SubscriptionInfo> {
         self.lock_subs()
             .iter()
-            .filter(|s| s.metered())
+            .filter(|s| s.listed())
             .map(|s| s.info())
             .collect()
     }

@@ -34,7 +34,8 @@ impl Bus {
         let event = letter.event()?;
         let (outcome, tried) = match &sub.kind {
             SubKind::Sync(handler) => (invoke::run(|| handler(host, call, &view)), Tried::once()),
-            SubKind::Async(handler) => {
+            SubKind::Async(_) | SubKind::Detached(_) => {
+                let handler = sub.async_handler()?;
                 let shared = Arc::new(event.clone());
                 let again = || Some(Arc::clone(&shared));
                 match invoke::start_async(|| handler(host, call, Arc::clone(&shared))) {

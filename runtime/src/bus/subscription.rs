@@ -25,6 +25,9 @@ pub enum Delivery {
     Async,
     /// A pull subscriber ([`EventSubscriber`](crate::EventSubscriber)) with a bounded buffer.
     Pull,
+    /// A detached async handler: its events wait in its own bounded queue for its workers;
+    /// `publish` does not wait for the calls.
+    Detached,
 }
 
 /// One row of [`EventSystem::list_subscriptions`](crate::EventSystem::list_subscriptions).
@@ -67,6 +70,8 @@ pub(crate) enum SubKind {
     Sync(SyncHandler),
     Async(AsyncHandler),
     Pull(Pull),
+    /// Boxed: it is large, and the other kinds are on the hot path.
+    Detached(Box<super::detached::Detached>),
 }
 
 /// A pull subscriber's side of the bus: its buffer, and what it wants buffered.
@@ -96,10 +101,12 @@ pub(crate) struct Sub {
     /// flag read on the hot path instead of two options).
     pub(crate) plain: bool,
     pub(crate) active: AtomicBool,
+    metered: bool,
 }
 
 impl Sub {
     pub(crate) fn new(id: SubscriptionId, new: NewSub) -> Sub {
+        let metered = new.info.is_none() || matches!(new.kind, SubKind::Detached(_));
         Sub {
             id,
             pattern: new.pattern,
@@ -112,6 +119,7 @@ impl Sub {
             plain: new.breaker.is_none() && new.retry.is_none(),
             breaker: new.breaker.map(|policy| Box::new(Breaker::new(policy))),
             active: AtomicBool::new(true),
+            metered,
         }
     }
 
@@ -126,9 +134,16 @@ impl Sub {
         }
     }
 
-    /// Whether metrics and listings see it (every subscription but installed static handlers).
+    /// Whether metrics count it: every subscription but installed static handlers, except
+    /// detached ones (whose queue is the bus's, under either implementation).
     #[inline]
     pub(crate) fn metered(&self) -> bool {
+        self.metered
+    }
+
+    /// Whether listings show it: every subscription but installed static handlers.
+    #[inline]
+    pub(crate) fn listed(&self) -> bool {
         self.info.is_none()
     }
 
@@ -142,9 +157,20 @@ impl Sub {
         self.active.store(false, Ordering::Release);
     }
 
+    /// Its buffer: a pull subscriber's, or a detached handler's queue.
     pub(crate) fn pull(&self) -> Option<&Pull> {
         match &self.kind {
             SubKind::Pull(pull) => Some(pull),
+            SubKind::Detached(detached) => Some(&detached.queue),
+            _ => None,
+        }
+    }
+
+    /// Its async handler: an async or a detached one's.
+    pub(crate) fn async_handler(&self) -> Option<&AsyncHandler> {
+        match &self.kind {
+            SubKind::Async(handler) => Some(handler),
+            SubKind::Detached(detached) => Some(&detached.handler),
             _ => None,
         }
     }
@@ -154,6 +180,11 @@ impl Sub {
             SubKind::Sync(_) => (Delivery::Sync, 0, 0),
             SubKind::Async(_) => (Delivery::Async, 0, 0),
             SubKind::Pull(p) => (Delivery::Pull, p.buffer.len(), p.buffer.capacity()),
+            SubKind::Detached(d) => (
+                Delivery::Detached,
+                d.queue.buffer.len(),
+                d.queue.buffer.capacity(),
+            ),
         };
         SubscriptionInfo {
             id: self.id,

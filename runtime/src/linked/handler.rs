@@ -71,6 +71,7 @@ pub struct HandlerInfo {
     timeout: Option<std::time::Duration>,
     retry: Option<super::Retry>,
     breaker: Option<super::CircuitBreaker>,
+    detached: Option<u32>,
     kind: HandlerKind,
     file: &'static str,
     line: u32,
@@ -111,6 +112,11 @@ impl HandlerInfo {
     /// Its `circuit_breaker(...)`: when its circuit opens, and how it closes again.
     pub fn circuit_breaker(&self) -> Option<&super::CircuitBreaker> {
         self.breaker.as_ref()
+    }
+    /// Its `detached` / `concurrency = N` (async handlers only): its workers, if its calls
+    /// run detached from the publishes, from its own queue.
+    pub fn detached(&self) -> Option<u32> {
+        self.detached
     }
     /// Sync or async.
     pub fn kind(&self) -> HandlerKind {
@@ -159,6 +165,7 @@ pub struct HandlerMeta {
     pub timeout: Option<std::time::Duration>,
     pub retry: Option<super::Retry>,
     pub breaker: Option<super::CircuitBreaker>,
+    pub detached: Option<u32>,
     pub file: &'static str,
     pub line: u32,
 }
@@ -239,6 +246,7 @@ impl HandlerDecl {
                 timeout: meta.timeout,
                 retry: meta.retry,
                 breaker: meta.breaker,
+                detached: meta.detached,
                 kind,
                 file: meta.file,
                 line: meta.line,

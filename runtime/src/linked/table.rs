@@ -529,11 +529,17 @@ impl Built {
     /// The handlers registered for `desc`'s event type, in dispatch order.
     fn build(desc: &EventDesc) -> Self {
         let registry = super::registry::registry();
-        let decls = registry.handlers_of(desc.type_id());
+        // Detached handlers are the bus's: subscriptions with a queue of their own.
+        let decls: Vec<_> = registry
+            .handlers_of(desc.type_id())
+            .iter()
+            .copied()
+            .filter(|d| d.info.detached().is_none())
+            .collect();
         let mut sync = Vec::new();
         let mut sync_info = Vec::new();
         let mut ordered = Vec::with_capacity(decls.len());
-        for decl in decls {
+        for &decl in &decls {
             if let RawHandler::Sync(s) = decl.handler {
                 sync.push(s);
                 sync_info.push(&decl.info);

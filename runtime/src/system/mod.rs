@@ -30,7 +30,7 @@ pub use context::{HandlerContext, SystemHandle};
 pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
-pub use reports::{HealthIssue, HealthReport, Published, ShutdownReport};
+pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
 pub use subscribe::{AsyncHandlerFn, SubscribeOptions, SyncHandlerFn};
 
 use builder::Config;
@@ -124,9 +124,7 @@ impl EventSystem {
             zero_copy,
             plain,
         };
-        if zero_copy {
-            zero_copy::install(&system.bus, registry);
-        }
+        zero_copy::install(&system.bus, registry, zero_copy);
         system
     }
 
@@ -293,10 +291,20 @@ impl EventSystem {
     /// waiting for room when the buffers close fails with [`Error::DroppedAtShutdown`].
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let drained = self.bus.shutdown(deadline).await;
+        let clean = drained.in_flight == 0 && drained.detached.is_empty();
+        let detached = drained
+            .detached
+            .into_iter()
+            .map(|(handler, cancelled, running)| DetachedLeft {
+                handler,
+                cancelled,
+                running,
+            });
         ShutdownReport {
-            drained: drained.in_flight == 0,
+            drained: clean,
             in_flight: drained.in_flight,
             buffered: drained.buffered,
+            detached: detached.collect(),
         }
     }
 

@@ -171,8 +171,9 @@ pub enum HealthIssue {
 
 /// What [`EventSystem::shutdown`](crate::EventSystem::shutdown) did.
 ///
-/// `drained` is true exactly when `in_flight` is 0: both describe the deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `drained` is true exactly when `in_flight` is 0 and no detached handler had work left:
+/// all describe the deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Every publish in flight finished before the deadline.
     pub drained: bool,
@@ -180,4 +181,19 @@ pub struct ShutdownReport {
     pub in_flight: usize,
     /// Events left in pull subscribers' buffers, still receivable.
     pub buffered: usize,
+    /// Detached handlers that had work left at the deadline, by handler: queued events
+    /// cancelled (counted dropped, `Closed`) and calls still running.
+    pub detached: Vec<DetachedLeft>,
+}
+
+/// A detached handler's work left at a shutdown's deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DetachedLeft {
+    /// The handler.
+    pub handler: String,
+    /// Events still queued for it, cancelled.
+    pub cancelled: usize,
+    /// Calls of it still running (they finish on their own; their outcome is counted).
+    pub running: usize,
 }

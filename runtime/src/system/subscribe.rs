@@ -5,7 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bus::{AsyncHandler, Closed, Filter, NewSub, Pull, SubKind, Subscription, SyncHandler};
+use crate::bus::{
+    AsyncHandler, Closed, Detached, Filter, NewSub, Pull, SubKind, Subscription, SyncHandler,
+};
 use crate::dynamic::{DynamicEvent, EventRef, Pattern, Topic};
 use crate::linked::{BoxError, BoxFuture, CircuitBreaker, IntoHandlerResult, Retry, StaticEvent};
 
@@ -31,6 +33,8 @@ pub struct SubscribeOptions {
     timeout: Option<Duration>,
     retry: Option<Retry>,
     breaker: Option<CircuitBreaker>,
+    /// Detached, with this many workers.
+    detached: Option<usize>,
 }
 
 impl SubscribeOptions {
@@ -95,6 +99,28 @@ impl SubscribeOptions {
         self.breaker = Some(breaker);
         self
     }
+
+    /// Detaches this async handler from the publishes that reach it: each event waits in
+    /// the handler's own bounded queue (`buffer_capacity`, else the system's
+    /// `channel_capacity`; full, it follows the system's backpressure strategy, with exact
+    /// accounting) for its worker, so `publish` does not wait for the call. One worker
+    /// (calls one at a time, in order); see [`concurrency`](Self::concurrency). The call
+    /// still has its timeout, retries, breaker; a failure is counted `failed` and becomes a
+    /// dead letter. `shutdown` waits for the queue to drain, then cancels what is left.
+    /// Only async handlers (`on_async_with`): a sync one given it is an
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    pub fn detached(mut self) -> Self {
+        self.detached = Some(self.detached.unwrap_or(1));
+        self
+    }
+
+    /// A detached handler's workers: at most `n` calls at once (at least 1), in no
+    /// particular order between them. Implies [`detached`](Self::detached).
+    /// `max_concurrent_dispatches` still bounds the whole system.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.detached = Some(n.max(1));
+        self
+    }
 }
 
 impl std::fmt::Debug for SubscribeOptions {
@@ -106,6 +132,7 @@ impl std::fmt::Debug for SubscribeOptions {
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("circuit_breaker", &self.breaker)
+            .field("detached", &self.detached)
             .finish()
     }
 }
@@ -261,6 +288,24 @@ impl EventSystem {
         if !matches!(kind, SubKind::Async(_)) && options.timeout.is_some() {
             return Err(no_timeout("a sync handler"));
         }
+        let kind = match (kind, options.detached) {
+            (SubKind::Async(handler), Some(concurrency)) => {
+                let queue = Pull {
+                    buffer: self.bus.new_buffer(options.capacity),
+                    typed: false,
+                };
+                SubKind::Detached(Box::new(Detached::new(handler, queue, concurrency)))
+            }
+            (_, Some(_)) => {
+                return Err(Error::InvalidConfig {
+                    option: "SubscribeOptions::detached",
+                    reason: "a sync handler runs inside the publish that calls it and cannot \
+                             be detached: make it async (`on_async_with`)"
+                        .into(),
+                });
+            }
+            (kind, None) => kind,
+        };
         let id = self
             .bus
             .subscribe(NewSub {
@@ -329,6 +374,14 @@ impl EventSystem {
         typed: bool,
     ) -> Result<EventSubscriber<T>, Error> {
         options.handler_only("a pull subscriber")?;
+        if options.detached.is_some() {
+            return Err(Error::InvalidConfig {
+                option: "SubscribeOptions::detached",
+                reason: "a pull subscriber already has its own queue: only an async handler \
+                         (`on_async_with`) is detached"
+                    .into(),
+            });
+        }
         if options.breaker.is_some() {
             return Err(Error::InvalidConfig {
                 option: "SubscribeOptions::circuit_breaker",

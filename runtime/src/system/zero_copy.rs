@@ -1,21 +1,35 @@
-//! `ImplementationType::ZeroCopy`: every static handler installed as a subscription under its
-//! event's exact name, reached through its type-erased entry point.
+//! Static handlers installed as subscriptions under their event's exact name, reached
+//! through their type-erased entry point: every one under `ImplementationType::ZeroCopy`,
+//! the detached ones (whose queue is the bus's) under either implementation.
 
 use std::sync::Arc;
 
-use crate::bus::{Bus, NewSub, SubKind};
+use crate::bus::{AsyncHandler, Bus, Detached, NewSub, Pull, SubKind};
 use crate::dynamic::{Pattern, Topic};
 use crate::linked::{BoxError, EventDesc, HandlerDecl, HandlerKind, Registry};
 
-/// Installs every static handler, in table order (so ids, and the order among equal
-/// priorities, are the tables'), with its priority.
-pub(super) fn install(bus: &Arc<Bus>, registry: &Registry) {
+/// Installs every static handler (`all`), or the detached ones only, in table order (so
+/// ids, and the order among equal priorities, are the tables'), with its priority.
+pub(super) fn install(bus: &Arc<Bus>, registry: &Registry, all: bool) {
     for event in registry.events() {
         let desc = event.desc();
         for &decl in event.handler_decls() {
-            let kind = match decl.info.kind() {
-                HandlerKind::Sync => sync(decl, desc),
-                HandlerKind::Async => asynchronous(decl, desc),
+            let kind = match (decl.info.kind(), decl.info.detached()) {
+                (HandlerKind::Async, Some(concurrency)) => {
+                    let queue = Pull {
+                        buffer: bus.new_buffer(None),
+                        typed: false,
+                    };
+                    let handler = asynchronous(decl, desc);
+                    SubKind::Detached(Box::new(Detached::new(
+                        handler,
+                        queue,
+                        concurrency as usize,
+                    )))
+                }
+                _ if !all => continue,
+                (HandlerKind::Sync, _) => sync(decl, desc),
+                (HandlerKind::Async, None) => SubKind::Async(asynchronous(decl, desc)),
             };
             let installed = bus.subscribe(NewSub {
                 pattern: Pattern::exact(Topic::from_static_name(desc.name())),
@@ -40,8 +54,8 @@ fn sync(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
     }))
 }
 
-fn asynchronous(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind {
-    SubKind::Async(Box::new(move |host, call, e| {
+fn asynchronous(decl: &'static HandlerDecl, desc: &'static EventDesc) -> AsyncHandler {
+    Box::new(move |host, call, e| {
         let value = e.payload().as_value().map(|v| v.any_arc());
         match value.and_then(|value| decl.call_async(host, call, value)) {
             Some(future) => future,
@@ -50,7 +64,7 @@ fn asynchronous(decl: &'static HandlerDecl, desc: &'static EventDesc) -> SubKind
                 Box::pin(std::future::ready(Err(error)))
             }
         }
-    }))
+    })
 }
 
 #[cold]

@@ -1,0 +1,172 @@
+//! Detached async handlers: a subscription whose events wait in its own bounded queue (the
+//! system's backpressure strategy, exact accounting, as any pull subscriber's) for its
+//! workers, so the `publish` that reaches it does not wait for the call.
+//!
+//! An event counts as delivered once queued, as for a pull subscriber; if the call then
+//! fails, it moves from delivered to failed (and it becomes a dead letter), so that
+//! `delivered + dropped + failed = matched` holds once the queue is drained. The workers
+//! (`concurrency` of them) start on the Tokio runtime of the first publish that reaches the
+//! handler; they hold the system weakly, and end when the queue closes (unsubscribe,
+//! shutdown, the system dropped).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::dynamic::EventRef;
+use crate::linked::invoke::{self, Outcome, Tried};
+use crate::linked::{Admission, Call, HandlerError, HandlerTimeout, Host, WeakHost};
+
+use super::Bus;
+use super::item::Item;
+use super::metrics::DropReason;
+use super::subscription::{AsyncHandler, Pull, Sub, SubKind};
+
+/// A detached handler's side of the bus.
+pub(crate) struct Detached {
+    pub(crate) handler: AsyncHandler,
+    /// Its queue (untyped: the handler takes a `DynamicEvent`).
+    pub(crate) queue: Pull,
+    /// Workers, each making one call at a time.
+    pub(crate) concurrency: usize,
+    started: AtomicBool,
+    /// Calls running now.
+    running: AtomicUsize,
+}
+
+impl Detached {
+    pub(crate) fn new(handler: AsyncHandler, queue: Pull, concurrency: usize) -> Detached {
+        Detached {
+            handler,
+            queue,
+            concurrency: concurrency.max(1),
+            started: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    /// Starts the workers the first time an event is queued (on the publish's runtime).
+    #[inline]
+    pub(crate) fn start(&self, bus: &Bus, host: &Host, sub: &Arc<Sub>) {
+        if !self.started.load(Ordering::Acquire) {
+            self.start_workers(bus, host, sub);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_workers(&self, bus: &Bus, host: &Host, sub: &Arc<Sub>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Not on a Tokio runtime: the event waits in the queue for a publish that is.
+            return;
+        };
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for _ in 0..self.concurrency {
+            let worker = Worker {
+                bus: bus.me.clone(),
+                host: host.downgrade(),
+                sub: Arc::clone(sub),
+            };
+            runtime.spawn(worker.run());
+        }
+    }
+
+    /// Calls running now.
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
+/// One worker of a detached handler.
+struct Worker {
+    bus: Weak<Bus>,
+    host: WeakHost,
+    sub: Arc<Sub>,
+}
+
+impl Worker {
+    async fn run(self) {
+        let SubKind::Detached(detached) = &self.sub.kind else {
+            return;
+        };
+        while let Some(item) = detached.queue.buffer.recv().await {
+            let (Some(bus), Some(host)) = (self.bus.upgrade(), self.host.upgrade()) else {
+                return;
+            };
+            detached.running.fetch_add(1, Ordering::AcqRel);
+            bus.call_detached(&host, &self.sub, detached, item).await;
+            detached.running.fetch_sub(1, Ordering::AcqRel);
+            bus.drain.detached_done();
+        }
+    }
+}
+
+impl Bus {
+    /// One call of a detached handler on a queued event, through the invoke step (timeout,
+    /// retries, breaker, panics caught); a failure moves the event from delivered to failed
+    /// and is buried.
+    async fn call_detached(&self, host: &Host, sub: &Sub, detached: &Detached, item: Item) {
+        let Item::Dynamic(event) = item else {
+            return;
+        };
+        let _permit = self.permit().await;
+        let call = Call::ROOT;
+        let view = EventRef::dynamic_ref(&event);
+        let mut probe = false;
+        if let Some(breaker) = &sub.breaker {
+            let (admission, moved) = breaker.admit();
+            if let Some(state) = moved {
+                self.circuit_moved(host, &call, sub.handler_ref(), breaker, state);
+            }
+            match admission {
+                Admission::Call => {}
+                Admission::Probe => probe = true,
+                Admission::Reject => {
+                    if sub.metered() && self.settings.metrics {
+                        self.topic_stats(event.topic().as_str())
+                            .undeliver(DropReason::CircuitOpen);
+                    }
+                    if breaker.policy().dead_letters_rejected() {
+                        let state = breaker.counts().state;
+                        let error = HandlerError {
+                            handler: sub.handler_ref(),
+                            source: Box::new(crate::linked::CircuitOpen { state }),
+                            attempts: 0,
+                            first_error: None,
+                        };
+                        self.bury_view(host, &call, Some(view), &error);
+                    }
+                    return;
+                }
+            }
+        }
+        let handler = &detached.handler;
+        let started = invoke::start_async(|| handler(host, &call, Arc::clone(&event)));
+        let (outcome, tried) = match started {
+            Ok(future) => {
+                let again = || Some(Arc::clone(&event));
+                self.await_call(host, &call, sub, future, again).await
+            }
+            Err(outcome) => (outcome, Tried::once()),
+        };
+        if let Some(breaker) = &sub.breaker {
+            let succeeded = matches!(outcome, Outcome::Handled);
+            self.tell_breaker(host, &call, sub, breaker, succeeded, probe);
+        }
+        if let Outcome::Failed(source) = outcome {
+            if sub.metered() && self.settings.metrics {
+                let timed_out = source.is::<HandlerTimeout>();
+                self.topic_stats(event.topic().as_str())
+                    .unhandled(timed_out);
+            }
+            let error = HandlerError {
+                handler: sub.handler_ref(),
+                source,
+                attempts: tried.attempts,
+                first_error: tried.first_error,
+            };
+            self.bury_view(host, &call, Some(view), &error);
+        }
+    }
+}
