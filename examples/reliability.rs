@@ -124,6 +124,14 @@ async fn main() -> Result<(), Error> {
         "redrive after the fix: {} taken, {} succeeded; {} letters left",
         redriven.taken, redriven.succeeded, stats.held
     );
+    // What went wrong, per handler (the healthy one has no row).
+    let handlers = system.metrics().handlers;
+    for h in &handlers {
+        println!(
+            "  {}: failed {} (panicked {}, timed out {}), retried {}, dead letters {}",
+            h.handler, h.failed, h.panicked, h.timed_out, h.retried, h.dead_lettered
+        );
+    }
 
     assert_eq!(healthy.load(Ordering::Relaxed), 1000);
     assert_eq!((panics, timeouts, errors), (100, 142, 200));
@@ -135,6 +143,9 @@ async fn main() -> Result<(), Error> {
     assert_eq!(announced, held.len());
     assert_eq!((redriven.taken, redriven.succeeded), (200, 200));
     assert_eq!(stats.held, 242);
+    assert_eq!(handlers.len(), 3);
+    assert_eq!(handlers.iter().map(|h| h.failed).sum::<u64>(), 442);
+    assert_eq!(handlers.iter().map(|h| h.retried).sum::<u64>(), 200);
     Ok(())
 }
 

@@ -144,8 +144,8 @@ pub use bus::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
     CIRCUIT_CLOSED_TOPIC, CIRCUIT_HALF_OPEN_TOPIC, CIRCUIT_OPENED_TOPIC, CircuitChange,
     CircuitMetrics, CustomStrategy, DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter,
-    DeadLetterReason, DeadLetterStats, Delivery, DropReason, MetricsSnapshot, Received,
-    Subscription, SubscriptionId, SubscriptionInfo, TopicMetrics,
+    DeadLetterReason, DeadLetterStats, Delivery, DropReason, HandlerMetrics, MetricsSnapshot,
+    Received, Subscription, SubscriptionId, SubscriptionInfo, TopicMetrics,
 };
 pub use dynamic::*;
 pub use linked::{

@@ -151,6 +151,35 @@ async fn every_failure_of_ten_thousand_events_is_accounted_for() {
     let stats = system.dead_letter_stats();
     assert_eq!((stats.buried, stats.overflowed), (t.failed, 0));
     assert_eq!(announced.load(Ordering::Relaxed), t.failed);
+    // Per handler, the same counts again.
+    let of = |sub: &Subscription| {
+        let name = format!("subscription {} (fault.*)", sub.id());
+        metrics.handlers.iter().find(|h| h.handler == name).cloned()
+    };
+    let panicked = of(&_panics).expect("the panicking handler's counts");
+    assert_eq!(
+        (panicked.failed, panicked.panicked, panicked.dead_lettered),
+        (expected_panics, expected_panics, expected_panics)
+    );
+    let slow = of(&_slow).expect("the slow handler's counts");
+    assert_eq!(
+        (slow.failed, slow.timed_out),
+        (expected_timeouts, expected_timeouts)
+    );
+    let failing = of(&_failing).expect("the failing handler's counts");
+    assert_eq!(
+        (
+            failing.failed,
+            failing.retried,
+            failing.dead_lettered,
+            failing.rejected
+        ),
+        (EVENTS, 2 * EVENTS, EVENTS, 0)
+    );
+    assert!(
+        of(&_healthy).is_none(),
+        "nothing went wrong with the healthy one"
+    );
     let announcements = &metrics.topics[DEAD_LETTER_TOPIC];
     assert_eq!(announcements.published, t.failed);
     assert_eq!(metrics.total.published, EVENTS + t.failed);

@@ -129,13 +129,8 @@ impl Bus {
             Admission::Probe => Some(true),
             Admission::Reject => {
                 let state = breaker.counts().state;
-                let bury = breaker.policy().dead_letters_rejected();
                 tally.reject(&mut run.books, sub, state, |error| {
-                    if bury {
-                        self.bury_view(host, call, Some(event), error)
-                    } else {
-                        event.topic().to_owned()
-                    }
+                    self.bury_view(host, call, Some(event), error)
                 });
                 None
             }

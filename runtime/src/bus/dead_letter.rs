@@ -370,8 +370,9 @@ impl Bus {
         self.bury(host, call, desc.name(), copy, table, error);
     }
 
-    /// Makes the dead letter, keeps it and announces it; a failure of a handler of the
-    /// dead-letter topic itself makes none.
+    /// Counts the failure for its handler, then makes the dead letter, keeps it and
+    /// announces it. A failure of a handler of the dead-letter topic itself makes none (that
+    /// would loop), nor does a rejection by an open circuit unless its policy says so.
     fn bury(
         &self,
         host: &Host,
@@ -381,7 +382,10 @@ impl Bus {
         table: Option<&'static TableCore>,
         error: &HandlerError,
     ) {
-        if topic == DEAD_LETTER_TOPIC {
+        let buried = topic != DEAD_LETTER_TOPIC
+            && (!error.source.is::<CircuitOpen>() || self.buries_rejections(&error.handler));
+        self.handler_stats.fallen(error, buried);
+        if !buried {
             return;
         }
         let letters = &self.dead_letters;
@@ -401,6 +405,17 @@ impl Bus {
         self.announce(host, call, DEAD_LETTER_TOPIC, || {
             Payload::shared_serializable(letter)
         });
+    }
+
+    /// Whether `handler`'s breaker makes dead letters of the calls it rejects.
+    fn buries_rejections(&self, handler: &HandlerRef) -> bool {
+        let policy = match handler {
+            HandlerRef::Static(info) => info.circuit_breaker().copied(),
+            HandlerRef::Subscription { id, .. } => self
+                .subscription(*id)
+                .and_then(|sub| sub.breaker.as_ref().map(|b| *b.policy())),
+        };
+        policy.is_some_and(|policy| policy.dead_letters_rejected())
     }
 
     /// Every dead letter held, oldest first.

@@ -127,16 +127,14 @@ impl Bus {
                         self.topic_stats(event.topic().as_str())
                             .undeliver(DropReason::CircuitOpen);
                     }
-                    if breaker.policy().dead_letters_rejected() {
-                        let state = breaker.counts().state;
-                        let error = HandlerError {
-                            handler: sub.handler_ref(),
-                            source: Box::new(crate::linked::CircuitOpen { state }),
-                            attempts: 0,
-                            first_error: None,
-                        };
-                        self.bury_view(host, &call, Some(view), &error);
-                    }
+                    let state = breaker.counts().state;
+                    let error = HandlerError {
+                        handler: sub.handler_ref(),
+                        source: Box::new(crate::linked::CircuitOpen { state }),
+                        attempts: 0,
+                        first_error: None,
+                    };
+                    self.bury_view(host, &call, Some(view), &error);
                     return;
                 }
             }
@@ -153,6 +151,10 @@ impl Bus {
         if let Some(breaker) = &sub.breaker {
             let succeeded = matches!(outcome, Outcome::Handled);
             self.tell_breaker(host, &call, sub, breaker, succeeded, probe);
+        }
+        if matches!(outcome, Outcome::Handled) && tried.attempts > 1 {
+            self.handler_stats
+                .retried(&sub.handler_ref(), tried.attempts);
         }
         if let Outcome::Failed(source) = outcome {
             if sub.metered() && self.settings.metrics {

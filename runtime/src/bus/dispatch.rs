@@ -552,6 +552,10 @@ impl Bus {
                 let succeeded = matches!(outcome, Outcome::Handled);
                 self.tell_breaker(host, call, sub, breaker, succeeded, awaiting.probe);
             }
+            if matches!(outcome, Outcome::Handled) && tried.attempts > 1 {
+                self.handler_stats
+                    .retried(&sub.handler_ref(), tried.attempts);
+            }
             let event = &p.event;
             tally.record_attempts(&mut p.run.books, sub, outcome, tried, |error| {
                 self.bury_view(host, call, event.viewed(), error)

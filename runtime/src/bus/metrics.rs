@@ -239,6 +239,9 @@ pub struct MetricsSnapshot {
     pub dead_letters: super::DeadLetterStats,
     /// Every handler's circuit breaker (those that have one), by handler.
     pub circuits: Vec<super::CircuitMetrics>,
+    /// What went wrong, per handler (those to which something did): failures by kind,
+    /// rejections, retries, dead letters. Successes are counted per topic (`delivered`).
+    pub handlers: Vec<super::HandlerMetrics>,
 }
 
 impl MetricsSnapshot {

@@ -18,6 +18,7 @@ mod circuit;
 mod dead_letter;
 mod detached;
 mod dispatch;
+mod handler_stats;
 mod item;
 mod lane;
 mod metrics;
@@ -48,6 +49,7 @@ pub use circuit::{
 pub use dead_letter::{
     DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter, DeadLetterReason, DeadLetterStats,
 };
+pub use handler_stats::HandlerMetrics;
 pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 pub use value::Received;
@@ -123,6 +125,8 @@ pub(crate) struct Bus {
     static_breakers: Box<[(&'static HandlerInfo, Breaker)]>,
     /// Itself, for the workers of detached handlers (which must not keep it alive).
     me: std::sync::Weak<Bus>,
+    /// What went wrong, per handler.
+    handler_stats: handler_stats::HandlerStats,
 }
 
 impl fmt::Debug for Bus {
@@ -165,6 +169,7 @@ impl Bus {
         let dead_letters = DeadLetters::new(settings.dead_letter_capacity);
         Arc::new_cyclic(|me| Bus {
             me: me.clone(),
+            handler_stats: handler_stats::HandlerStats::default(),
             settings,
             subs: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
@@ -370,7 +375,15 @@ impl Bus {
             subscriptions: self.listed.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.stats(),
             circuits,
+            handlers: self.handler_stats.snapshot(),
         }
+    }
+
+    /// A static handler's call succeeded after `attempts`.
+    #[cold]
+    pub(crate) fn static_retried(&self, info: &'static HandlerInfo, attempts: u32) {
+        self.handler_stats
+            .retried(&HandlerRef::Static(info), attempts);
     }
 
     /// The breaker of static handler `info`, if it has one.

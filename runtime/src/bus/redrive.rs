@@ -11,7 +11,7 @@ use super::subscription::{Sub, SubKind};
 
 impl Bus {
     /// The live subscription `id`, if any.
-    fn subscription(&self, id: SubscriptionId) -> Option<Arc<Sub>> {
+    pub(super) fn subscription(&self, id: SubscriptionId) -> Option<Arc<Sub>> {
         self.lock_subs()
             .iter()
             .find(|sub| sub.id == id && sub.is_active())

@@ -65,7 +65,8 @@ pub(crate) fn tell(
     }
 }
 
-/// A call its circuit rejected, as a failure; a dead letter too if its policy says so.
+/// A call its circuit rejected, as a failure, told to the system (which counts it, and makes
+/// a dead letter of it if its policy says so).
 ///
 /// # Safety
 /// `event` is the address of a live value of `desc`'s type.
@@ -85,13 +86,9 @@ pub(crate) unsafe fn rejected(
         attempts: 0,
         first_error: None,
     };
-    if info
-        .circuit_breaker()
-        .is_some_and(|policy| policy.dead_letters_rejected())
-    {
-        // SAFETY: the caller's contract.
-        unsafe { host.static_failed(call, desc, event, &error) };
-    }
+    // SAFETY: the caller's contract. (The system counts it, and buries it if the policy
+    // says so.)
+    unsafe { host.static_failed(call, desc, event, &error) };
     error
 }
 

@@ -31,6 +31,9 @@ pub(crate) trait SystemPart: Any + Send + Sync {
     /// The breaker of static handler `info` in this system, if it has one.
     fn breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker>;
 
+    /// Static handler `info`'s call succeeded after `attempts` (for its counts).
+    fn static_retried(&self, info: &'static HandlerInfo, attempts: u32);
+
     /// Static handler `info`'s circuit moved to `state` (announce it).
     fn circuit_moved(
         &self,
@@ -57,6 +60,8 @@ impl SystemPart for () {
     fn breaker(&self, _: &'static HandlerInfo) -> Option<&Breaker> {
         None
     }
+
+    fn static_retried(&self, _: &'static HandlerInfo, _: u32) {}
 
     fn circuit_moved(
         &self,
@@ -180,6 +185,12 @@ impl Host {
     /// The breaker of static handler `info` in this system, if it has one.
     pub(crate) fn breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker> {
         self.shared.system.breaker(info)
+    }
+
+    /// Tells the system static handler `info`'s call succeeded after `attempts`.
+    #[cold]
+    pub(crate) fn static_retried(&self, info: &'static HandlerInfo, attempts: u32) {
+        self.shared.system.static_retried(info, attempts);
     }
 
     /// Tells the system static handler `info`'s circuit moved to `state`.

@@ -241,7 +241,12 @@ impl<'a> StaticRef<'a> {
             guarded::tell(host, call, info, breaker, succeeded, probe);
         }
         match outcome {
-            Outcome::Handled => Ok(()),
+            Outcome::Handled => {
+                if tried.attempts > 1 {
+                    host.static_retried(info, tried.attempts);
+                }
+                Ok(())
+            }
             Outcome::Failed(source) => {
                 let mut error = static_failure(info, source);
                 error.attempts = tried.attempts;

@@ -29,6 +29,10 @@ impl SystemPart for Core {
         self.bus.static_breaker(info)
     }
 
+    fn static_retried(&self, info: &'static HandlerInfo, attempts: u32) {
+        self.bus.static_retried(info, attempts);
+    }
+
     fn circuit_moved(
         &self,
         host: &Host,
