@@ -3,7 +3,8 @@
 //! every 7th, one returning an error on every 5th (tried twice). The healthy one gets all
 //! 1,000; every failure is reported and counted exactly: delivered + failed = published x
 //! handlers, and each failure is one dead letter. Then the picky handler is mended and its
-//! dead letters redriven to it. (Circuit breakers and detached handlers are still to come.)
+//! dead letters redriven to it. Then, on a second system, a handler behind a circuit breaker
+//! and a detached handler.
 //!
 //! `cargo run --example reliability`
 
@@ -12,7 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use staticbus::prelude::*;
-use staticbus::{DEAD_LETTER_TOPIC, DeadLetterReason, HandlerError, Retry, SubscribeOptions};
+use staticbus::{
+    BoxError, CircuitBreaker, DEAD_LETTER_TOPIC, DeadLetterReason, HandlerError, Retry,
+    SubscribeOptions,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("event {0} is not welcome")]
@@ -146,6 +150,62 @@ async fn main() -> Result<(), Error> {
     assert_eq!(handlers.len(), 3);
     assert_eq!(handlers.iter().map(|h| h.failed).sum::<u64>(), 442);
     assert_eq!(handlers.iter().map(|h| h.retried).sum::<u64>(), 200);
+    breaker_and_detached().await
+}
+
+/// A sync handler that always fails, behind a breaker opening after 5 consecutive failures,
+/// and a detached handler, which `publish` does not wait for: 100 events.
+async fn breaker_and_detached() -> Result<(), Error> {
+    let system = EventSystem::builder().build()?;
+    let breaker = CircuitBreaker::consecutive(5).reset(Duration::from_secs(3600));
+    let _guarded = system.on_with(
+        "order.*",
+        SubscribeOptions::new().circuit_breaker(breaker),
+        |_: &EventRef<'_>| -> Result<(), BoxError> { Err("payment backend down".into()) },
+    )?;
+    let shipped = Arc::new(AtomicU64::new(0));
+    let _shipping = {
+        let shipped = Arc::clone(&shipped);
+        system.on_async_with(
+            "order.*",
+            SubscribeOptions::new().detached().buffer_capacity(200),
+            move |_: Arc<DynamicEvent>| {
+                let shipped = Arc::clone(&shipped);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    shipped.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        )?
+    };
+    let started = std::time::Instant::now();
+    for n in 1..=100u64 {
+        let event = DynamicEvent::builder("order.placed").value(n).build()?;
+        let _ = system.publish_dynamic(event).await;
+    }
+    let published_in = started.elapsed();
+    let report = system.shutdown(Duration::from_secs(10)).await;
+
+    let metrics = system.metrics();
+    let circuit = &metrics.circuits[0];
+    println!(
+        "breaker: {} after {} failures, {} calls rejected; 100 publishes took {published_in:?}, \
+         the detached handler then shipped {} (shutdown drained: {})",
+        circuit.state,
+        metrics.handlers[0].failed,
+        circuit.rejected,
+        shipped.load(Ordering::Relaxed),
+        report.drained
+    );
+    assert_eq!((circuit.opened, circuit.rejected), (1, 95));
+    assert_eq!(
+        (metrics.handlers[0].failed, metrics.handlers[0].rejected),
+        (5, 95)
+    );
+    assert!(report.drained, "{report:?}");
+    assert_eq!(shipped.load(Ordering::Relaxed), 100);
+    let t = &metrics.topics["order.placed"];
+    assert_eq!(t.delivered + t.failed + t.dropped_total(), t.matched);
     Ok(())
 }
 

@@ -214,7 +214,9 @@ pub(crate) fn parse_one(
             replace(&mut args.detached, Some(key.clone()))
         }
         CONCURRENCY => {
-            let value = parse_concurrency(meta, errors)?;
+            let what = "concurrency is how many calls of the detached handler may run at once, \
+                        at least 1: `concurrency = 4`";
+            let value = parse_count(meta, what, errors)?;
             replace(&mut args.concurrency, value)
         }
         _ => unreachable!("key checked against `allowed`"),
@@ -295,9 +297,11 @@ fn parse_retries(
     Ok(None)
 }
 
-/// `concurrency = N`, a `u32` of at least 1.
-fn parse_concurrency(
+/// `key = N`, a whole number from 1 to `u32::MAX`; `what` says what it counts, for the
+/// error (`concurrency`, and the circuit breaker's counts).
+pub(crate) fn parse_count(
     meta: &syn::meta::ParseNestedMeta<'_>,
+    what: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<(syn::LitInt, u32)>> {
     let expr: syn::Expr = meta.value()?.parse()?;
@@ -310,11 +314,7 @@ fn parse_concurrency(
     {
         return Ok(Some((lit.clone(), n)));
     }
-    errors.spanned(
-        &expr,
-        "concurrency is how many calls of the detached handler may run at once, at least 1: \
-         `concurrency = 4`",
-    );
+    errors.spanned(&expr, what);
     Ok(None)
 }
 

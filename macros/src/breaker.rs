@@ -141,27 +141,14 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
     was_set
 }
 
-/// `key = N`, a whole number from 1 to `u32::MAX`.
+/// `key = N`, a whole number of calls from 1 to `u32::MAX`.
 fn count(
     meta: &syn::meta::ParseNestedMeta<'_>,
     key: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<(syn::LitInt, u32)>> {
-    let expr: syn::Expr = meta.value()?.parse()?;
-    if let syn::Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Int(lit),
-        ..
-    }) = &expr
-        && let Ok(n) = lit.base10_parse::<u32>()
-        && n > 0
-    {
-        return Ok(Some((lit.clone(), n)));
-    }
-    errors.spanned(
-        &expr,
-        format!("`{key}` is a whole number of calls, at least 1: `{key} = 5`"),
-    );
-    Ok(None)
+    let what = format!("`{key}` is a whole number of calls, at least 1: `{key} = 5`");
+    attr::parse_count(meta, &what, errors)
 }
 
 /// `ratio = 0.5`, from 0 to 1.

@@ -286,3 +286,50 @@ async fn a_detached_static_handler_runs_from_its_queue_under_either_implementati
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_a_retrying_publish_and_the_queue_then_cancels_the_rest() {
+    let system = EventSystem::builder().retry_seed(1).build().unwrap();
+    let retry = staticbus::Retry::constant(3, Duration::from_millis(100));
+    let _retrying = system
+        .on_async_with(
+            "mix.retrying",
+            SubscribeOptions::new().retry(retry),
+            |_: Arc<DynamicEvent>| async { Err::<(), BoxError>("still down".into()) },
+        )
+        .unwrap();
+    let slow = Slow::new();
+    let _detached = slow.subscribe(
+        &system,
+        SubscribeOptions::new().detached(),
+        Duration::from_secs(1),
+    );
+    for n in 1..=5 {
+        system.publish_dynamic(numbered(n)).await.unwrap();
+    }
+    let publishing = {
+        let system = system.clone();
+        tokio::spawn(async move {
+            let event = DynamicEvent::builder("mix.retrying").build().unwrap();
+            system.publish_dynamic(event).await
+        })
+    };
+    tokio::task::yield_now().await;
+
+    let report = system.shutdown(Duration::from_millis(1500)).await;
+    assert_eq!(
+        report.in_flight, 0,
+        "the retrying publish finished within the deadline"
+    );
+    match publishing.await.unwrap() {
+        Err(Error::Handlers(errors)) => assert_eq!(errors.errors[0].attempts, 4),
+        other => panic!("expected the last of 4 attempts to fail, got {other:?}"),
+    }
+    assert!(!report.drained);
+    let left = &report.detached[0];
+    assert_eq!((left.cancelled, left.running), (3, 1), "{report:?}");
+    assert!(
+        system.publish_dynamic(numbered(9)).await.is_err(),
+        "shut down"
+    );
+}

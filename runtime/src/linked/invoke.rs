@@ -91,7 +91,7 @@ pub(crate) async fn run_async(
 /// last outcome and what the attempts were.
 pub(crate) async fn run_retrying<'a>(
     first: BoxFuture<'a, HandlerResult>,
-    mut again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
+    again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
     timeout: Option<Duration>,
     retry: &super::Retry,
     jitter: impl Fn(Duration) -> Duration,
@@ -101,30 +101,8 @@ pub(crate) async fn run_retrying<'a>(
     let started = retry
         .max_elapsed_limit()
         .map(|_| tokio::time::Instant::now());
-    let mut outcome = run_async(first, timeout).await;
-    let mut attempts = 1;
-    let mut first_error = None;
-    while let Outcome::Failed(error) = &outcome {
-        let Some(delay) = next_delay(retry, attempts, error, started, &jitter) else {
-            break;
-        };
-        tokio::time::sleep(delay).await;
-        attempts += 1;
-        let next = match again() {
-            Ok(future) => run_async(future, timeout).await,
-            Err(failed) => failed,
-        };
-        if let Outcome::Failed(error) = std::mem::replace(&mut outcome, next)
-            && first_error.is_none()
-        {
-            first_error = Some(error);
-        }
-    }
-    let tried = Tried {
-        attempts,
-        first_error,
-    };
-    (outcome, tried)
+    let first = run_async(first, timeout).await;
+    retried(first, again, timeout, retry, jitter, started).await
 }
 
 /// The retries of a sync handler's call whose first attempt came to `first`: each attempt
@@ -140,6 +118,22 @@ pub(crate) async fn retry_sync(
     let started = retry
         .max_elapsed_limit()
         .map(|_| tokio::time::Instant::now());
+    // A sync attempt is made at once: its outcome comes back as a future that never started.
+    let again = || Err::<BoxFuture<'_, HandlerResult>, _>(run(&mut again));
+    retried(first, again, None, retry, jitter, started).await
+}
+
+/// The retry loop both share: after a first attempt that came to `first`, while it fails
+/// and a retry is due ([`next_delay`]), waits, then makes the next attempt (`again`: a
+/// future to run under `timeout`, or the outcome of an attempt already made).
+async fn retried<'a>(
+    first: Outcome,
+    mut again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
+    timeout: Option<Duration>,
+    retry: &super::Retry,
+    jitter: impl Fn(Duration) -> Duration,
+    started: Option<tokio::time::Instant>,
+) -> (Outcome, Tried) {
     let mut outcome = first;
     let mut attempts = 1;
     let mut first_error = None;
@@ -149,7 +143,10 @@ pub(crate) async fn retry_sync(
         };
         tokio::time::sleep(delay).await;
         attempts += 1;
-        let next = run(&mut again);
+        let next = match again() {
+            Ok(future) => run_async(future, timeout).await,
+            Err(made) => made,
+        };
         if let Outcome::Failed(error) = std::mem::replace(&mut outcome, next)
             && first_error.is_none()
         {
