@@ -204,6 +204,10 @@ async fn an_async_handler_behind_a_ratio_breaker_and_rejections_as_dead_letters(
     match publish(5).await {
         Err(Error::Handlers(errors)) => {
             assert!(errors.errors[0].circuit_open().is_some());
+            assert!(
+                errors.errors[0].dead_lettered,
+                "asked: dead_letter_rejected(true)"
+            );
         }
         other => panic!("expected a rejection, got {other:?}"),
     }

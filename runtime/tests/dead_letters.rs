@@ -56,6 +56,10 @@ async fn a_failing_static_handler_leaves_a_letter_with_a_copy_that_redrives() {
     let system = EventSystem::builder().build().unwrap();
     let emitted = system.emit(&Invoice(7));
     assert_eq!(emitted.errors().len(), 1);
+    assert!(
+        emitted.errors()[0].dead_lettered,
+        "the report says it became a letter"
+    );
     assert!(system.publish(Invoice(8)).await.is_err());
 
     let letters = system.dead_letters();

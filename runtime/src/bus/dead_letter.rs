@@ -335,9 +335,11 @@ impl Bus {
         host: &Host,
         call: &Call<'_>,
         event: Option<EventRef<'_>>,
-        error: &HandlerError,
+        error: &mut HandlerError,
     ) -> String {
         let Some(view) = event else {
+            // The event is gone (moved into a buffer): nothing to bury, but the failure counts.
+            self.handler_stats.fallen(error, false);
             return String::new();
         };
         let topic = view.topic().to_owned();
@@ -360,7 +362,7 @@ impl Bus {
         call: &Call<'_>,
         desc: &EventDesc,
         copy: Option<Arc<dyn Any + Send + Sync>>,
-        error: &HandlerError,
+        error: &mut HandlerError,
     ) {
         let table = table_of(desc);
         let copy = match table {
@@ -380,10 +382,11 @@ impl Bus {
         topic: &str,
         event: Option<DynamicEvent>,
         table: Option<&'static TableCore>,
-        error: &HandlerError,
+        error: &mut HandlerError,
     ) {
         let buried = topic != DEAD_LETTER_TOPIC
             && (!error.source.is::<CircuitOpen>() || self.buries_rejections(&error.handler));
+        error.dead_lettered = buried;
         self.handler_stats.fallen(error, buried);
         if !buried {
             return;

@@ -128,13 +128,14 @@ impl Bus {
                             .undeliver(DropReason::CircuitOpen);
                     }
                     let state = breaker.counts().state;
-                    let error = HandlerError {
+                    let mut error = HandlerError {
                         handler: sub.handler_ref(),
                         source: Box::new(crate::linked::CircuitOpen { state }),
                         attempts: 0,
                         first_error: None,
+                        dead_lettered: false,
                     };
-                    self.bury_view(host, &call, Some(view), &error);
+                    self.bury_view(host, &call, Some(view), &mut error);
                     return;
                 }
             }
@@ -162,13 +163,14 @@ impl Bus {
                 self.topic_stats(event.topic().as_str())
                     .unhandled(timed_out);
             }
-            let error = HandlerError {
+            let mut error = HandlerError {
                 handler: sub.handler_ref(),
                 source,
                 attempts: tried.attempts,
                 first_error: tried.first_error,
+                dead_lettered: false,
             };
-            self.bury_view(host, &call, Some(view), &error);
+            self.bury_view(host, &call, Some(view), &mut error);
         }
     }
 }

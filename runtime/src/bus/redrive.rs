@@ -48,13 +48,14 @@ impl Bus {
         Some(match outcome {
             Outcome::Handled => Ok(()),
             Outcome::Failed(source) => {
-                let error = HandlerError {
+                let mut error = HandlerError {
                     handler: sub.handler_ref(),
                     source,
                     attempts: tried.attempts,
                     first_error: tried.first_error,
+                    dead_lettered: false,
                 };
-                self.bury_view(host, call, Some(view), &error);
+                self.bury_view(host, call, Some(view), &mut error);
                 Err(error)
             }
         })

@@ -118,7 +118,7 @@ impl Tally {
         books: &mut Books,
         sub: &Sub,
         outcome: Outcome,
-        fallen: impl FnOnce(&HandlerError) -> String,
+        fallen: impl FnOnce(&mut HandlerError) -> String,
     ) {
         self.record_attempts(books, sub, outcome, Tried::once(), fallen);
     }
@@ -131,7 +131,7 @@ impl Tally {
         sub: &Sub,
         outcome: Outcome,
         tried: Tried,
-        fallen: impl FnOnce(&HandlerError) -> String,
+        fallen: impl FnOnce(&mut HandlerError) -> String,
     ) {
         match outcome {
             Outcome::Handled => {
@@ -141,8 +141,8 @@ impl Tally {
                 }
             }
             Outcome::Failed(source) => {
-                let error = self.failed(books, sub, source, tried);
-                let topic = fallen(&error);
+                let mut error = self.failed(books, sub, source, tried);
+                let topic = fallen(&mut error);
                 self.fail(error, &topic);
             }
         }
@@ -166,6 +166,7 @@ impl Tally {
         HandlerError {
             attempts: tried.attempts,
             first_error: tried.first_error,
+            dead_lettered: false,
             handler: sub.handler_ref(),
             source,
         }
@@ -179,18 +180,19 @@ impl Tally {
         books: &mut Books,
         sub: &Sub,
         state: CircuitState,
-        fallen: impl FnOnce(&HandlerError) -> String,
+        fallen: impl FnOnce(&mut HandlerError) -> String,
     ) {
         if sub.metered() {
             books.drop_one(DropReason::CircuitOpen);
         }
-        let error = HandlerError {
+        let mut error = HandlerError {
             handler: sub.handler_ref(),
             source: Box::new(CircuitOpen { state }),
             attempts: 0,
             first_error: None,
+            dead_lettered: false,
         };
-        let topic = fallen(&error);
+        let topic = fallen(&mut error);
         self.fail(error, &topic);
     }
 

@@ -80,15 +80,16 @@ pub(crate) unsafe fn rejected(
     desc: &EventDesc,
     event: *const (),
 ) -> HandlerError {
-    let error = HandlerError {
+    let mut error = HandlerError {
         handler: HandlerRef::Static(info),
         source: Box::new(CircuitOpen { state }),
         attempts: 0,
         first_error: None,
+        dead_lettered: false,
     };
     // SAFETY: the caller's contract. (The system counts it, and buries it if the policy
     // says so.)
-    unsafe { host.static_failed(call, desc, event, &error) };
+    unsafe { host.static_failed(call, desc, event, &mut error) };
     error
 }
 
@@ -128,9 +129,9 @@ impl Built {
             match outcome {
                 Outcome::Handled => handled += 1,
                 Outcome::Failed(source) => {
-                    let error = super::table::static_failure(info, source);
+                    let mut error = super::table::static_failure(info, source);
                     // SAFETY: the caller's contract.
-                    unsafe { host.static_failed(call, &self.desc, event, &error) };
+                    unsafe { host.static_failed(call, &self.desc, event, &mut error) };
                     errors.push(error);
                 }
             }

@@ -25,7 +25,7 @@ pub(crate) trait SystemPart: Any + Send + Sync {
         call: &Call<'_>,
         desc: &EventDesc,
         copy: Option<Arc<dyn Any + Send + Sync>>,
-        error: &HandlerError,
+        error: &mut HandlerError,
     );
 
     /// The breaker of static handler `info` in this system, if it has one.
@@ -53,7 +53,7 @@ impl SystemPart for () {
         _: &Call<'_>,
         _: &EventDesc,
         _: Option<Arc<dyn Any + Send + Sync>>,
-        _: &HandlerError,
+        _: &mut HandlerError,
     ) {
     }
 
@@ -173,7 +173,7 @@ impl Host {
         call: &Call<'_>,
         desc: &EventDesc,
         event: *const (),
-        error: &HandlerError,
+        error: &mut HandlerError,
     ) {
         // SAFETY: the caller's contract.
         let copy = unsafe { desc.copy_at(event) };

@@ -365,6 +365,10 @@ pub struct HandlerError {
     pub attempts: u32,
     /// The first attempt's error, when the call was retried (`source` is the last's).
     pub first_error: Option<BoxError>,
+    /// Whether it became a dead letter (every final failure does, but those of the
+    /// handlers of `staticbus.dead_letter`, and a rejection by an open circuit only if its
+    /// policy says so).
+    pub dead_lettered: bool,
 }
 
 impl HandlerError {

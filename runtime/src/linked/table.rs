@@ -254,7 +254,7 @@ impl<'a> StaticRef<'a> {
                 // SAFETY: `value` is of `table`'s event type.
                 #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
                 unsafe {
-                    host.static_failed(call, self.table.desc(), self.as_ptr(), &error)
+                    host.static_failed(call, self.table.desc(), self.as_ptr(), &mut error)
                 };
                 Err(error)
             }
@@ -445,9 +445,9 @@ impl TableCore {
         event: *const (),
         source: BoxError,
     ) -> Emitted {
-        let error = static_failure(self.built().sync_info[0], source);
+        let mut error = static_failure(self.built().sync_info[0], source);
         // SAFETY: the caller's contract.
-        unsafe { host.static_failed(call, &self.desc, event, &error) };
+        unsafe { host.static_failed(call, &self.desc, event, &mut error) };
         Emitted {
             handled: 0,
             // `single` is set only for a table of one sync handler: no async one skipped.
@@ -643,9 +643,9 @@ impl Built {
     ) -> Emitted {
         let mut errors = Vec::new();
         let mut fail = |info, source| {
-            let error = static_failure(info, source);
+            let mut error = static_failure(info, source);
             // SAFETY: the caller's contract.
-            unsafe { host.static_failed(call, &self.desc, event, &error) };
+            unsafe { host.static_failed(call, &self.desc, event, &mut error) };
             errors.push(error);
         };
         fail(self.sync_info[failed], source);
@@ -669,6 +669,7 @@ pub(super) fn static_failure(info: &'static HandlerInfo, source: BoxError) -> Ha
     HandlerError {
         attempts: 1,
         first_error: None,
+        dead_lettered: false,
         handler: HandlerRef::Static(info),
         source,
     }

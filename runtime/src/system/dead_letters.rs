@@ -20,7 +20,7 @@ impl SystemPart for Core {
         call: &Call<'_>,
         desc: &EventDesc,
         copy: Option<Arc<dyn Any + Send + Sync>>,
-        error: &HandlerError,
+        error: &mut HandlerError,
     ) {
         self.bus.bury_static(host, call, desc, copy, error);
     }
