@@ -313,3 +313,45 @@ async fn a_panicking_backpressure_strategy_refuses_the_event() {
     let metrics = system.metrics();
     assert_eq!(metrics.topics["dyn.full"].dropped(DropReason::Rejected), 1);
 }
+
+#[derive(StaticEvent, Debug, Clone)]
+#[event(name = "panics.unisolated")]
+struct Unisolated;
+
+#[handler]
+fn explode_unisolated(_: &Unisolated) {
+    panic!("not isolated");
+}
+
+#[tokio::test]
+async fn with_isolation_off_a_panic_unwinds_into_the_caller_once_counted() {
+    let system = EventSystem::builder()
+        .isolate_panics(false)
+        .build()
+        .unwrap();
+    let _sub = system
+        .on("panics.off", |_: &EventRef<'_>| {
+            boom("dynamic, not isolated")
+        })
+        .unwrap();
+    for caught in [
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            system.emit_dynamic(&event("panics.off"));
+        })),
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            system.emit(&Unisolated);
+        })),
+    ] {
+        let payload = caught.expect_err("the panic reached the caller");
+        let message = payload.downcast_ref::<String>().expect("a message");
+        assert!(message.contains("not isolated"), "{message}");
+    }
+    // Counted for its handler and buried before it went on (the dispatch stops there, as
+    // without isolation: the topic's counts of it are not recorded); the bus holds no lock,
+    // and keeps working.
+    assert_eq!(system.dead_letter_stats().buried, 2);
+    let handlers = system.metrics().handlers;
+    assert_eq!(handlers.iter().map(|h| h.panicked).sum::<u64>(), 2);
+    let _ok = system.on("panics.after", |_: &EventRef<'_>| {}).unwrap();
+    assert!(system.emit_dynamic(&event("panics.after")).is_ok());
+}

@@ -340,6 +340,7 @@ impl Bus {
         let Some(view) = event else {
             // The event is gone (moved into a buffer): nothing to bury, but the failure counts.
             self.handler_stats.fallen(error, false);
+            self.unwind_unless_isolated(error);
             return String::new();
         };
         let topic = view.topic().to_owned();
@@ -389,6 +390,7 @@ impl Bus {
         error.dead_lettered = buried;
         self.handler_stats.fallen(error, buried);
         if !buried {
+            self.unwind_unless_isolated(error);
             return;
         }
         let letters = &self.dead_letters;
@@ -408,6 +410,18 @@ impl Bus {
         self.announce(host, call, DEAD_LETTER_TOPIC, || {
             Payload::shared_serializable(letter)
         });
+        self.unwind_unless_isolated(error);
+    }
+
+    /// With panic isolation off (`isolate_panics(false)`), a failure that was a panic goes
+    /// on unwinding, with its message, once it is counted and buried.
+    fn unwind_unless_isolated(&self, error: &HandlerError) {
+        if self.settings.isolate_panics {
+            return;
+        }
+        if let Some(panic) = error.source.downcast_ref::<HandlerPanic>() {
+            std::panic::resume_unwind(Box::new(panic.message().to_owned()));
+        }
     }
 
     /// Whether `handler`'s breaker makes dead letters of the calls it rejects.

@@ -91,6 +91,8 @@ pub(crate) struct Settings {
     pub(crate) max_payload_bytes: usize,
     /// How many dead letters the system keeps.
     pub(crate) dead_letter_capacity: usize,
+    /// A handler's panic is its call's failure (true, the default), or goes on unwinding.
+    pub(crate) isolate_panics: bool,
 }
 
 /// A static event type as the bus tracks it: its name, and its table, told whether some

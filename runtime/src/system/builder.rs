@@ -58,6 +58,7 @@ impl Default for Config {
                 metrics: true,
                 max_payload_bytes: 16 * 1024 * 1024,
                 dead_letter_capacity: crate::bus::DEFAULT_DEAD_LETTER_CAPACITY,
+                isolate_panics: true,
             },
             implementation: ImplementationType::StaticFastPath,
             health_threshold: 0.8,
@@ -248,6 +249,20 @@ impl EventSystemBuilder {
     /// [`DEAD_LETTER_TOPIC`](crate::DEAD_LETTER_TOPIC)).
     pub fn dead_letter_capacity(mut self, capacity: usize) -> Self {
         self.config.settings.dead_letter_capacity = capacity;
+        self
+    }
+
+    /// Whether a panicking handler fails alone (default: on). On, its panic becomes its
+    /// call's failure (a [`HandlerPanic`](crate::HandlerPanic)), counted and dead-lettered,
+    /// and every other handler still runs. Off, once the call has failed for good (after its
+    /// retries, counted for its handler in `metrics().handlers` and dead-lettered) the panic
+    /// goes on unwinding, with its message, into the caller of `emit` / `publish` (for a
+    /// detached handler: its worker task, which ends): the dispatch stops there, as without
+    /// isolation, so later handlers do not run and the topic's counts of that dispatch are
+    /// not recorded. Either way nothing of the bus is left locked. Under `panic = "abort"`
+    /// nothing is caught at all.
+    pub fn isolate_panics(mut self, on: bool) -> Self {
+        self.config.settings.isolate_panics = on;
         self
     }
 
