@@ -228,7 +228,7 @@ pub(crate) fn parse_one(
 }
 
 /// Sets `slot`; true if it was already set.
-fn replace<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+pub(crate) fn replace<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
     let was_set = slot.is_some();
     if value.is_some() {
         *slot = value;
@@ -238,7 +238,7 @@ fn replace<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
 
 /// Skips the value of an unknown key, `key = expr` or `key(...)`, so the keys after it are
 /// still checked.
-fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+pub(crate) fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
         let _: syn::Expr = meta.value()?.parse()?;
     } else if meta.input.peek(syn::token::Paren) {

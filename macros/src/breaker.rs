@@ -51,9 +51,7 @@ pub(crate) fn parse(
              `circuit_breaker(failures = 5, window = \"30s\", min_calls = 10)` or \
              `circuit_breaker(ratio = 0.5, window = \"30s\", min_calls = 10)`",
         );
-        if meta.input.peek(syn::Token![=]) {
-            let _: syn::Expr = meta.value()?.parse()?;
-        }
+        attr::skip_value(meta)?;
         return Ok(None);
     }
     let mut arg = BreakerArg::default();
@@ -77,24 +75,22 @@ fn parse_key(
                 &meta.path,
                 format!("unknown circuit_breaker argument; expected one of: {expected}"),
             );
-            if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            }
+            attr::skip_value(meta)?;
             return Ok(());
         }
     };
     arg.given.push(key);
     let duplicate = match key {
-        FAILURES => set(
+        FAILURES => attr::replace(
             &mut arg.failures,
             count(meta, FAILURES, errors)?.map(|c| c.1),
         ),
-        MIN_CALLS => set(&mut arg.min_calls, count(meta, MIN_CALLS, errors)?),
-        PROBES => set(&mut arg.probes, count(meta, PROBES, errors)?.map(|c| c.1)),
-        RATIO => set(&mut arg.ratio, ratio(meta, errors)?),
-        WINDOW => set(&mut arg.window, attr::parse_duration(meta, WINDOW, errors)?),
-        RESET => set(&mut arg.reset, attr::parse_duration(meta, RESET, errors)?),
-        _ => set(&mut arg.dead_letter, boolean(meta, errors)?),
+        MIN_CALLS => attr::replace(&mut arg.min_calls, count(meta, MIN_CALLS, errors)?),
+        PROBES => attr::replace(&mut arg.probes, count(meta, PROBES, errors)?.map(|c| c.1)),
+        RATIO => attr::replace(&mut arg.ratio, ratio(meta, errors)?),
+        WINDOW => attr::replace(&mut arg.window, attr::parse_duration(meta, WINDOW, errors)?),
+        RESET => attr::replace(&mut arg.reset, attr::parse_duration(meta, RESET, errors)?),
+        _ => attr::replace(&mut arg.dead_letter, boolean(meta, errors)?),
     };
     if duplicate {
         errors.spanned(
@@ -130,15 +126,6 @@ fn check(path: &syn::Path, arg: &BreakerArg, errors: &mut Errors) {
             "`min_calls` is the calls a window must hold: add `window = \"30s\"`",
         );
     }
-}
-
-/// Sets `slot`; true if it was already set.
-fn set<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
-    let was_set = slot.is_some();
-    if value.is_some() {
-        *slot = value;
-    }
-    was_set
 }
 
 /// `key = N`, a whole number of calls from 1 to `u32::MAX`.

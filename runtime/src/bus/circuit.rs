@@ -120,21 +120,32 @@ impl Bus {
         run: &mut Run,
         tally: &mut Tally,
     ) -> Option<bool> {
-        let (admission, moved) = breaker.admit();
-        if let Some(state) = moved {
-            self.circuit_moved(host, call, sub.handler_ref(), breaker, state);
-        }
-        match admission {
+        match self.ask_breaker(host, call, sub, breaker) {
             Admission::Call => Some(false),
             Admission::Probe => Some(true),
             Admission::Reject => {
-                let state = breaker.counts().state;
-                tally.reject(&mut run.books, sub, state, |error| {
+                tally.reject(&mut run.books, sub, breaker, |error| {
                     self.bury_view(host, call, Some(event), error)
                 });
                 None
             }
         }
+    }
+
+    /// What `sub`'s breaker says of a call about to be made; a change of state that asking
+    /// made (open -> half-open) is announced.
+    pub(super) fn ask_breaker(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        sub: &Sub,
+        breaker: &Breaker,
+    ) -> Admission {
+        let (admission, moved) = breaker.admit();
+        if let Some(state) = moved {
+            self.circuit_moved(host, call, sub.handler_ref(), breaker, state);
+        }
+        admission
     }
 
     /// Tells `sub`'s breaker how a call it let through ended.

@@ -257,6 +257,12 @@ impl DeadLetters {
     fn keep(&self, letter: Arc<DeadLetter>) {
         let mut held = self.held.lock();
         held.push_back(letter);
+        self.trim(held);
+    }
+
+    /// Pushes the oldest letters out of `held` while it holds more than the capacity,
+    /// counting them.
+    fn trim(&self, mut held: parking_lot::MutexGuard<'_, VecDeque<Arc<DeadLetter>>>) {
         let over = held.len().saturating_sub(self.capacity);
         held.drain(..over);
         drop(held);
@@ -301,10 +307,7 @@ impl DeadLetters {
         let mut held = self.held.lock();
         let at = held.partition_point(|held| held.seq < letter.seq);
         held.insert(at, letter);
-        let over = held.len().saturating_sub(self.capacity);
-        held.drain(..over);
-        drop(held);
-        self.overflowed.fetch_add(over as u64, Ordering::Relaxed);
+        self.trim(held);
     }
 
     pub(crate) fn stats(&self) -> DeadLetterStats {
@@ -385,8 +388,9 @@ impl Bus {
         table: Option<&'static TableCore>,
         error: &mut HandlerError,
     ) {
-        let buried = topic != DEAD_LETTER_TOPIC
-            && (!error.source.is::<CircuitOpen>() || self.buries_rejections(&error.handler));
+        // A rejection says itself whether its policy makes a letter of it.
+        let rejection = error.source.downcast_ref::<CircuitOpen>();
+        let buried = topic != DEAD_LETTER_TOPIC && rejection.is_none_or(|open| open.dead_letter);
         error.dead_lettered = buried;
         self.handler_stats.fallen(error, buried);
         if !buried {
@@ -422,17 +426,6 @@ impl Bus {
         if let Some(panic) = error.source.downcast_ref::<HandlerPanic>() {
             std::panic::resume_unwind(Box::new(panic.message().to_owned()));
         }
-    }
-
-    /// Whether `handler`'s breaker makes dead letters of the calls it rejects.
-    fn buries_rejections(&self, handler: &HandlerRef) -> bool {
-        let policy = match handler {
-            HandlerRef::Static(info) => info.circuit_breaker().copied(),
-            HandlerRef::Subscription { id, .. } => self
-                .subscription(*id)
-                .and_then(|sub| sub.breaker.as_ref().map(|b| *b.policy())),
-        };
-        policy.is_some_and(|policy| policy.dead_letters_rejected())
     }
 
     /// Every dead letter held, oldest first.

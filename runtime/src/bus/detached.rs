@@ -115,11 +115,7 @@ impl Bus {
         let view = EventRef::dynamic_ref(&event);
         let mut probe = false;
         if let Some(breaker) = &sub.breaker {
-            let (admission, moved) = breaker.admit();
-            if let Some(state) = moved {
-                self.circuit_moved(host, &call, sub.handler_ref(), breaker, state);
-            }
-            match admission {
+            match self.ask_breaker(host, &call, sub, breaker) {
                 Admission::Call => {}
                 Admission::Probe => probe = true,
                 Admission::Reject => {
@@ -127,14 +123,7 @@ impl Bus {
                         self.topic_stats(event.topic().as_str())
                             .undeliver(DropReason::CircuitOpen);
                     }
-                    let state = breaker.counts().state;
-                    let mut error = HandlerError {
-                        handler: sub.handler_ref(),
-                        source: Box::new(crate::linked::CircuitOpen { state }),
-                        attempts: 0,
-                        first_error: None,
-                        dead_lettered: false,
-                    };
+                    let mut error = HandlerError::rejected(sub.handler_ref(), breaker);
                     self.bury_view(host, &call, Some(view), &mut error);
                     return;
                 }
@@ -163,13 +152,7 @@ impl Bus {
                 self.topic_stats(event.topic().as_str())
                     .unhandled(timed_out);
             }
-            let mut error = HandlerError {
-                handler: sub.handler_ref(),
-                source,
-                attempts: tried.attempts,
-                first_error: tried.first_error,
-                dead_lettered: false,
-            };
+            let mut error = HandlerError::failed(sub.handler_ref(), source, tried);
             self.bury_view(host, &call, Some(view), &mut error);
         }
     }

@@ -11,7 +11,7 @@ use super::subscription::{Sub, SubKind};
 
 impl Bus {
     /// The live subscription `id`, if any.
-    pub(super) fn subscription(&self, id: SubscriptionId) -> Option<Arc<Sub>> {
+    fn subscription(&self, id: SubscriptionId) -> Option<Arc<Sub>> {
         self.lock_subs()
             .iter()
             .find(|sub| sub.id == id && sub.is_active())
@@ -48,13 +48,7 @@ impl Bus {
         Some(match outcome {
             Outcome::Handled => Ok(()),
             Outcome::Failed(source) => {
-                let mut error = HandlerError {
-                    handler: sub.handler_ref(),
-                    source,
-                    attempts: tried.attempts,
-                    first_error: tried.first_error,
-                    dead_lettered: false,
-                };
+                let mut error = HandlerError::failed(sub.handler_ref(), source, tried);
                 self.bury_view(host, call, Some(view), &mut error);
                 Err(error)
             }

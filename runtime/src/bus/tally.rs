@@ -1,7 +1,7 @@
 //! `Tally`: what one dispatch did, for the `Emitted` or `Published` it reports.
 
 use crate::linked::invoke::{Outcome, Tried};
-use crate::linked::{BoxError, CircuitOpen, CircuitState, HandlerError, HandlerTimeout};
+use crate::linked::{BoxError, Breaker, HandlerError, HandlerTimeout};
 
 use super::backpressure::BackpressureError;
 use super::metrics::{Books, DropReason};
@@ -163,13 +163,7 @@ impl Tally {
                 books.timed_out += 1;
             }
         }
-        HandlerError {
-            attempts: tried.attempts,
-            first_error: tried.first_error,
-            dead_lettered: false,
-            handler: sub.handler_ref(),
-            source,
-        }
+        HandlerError::failed(sub.handler_ref(), source, tried)
     }
 
     /// A call its circuit (in `state`) rejected: counted dropped, reported as a failure
@@ -179,19 +173,13 @@ impl Tally {
         &mut self,
         books: &mut Books,
         sub: &Sub,
-        state: CircuitState,
+        breaker: &Breaker,
         fallen: impl FnOnce(&mut HandlerError) -> String,
     ) {
         if sub.metered() {
             books.drop_one(DropReason::CircuitOpen);
         }
-        let mut error = HandlerError {
-            handler: sub.handler_ref(),
-            source: Box::new(CircuitOpen { state }),
-            attempts: 0,
-            first_error: None,
-            dead_lettered: false,
-        };
+        let mut error = HandlerError::rejected(sub.handler_ref(), breaker);
         let topic = fallen(&mut error);
         self.fail(error, &topic);
     }

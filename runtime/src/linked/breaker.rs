@@ -392,6 +392,8 @@ impl Breaker {
 #[error("rejected: its circuit is {state}")]
 pub struct CircuitOpen {
     pub(crate) state: CircuitState,
+    /// Its policy makes a dead letter of it ([`CircuitBreaker::dead_letter_rejected`]).
+    pub(crate) dead_letter: bool,
 }
 
 impl CircuitOpen {

@@ -2,7 +2,7 @@
 //! a table that has such handlers (such a table never opens its fast path, so tables
 //! without one pay nothing).
 
-use super::breaker::{Admission, Breaker, CircuitOpen, CircuitState};
+use super::breaker::{Admission, Breaker};
 use super::event::EventDesc;
 use super::handler::HandlerInfo;
 use super::host::{Call, Host};
@@ -15,8 +15,8 @@ pub(crate) enum Gate<'h> {
     Free,
     /// Let through (`probe`: as a half-open probe): tell the breaker how it ends.
     Let { breaker: &'h Breaker, probe: bool },
-    /// Rejected, its circuit in this state.
-    Rejected(CircuitState),
+    /// Rejected by this breaker.
+    Rejected(&'h Breaker),
 }
 
 /// Asks `info`'s breaker in this system (if it has one) whether a call may be made.
@@ -46,7 +46,7 @@ fn ask<'h>(host: &'h Host, call: &Call<'_>, info: &'static HandlerInfo) -> Gate<
             breaker,
             probe: true,
         },
-        Admission::Reject => Gate::Rejected(breaker.counts().state),
+        Admission::Reject => Gate::Rejected(breaker),
     }
 }
 
@@ -76,17 +76,11 @@ pub(crate) unsafe fn rejected(
     host: &Host,
     call: &Call<'_>,
     info: &'static HandlerInfo,
-    state: CircuitState,
+    breaker: &Breaker,
     desc: &EventDesc,
     event: *const (),
 ) -> HandlerError {
-    let mut error = HandlerError {
-        handler: HandlerRef::Static(info),
-        source: Box::new(CircuitOpen { state }),
-        attempts: 0,
-        first_error: None,
-        dead_lettered: false,
-    };
+    let mut error = HandlerError::rejected(HandlerRef::Static(info), breaker);
     // SAFETY: the caller's contract. (The system counts it, and buries it if the policy
     // says so.)
     unsafe { host.static_failed(call, desc, event, &mut error) };
@@ -114,9 +108,9 @@ impl Built {
             let admitted = match gate(host, call, info) {
                 Gate::Free => None,
                 Gate::Let { breaker, probe } => Some((breaker, probe)),
-                Gate::Rejected(state) => {
+                Gate::Rejected(breaker) => {
                     // SAFETY: the caller's contract.
-                    errors.push(unsafe { rejected(host, call, info, state, &self.desc, event) });
+                    errors.push(unsafe { rejected(host, call, info, breaker, &self.desc, event) });
                     continue;
                 }
             };

@@ -372,6 +372,33 @@ pub struct HandlerError {
 }
 
 impl HandlerError {
+    /// `handler`'s call that failed with `source` after the attempts `tried`.
+    pub(crate) fn failed(handler: HandlerRef, source: BoxError, tried: Tried) -> Self {
+        HandlerError {
+            handler,
+            source,
+            attempts: tried.attempts,
+            first_error: tried.first_error,
+            dead_lettered: false,
+        }
+    }
+
+    /// `handler`'s call that its circuit `breaker` rejected (not made: no attempt); a dead
+    /// letter only if the breaker's policy says so.
+    pub(crate) fn rejected(handler: HandlerRef, breaker: &super::Breaker) -> Self {
+        let open = super::CircuitOpen {
+            state: breaker.counts().state,
+            dead_letter: breaker.policy().dead_letters_rejected(),
+        };
+        HandlerError {
+            handler,
+            source: Box::new(open),
+            attempts: 0,
+            first_error: None,
+            dead_lettered: false,
+        }
+    }
+
     /// The panic this failure was, if the handler panicked rather than returned an error.
     pub fn panic(&self) -> Option<&HandlerPanic> {
         self.source.downcast_ref()

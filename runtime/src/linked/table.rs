@@ -194,12 +194,12 @@ impl<'a> StaticRef<'a> {
         let admitted = match guarded::gate(host, call, info) {
             guarded::Gate::Free => None,
             guarded::Gate::Let { breaker, probe } => Some((breaker, probe)),
-            guarded::Gate::Rejected(state) => {
+            guarded::Gate::Rejected(breaker) => {
                 let desc = self.table.desc();
                 // SAFETY: `value` is of `table`'s event type.
                 #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
                 return Err(unsafe {
-                    guarded::rejected(host, call, info, state, desc, self.as_ptr())
+                    guarded::rejected(host, call, info, breaker, desc, self.as_ptr())
                 });
             }
         };
@@ -248,9 +248,7 @@ impl<'a> StaticRef<'a> {
                 Ok(())
             }
             Outcome::Failed(source) => {
-                let mut error = static_failure(info, source);
-                error.attempts = tried.attempts;
-                error.first_error = tried.first_error;
+                let mut error = HandlerError::failed(HandlerRef::Static(info), source, tried);
                 // SAFETY: `value` is of `table`'s event type.
                 #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
                 unsafe {
@@ -666,13 +664,7 @@ impl Built {
 
 #[cold]
 pub(super) fn static_failure(info: &'static HandlerInfo, source: BoxError) -> HandlerError {
-    HandlerError {
-        attempts: 1,
-        first_error: None,
-        dead_lettered: false,
-        handler: HandlerRef::Static(info),
-        source,
-    }
+    HandlerError::failed(HandlerRef::Static(info), source, invoke::Tried::once())
 }
 
 /// What a synchronous `emit` did.
