@@ -4,10 +4,11 @@
 //! 1,000; every failure is reported and counted exactly: delivered + failed = published x
 //! handlers, and each failure is one dead letter. Then the picky handler is mended and its
 //! dead letters redriven to it. Then, on a second system, a handler behind a circuit breaker
-//! and a detached handler.
+//! and a detached handler, each publish reported handler by handler.
 //!
 //! `cargo run --example reliability`
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -178,12 +179,23 @@ async fn breaker_and_detached() -> Result<(), Error> {
             },
         )?
     };
+    // Each publish reported handler by handler: what its call did, or why it was not made.
     let started = std::time::Instant::now();
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sixth = None;
     for n in 1..=100u64 {
         let event = DynamicEvent::builder("order.placed").value(n).build()?;
-        let _ = system.publish_dynamic(event).await;
+        let report = system.publish_dynamic(event).reported().await;
+        for outcome in report.handlers() {
+            *outcomes.entry(format!("{:?}", outcome.kind())).or_default() += 1;
+        }
+        if n == 6 {
+            sixth = Some(report.to_string());
+        }
     }
     let published_in = started.elapsed();
+    println!("the 6th publish's report: {}", sixth.unwrap_or_default());
+    println!("outcomes of 100 reported publishes: {outcomes:?}");
     let report = system.shutdown(Duration::from_secs(10)).await;
 
     let metrics = system.metrics();
@@ -204,6 +216,8 @@ async fn breaker_and_detached() -> Result<(), Error> {
     );
     assert!(report.drained, "{report:?}");
     assert_eq!(shipped.load(Ordering::Relaxed), 100);
+    let expected = [("Failed", 5), ("Queued", 100), ("Rejected", 95)];
+    assert_eq!(outcomes, expected.map(|(k, n)| (k.to_owned(), n)).into());
     let t = &metrics.topics["order.placed"];
     assert_eq!(t.delivered + t.failed + t.dropped_total(), t.matched);
     Ok(())

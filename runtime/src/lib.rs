@@ -144,8 +144,9 @@ pub use bus::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
     CIRCUIT_CLOSED_TOPIC, CIRCUIT_HALF_OPEN_TOPIC, CIRCUIT_OPENED_TOPIC, CircuitChange,
     CircuitMetrics, CustomStrategy, DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter,
-    DeadLetterReason, DeadLetterStats, Delivery, DropReason, HandlerMetrics, MetricsSnapshot,
-    Received, Subscription, SubscriptionId, SubscriptionInfo, TopicMetrics,
+    DeadLetterReason, DeadLetterStats, Delivery, DropReason, HandlerMetrics, HandlerOutcome,
+    MetricsSnapshot, OutcomeKind, Received, Subscription, SubscriptionId, SubscriptionInfo,
+    TopicMetrics,
 };
 pub use dynamic::*;
 pub use linked::{
@@ -157,8 +158,8 @@ pub use linked::{
 pub use system::{
     AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
     EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish,
-    PublishFuture, Publishable, Published, Receive, Redriven, ShutdownReport, SubscribeOptions,
-    SyncHandlerFn, SystemHandle,
+    PublishFuture, PublishReport, Publishable, Published, Receive, Redriven, ReportedPublish,
+    ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
 
 pub use staticbus_macros::{StaticEvent, handler, on, plugin};

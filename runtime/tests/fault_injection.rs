@@ -1,7 +1,8 @@
 //! Fault injection: 10,000 events to four async handlers, one healthy, one panicking on every
 //! 10th event, one overrunning its timeout on every 7th, one always failing (2 retries). The
 //! healthy one gets every event; every failure is reported and counted exactly as the
-//! injection implies: reports, metrics and dead letters agree. On tokio's paused clock, so
+//! injection implies: reports (every other publish reported handler by handler), metrics
+//! and dead letters agree. On tokio's paused clock, so
 //! the delays cost no real time.
 
 use std::sync::Arc;
@@ -9,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use staticbus::prelude::*;
-use staticbus::{DEAD_LETTER_TOPIC, DeadLetterReason, HandlerRef, Retry, SubscribeOptions};
+use staticbus::{
+    DEAD_LETTER_TOPIC, DeadLetterReason, HandlerRef, OutcomeKind, Retry, SubscribeOptions,
+};
 
 const EVENTS: u64 = 10_000;
 
@@ -88,7 +91,37 @@ async fn every_failure_of_ten_thousand_events_is_accounted_for() {
     let (mut panics, mut timeouts, mut failures) = (0u64, 0u64, 0u64);
     for n in 1..=EVENTS {
         let event = DynamicEvent::builder("fault.run").value(n).build().unwrap();
-        match system.publish_dynamic(event).await {
+        // Every other publish is reported: its report must say, handler by handler, what the
+        // injection implies, and give the same result as an unreported publish.
+        let result = if n % 2 == 0 {
+            system.publish_dynamic(event).await
+        } else {
+            let report = system.publish_dynamic(event).reported().await;
+            let expected = [
+                OutcomeKind::Succeeded,
+                match n % 10 {
+                    0 => OutcomeKind::Panicked,
+                    _ => OutcomeKind::Succeeded,
+                },
+                match n % 7 {
+                    0 => OutcomeKind::TimedOut,
+                    _ => OutcomeKind::Succeeded,
+                },
+                OutcomeKind::Failed,
+            ];
+            let kinds: Vec<_> = report.handlers().iter().map(|o| o.kind()).collect();
+            assert_eq!(kinds, expected, "event {n}: {report}");
+            let attempts: Vec<_> = report.handlers().iter().map(|o| o.attempts()).collect();
+            assert_eq!(attempts, [1, 1, 1, 3], "event {n}");
+            let lettered = report.dead_lettered();
+            assert_eq!(
+                lettered,
+                4 - report.count(OutcomeKind::Succeeded),
+                "event {n}"
+            );
+            report.into_result()
+        };
+        match result {
             Err(Error::Handlers(errors)) => {
                 for error in &errors.errors {
                     if error.panic().is_some() {

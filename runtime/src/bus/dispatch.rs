@@ -17,6 +17,7 @@ use crate::queue::{Buffer, Overflow, PushOutcome};
 use super::backpressure::Offered;
 use super::item::{Carried, Form, Item};
 use super::metrics::{Books, DropReason};
+use super::report::HandlerOutcome;
 use super::route::{Route, TopicRef};
 use super::shutdown::InFlight;
 use super::subscription::{Pull, Sub, SubKind, SyncHandler};
@@ -43,6 +44,8 @@ struct Blocked {
     buffer: Arc<Buffer<Item>>,
     item: Item,
     bytes: usize,
+    /// Where a reported dispatch keeps this push's outcome (a detached handler's).
+    report: Option<usize>,
 }
 
 /// A handler's call to await before walking on from `at + 1`: an async handler's, or a
@@ -88,6 +91,16 @@ impl Run {
             is_static,
             ..Run::default()
         }
+    }
+
+    /// Keeps a push that has to wait for room (`Block`), for after the walk.
+    fn block(&mut self, pull: &Pull, item: Item, bytes: usize, report: Option<usize>) {
+        self.blocked.get_or_insert_default().push(Blocked {
+            buffer: Arc::clone(&pull.buffer),
+            item,
+            bytes,
+            report,
+        });
     }
 
     /// Counts every push left waiting as timed out, waiting for none: a dispatch that does
@@ -136,6 +149,46 @@ impl Bus {
         run: &mut Run,
         tally: &mut Tally,
     ) -> Option<Awaiting<'h>> {
+        self.walk_as::<F, false>(host, call, route, event, from, run, tally)
+    }
+
+    /// [`walk`](Self::walk) of a reported dispatch ([`Bus::deliver_reported`]), out of line:
+    /// the one copy of the loop that keeps every outcome, so that the common walk never asks.
+    #[cold]
+    #[inline(never)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the walk's state, as the walk has it"
+    )]
+    fn walk_reported<'h, F: Form>(
+        &self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Route,
+        event: &mut F,
+        from: usize,
+        run: &mut Run,
+        tally: &mut Tally,
+    ) -> Option<Awaiting<'h>> {
+        self.walk_as::<F, true>(host, call, route, event, from, run, tally)
+    }
+
+    /// The loop of [`walk`](Self::walk); `REPORTED`: the tally keeps every outcome.
+    #[inline(always)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the walk's state, as the walk has it"
+    )]
+    fn walk_as<'h, F: Form, const REPORTED: bool>(
+        &self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Route,
+        event: &mut F,
+        from: usize,
+        run: &mut Run,
+        tally: &mut Tally,
+    ) -> Option<Awaiting<'h>> {
         let bytes = event.bytes();
         let last = route.subs.len().wrapping_sub(1);
         for (at, sub) in route.subs.iter().enumerate().skip(from) {
@@ -143,7 +196,7 @@ impl Bus {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(outcome) => {
-                    tally.record(&mut run.books, sub, outcome, |error| {
+                    tally.record::<REPORTED>(&mut run.books, sub, outcome, |error| {
                         self.bury_view(host, call, Some(event.view()), error)
                     });
                     continue;
@@ -161,7 +214,7 @@ impl Bus {
                         }
                     }
                     let outcome = invoke::run(|| handler(host, call, &view));
-                    tally.record(&mut run.books, sub, outcome, |error| {
+                    tally.record::<REPORTED>(&mut run.books, sub, outcome, |error| {
                         self.bury_view(host, call, Some(view), error)
                     });
                 }
@@ -172,7 +225,11 @@ impl Bus {
                 SubKind::Detached(detached) => match event.item(false, at == last) {
                     Some(item) => {
                         detached.start(self, host, sub);
-                        self.push(sub, &detached.queue, item, bytes, run, tally);
+                        if REPORTED {
+                            self.push_reported(sub, &detached.queue, item, bytes, run, tally);
+                        } else {
+                            self.push(sub, &detached.queue, item, bytes, run, tally);
+                        }
                     }
                     None => tally.skip(&mut run.books, sub),
                 },
@@ -197,7 +254,7 @@ impl Bus {
                                 if let Some(breaker) = &sub.breaker {
                                     self.tell_breaker(host, call, sub, breaker, false, probe);
                                 }
-                                tally.record(&mut run.books, sub, outcome, |error| {
+                                tally.record::<REPORTED>(&mut run.books, sub, outcome, |error| {
                                     self.bury_view(host, call, Some(event.view()), error)
                                 });
                             }
@@ -226,6 +283,34 @@ impl Bus {
         self.settle(pull, offered, bytes, run, tally);
     }
 
+    /// [`push`](Self::push) into a detached handler's queue, in a reported dispatch: what
+    /// the queue did is the handler's outcome (a push that has to wait settles it later).
+    #[cold]
+    #[inline(never)]
+    fn push_reported(
+        &self,
+        sub: &Sub,
+        pull: &Pull,
+        item: Item,
+        bytes: usize,
+        run: &mut Run,
+        tally: &mut Tally,
+    ) {
+        match self.offer(sub, &pull.buffer, item, bytes) {
+            Offered::Now(outcome) => {
+                tally.add_outcome(HandlerOutcome::pushed(sub.handler_ref(), &outcome));
+                self.count_push(outcome, &mut run.books, tally);
+            }
+            Offered::Wait(item) => {
+                let queued = HandlerOutcome::Queued {
+                    handler: sub.handler_ref(),
+                };
+                let report = tally.add_outcome(queued);
+                run.block(pull, item, bytes, report);
+            }
+        }
+    }
+
     /// Counts what [`offer`](Self::offer) did with a push, keeping one that has to wait.
     #[inline(always)]
     pub(super) fn settle(
@@ -238,11 +323,7 @@ impl Bus {
     ) {
         match offered {
             Offered::Now(outcome) => self.count_push(outcome, &mut run.books, tally),
-            Offered::Wait(item) => run.blocked.get_or_insert_default().push(Blocked {
-                buffer: Arc::clone(&pull.buffer),
-                item,
-                bytes,
-            }),
+            Offered::Wait(item) => run.block(pull, item, bytes, None),
         }
     }
 
@@ -401,6 +482,23 @@ impl Bus {
         self.conclude(route, event, run, awaiting, in_flight)
     }
 
+    /// [`deliver`](Self::deliver) of a reported dispatch ([`Tally::reported`]): counted in
+    /// flight by the caller, the event owned (every kind of subscription takes it), every
+    /// outcome kept.
+    pub(crate) fn deliver_reported<'h>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Arc<Route>,
+        mut event: Carried,
+        in_flight: InFlight<'h>,
+        tally: &mut Tally,
+    ) -> Dispatched<'h> {
+        let mut run = Run::new(event.is_static());
+        let awaiting = self.walk_reported(host, call, route, &mut event, 0, &mut run, tally);
+        self.conclude(route, event, run, awaiting, Some(in_flight))
+    }
+
     /// The end of a walk of a shared event: done, or what is left to await.
     #[inline(always)]
     pub(super) fn conclude<'h>(
@@ -499,7 +597,7 @@ impl Bus {
             let succeeded = matches!(outcome, Outcome::Handled);
             self.tell_breaker(host, call, sub, breaker, succeeded, probe);
         }
-        tally.record(&mut run.books, sub, outcome, |error| {
+        tally.record::<true>(&mut run.books, sub, outcome, |error| {
             self.bury_view(host, call, Some(view), error)
         });
         None
@@ -557,18 +655,15 @@ impl Bus {
                     .retried(&sub.handler_ref(), tried.attempts);
             }
             let event = &p.event;
-            tally.record_attempts(&mut p.run.books, sub, outcome, tried, |error| {
+            tally.record_attempts::<true>(&mut p.run.books, sub, outcome, tried, |error| {
                 self.bury_view(host, call, event.viewed(), error)
             });
-            p.awaiting = self.walk(
-                host,
-                call,
-                &p.route,
-                &mut p.event,
-                awaiting.at + 1,
-                &mut p.run,
-                tally,
-            );
+            let (route, event, run, next) = (&p.route, &mut p.event, &mut p.run, awaiting.at + 1);
+            p.awaiting = if tally.reports() {
+                self.walk_reported(host, call, route, event, next, run, tally)
+            } else {
+                self.walk(host, call, route, event, next, run, tally)
+            };
         }
         if let Some(blocked) = p.run.blocked.take() {
             let deadline = deadline_after(self.settings.default_timeout);
@@ -578,6 +673,9 @@ impl Bus {
                     .buffer
                     .push(blocked.item, blocked.bytes, block)
                     .await;
+                if let Some(at) = blocked.report {
+                    tally.settle_outcome(at, &outcome);
+                }
                 self.count_push(outcome, &mut p.run.books, tally);
             }
         }

@@ -23,6 +23,7 @@ mod item;
 mod lane;
 mod metrics;
 mod redrive;
+mod report;
 mod route;
 mod shutdown;
 mod subscription;
@@ -51,6 +52,7 @@ pub use dead_letter::{
 };
 pub use handler_stats::HandlerMetrics;
 pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
+pub use report::{HandlerOutcome, OutcomeKind};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 pub use value::Received;
 

@@ -5,6 +5,7 @@ use crate::linked::{BoxError, Breaker, HandlerError, HandlerTimeout};
 
 use super::backpressure::BackpressureError;
 use super::metrics::{Books, DropReason};
+use super::report::HandlerOutcome;
 use super::subscription::Sub;
 
 /// What one dispatch did, for `Emitted` / `Published`. The caller owns it and the dispatch
@@ -29,8 +30,9 @@ pub(crate) struct Tally {
     /// `rejected + timed_out + shut_out`, kept apart so that the check on the common path
     /// reads one field.
     pub(super) refused: usize,
-    /// Handler errors and the event's topic, once something failed. Boxed: a dispatch that
-    /// fails nothing carries (and drops) one null pointer.
+    /// Handler errors and the event's topic, once something failed; from the start, for a
+    /// reported dispatch. Boxed: a dispatch that fails nothing carries (and drops) one null
+    /// pointer, and a success checks that one pointer to know whether it is reported.
     failure: Option<Box<Failure>>,
 }
 
@@ -38,9 +40,53 @@ pub(crate) struct Tally {
 struct Failure {
     errors: Vec<HandlerError>,
     topic: Option<Box<str>>,
+    /// Each handler's outcome, in dispatch order, for a reported dispatch (whose failures go
+    /// here instead of `errors`).
+    report: Option<Vec<HandlerOutcome>>,
 }
 
 impl Tally {
+    /// The tally of a reported dispatch: it keeps every handler's outcome.
+    pub(crate) fn reported() -> Tally {
+        Tally {
+            failure: Some(Box::new(Failure {
+                report: Some(Vec::new()),
+                ..Failure::default()
+            })),
+            ..Tally::default()
+        }
+    }
+
+    /// The list of outcomes, if this dispatch is reported.
+    fn report(&mut self) -> Option<&mut Vec<HandlerOutcome>> {
+        self.failure.as_mut()?.report.as_mut()
+    }
+
+    /// Whether this dispatch is reported.
+    pub(super) fn reports(&self) -> bool {
+        self.failure.as_ref().is_some_and(|f| f.report.is_some())
+    }
+
+    /// Adds a handler's outcome to the report; its index there (`None` if not reported).
+    pub(super) fn add_outcome(&mut self, outcome: HandlerOutcome) -> Option<usize> {
+        let report = self.report()?;
+        report.push(outcome);
+        Some(report.len() - 1)
+    }
+
+    /// Replaces the outcome at `at` (a detached handler's push that waited for room) by what
+    /// the push did.
+    pub(super) fn settle_outcome<T>(&mut self, at: usize, pushed: &crate::queue::PushOutcome<T>) {
+        if let Some(entry) = self.report().and_then(|report| report.get_mut(at)) {
+            *entry = HandlerOutcome::pushed(entry.handler().clone(), pushed);
+        }
+    }
+
+    /// The outcomes reported, in dispatch order (empty unless the dispatch is reported).
+    pub(crate) fn take_report(&mut self) -> Vec<HandlerOutcome> {
+        self.report().map(std::mem::take).unwrap_or_default()
+    }
+
     /// True when no handler failed and every buffer took the event.
     #[inline]
     pub(crate) fn succeeded(&self) -> bool {
@@ -106,26 +152,39 @@ impl Tally {
     fn fail(&mut self, error: HandlerError, topic: &str) {
         self.name(topic);
         if let Some(failure) = self.failure.as_mut() {
-            failure.errors.push(error);
+            match &mut failure.report {
+                Some(report) => report.push(HandlerOutcome::Failed(error)),
+                None => failure.errors.push(error),
+            }
         }
     }
 
+    /// A handler call that succeeded, in a dispatch that may be reported.
+    #[cold]
+    #[inline(never)]
+    fn succeeded_reported(&mut self, sub: &Sub, attempts: u32) {
+        let handler = sub.handler_ref();
+        self.add_outcome(HandlerOutcome::Succeeded { handler, attempts });
+    }
+
     /// Counts one handler call. If it failed, `fallen` is called with its error once: it
-    /// buries the failure (its dead letter) and names the event's topic.
+    /// buries the failure (its dead letter) and names the event's topic. `MAY_REPORT`: the
+    /// dispatch may be reported, so a success asks whether to keep its outcome (a walk knows
+    /// whether it is, and the common one never asks).
     #[inline(always)]
-    pub(super) fn record(
+    pub(super) fn record<const MAY_REPORT: bool>(
         &mut self,
         books: &mut Books,
         sub: &Sub,
         outcome: Outcome,
         fallen: impl FnOnce(&mut HandlerError) -> String,
     ) {
-        self.record_attempts(books, sub, outcome, Tried::once(), fallen);
+        self.record_attempts::<MAY_REPORT>(books, sub, outcome, Tried::once(), fallen);
     }
 
     /// [`record`](Self::record) of a call made `attempts` times (it was retried).
     #[inline(always)]
-    pub(super) fn record_attempts(
+    pub(super) fn record_attempts<const MAY_REPORT: bool>(
         &mut self,
         books: &mut Books,
         sub: &Sub,
@@ -138,6 +197,10 @@ impl Tally {
                 self.handled += 1;
                 if sub.metered() {
                     books.delivered += 1;
+                }
+                // Only a reported dispatch, or one where something already failed, has this.
+                if MAY_REPORT && self.failure.is_some() {
+                    self.succeeded_reported(sub, tried.attempts);
                 }
             }
             Outcome::Failed(source) => {

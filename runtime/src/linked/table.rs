@@ -143,19 +143,33 @@ impl<'a> StaticRef<'a> {
         timeout: Option<std::time::Duration>,
         jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
     ) -> (usize, Vec<HandlerError>) {
-        let built = self.table.built();
         let mut handled = 0;
         let mut errors = Vec::new();
-        for &(handler, info) in built.ordered.iter() {
-            match self
-                .call_one(host, call, handler, info, timeout, jitter)
-                .await
-            {
-                Ok(()) => handled += 1,
-                Err(error) => errors.push(error),
-            }
-        }
+        self.publish_each(host, call, timeout, jitter, |_, result| match result {
+            Ok(_) => handled += 1,
+            Err(error) => errors.push(error),
+        })
+        .await;
         (handled, errors)
+    }
+
+    /// [`publish`](Self::publish), telling `each` every handler's result as it comes: the
+    /// attempts its call took, or its failure.
+    pub(crate) async fn publish_each(
+        &self,
+        host: &Host,
+        call: &Call<'_>,
+        timeout: Option<std::time::Duration>,
+        jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
+        mut each: impl FnMut(&'static HandlerInfo, Result<u32, HandlerError>),
+    ) {
+        let built = self.table.built();
+        for &(handler, info) in built.ordered.iter() {
+            let result = self
+                .call_one(host, call, handler, info, timeout, jitter)
+                .await;
+            each(info, result);
+        }
     }
 
     /// Calls the handler of its table that `info` describes again (a dead letter's redrive):
@@ -167,7 +181,7 @@ impl<'a> StaticRef<'a> {
         info: &'static HandlerInfo,
         timeout: Option<std::time::Duration>,
         jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
-    ) -> Option<Result<(), HandlerError>> {
+    ) -> Option<Result<u32, HandlerError>> {
         let built = self.table.built();
         let &(handler, info) = built
             .ordered
@@ -181,7 +195,8 @@ impl<'a> StaticRef<'a> {
 
     /// One handler's call on the event, through the invoke step: a sync one run, an async
     /// one awaited under its timeout (`info`'s, else `timeout`), retried by its policy. A
-    /// failure is told to the system before it comes back.
+    /// failure is told to the system before it comes back; a success comes back as the
+    /// attempts it took.
     async fn call_one(
         &self,
         host: &Host,
@@ -190,7 +205,7 @@ impl<'a> StaticRef<'a> {
         info: &'static HandlerInfo,
         timeout: Option<std::time::Duration>,
         jitter: impl Fn(std::time::Duration) -> std::time::Duration + Copy,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<u32, HandlerError> {
         let admitted = match guarded::gate(host, call, info) {
             guarded::Gate::Free => None,
             guarded::Gate::Let { breaker, probe } => Some((breaker, probe)),
@@ -245,7 +260,7 @@ impl<'a> StaticRef<'a> {
                 if tried.attempts > 1 {
                     host.static_retried(info, tried.attempts);
                 }
-                Ok(())
+                Ok(tried.attempts)
             }
             Outcome::Failed(source) => {
                 let mut error = HandlerError::failed(HandlerRef::Static(info), source, tried);

@@ -150,7 +150,8 @@ impl EventSystem {
                 let view = StaticRef::checked(letter.table()?, value)?;
                 let timeout = self.bus.settings.handler_timeout;
                 let jitter = |ceiling| self.bus.jitter(ceiling);
-                view.redrive(&self.host, &call, info, timeout, jitter).await
+                let result = view.redrive(&self.host, &call, info, timeout, jitter).await;
+                result.map(|called| called.map(drop))
             }
         }
     }

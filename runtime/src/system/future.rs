@@ -13,7 +13,7 @@ use crate::dynamic::DynamicEvent;
 use crate::linked::{BoxFuture, Call, StaticEvent};
 
 use super::publish::static_start;
-use super::{Error, EventSystem, Published};
+use super::{Error, EventSystem, Published, ReportedPublish};
 
 /// A publish in progress, as [`EventSystem::publish`], [`publish_dynamic`] and
 /// [`publish_shared`] return it. Like every future it does nothing until polled; its first
@@ -42,9 +42,12 @@ enum State<'a, P> {
 }
 
 /// What a [`PublishFuture`] publishes: a static event, or a dynamic one (owned or shared).
-pub trait Publishable: Send + Sized {
+pub trait Publishable: Send + Sized + 'static {
     #[doc(hidden)]
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a>;
+
+    #[doc(hidden)]
+    fn __reported<'a>(self, system: &'a EventSystem, _: Private) -> ReportedPublish<'a>;
 }
 
 /// Not public API.
@@ -124,12 +127,24 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
                 .publish_static(table.core(), &Call::ROOT, &mut value, size),
         )
     }
+
+    fn __reported<'a>(self, system: &'a EventSystem, _: Private) -> ReportedPublish<'a> {
+        let size = self.0.__size();
+        let value = StaticValue::new(self.0);
+        system
+            .view()
+            .publish_static_reported(E::__table().core(), &Call::ROOT, value, size)
+    }
 }
 
 impl Publishable for DynamicEvent {
     #[inline(always)]
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
         PublishStart(system.view().start_dynamic(&Call::ROOT, self))
+    }
+
+    fn __reported<'a>(self, system: &'a EventSystem, _: Private) -> ReportedPublish<'a> {
+        system.view().publish_dynamic_reported(&Call::ROOT, self)
     }
 }
 
@@ -138,6 +153,10 @@ impl Publishable for Arc<DynamicEvent> {
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
         PublishStart(system.view().start_dynamic(&Call::ROOT, self))
     }
+
+    fn __reported<'a>(self, system: &'a EventSystem, _: Private) -> ReportedPublish<'a> {
+        system.view().publish_dynamic_reported(&Call::ROOT, self)
+    }
 }
 
 impl<'a, P> PublishFuture<'a, P> {
@@ -145,6 +164,52 @@ impl<'a, P> PublishFuture<'a, P> {
         PublishFuture {
             system,
             state: State::Start(event),
+        }
+    }
+}
+
+impl<'a, P: Publishable> PublishFuture<'a, P> {
+    /// This publish, reporting what happened handler by handler: a [`PublishReport`](super::PublishReport) with
+    /// each handler's outcome (succeeded, failed, panicked, timed out, rejected by its
+    /// circuit, queued for a detached handler), its attempts and whether it became a dead
+    /// letter; [`PublishReport::into_result`](super::PublishReport::into_result) is what the publish returns otherwise.
+    ///
+    /// It does what the publish does, on the path a publish that waits takes: counted in
+    /// flight from the start, every static handler through the same step (so a sync
+    /// handler's retries are awaited, as when it has a policy), then the bus. Building the
+    /// report allocates; a publish that is not reported pays nothing for it.
+    ///
+    /// ```
+    /// use staticbus::{EventSystem, OutcomeKind, StaticEvent, handler};
+    ///
+    /// #[derive(Clone, StaticEvent)]
+    /// struct Ping;
+    ///
+    /// #[handler]
+    /// fn pong(_: &Ping) {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = EventSystem::builder().build()?;
+    /// let report = system.publish(Ping).reported().await;
+    /// assert_eq!(report.count(OutcomeKind::Succeeded), 1);
+    /// assert!(report.outcome(&report.handlers()[0].handler().name()).is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// On a publish that already returned its result, as polling it again would. On one
+    /// already polled but not finished, the report is built from its result: its failures,
+    /// and no entry for the handlers that succeeded (counted by
+    /// [`handled`](super::PublishReport::handled)).
+    pub fn reported(self) -> ReportedPublish<'a> {
+        match self.state {
+            State::Start(event) => event.__reported(self.system, Private(())),
+            State::Waiting(later) => ReportedPublish::of_started(later),
+            State::Done => {
+                panic!("a PublishFuture was asked for its report after it returned Ready")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ mod dead_letters;
 mod error;
 mod future;
 mod publish;
+mod reported;
 mod reports;
 mod subscribe;
 mod zero_copy;
@@ -30,6 +31,7 @@ pub use context::{HandlerContext, SystemHandle};
 pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
+pub use reported::{PublishReport, ReportedPublish};
 pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
 pub use subscribe::{AsyncHandlerFn, SubscribeOptions, SyncHandlerFn};
 

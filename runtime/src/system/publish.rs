@@ -279,7 +279,7 @@ impl<'a> SystemRef<'a> {
     }
 
     /// Awaits what a dispatch left pending.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         call: &'a Call<'a>,
         dispatched: Dispatched<'a>,

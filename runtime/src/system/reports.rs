@@ -92,20 +92,29 @@ fn not_published(
         }
         .into());
     }
+    if let Some(refused) = refusal(&tally, name) {
+        return Err(refused);
+    }
+    Ok(Published {
+        handled: handled + tally.handled,
+        enqueued: tally.enqueued,
+    })
+}
+
+/// The error for buffers that did not take the event, if any did not: a shutdown that
+/// dropped it for waiting publishers first, then full buffers. `name` names the event.
+pub(super) fn refusal(tally: &Tally, name: impl Fn() -> Cow<'static, str>) -> Option<Error> {
     if tally.shut_out > 0 {
-        return Err(Error::DroppedAtShutdown {
+        return Some(Error::DroppedAtShutdown {
             topic: name().into_owned(),
             dropped: tally.shut_out,
             enqueued: tally.enqueued,
         });
     }
     if tally.rejected + tally.timed_out > 0 {
-        return Err(tally.backpressure(&name()).into());
+        return Some(tally.backpressure(&name()).into());
     }
-    Ok(Published {
-        handled: handled + tally.handled,
-        enqueued: tally.enqueued,
-    })
+    None
 }
 
 /// `emit`'s result with what the bus did for the same event.
