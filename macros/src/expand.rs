@@ -23,6 +23,7 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
         }
     });
     let line = quote_spanned!(ident.span()=> ::core::line!());
+    let type_name = syn::ext::IdentExt::unraw(ident).to_string();
     quote! {
         const _: () = {
             static __STATICBUS_TABLE: #krate::__private::Table<#ident> =
@@ -30,6 +31,8 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
 
             impl #krate::StaticEvent for #ident {
                 const NAME: &'static str = #name;
+                const __TYPE_NAME: &'static str =
+                    ::core::concat!(::core::module_path!(), "::", #type_name);
 
                 #[inline(always)]
                 fn __table() -> &'static #krate::__private::Table<Self> {

@@ -64,7 +64,7 @@ impl fmt::Display for HandlerKind {
 #[derive(Debug)]
 pub struct HandlerInfo {
     event_name: &'static str,
-    event_type: fn() -> &'static str,
+    event_type: &'static str,
     plugin: Option<&'static str>,
     function: &'static str,
     priority: i32,
@@ -84,7 +84,7 @@ impl HandlerInfo {
     }
     /// The Rust type of the event this handler takes.
     pub fn event_type(&self) -> &'static str {
-        (self.event_type)()
+        self.event_type
     }
     /// The plugin name for a `#[plugin]` method, `None` for a free `#[handler]` function.
     pub fn plugin(&self) -> Option<&'static str> {
@@ -239,7 +239,7 @@ impl HandlerDecl {
         HandlerDecl {
             info: HandlerInfo {
                 event_name: E::NAME,
-                event_type: std::any::type_name::<E>,
+                event_type: E::__TYPE_NAME,
                 plugin: meta.plugin,
                 function: meta.function,
                 priority: meta.priority,
