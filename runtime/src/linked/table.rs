@@ -121,22 +121,6 @@ impl<'a> StaticRef<'a> {
         ptr::from_ref(self.value).cast()
     }
 
-    /// The walk of its table's sync handlers when the fast path is open (`sync_only`: and
-    /// no handler is async); `None` otherwise.
-    #[inline]
-    pub(crate) fn walk_fast(
-        &self,
-        host: &Host,
-        call: &Call<'_>,
-        sync_only: bool,
-    ) -> Option<Emitted> {
-        // SAFETY: `value` is of `table`'s event type (checked, or typed at construction).
-        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-        unsafe {
-            self.table.walk_fast(host, call, self.as_ptr(), sync_only)
-        }
-    }
-
     /// Calls every sync handler of its table, in order.
     pub(crate) fn emit(&self, host: &Host, call: &Call<'_>) -> Emitted {
         let built = self.table.built();
@@ -328,28 +312,25 @@ impl<E: StaticEvent> Table<E> {
         }
     }
 
-    /// `emit` and `publish` when nothing but this table needs looking at and it has a single
-    /// sync handler: that handler called directly; `None` sends the caller to its slow path.
+    /// `emit` when nothing but this table needs looking at: the single handler called
+    /// directly, or the walk; `None` sends `emit` to its slow path.
     #[inline(always)]
-    pub(crate) fn try_single(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+    pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
         // SAFETY: this is `E`'s table, and `event` an `E`.
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
         unsafe {
-            self.core
-                .try_single(host, call, ptr::from_ref(event).cast())
+            self.core.try_emit(host, call, ptr::from_ref(event).cast())
         }
     }
 
-    /// `publish`'s walk of several sync handlers when the fast path is open and no handler
-    /// is async (out of line); `None` otherwise.
+    /// [`try_emit`](Self::try_emit) for `publish`: `None` also when a handler is async.
     #[inline(always)]
-    pub(crate) fn walk_publish(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
-        // One load here: a publish whose fast path is closed (the channel API's) makes no call.
-        let built = self.core.fast()?;
-        // SAFETY: this is `E`'s table, `built` its handlers, and `event` an `E`.
+    pub(crate) fn try_publish(&self, host: &Host, call: &Call<'_>, event: &E) -> Option<Emitted> {
+        // SAFETY: as in `try_emit`.
         #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
         unsafe {
-            TableCore::walk_publish(built, host, call, ptr::from_ref(event).cast())
+            self.core
+                .try_publish(host, call, ptr::from_ref(event).cast())
         }
     }
 
@@ -378,66 +359,59 @@ impl TableCore {
         Some(unsafe { &*built })
     }
 
-    /// `emit`'s and `publish`'s inline part: the table's single handler, when it has one
-    /// sync handler and nothing else needs looking at; `None` sends the caller to its slow
-    /// path, which tries [`walk_fast`](Self::walk_fast) (the walk of several handlers) first.
-    /// Inlined into every call site in optimized builds, so it holds no more than that: the
-    /// walk is not (its loop at each of hundreds of call sites was most of an optimized
-    /// build's time, and merging its result with the single handler's made the common case
-    /// go through memory), and failures are handled out of line, taking the error by value
-    /// (no cleanup code at the call site). One copy, called, in debug builds, where each call
-    /// site's code is compile time and speed matters less.
+    /// `emit`'s fast path: the single handler or the walk. Inlined into every `emit` call
+    /// site in optimized builds, so it holds no more than that: failures are handled out of
+    /// line, taking the error by value (no cleanup code at the call site). One copy, called,
+    /// in debug builds, where each call site's code is compile time and speed matters less.
     ///
     /// # Safety
     /// `event` points to a live value of this table's event type.
     #[cfg_attr(debug_assertions, inline(never))]
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-    unsafe fn try_single(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Option<Emitted> {
-        let single = self.single.load(Ordering::Acquire);
-        if single.is_null() {
-            return None;
-        }
-        // SAFETY: the caller's contract; `single` was just loaded non-null.
-        Some(unsafe { self.call_single(single, host, call, event) })
+    unsafe fn try_emit(&self, host: &Host, call: &Call<'_>, event: *const ()) -> Option<Emitted> {
+        // SAFETY: the caller's contract.
+        unsafe { self.try_fast(host, call, event, false) }
     }
 
-    /// `publish`'s walk of the sync handlers of `built` (this table's, read from `fast`),
-    /// out of line; `None` if some handler is async.
+    /// `publish`'s inline part: the single handler or the walk, when every handler is sync
+    /// and nothing else is owed.
     ///
     /// # Safety
     /// `event` points to a live value of this table's event type.
-    #[inline(never)]
+    #[inline(always)]
     #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-    unsafe fn walk_publish(
-        built: &Built,
+    unsafe fn try_publish(
+        &self,
         host: &Host,
         call: &Call<'_>,
         event: *const (),
     ) -> Option<Emitted> {
-        if built.async_count > 0 {
-            return None;
-        }
         // SAFETY: the caller's contract.
-        Some(unsafe { built.emit(host, call, event) })
+        unsafe { self.try_fast(host, call, event, true) }
     }
 
-    /// The fast path's walk of the sync handlers, unless `sync_only` and the table has async
-    /// ones (`publish` must await those); `None` when the fast path is not open. Never in an
-    /// `emit` or `publish` call site: inlined into the out-of-line functions they call when
-    /// [`try_single`](Self::try_single) says no (`emit_slow`, `walk_publish`).
+    /// The fast path both share: the single handler (a table of one sync handler), else the
+    /// walk of the sync handlers, unless `sync_only` and the table has async ones (`publish`
+    /// must await those). `None` when the fast path is not open. `sync_only` is a constant
+    /// at each call: the check folds away.
     ///
     /// # Safety
     /// `event` points to a live value of this table's event type.
-    #[inline]
+    #[inline(always)]
     #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
-    unsafe fn walk_fast(
+    unsafe fn try_fast(
         &self,
         host: &Host,
         call: &Call<'_>,
         event: *const (),
         sync_only: bool,
     ) -> Option<Emitted> {
+        let single = self.single.load(Ordering::Acquire);
+        if !single.is_null() {
+            // SAFETY: the caller's contract; `single` was just loaded non-null.
+            return Some(unsafe { self.call_single(single, host, call, event) });
+        }
         let built = self.fast()?;
         if sync_only && built.async_count > 0 {
             return None;
@@ -719,8 +693,8 @@ pub(super) fn static_failure(info: &'static HandlerInfo, source: BoxError) -> Ha
 
 /// What a synchronous `emit` did.
 ///
-/// Sixteen bytes: the error list is boxed and only exists when a handler failed, so a
-/// successful `emit` neither allocates nor drops anything.
+/// Sixteen bytes, returned in registers: the error list is boxed and only exists when a
+/// handler failed, so a successful `emit` neither allocates nor drops anything.
 #[derive(Debug, Default)]
 pub struct Emitted {
     handled: u32,
@@ -779,7 +753,10 @@ impl Emitted {
 
     /// How many handlers succeeded, and the failures.
     pub(crate) fn into_parts(self) -> (usize, Vec<HandlerError>) {
-        (self.handled(), self.errors.map(|e| *e).unwrap_or_default())
+        (
+            self.handled as usize,
+            self.errors.map(|e| *e).unwrap_or_default(),
+        )
     }
 
     /// What a walk of the table did.

@@ -28,13 +28,13 @@ fn fast_path_follows_dynamic_refs() {
     let host = host();
     core.prepare();
     let emitted = table
-        .try_single(&host, &Call::ROOT, &Fast(2))
+        .try_emit(&host, &Call::ROOT, &Fast(2))
         .expect("built, nothing owed: the fast path is open");
     assert_eq!(emitted.handled(), 1);
 
     core.dynamic_ref(true);
     assert!(
-        table.try_single(&host, &Call::ROOT, &Fast(100)).is_none(),
+        table.try_emit(&host, &Call::ROOT, &Fast(100)).is_none(),
         "a matching dynamic subscription closes it"
     );
     core.dynamic_ref(true);
@@ -42,7 +42,7 @@ fn fast_path_follows_dynamic_refs() {
     assert!(core.fast().is_none(), "one system still matches");
     core.dynamic_ref(false);
     let emitted = table
-        .try_single(&host, &Call::ROOT, &Fast(3))
+        .try_emit(&host, &Call::ROOT, &Fast(3))
         .expect("no system matches any more: open again");
     assert_eq!(emitted.handled(), 1);
     assert_eq!(SEEN.load(Ordering::Relaxed), 5);
@@ -102,19 +102,9 @@ fn a_table_with_async_handlers_opens_its_fast_path_after_the_warning() {
     assert!(core.fast().is_none(), "the warning is owed");
     assert!(core.take_warning());
     assert!(!core.take_warning(), "warned once");
-    assert!(
-        table.try_single(&host(), &Call::ROOT, &Warned).is_none(),
-        "no single sync handler to call inline"
-    );
-    let emitted = StaticRef::new(&Warned)
-        .walk_fast(&host(), &Call::ROOT, false)
-        .expect("nothing owed any more: the walk runs");
-    assert!(
-        StaticRef::new(&Warned)
-            .walk_fast(&host(), &Call::ROOT, true)
-            .is_none(),
-        "publish's walk leaves a table with async handlers to its slow path"
-    );
+    let emitted = table
+        .try_emit(&host(), &Call::ROOT, &Warned)
+        .expect("nothing owed any more");
     assert_eq!((emitted.handled(), emitted.skipped_async()), (0, 1));
 }
 

@@ -115,10 +115,7 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
             if system.bus.is_closed() {
                 return PublishStart(Start::done(Err(Error::Shutdown)));
             }
-            if let Some(emitted) = table.try_single(&system.host, &Call::ROOT, &self.0) {
-                return PublishStart(static_start(E::NAME, emitted));
-            }
-            if let Some(emitted) = table.walk_publish(&system.host, &Call::ROOT, &self.0) {
+            if let Some(emitted) = table.try_publish(&system.host, &Call::ROOT, &self.0) {
                 return PublishStart(static_start(E::NAME, emitted));
             }
         }

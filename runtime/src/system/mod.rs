@@ -180,20 +180,15 @@ impl EventSystem {
     #[inline(always)]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
         // The inline part reads the table only: the view is made on the slow path.
-        match E::__table().try_single(&self.host, &Call::ROOT, event) {
+        match E::__table().try_emit(&self.host, &Call::ROOT, event) {
             Some(emitted) => emitted,
             None => self.emit_slow(StaticRef::new(event)),
         }
     }
 
-    /// `emit` when the table has no single handler to call inline: the walk of its handlers
-    /// if the fast path is open (inlined here), else the slow path. One copy for every event
-    /// type.
+    /// `emit` off its fast path; one copy for every event type.
     #[inline(never)]
     fn emit_slow(&self, event: StaticRef<'_>) -> Emitted {
-        if let Some(emitted) = event.walk_fast(&self.host, &Call::ROOT, false) {
-            return emitted;
-        }
         self.view().emit_slow(&Call::ROOT, event)
     }
 

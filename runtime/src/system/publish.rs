@@ -21,21 +21,17 @@ impl<'a> SystemRef<'a> {
     /// `emit`: the table walk when nothing else needs looking at, else the slow path.
     #[inline(always)]
     pub(crate) fn emit<E: StaticEvent>(&self, call: &Call<'_>, event: &E) -> Emitted {
-        match E::__table().try_single(self.host, call, event) {
+        match E::__table().try_emit(self.host, call, event) {
             Some(emitted) => emitted,
             None => self.emit_slow(call, StaticRef::new(event)),
         }
     }
 
-    /// `emit` when the table has no single handler to call inline: first the walk of its
-    /// handlers if the fast path is open, else the slow path (a dynamic subscription matches
-    /// the event's name in some system, the table is not built yet, or the "async handlers
-    /// skipped" warning is owed). One copy for every event type.
+    /// `emit` when its fast path is not open: a dynamic subscription matches the event's name
+    /// in some system, the table is not built yet, or the "async handlers skipped" warning
+    /// is owed. One copy for every event type.
     #[inline(never)]
     pub(crate) fn emit_slow(&self, call: &Call<'_>, event: StaticRef<'_>) -> Emitted {
-        if let Some(emitted) = event.walk_fast(self.host, call, false) {
-            return emitted;
-        }
         let table = event.table();
         let handlers = table.built();
         let emitted = if self.zero_copy {
@@ -86,10 +82,7 @@ impl<'a> SystemRef<'a> {
             if self.bus.is_closed() {
                 return Start::done(Err(Error::Shutdown));
             }
-            if let Some(emitted) = table.try_single(self.host, call, &event) {
-                return static_start(E::NAME, emitted);
-            }
-            if let Some(emitted) = table.walk_publish(self.host, call, &event) {
+            if let Some(emitted) = table.try_publish(self.host, call, &event) {
                 return static_start(E::NAME, emitted);
             }
         }
