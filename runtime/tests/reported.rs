@@ -368,3 +368,37 @@ async fn a_publish_already_polled_reports_its_result() {
     );
     assert!(report.into_result().is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn both_implementations_report_the_static_handlers_alike() {
+    use staticbus::ImplementationType;
+
+    let mut reports = Vec::new();
+    for implementation in [
+        ImplementationType::StaticFastPath,
+        ImplementationType::ZeroCopy,
+    ] {
+        let system = EventSystem::builder()
+            .implementation(implementation)
+            .build()
+            .unwrap();
+        let report = system.publish(Order).reported().await;
+        let outcomes: Vec<_> = report
+            .handlers()
+            .iter()
+            .map(|o| {
+                assert!(
+                    matches!(o.handler(), HandlerRef::Static(_)),
+                    "{implementation:?}: {report}"
+                );
+                (o.handler().name().into_owned(), o.kind(), o.attempts())
+            })
+            .collect();
+        reports.push(outcomes);
+    }
+    assert_eq!(reports[0].len(), 4);
+    assert_eq!(
+        reports[0], reports[1],
+        "the same outcomes, in the same order"
+    );
+}
