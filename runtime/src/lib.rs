@@ -106,6 +106,33 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A handler that returns an error or panics fails alone: the others still run, and the
+//! failure is reported, counted, retried by its policy and kept as a dead letter. Ask a
+//! publish for its report to see each handler (README, "When a handler fails"):
+//!
+//! ```standalone_crate
+//! use staticbus::prelude::*;
+//! use staticbus::OutcomeKind;
+//! #[derive(StaticEvent, Clone)]
+//! struct Charge(u64);
+//! #[handler(retries = 2, backoff = "constant", base = "1ms")]
+//! fn gateway(c: &Charge) -> Result<(), std::io::Error> {
+//!     Err(std::io::Error::other(format!("charge {} declined", c.0)))
+//! }
+//! #[handler]
+//! fn ledger(_: &Charge) {}
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), staticbus::Error> {
+//! let system = EventSystem::builder().build()?;
+//! let report = system.publish(Charge(7)).reported().await;
+//! assert_eq!(report.count(OutcomeKind::Succeeded), 1);
+//! let failure = report.failures().next().expect("the gateway failed");
+//! assert_eq!(failure.attempts, 3); // two retries, then the last failure
+//! assert!(failure.dead_lettered);
+//! assert_eq!(system.dead_letters().len(), 1);
+//! # Ok(()) }
+//! ```
+//!
 //! Misuse is a compile error at the offending token:
 //!
 //! ```compile_fail
