@@ -12,15 +12,13 @@ use super::table::{Table, TableCore};
 /// `serde::Serialize`, and for dynamic payloads made serializable.
 pub type JsonFn = fn(&(dyn Any + Send + Sync)) -> Result<Value, serde_json::Error>;
 
-/// Copies a static event into a box, for a dead letter (which shares it): `Some` for static
-/// events whose type implements `Clone` (the derive detects it). A box rather than an `Arc`:
-/// `Box::new` is all the code made per event type, the conversion into the `Arc` is one
-/// function for all (`Arc::new` per type was most of what a derive cost an optimized build).
+/// Copies a static event into a shared value, for a dead letter: `Some` for static events
+/// whose type implements `Clone` (the derive detects it).
 ///
 /// # Safety
 /// The pointer is the address of a live value of the event type the function was made for.
 #[doc(hidden)]
-pub type CloneFn = unsafe fn(*const ()) -> Box<dyn Any + Send + Sync>;
+pub type CloneFn = unsafe fn(*const ()) -> Arc<dyn Any + Send + Sync>;
 
 /// What [`StaticEvent::__probes`] found: the functions of the traits the type implements.
 #[doc(hidden)]
@@ -165,7 +163,7 @@ impl EventDesc {
         let clone = (self.probes)().clone?;
         // SAFETY: the caller's contract; `clone` was made for this description's type
         // (`of::<E>` takes both from the same `E`).
-        Some(Arc::from(unsafe { clone(at) }))
+        Some(unsafe { clone(at) })
     }
 }
 
@@ -242,10 +240,10 @@ impl<T: Clone + Any + Send + Sync> CloneProbeClone for &ValueProbe<T> {
 /// # Safety
 /// `at` is the address of a live `T`.
 #[allow(unsafe_code, reason = "the contract of `CloneFn`")]
-unsafe fn clone_of<T: Clone + Any + Send + Sync>(at: *const ()) -> Box<dyn Any + Send + Sync> {
+unsafe fn clone_of<T: Clone + Any + Send + Sync>(at: *const ()) -> Arc<dyn Any + Send + Sync> {
     // SAFETY: the caller's contract: a live `T` at the address.
     let value = unsafe { &*at.cast::<T>() };
-    Box::new(value.clone())
+    Arc::new(value.clone())
 }
 
 #[doc(hidden)]
