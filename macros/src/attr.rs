@@ -281,20 +281,8 @@ fn parse_retries(
     meta: &syn::meta::ParseNestedMeta<'_>,
     errors: &mut Errors,
 ) -> syn::Result<Option<(syn::LitInt, u32)>> {
-    let expr: syn::Expr = meta.value()?.parse()?;
-    if let syn::Expr::Lit(syn::ExprLit {
-        lit: syn::Lit::Int(lit),
-        ..
-    }) = &expr
-        && let Ok(n) = lit.base10_parse::<u32>()
-    {
-        return Ok(Some((lit.clone(), n)));
-    }
-    errors.spanned(
-        &expr,
-        "retries is a whole number of further attempts, e.g. `retries = 3`",
-    );
-    Ok(None)
+    let what = "retries is a whole number of further attempts, e.g. `retries = 3`";
+    parse_u32(meta, 0, what, errors)
 }
 
 /// `key = N`, a whole number from 1 to `u32::MAX`; `what` says what it counts, for the
@@ -304,13 +292,24 @@ pub(crate) fn parse_count(
     what: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<(syn::LitInt, u32)>> {
+    parse_u32(meta, 1, what, errors)
+}
+
+/// `key = N`, an integer literal from `min` to `u32::MAX`; anything else is the error
+/// `what`, on the value.
+fn parse_u32(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    min: u32,
+    what: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<(syn::LitInt, u32)>> {
     let expr: syn::Expr = meta.value()?.parse()?;
     if let syn::Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(lit),
         ..
     }) = &expr
         && let Ok(n) = lit.base10_parse::<u32>()
-        && n > 0
+        && n >= min
     {
         return Ok(Some((lit.clone(), n)));
     }
