@@ -338,11 +338,7 @@ impl<'a> SystemRef<'a> {
         P: Outgoing + Send,
     {
         if let Err((size, max)) = self.bus.check_payload(event.as_event()) {
-            return Start::done(Err(Error::PayloadTooLarge {
-                topic: event.as_event().topic().to_string(),
-                size,
-                max,
-            }));
+            return Start::done(Err(too_large(event.as_event(), size, max)));
         }
         if self.bus.limits_dispatches() {
             return Start::Later(self.publish_limited(call, event.into_shared()));
@@ -352,6 +348,14 @@ impl<'a> SystemRef<'a> {
             Dispatched::Done => Start::done(dynamic_result(&mut tally)),
             dispatched => Start::Later(self.later(call, dispatched, tally)),
         }
+    }
+
+    /// [`Error::PayloadTooLarge`] if `event`'s payload is over `max_payload_bytes`.
+    #[inline]
+    pub(super) fn check_payload(&self, event: &DynamicEvent) -> Result<(), Error> {
+        self.bus
+            .check_payload(event)
+            .map_err(|(size, max)| too_large(event, size, max))
     }
 
     /// A publish that waits for a permit first (`max_concurrent_dispatches`).
@@ -389,6 +393,16 @@ impl<'a> SystemRef<'a> {
             this.finish(call, dispatched, &mut tally).await?;
             dynamic_result(&mut tally)
         })
+    }
+}
+
+/// The error for `event`, whose payload of `size` bytes is over `max`.
+#[inline]
+fn too_large(event: &DynamicEvent, size: usize, max: usize) -> Error {
+    Error::PayloadTooLarge {
+        topic: event.topic().to_string(),
+        size,
+        max,
     }
 }
 

@@ -315,12 +315,7 @@ impl<'a> SystemRef<'a> {
         let this = *self;
         ReportedPublish(Box::pin(async move {
             let topic = event.as_event().topic().to_string();
-            if let Err((size, max)) = this.bus.check_payload(event.as_event()) {
-                let too_large = Error::PayloadTooLarge {
-                    topic: topic.clone(),
-                    size,
-                    max,
-                };
+            if let Err(too_large) = this.check_payload(event.as_event()) {
                 return PublishReport::refused(topic.into(), too_large);
             }
             let Ok(in_flight) = this.bus.begin() else {
