@@ -12,6 +12,45 @@ const EVENT_ATTR: &str = "event";
 /// The marker of handler methods in a `#[plugin]` impl.
 const ON: &str = "on";
 
+/// The lifecycle markers of a `#[plugin]` impl's methods.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HookKind {
+    /// `#[init]`: makes the plugin from its context and configuration.
+    Init,
+    /// `#[start]`: runs once every plugin was made.
+    Start,
+    /// `#[shutdown]`: runs when the system shuts down.
+    Shutdown,
+}
+
+impl HookKind {
+    const ALL: [HookKind; 3] = [HookKind::Init, HookKind::Start, HookKind::Shutdown];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            HookKind::Init => "init",
+            HookKind::Start => "start",
+            HookKind::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A method marked `#[init]`, `#[start]` or `#[shutdown]`.
+pub(crate) struct Hook {
+    /// Its position among the impl's items.
+    index: usize,
+}
+
+impl Hook {
+    /// The method itself.
+    pub(crate) fn item<'a>(&self, imp: &'a syn::ItemImpl) -> &'a syn::ImplItemFn {
+        match &imp.items[self.index] {
+            syn::ImplItem::Fn(method) => method,
+            _ => unreachable!("a Hook indexes a method of its impl"),
+        }
+    }
+}
+
 /// `#[derive(StaticEvent)]` on a type.
 pub(crate) struct Event {
     pub(crate) input: syn::DeriveInput,
@@ -62,6 +101,8 @@ pub(crate) struct Plugin {
     pub(crate) args: Args,
     /// The methods marked `#[on]`, in order.
     pub(crate) methods: Vec<OnMethod>,
+    /// The lifecycle methods, by [`HookKind`] (init, start, shutdown).
+    pub(crate) hooks: [Option<Hook>; 3],
     /// The runtime crate's path, as generated code names it (found once: `#[on]` markers
     /// are matched against it too).
     pub(crate) runtime: syn::Path,
@@ -94,7 +135,7 @@ impl Plugin {
     ) -> Result<Plugin, Box<syn::Item>> {
         let args = attr::parse_args(
             args,
-            &[attr::NAME, attr::VERSION, attr::CRATE],
+            &[attr::NAME, attr::VERSION, attr::DEPENDS_ON, attr::CRATE],
             "#[plugin]",
             errors,
         );
@@ -103,17 +144,45 @@ impl Plugin {
         };
         let runtime = attr::runtime_path(args.krate.as_ref());
         let mut methods = Vec::new();
+        let mut hooks: [Option<Hook>; 3] = [None, None, None];
         for (index, item) in imp.items.iter_mut().enumerate() {
             let syn::ImplItem::Fn(method) = item else {
                 continue;
             };
             let mut on_args = None;
+            let mut marked: Option<HookKind> = None;
             let mut kept = Vec::with_capacity(method.attrs.len());
             for a in method.attrs.drain(..) {
-                if !is_on(a.path(), &runtime) {
+                if let Some(kind) = hook_kind(a.path(), &runtime) {
+                    if !matches!(a.meta, syn::Meta::Path(_)) {
+                        errors.spanned(&a, format!("`#[{}]` takes no arguments", kind.name()));
+                    }
+                    if on_args.is_some() || marked.is_some() {
+                        errors.spanned(
+                            &a,
+                            "a method is one of a handler (`#[on]`), `#[init]`, `#[start]` or                              `#[shutdown]`, not several",
+                        );
+                    } else if hooks[kind as usize].is_some() {
+                        errors.spanned(
+                            a.path(),
+                            format!(
+                                "a plugin has at most one `#[{0}]` method; this is a second one",
+                                kind.name()
+                            ),
+                        );
+                    } else {
+                        marked = Some(kind);
+                        hooks[kind as usize] = Some(Hook { index });
+                    }
+                } else if !is_on(a.path(), &runtime) {
                     kept.push(a);
                 } else if on_args.is_some() {
                     errors.spanned(&a, "duplicate `#[on]` on one method");
+                } else if marked.is_some() {
+                    errors.spanned(
+                        &a,
+                        "a method is one of a handler (`#[on]`), `#[init]`, `#[start]` or                          `#[shutdown]`, not several",
+                    );
                 } else {
                     on_args = Some(on_attr_args(&a, errors));
                 }
@@ -127,6 +196,7 @@ impl Plugin {
             imp,
             args,
             methods,
+            hooks,
             runtime,
         })
     }
@@ -148,10 +218,22 @@ fn on_attr_args(a: &syn::Attribute, errors: &mut Errors) -> Args {
 /// `#[on]`, `#[staticbus::on]`, or `#[<runtime path>::on]` (a renamed dependency, or the
 /// `crate = path` given): compared segment by segment, arguments and leading `::` aside.
 fn is_on(path: &syn::Path, runtime: &syn::Path) -> bool {
+    is_marker(path, ON, runtime)
+}
+
+/// Which lifecycle marker `path` is, recognised as `#[on]` is.
+fn hook_kind(path: &syn::Path, runtime: &syn::Path) -> Option<HookKind> {
+    HookKind::ALL
+        .into_iter()
+        .find(|kind| is_marker(path, kind.name(), runtime))
+}
+
+/// `#[<marker>]`, `#[staticbus::<marker>]` or `#[<runtime path>::<marker>]`.
+fn is_marker(path: &syn::Path, marker: &str, runtime: &syn::Path) -> bool {
     let Some(last) = path.segments.last() else {
         return false;
     };
-    if last.ident != ON || !last.arguments.is_none() {
+    if last.ident != marker || !last.arguments.is_none() {
         return false;
     }
     let names = |p: &syn::Path| {

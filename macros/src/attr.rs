@@ -18,6 +18,7 @@ pub(crate) const MAX_ELAPSED: &str = "max_elapsed";
 pub(crate) const CIRCUIT_BREAKER: &str = "circuit_breaker";
 pub(crate) const DETACHED: &str = "detached";
 pub(crate) const CONCURRENCY: &str = "concurrency";
+pub(crate) const DEPENDS_ON: &str = "depends_on";
 /// What `#[handler]` and `#[on]` take about their calls.
 pub(crate) const CALL_KEYS: [&str; 10] = [
     PRIORITY,
@@ -57,6 +58,8 @@ pub(crate) struct Args {
     pub(crate) detached: Option<syn::Path>,
     /// `concurrency = N`: a detached handler's workers.
     pub(crate) concurrency: Option<(syn::LitInt, u32)>,
+    /// `#[plugin(depends_on = ["storage >= 1.0", "cache?"])]`: each entry checked.
+    pub(crate) depends_on: Option<Vec<syn::LitStr>>,
 }
 
 /// A duration argument (`timeout = "250ms"`): the literal (for errors on it) and its value.
@@ -163,8 +166,15 @@ pub(crate) fn parse_one(
             replace(&mut args.name, value)
         }
         VERSION => {
-            let value = parse_lit_str(meta, VERSION, errors)?;
+            let value = parse_lit_str(meta, VERSION, errors)?.filter(|lit| {
+                let checked = staticbus_names::plugin::version(&lit.value());
+                checked.map_err(|e| errors.spanned(lit, e)).is_ok()
+            });
             replace(&mut args.version, value)
+        }
+        DEPENDS_ON => {
+            let value = parse_depends_on(meta, errors)?;
+            replace(&mut args.depends_on, value)
         }
         CRATE => {
             let value: syn::Path = meta.value()?.call(syn::Path::parse_mod_style)?;
@@ -225,6 +235,34 @@ pub(crate) fn parse_one(
         errors.spanned(key, format!("duplicate {what} argument `{key_name}`"));
     }
     Ok(())
+}
+
+/// `depends_on = ["name", "name >= 1.0", "name?"]`: the entries that are valid (each
+/// invalid one is an error on its literal).
+fn parse_depends_on(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    errors: &mut Errors,
+) -> syn::Result<Option<Vec<syn::LitStr>>> {
+    const SHAPE: &str = "`depends_on` is a list of plugin names with optional semver \
+                         requirements: `depends_on = [\"storage >= 1.0\", \"cache?\"]`";
+    let syn::Expr::Array(array) = meta.value()?.parse()? else {
+        errors.push(meta.error(SHAPE));
+        return Ok(None);
+    };
+    let mut entries = Vec::with_capacity(array.elems.len());
+    for elem in &array.elems {
+        match elem {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) => match staticbus_names::plugin::dependency(&lit.value()) {
+                Ok(_) => entries.push(lit.clone()),
+                Err(e) => errors.spanned(lit, format!("invalid dependency: {e}")),
+            },
+            other => errors.spanned(other, SHAPE),
+        }
+    }
+    Ok(Some(entries))
 }
 
 /// Sets `slot`; true if it was already set.

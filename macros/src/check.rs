@@ -5,7 +5,9 @@
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
-use crate::ast::{Event, Plugin};
+use syn::spanned::Spanned;
+
+use crate::ast::{Event, HookKind, Plugin};
 use crate::attr::{self, Errors};
 
 /// The handler context's type name, as written in signatures.
@@ -409,6 +411,17 @@ fn item_head(item: &syn::Item) -> TokenStream {
     }
 }
 
+/// `#[init]`, `#[start]` or `#[shutdown]` reached on its own: they only mean something inside
+/// a `#[plugin]` impl.
+pub(crate) fn hook_outside_plugin(marker: &str, item: TokenStream) -> TokenStream {
+    let msg = format!("`#[{marker}]` marks a lifecycle method inside a `#[plugin]` impl block");
+    let err = match syn::parse2::<syn::ItemFn>(item.clone()) {
+        Ok(f) => syn::Error::new_spanned(&f.sig.ident, msg),
+        Err(_) => syn::Error::new_spanned(&item, msg),
+    };
+    attr::rejected(item, err)
+}
+
 /// `#[on]` reached on its own: it only means something inside a `#[plugin]` impl.
 pub(crate) fn on_outside_plugin(item: TokenStream) -> TokenStream {
     const MSG: &str = "`#[on]` marks handler methods inside a `#[plugin]` impl block";
@@ -427,4 +440,126 @@ pub(crate) fn on_outside_plugin(item: TokenStream) -> TokenStream {
         Err(_) => syn::Error::new_spanned(&item, MSG),
     };
     attr::rejected(item, err)
+}
+
+/// What one argument of a lifecycle method is.
+#[derive(Clone, Copy)]
+pub(crate) enum HookArg<'a> {
+    /// A reference: the `&PluginContext`.
+    Context,
+    /// A value: the plugin's configuration, of this type (`#[init]` only).
+    Config(&'a syn::Type),
+}
+
+/// A checked lifecycle method: whether it is `async`, and its arguments in order.
+pub(crate) struct HookSig<'a> {
+    pub(crate) ident: &'a syn::Ident,
+    pub(crate) asyncness: bool,
+    pub(crate) args: Vec<HookArg<'a>>,
+    pub(crate) output_span: proc_macro2::Span,
+}
+
+impl HookSig<'_> {
+    /// The configuration type its arguments name, if any.
+    pub(crate) fn config(&self) -> Option<&syn::Type> {
+        self.args.iter().find_map(|a| match a {
+            HookArg::Config(ty) => Some(*ty),
+            HookArg::Context => None,
+        })
+    }
+}
+
+/// Checks the plugin's `#[init]`, `#[start]` and `#[shutdown]` methods (by
+/// [`HookKind`](crate::ast::HookKind) order); `None` for one that is absent or has a problem.
+pub(crate) fn hooks<'a>(plugin: &'a Plugin, errors: &mut Errors) -> [Option<HookSig<'a>>; 3] {
+    let mut checked: [Option<HookSig<'a>>; 3] = [None, None, None];
+    for kind in [HookKind::Init, HookKind::Start, HookKind::Shutdown] {
+        let Some(hook) = &plugin.hooks[kind as usize] else {
+            continue;
+        };
+        let method = hook.item(&plugin.imp);
+        checked[kind as usize] = hook_sig(kind, &method.sig, errors);
+    }
+    checked
+}
+
+fn hook_sig<'a>(
+    kind: HookKind,
+    sig: &'a syn::Signature,
+    errors: &mut Errors,
+) -> Option<HookSig<'a>> {
+    let before = errors.count();
+    let name = kind.name();
+    if !sig.generics.params.is_empty() {
+        errors.spanned(
+            &sig.generics,
+            format!("an `#[{name}]` method cannot be generic"),
+        );
+    }
+    let mut args = Vec::new();
+    let mut config_seen = false;
+    let mut context_seen = false;
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(r) => match kind {
+                HookKind::Init => errors.spanned(
+                    r,
+                    "`#[init]` makes the plugin, so it takes no `self`: \
+                     `#[init] async fn init(ctx: &PluginContext, config: MyConfig) -> Result<Self, E>`",
+                ),
+                _ if !matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) => errors.spanned(
+                    r,
+                    format!("`#[{name}]` takes `&self`: the system owns the plugin and lends it"),
+                ),
+                _ => {}
+            },
+            syn::FnArg::Typed(pat) => match &*pat.ty {
+                syn::Type::Reference(_) if !context_seen => {
+                    context_seen = true;
+                    args.push(HookArg::Context);
+                }
+                syn::Type::Reference(r) => errors.spanned(
+                    r,
+                    format!("`#[{name}]` takes one `&PluginContext` at most"),
+                ),
+                ty if kind == HookKind::Init && !config_seen => {
+                    config_seen = true;
+                    args.push(HookArg::Config(ty));
+                }
+                ty if kind == HookKind::Init => errors.spanned(
+                    ty,
+                    "`#[init]` takes at most a `&PluginContext` and one configuration value \
+                     (any `serde::Deserialize` type)",
+                ),
+                ty => errors.spanned(
+                    ty,
+                    format!(
+                        "`#[{name}]` takes `&self` and, optionally, `ctx: &PluginContext`; the \
+                         configuration goes to `#[init]`"
+                    ),
+                ),
+            },
+        }
+    }
+    if kind != HookKind::Init && sig.receiver().is_none() {
+        errors.spanned(
+            &sig.ident,
+            format!("`#[{name}]` is a method: it takes `&self` first"),
+        );
+    }
+    if kind == HookKind::Init && matches!(sig.output, syn::ReturnType::Default) {
+        errors.spanned(
+            &sig.ident,
+            "`#[init]` returns the plugin: `-> Result<Self, E>`",
+        );
+    }
+    (errors.count() == before).then(|| HookSig {
+        ident: &sig.ident,
+        asyncness: sig.asyncness.is_some(),
+        args,
+        output_span: match &sig.output {
+            syn::ReturnType::Default => sig.ident.span(),
+            syn::ReturnType::Type(_, ty) => ty.span(),
+        },
+    })
 }

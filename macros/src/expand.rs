@@ -6,9 +6,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Event, Handler, Plugin};
+use crate::ast::{Event, Handler, HookKind, Plugin};
 use crate::attr;
-use crate::check::Signature;
+use crate::check::{HookArg, HookSig, Signature};
 
 /// `#[derive(StaticEvent)]`: the type's table, its `StaticEvent` impl, its slice element.
 pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
@@ -89,6 +89,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         breaker: crate::breaker::tokens(&krate, handler.args.breaker.as_ref()),
         detached: detached_tokens(&handler.args),
         line_span: ident.span(),
+        instance: None,
     }
     .expand();
     let (p, thunk, decl) = (
@@ -110,7 +111,11 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
 
 /// `#[plugin]`: the impl block (without its `#[on]` markers), the `Plugin` impl, the key, the
 /// slice element carrying one registration per `#[on]` method.
-pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStream {
+pub(crate) fn plugin(
+    plugin: &Plugin,
+    signatures: &[Signature<'_>],
+    hooks: &[Option<HookSig<'_>>; 3],
+) -> TokenStream {
     let imp = &plugin.imp;
     let self_ty = &*imp.self_ty;
     let krate = &plugin.runtime;
@@ -125,36 +130,48 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
         || quote!(::core::env!("CARGO_PKG_VERSION")),
         ToTokens::to_token_stream,
     );
-    let registrations = plugin.methods.iter().zip(signatures).map(|(method, signature)| {
-        let sig = &method.item(imp).sig;
-        let ident = &sig.ident;
-        let method_path =
-            quote_spanned!(ident.span()=> host.__plugin_at::<#self_ty>(&__STATICBUS_KEY).#ident);
-        Registration {
-            krate,
-            suffix: ident,
-            event: signature.event,
-            asyncness: sig.asyncness.map(|a| a.span),
-            output_span: output_span(sig),
-            call: call_args(method_path, signature.context),
-            context: signature.context,
-            plugin: quote!(::core::option::Option::Some(#plugin_name_lit)),
-            function: format!("{type_name}::{ident}"),
-            priority: method.args.priority.unwrap_or(0),
-            timeout: method.args.timeout.as_ref().map(|t| t.nanos),
-            retry: retry_tokens(krate, &method.args),
-            breaker: crate::breaker::tokens(krate, method.args.breaker.as_ref()),
-            detached: detached_tokens(&method.args),
-            line_span: ident.span(),
-        }
-        .expand()
-    });
+    let registrations = plugin
+        .methods
+        .iter()
+        .zip(signatures)
+        .map(|(method, signature)| {
+            let sig = &method.item(imp).sig;
+            let ident = &sig.ident;
+            let method_path = quote_spanned!(ident.span()=> __this.#ident);
+            Registration {
+                krate,
+                suffix: ident,
+                event: signature.event,
+                asyncness: sig.asyncness.map(|a| a.span),
+                output_span: output_span(sig),
+                call: call_args(method_path, signature.context),
+                context: signature.context,
+                plugin: quote!(::core::option::Option::Some(#plugin_name_lit)),
+                function: format!("{type_name}::{ident}"),
+                priority: method.args.priority.unwrap_or(0),
+                timeout: method.args.timeout.as_ref().map(|t| t.nanos),
+                retry: retry_tokens(krate, &method.args),
+                breaker: crate::breaker::tokens(krate, method.args.breaker.as_ref()),
+                detached: detached_tokens(&method.args),
+                line_span: ident.span(),
+                instance: Some(quote!(host.__plugin_at::<#self_ty>(&__STATICBUS_KEY))),
+            }
+            .expand()
+        });
     let (thunks, decls): (Vec<_>, Vec<_>) = registrations.map(|r| (r.thunk, r.decl)).unzip();
     let count = decls.len();
     let p = quote!(#krate::__private);
     let ty_span = self_ty.span();
     let decl = quote_spanned!(ty_span=> #p::PluginDecl::new::<#self_ty>);
     let line = quote_spanned!(ty_span=> ::core::line!());
+    let lifecycle = lifecycle(plugin, hooks, &plugin_name_lit);
+    let default = if hooks[HookKind::Init as usize].is_some() {
+        quote!(::core::option::Option::None)
+    } else {
+        let construct = quote_spanned!(ty_span=> <#self_ty as #p::PluginDefault>::construct());
+        quote!(::core::option::Option::Some(#construct))
+    };
+    let depends_on = plugin.args.depends_on.iter().flatten();
     quote! {
         #imp
         const _: () = {
@@ -173,6 +190,10 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
             impl #krate::Plugin for #self_ty {
                 const NAME: &'static str = #plugin_name_lit;
                 const VERSION: &'static str = #version;
+
+                fn __default() -> ::core::option::Option<Self> {
+                    #default
+                }
             }
 
             // Its handlers travel with the plugin: one slice element for the whole impl.
@@ -181,11 +202,118 @@ pub(crate) fn plugin(plugin: &Plugin, signatures: &[Signature<'_>]) -> TokenStre
             #[#p::linkme::distributed_slice(#p::PLUGINS)]
             #[linkme(crate = #p::linkme)]
             #[allow(unsafe_code)]
-            static __STATICBUS_PLUGIN: #p::PluginDecl =
-                #decl(&__STATICBUS_HANDLERS, ::core::file!(), #line);
+            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(
+                &__STATICBUS_HANDLERS,
+                &[#(#depends_on),*],
+                #lifecycle,
+                ::core::file!(),
+                #line,
+            );
 
             #(#thunks)*
         };
+    }
+}
+
+/// The plugin's `Lifecycle`: its configuration reader, its `#[init]`, `#[start]` and
+/// `#[shutdown]` as type-erased functions.
+fn lifecycle(plugin: &Plugin, hooks: &[Option<HookSig<'_>>; 3], name: &syn::LitStr) -> TokenStream {
+    let krate = &plugin.runtime;
+    let p = quote!(#krate::__private);
+    let self_ty = &*plugin.imp.self_ty;
+    let none = quote!(::core::option::Option::None);
+    let init = &hooks[HookKind::Init as usize];
+    let config_ty = init
+        .as_ref()
+        .and_then(HookSig::config)
+        .map_or_else(|| quote!(#p::NoConfig), ToTokens::to_token_stream);
+    let config = quote! {{
+        fn __staticbus_config(
+            section: &#p::ConfigSection,
+        ) -> ::core::result::Result<
+            ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+            ::std::vec::Vec<#krate::ConfigError>,
+        > {
+            #p::parse_config::<#config_ty>(section)
+        }
+        __staticbus_config
+    }};
+    let init_fn = init.as_ref().map_or_else(
+        || none.clone(),
+        |sig| {
+            let ident = sig.ident;
+            let args = sig.args.iter().map(|a| match a {
+                HookArg::Context => quote!(&__ctx),
+                HookArg::Config(_) => quote!(__config),
+            });
+            let wait = sig.asyncness.then(|| quote!(.await));
+            let into = quote_spanned!(sig.output_span=> #p::IntoInitResult::<#self_ty>::into_init);
+            // Bound to a local located at the return type, so that a wrong one is an error
+            // there.
+            let made = syn::Ident::new("made", Span::mixed_site().located_at(sig.output_span));
+            quote! {{
+                fn __staticbus_init(
+                    host: #p::Host,
+                    config: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+                ) -> #p::BoxFuture<
+                    'static,
+                    ::core::result::Result<
+                        ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+                        #krate::BoxError,
+                    >,
+                > {
+                    ::std::boxed::Box::pin(async move {
+                        #[allow(unused_variables)]
+                        let __config: #config_ty = #p::take_config::<#config_ty>(config);
+                        #[allow(unused_variables)]
+                        let __ctx = #krate::PluginContext::__new(&host, #name);
+                        let #made = <#self_ty>::#ident(#(#args),*)#wait;
+                        #into(#made).map(|plugin| {
+                            ::std::boxed::Box::new(plugin)
+                                as ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>
+                        })
+                    })
+                }
+                ::core::option::Option::Some(__staticbus_init as #p::InitFn)
+            }}
+        },
+    );
+    let hook = |kind: HookKind| {
+        hooks[kind as usize].as_ref().map_or_else(
+            || none.clone(),
+            |sig| {
+                let ident = sig.ident;
+                let args = sig.args.iter().map(|_| quote!(&__ctx));
+                let wait = sig.asyncness.then(|| quote!(.await));
+                let into =
+                    quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
+                quote! {{
+                    fn __staticbus_hook<'a>(
+                        host: &'a #p::Host,
+                    ) -> #p::BoxFuture<'a, #p::HandlerResult> {
+                        ::std::boxed::Box::pin(async move {
+                            let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
+                                return ::core::result::Result::Ok(());
+                            };
+                            #[allow(unused_variables)]
+                            let __ctx = #krate::PluginContext::__new(host, #name);
+                            let output = this.#ident(#(#args),*)#wait;
+                            #into(output)
+                        })
+                    }
+                    ::core::option::Option::Some(__staticbus_hook as #p::HookFn)
+                }}
+            },
+        )
+    };
+    let (start, shutdown) = (hook(HookKind::Start), hook(HookKind::Shutdown));
+    quote! {
+        #p::Lifecycle {
+            init: #init_fn,
+            config: #config,
+            start: #start,
+            shutdown: #shutdown,
+        }
     }
 }
 
@@ -216,6 +344,9 @@ pub(crate) struct Registration<'a> {
     pub(crate) detached: TokenStream,
     /// Span whose `line!()` is reported.
     pub(crate) line_span: Span,
+    /// For a plugin method: the expression giving `Option<&Plugin>` (`None` while the
+    /// plugin is not running: the thunk then returns at once, skipped).
+    pub(crate) instance: Option<TokenStream>,
 }
 
 /// `callee(event)` or `callee(event, &__staticbus_ctx)`.
@@ -279,6 +410,17 @@ impl Registration<'_> {
         } else {
             quote!(let _ = call;)
         };
+        let instance = |skipped: TokenStream| {
+            self.instance.as_ref().map(|instance| {
+                quote! {
+                    let ::core::option::Option::Some(__this) = #instance else {
+                        return #p::#skipped();
+                    };
+                }
+            })
+        };
+        let (sync_instance, async_instance) =
+            (instance(quote!(inactive)), instance(quote!(inactive_async)));
         let (thunk_fn, variant) = match self.asyncness {
             None => (
                 quote! {
@@ -288,6 +430,7 @@ impl Registration<'_> {
                         event: &#event,
                     ) -> #p::HandlerResult {
                         let _ = host;
+                        #sync_instance
                         #make_ctx
                         let #output = #call;
                         #into_result(#output)
@@ -307,6 +450,7 @@ impl Registration<'_> {
                             event: &'a #event,
                         ) -> #p::BoxFuture<'a, #p::HandlerResult> {
                             let _ = host;
+                            #async_instance
                             if false {
                                 #make_ctx
                                 let #future = #call;

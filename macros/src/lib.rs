@@ -101,11 +101,12 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let tokens = match ast::Plugin::parse(args.into(), item, &mut errors) {
         Ok(plugin) => {
             let signatures = check::plugin(&plugin, &mut errors);
+            let hooks = check::hooks(&plugin, &mut errors);
             match (
                 errors.finish(),
                 signatures.into_iter().collect::<Option<Vec<_>>>(),
             ) {
-                (Ok(()), Some(signatures)) => expand::plugin(&plugin, &signatures),
+                (Ok(()), Some(signatures)) => expand::plugin(&plugin, &signatures, &hooks),
                 // A rejected trait impl (most often `impl Plugin for X`) would only add
                 // errors of its own.
                 (Err(err), _) if plugin.imp.trait_.is_some() => err.into_compile_error(),
@@ -124,6 +125,29 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     debug_print("#[plugin]", tokens)
+}
+
+/// Marks a plugin's constructor; see [`macro@plugin`]. An error outside a `#[plugin]` impl.
+#[proc_macro_attribute]
+pub fn init(args: TokenStream, item: TokenStream) -> TokenStream {
+    let _ = args;
+    check::hook_outside_plugin("init", item.into()).into()
+}
+
+/// Marks the method a plugin runs once every plugin was made; see [`macro@plugin`]. An error
+/// outside a `#[plugin]` impl.
+#[proc_macro_attribute]
+pub fn start(args: TokenStream, item: TokenStream) -> TokenStream {
+    let _ = args;
+    check::hook_outside_plugin("start", item.into()).into()
+}
+
+/// Marks the method a plugin runs when its system shuts down; see [`macro@plugin`]. An error
+/// outside a `#[plugin]` impl.
+#[proc_macro_attribute]
+pub fn shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
+    let _ = args;
+    check::hook_outside_plugin("shutdown", item.into()).into()
 }
 
 /// Marks a method of a `#[plugin]` impl as a handler; see [`macro@plugin`].

@@ -13,6 +13,8 @@
 //! assert_eq!(check("order.*"), Err(NameError::InvalidChar { ch: '*', at: 6 }));
 //! ```
 
+pub mod plugin;
+
 /// The longest name, in bytes.
 pub const MAX_LEN: usize = 255;
 

@@ -177,19 +177,21 @@ pub use bus::{
 };
 pub use dynamic::*;
 pub use linked::{
-    BoxError, CircuitBreaker, CircuitOpen, CircuitState, Emitted, EventInfo, HandlerError,
-    HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef, HandlerTimeout,
-    IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry, RegistryProblem, Retry,
-    StaticEvent, registry,
+    BoxError, CircuitBreaker, CircuitOpen, CircuitState, ConfigError, Emitted, EventInfo,
+    HandlerError, HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef,
+    HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry,
+    RegistryProblem, Retry, StaticEvent, registry,
 };
 pub use system::{
     AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
-    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType, Publish,
-    PublishFuture, PublishReport, Publishable, Published, Receive, Redriven, ReportedPublish,
-    ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
+    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType,
+    PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
+    PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
+    Receive, Redriven, ReportedPublish, ShutdownReport, SubscribeOptions, SyncHandlerFn,
+    SystemHandle,
 };
 
-pub use staticbus_macros::{StaticEvent, handler, on, plugin};
+pub use staticbus_macros::{StaticEvent, handler, init, on, plugin, shutdown, start};
 
 /// The names most programs need: `use staticbus::prelude::*;`.
 pub mod prelude {
@@ -227,11 +229,28 @@ pub mod __private {
     pub use linkme;
 
     pub use crate::linked::{
-        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, EVENTS, EventDecl,
-        HANDLERS, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, Host, IntoHandlerResult,
-        JsonProbeFallback, JsonProbeSerialize, PLUGINS, PluginDecl, PluginDefault, PluginKey,
-        PluginKeyed, Probes, SyncFn, Table, ValueProbe,
+        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigSection,
+        EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, HookFn,
+        Host, InitFn, IntoHandlerResult, JsonProbeFallback, JsonProbeSerialize, Lifecycle,
+        NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey, PluginKeyed, Probes, SyncFn,
+        Table, ValueProbe, inactive, inactive_async, parse_config, take_config,
     };
+
+    /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may
+    /// return.
+    #[diagnostic::on_unimplemented(
+        message = "an `#[init]` method returns `Result<Self, E>`, not `{Self}`",
+        label = "must be `Result<Self, E>` with `E: std::error::Error + Send + Sync + 'static`"
+    )]
+    pub trait IntoInitResult<P> {
+        fn into_init(self) -> Result<P, crate::BoxError>;
+    }
+
+    impl<P, E: Into<crate::BoxError>> IntoInitResult<P> for Result<P, E> {
+        fn into_init(self) -> Result<P, crate::BoxError> {
+            self.map_err(Into::into)
+        }
+    }
 
     /// Type check that points at the user's token (generated with its span). A handler's
     /// event type needs none: `HandlerDecl::new::<E>` is generated with the type's span.

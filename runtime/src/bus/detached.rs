@@ -138,7 +138,9 @@ impl Bus {
             }
             Err(outcome) => (outcome, Tried::once()),
         };
-        if let Some(breaker) = &sub.breaker {
+        if let Some(breaker) = &sub.breaker
+            && !matches!(outcome, Outcome::Skipped)
+        {
             let succeeded = matches!(outcome, Outcome::Handled);
             self.tell_breaker(host, &call, sub, breaker, succeeded, probe);
         }

@@ -593,7 +593,9 @@ impl Bus {
             }
             outcome => outcome,
         };
-        if let Some(breaker) = &sub.breaker {
+        if let Some(breaker) = &sub.breaker
+            && !matches!(outcome, Outcome::Skipped)
+        {
             let succeeded = matches!(outcome, Outcome::Handled);
             self.tell_breaker(host, call, sub, breaker, succeeded, probe);
         }
@@ -646,7 +648,9 @@ impl Bus {
                 }
                 Wait::Retry(error) => self.retry_sync(host, call, sub, event, error).await,
             };
-            if let Some(breaker) = &sub.breaker {
+            if let Some(breaker) = &sub.breaker
+                && !matches!(outcome, Outcome::Skipped)
+            {
                 let succeeded = matches!(outcome, Outcome::Handled);
                 self.tell_breaker(host, call, sub, breaker, succeeded, awaiting.probe);
             }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::linked::invoke::{self, Outcome, Tried};
-use crate::linked::{Call, HandlerError, Host, SubscriptionId};
+use crate::linked::{Call, HandlerError, Host, PluginInactive, SubscriptionId};
 
 use super::Bus;
 use super::dead_letter::DeadLetter;
@@ -45,8 +45,12 @@ impl Bus {
             }
             SubKind::Pull(_) => return None,
         };
+        let outcome = match outcome {
+            Outcome::Skipped => Outcome::Failed(Box::new(PluginInactive)),
+            outcome => outcome,
+        };
         Some(match outcome {
-            Outcome::Handled => Ok(()),
+            Outcome::Handled | Outcome::Skipped => Ok(()),
             Outcome::Failed(source) => {
                 let mut error = HandlerError::failed(sub.handler_ref(), source, tried);
                 self.bury_view(host, call, Some(view), &mut error);

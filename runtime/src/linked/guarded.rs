@@ -116,12 +116,15 @@ impl Built {
             };
             // SAFETY: the caller's contract.
             let outcome = invoke::run(|| unsafe { handler(host, call, event) });
-            if let Some((breaker, probe)) = admitted {
+            if let Some((breaker, probe)) = admitted
+                && !matches!(outcome, Outcome::Skipped)
+            {
                 let succeeded = matches!(outcome, Outcome::Handled);
                 tell(host, call, info, breaker, succeeded, probe);
             }
             match outcome {
                 Outcome::Handled => handled += 1,
+                Outcome::Skipped => {}
                 Outcome::Failed(source) => {
                     let mut error = super::table::static_failure(info, source);
                     // SAFETY: the caller's contract.

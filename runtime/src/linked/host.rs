@@ -140,7 +140,8 @@ impl WeakHost {
 }
 
 impl Host {
-    /// Instantiates every plugin of `plan`, beside `system`.
+    /// Room for every plugin of `plan` (none made yet: the system's lifecycle makes them),
+    /// beside `system`.
     pub(crate) fn new(plan: &'static Plan, system: impl SystemPart) -> Host {
         let instances = Instances::new(plan);
         Host {
@@ -150,6 +151,11 @@ impl Host {
                 system: Box::new(system),
             }),
         }
+    }
+
+    /// This host's plugin instances.
+    pub(crate) fn instances(&self) -> &Instances {
+        &self.shared.instances
     }
 
     /// The system layer's part, if it is a `T`.
@@ -212,41 +218,57 @@ impl Host {
         WeakHost(Arc::downgrade(&self.shared))
     }
 
-    /// The instance of `P`, if `P` is linked.
+    /// The instance of `P`, if `P` is linked and this system made one (it is enabled and its
+    /// `#[init]` ran).
     #[inline]
     pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        self.plugin_at(P::__key())
+        let at = self.address(P::__key())?;
+        // SAFETY: `at` is the address of `P`'s slot in this host's live arena (`address`).
+        #[allow(unsafe_code, reason = "the state byte of a slot")]
+        let made = unsafe { super::instances::has_value(at) };
+        // SAFETY: the instance exists (its state says so, and it is never unmade while the
+        // arena lives); see `address` for why it is a `P`.
+        #[allow(unsafe_code, reason = "a plugin instance in the arena")]
+        made.then(|| unsafe { &*at.cast::<P>() })
     }
 
-    /// The instance at `key`'s offset: a `P`, if the registry placed `P`.
+    /// The address of `key`'s slot: where a `P` is, if the registry placed `P`.
     #[inline(always)]
-    fn plugin_at<P: Plugin>(&self, key: &PluginKey<P>) -> Option<&P> {
+    fn address<P: Plugin>(&self, key: &PluginKey<P>) -> Option<*const u8> {
         let offset = key.offset()?;
         // SAFETY:
         // - a key's offset is only ever assigned by the registry's `Plan::place`
         //   (`SlotIndex::assign` is crate-private), once, to the key a `PluginDecl` returns,
-        //   inside the plan's layout and aligned for that decl's type; and there is one plan,
-        //   the registry's, from which every `Host` builds its `Instances` (`Host::new` only
-        //   takes a `&'static Plan`, and only the registry makes one);
-        // - a `PluginDecl::new::<Q>()` returns `Q::__key()`, a `PluginKey<Q>`, and
-        //   constructs a `Q`: so at the offset of a `PluginKey<P>` every host holds a `P`;
+        //   inside the plan's layout and aligned for that decl's type, with its state byte
+        //   before it; and there is one plan, the registry's, from which every `Host` builds
+        //   its `Instances` (`Host::new` only takes a `&'static Plan`, and only the registry
+        //   makes one);
+        // - a `PluginDecl::new::<Q>()` returns `Q::__key()`, a `PluginKey<Q>`, and only ever
+        //   writes a `Q` there (`construct_at::<Q>`, `write_at::<Q>`, which checks): so at
+        //   the offset of a `PluginKey<P>` every host holds a `P` once its state says so;
         // - `base` is the address of this host's instances, which `self.shared` keeps alive
         //   (and never moves) for as long as `&self` lives.
-        // `tests/dispatch.rs` (`each_system_has_its_own_plugin_instances`) and
-        // `tests/plugin_instances.rs` exercise it.
+        // `tests/dispatch.rs` (`each_system_has_its_own_plugin_instances`),
+        // `tests/plugin_instances.rs` and `tests/lifecycle.rs` exercise it.
         #[allow(unsafe_code, reason = "one add on every plugin method's dispatch path")]
-        Some(unsafe { &*self.base.0.as_ptr().add(offset).cast::<P>() })
+        Some(unsafe { self.base.0.as_ptr().add(offset).cast_const() })
     }
 
     /// The instance of `P` for a generated handler thunk, which names `P`'s key `static`
-    /// itself: the key is then read with one load, not through `P::__key()`.
+    /// itself (the key is then read with one load, not through `P::__key()`): `None` while
+    /// the plugin's handlers are skipped (disabled, not initialized yet, stopped, failed).
     #[doc(hidden)]
     #[inline(always)]
-    pub fn __plugin_at<P: Plugin>(&self, key: &PluginKey<P>) -> &P {
-        match self.plugin_at(key) {
-            Some(p) => p,
-            None => missing_plugin(std::any::type_name::<P>()),
-        }
+    pub fn __plugin_at<P: Plugin>(&self, key: &PluginKey<P>) -> Option<&P> {
+        let Some(at) = self.address(key) else {
+            missing_plugin(std::any::type_name::<P>())
+        };
+        // SAFETY: `at` is the address of `P`'s slot in this host's live arena (`address`).
+        #[allow(unsafe_code, reason = "the state byte of a slot")]
+        let live = unsafe { super::instances::is_live(at) };
+        // SAFETY: a live slot's instance exists; see `address` for why it is a `P`.
+        #[allow(unsafe_code, reason = "a plugin instance in the arena")]
+        live.then(|| unsafe { &*at.cast::<P>() })
     }
 }
 
@@ -254,6 +276,35 @@ impl Host {
 #[inline(never)]
 fn missing_plugin(name: &str) -> ! {
     panic!("plugin `{name}` has a handler but no slot: its #[plugin] registration was not linked")
+}
+
+/// What the call of a handler whose plugin is not running comes to: the handler is skipped
+/// (not called, not counted as handled, not a failure). Made by generated thunks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PluginInactive;
+
+impl fmt::Display for PluginInactive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the handler's plugin is not running")
+    }
+}
+
+impl std::error::Error for PluginInactive {}
+
+/// The result of a sync thunk whose plugin is not running.
+#[doc(hidden)]
+#[cold]
+#[inline(never)]
+pub fn inactive() -> super::handler::HandlerResult {
+    Err(Box::new(PluginInactive))
+}
+
+/// The future of an async thunk whose plugin is not running.
+#[doc(hidden)]
+#[cold]
+#[inline(never)]
+pub fn inactive_async<'a>() -> super::handler::BoxFuture<'a, super::handler::HandlerResult> {
+    Box::pin(std::future::ready(inactive()))
 }
 
 /// The ids of one handler call: what caused the event, the flow it belongs to, and which

@@ -24,6 +24,9 @@ pub(crate) enum Outcome {
     Handled,
     /// It ran and returned an error, or panicked (a [`HandlerPanic`]).
     Failed(BoxError),
+    /// It did not run: its plugin is not running (disabled, not initialized yet, stopped or
+    /// failed). Neither handled nor a failure.
+    Skipped,
 }
 
 impl From<HandlerResult> for Outcome {
@@ -31,8 +34,20 @@ impl From<HandlerResult> for Outcome {
     fn from(result: HandlerResult) -> Self {
         match result {
             Ok(()) => Outcome::Handled,
-            Err(source) => Outcome::Failed(source),
+            Err(source) => failed(source),
         }
+    }
+}
+
+/// A handler's error as an outcome: [`Outcome::Skipped`] for the mark of a plugin that is
+/// not running, a failure otherwise.
+#[cold]
+#[inline(never)]
+fn failed(source: BoxError) -> Outcome {
+    if source.is::<super::host::PluginInactive>() {
+        Outcome::Skipped
+    } else {
+        Outcome::Failed(source)
     }
 }
 
@@ -236,6 +251,22 @@ fn filter_panicked(payload: Box<dyn Any + Send>) -> Outcome {
 /// A caught panic, as the failure of its call.
 #[cold]
 #[inline(never)]
+/// Runs `future` to its end, a panic in any poll becoming its error (a [`HandlerPanic`]):
+/// for the plugins' lifecycle methods.
+pub(crate) async fn catching<T>(
+    mut future: BoxFuture<'_, Result<T, BoxError>>,
+) -> Result<T, BoxError> {
+    poll_fn(
+        move |cx| match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                Poll::Ready(Err(Box::new(HandlerPanic::from_payload(payload.as_ref()))))
+            }
+        },
+    )
+    .await
+}
+
 fn panicked(payload: Box<dyn Any + Send>) -> Outcome {
     Outcome::Failed(Box::new(HandlerPanic::from_payload(payload.as_ref())))
 }

@@ -13,6 +13,7 @@
 //! the one [`invoke`] step. This layer imports nothing from the rest of the crate.
 
 mod breaker;
+mod config;
 mod event;
 mod guarded;
 mod handler;
@@ -29,6 +30,8 @@ mod tests;
 
 pub(crate) use breaker::{Admission, Breaker};
 pub use breaker::{CircuitBreaker, CircuitOpen, CircuitState};
+pub use config::{ConfigError, ConfigSection, NoConfig, parse_config, take_config};
+pub(crate) use config::{ENABLED, PLUGINS_KEY, line_of};
 pub use event::{
     CloneFn, CloneProbeClone, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback,
     JsonProbeSerialize, Probes, StaticEvent, ValueProbe,
@@ -37,12 +40,15 @@ pub use handler::{
     AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,
     HandlerResult, IntoHandlerResult, SyncFn,
 };
-pub use host::{Call, Host};
-pub(crate) use host::{SystemPart, WeakHost};
+pub use host::{Call, Host, inactive, inactive_async};
+pub(crate) use host::{PluginInactive, SystemPart, WeakHost};
 pub use invoke::{
     HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
 };
-pub use plugin::{Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey, PluginKeyed};
+pub use plugin::{
+    HookFn, InitFn, Lifecycle, Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey,
+    PluginKeyed,
+};
 pub use registry::{EVENTS, EventInfo, HANDLERS, PLUGINS, Registry, RegistryProblem, registry};
 pub use retry::{Permanent, Retry};
 pub use table::{Emitted, Table};

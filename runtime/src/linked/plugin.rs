@@ -1,14 +1,18 @@
 //! Plugins: types whose `&self` methods handle events, instantiated once per `EventSystem`.
 
 use std::alloc::Layout;
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::handler::HandlerDecl;
+use super::config::{ConfigError, ConfigSection};
+use super::handler::{BoxError, BoxFuture, HandlerDecl, HandlerResult};
+use super::host::Host;
 
-/// A type annotated with `#[plugin]`. `EventSystem::builder().build()` creates one instance
-/// of every linked plugin (with `Default`), and its `#[on]` methods receive events through it.
+/// A type annotated with `#[plugin]`. Every system holds one instance of each enabled linked
+/// plugin, made with `Default` or by the plugin's `#[init]`, and its `#[on]` methods receive
+/// events through it.
 ///
 /// Implemented by `#[plugin]` only.
 pub trait Plugin: PluginKeyed + Send + Sync + 'static {
@@ -16,6 +20,10 @@ pub trait Plugin: PluginKeyed + Send + Sync + 'static {
     const NAME: &'static str;
     /// The plugin's version string.
     const VERSION: &'static str;
+
+    /// A new instance made with `Default`, or `None` for a plugin made by its `#[init]`.
+    #[doc(hidden)]
+    fn __default() -> Option<Self>;
 }
 
 /// Gives each plugin type the slot its instance occupies in every system.
@@ -83,7 +91,7 @@ fn slot_of<P: PluginKeyed + 'static>() -> &'static SlotIndex {
 #[diagnostic::on_unimplemented(
     message = "plugin `{Self}` cannot be instantiated",
     label = "`{Self}` does not implement `Default`",
-    note = "`EventSystem::builder().build()` creates every linked plugin with `Default::default()`; derive or implement `Default` for `{Self}`"
+    note = "a plugin without an `#[init]` method is created with `Default::default()`; derive or implement `Default` for `{Self}`, or give it `#[init] async fn init(ctx: &PluginContext, config: MyConfig) -> Result<Self, E>`"
 )]
 pub trait PluginDefault: Sized {
     fn construct() -> Self;
@@ -100,6 +108,7 @@ impl<P: Default> PluginDefault for P {
 pub struct PluginInfo {
     name: &'static str,
     version: &'static str,
+    depends_on: &'static [&'static str],
     type_name: fn() -> &'static str,
     file: &'static str,
     line: u32,
@@ -113,6 +122,10 @@ impl PluginInfo {
     /// The `#[plugin(version)]`.
     pub fn version(&self) -> &'static str {
         self.version
+    }
+    /// Its `#[plugin(depends_on = [..])]` entries as written (`"storage >= 1.0"`, `"cache?"`).
+    pub fn depends_on(&self) -> &'static [&'static str] {
+        self.depends_on
     }
     /// The Rust type of the plugin.
     pub fn type_name(&self) -> &'static str {
@@ -142,6 +155,31 @@ impl fmt::Display for PluginInfo {
     }
 }
 
+/// Reads and checks a plugin's `[plugins.<name>]` section (what its `#[init]` takes), before
+/// any plugin is made.
+pub(crate) type ConfigFn = fn(&ConfigSection) -> Result<Box<dyn Any + Send>, Vec<ConfigError>>;
+
+/// Runs a plugin's `#[init]` with its host and the configuration [`ConfigFn`] read: the new
+/// instance, boxed.
+pub type InitFn =
+    fn(Host, Box<dyn Any + Send>) -> BoxFuture<'static, Result<Box<dyn Any + Send>, BoxError>>;
+
+/// Runs a plugin's `#[start]` or `#[shutdown]` method on its instance in the host.
+pub type HookFn = for<'a> fn(&'a Host) -> BoxFuture<'a, HandlerResult>;
+
+/// How a plugin is made and run: what `#[plugin]` generates besides the handlers.
+#[doc(hidden)]
+pub struct Lifecycle {
+    /// Its `#[init]`, if it has one.
+    pub init: Option<InitFn>,
+    /// Its configuration's reader.
+    pub config: ConfigFn,
+    /// Its `#[start]`, if any.
+    pub start: Option<HookFn>,
+    /// Its `#[shutdown]`, if any.
+    pub shutdown: Option<HookFn>,
+}
+
 /// One element of the global plugin slice. Built by `#[plugin]`.
 #[doc(hidden)]
 pub struct PluginDecl {
@@ -152,18 +190,42 @@ pub struct PluginDecl {
     pub(crate) key: fn() -> &'static SlotIndex,
     /// `P`'s size and alignment.
     pub(crate) layout: Layout,
-    /// Writes a new `P` at the pointer, which must be valid for writes and aligned for `P`.
-    pub(crate) construct_at: unsafe fn(*mut u8),
+    /// Writes a new `P` made with `Default` at the pointer (false, and nothing written, for a
+    /// plugin made by its `#[init]`).
+    pub(crate) construct_at: unsafe fn(*mut u8) -> bool,
+    /// Moves the boxed `P` to the pointer (false, and nothing written, if it is not a `P`).
+    pub(crate) write_at: unsafe fn(*mut u8, Box<dyn Any + Send>) -> bool,
     /// Drops the `P` at the pointer, which must hold one that is not used again.
     pub(crate) drop_at: unsafe fn(*mut u8),
+    pub(crate) lifecycle: Lifecycle,
 }
 
 /// # Safety
 /// `at` is valid for writes of a `P` and aligned for it.
 #[allow(unsafe_code, reason = "constructs a plugin in its system's arena")]
-unsafe fn construct_at<P: Plugin + PluginDefault>(at: *mut u8) {
-    // SAFETY: the caller's contract.
-    unsafe { at.cast::<P>().write(P::construct()) }
+unsafe fn construct_at<P: Plugin>(at: *mut u8) -> bool {
+    match P::__default() {
+        // SAFETY: the caller's contract.
+        Some(value) => unsafe {
+            at.cast::<P>().write(value);
+            true
+        },
+        None => false,
+    }
+}
+
+/// # Safety
+/// `at` is valid for writes of a `P` and aligned for it.
+#[allow(unsafe_code, reason = "moves a plugin into its system's arena")]
+unsafe fn write_at<P: Plugin>(at: *mut u8, value: Box<dyn Any + Send>) -> bool {
+    match value.downcast::<P>() {
+        // SAFETY: the caller's contract.
+        Ok(value) => unsafe {
+            at.cast::<P>().write(*value);
+            true
+        },
+        Err(_) => false,
+    }
 }
 
 /// # Safety
@@ -177,8 +239,10 @@ unsafe fn drop_at<P>(at: *mut u8) {
 impl PluginDecl {
     /// Describes plugin `P`. Key, layout and constructor come from the same `P`, so the
     /// instance at the offset of a `PluginKey<P>` is always a `P`.
-    pub const fn new<P: Plugin + PluginDefault>(
+    pub const fn new<P: Plugin>(
         handlers: &'static [HandlerDecl],
+        depends_on: &'static [&'static str],
+        lifecycle: Lifecycle,
         file: &'static str,
         line: u32,
     ) -> Self {
@@ -187,6 +251,7 @@ impl PluginDecl {
             info: PluginInfo {
                 name: P::NAME,
                 version: P::VERSION,
+                depends_on,
                 type_name: std::any::type_name::<P>,
                 file,
                 line,
@@ -194,8 +259,20 @@ impl PluginDecl {
             key: slot_of::<P>,
             layout: Layout::new::<P>(),
             construct_at: construct_at::<P>,
+            write_at: write_at::<P>,
             drop_at: drop_at::<P>,
+            lifecycle,
         }
+    }
+
+    /// Name, version and origin.
+    pub(crate) fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// How it is made and run.
+    pub(crate) fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use super::event::{EventDesc, StaticEvent};
 use super::guarded;
 use super::handler::{BoxError, HandlerInfo, RawHandler, RawSync};
-use super::host::{Call, Host};
+use super::host::{Call, Host, PluginInactive};
 use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
 
 /// One event type's handlers, sorted once into dispatch order: a `static` the derive gives
@@ -149,6 +149,7 @@ impl<'a> StaticRef<'a> {
         let mut handled = 0;
         let mut errors = Vec::new();
         self.publish_each(host, call, timeout, jitter, |_, result| match result {
+            Ok(0) => {}
             Ok(_) => handled += 1,
             Err(error) => errors.push(error),
         })
@@ -157,7 +158,7 @@ impl<'a> StaticRef<'a> {
     }
 
     /// [`publish`](Self::publish), telling `each` every handler's result as it comes: the
-    /// attempts its call took, or its failure.
+    /// attempts its call took (0: skipped, its plugin is not running), or its failure.
     pub(crate) async fn publish_each(
         &self,
         host: &Host,
@@ -190,10 +191,24 @@ impl<'a> StaticRef<'a> {
             .ordered
             .iter()
             .find(|(_, known)| ptr::eq(*known, info))?;
-        Some(
-            self.call_one(host, call, handler, info, timeout, jitter)
-                .await,
-        )
+        let result = self
+            .call_one(host, call, handler, info, timeout, jitter)
+            .await;
+        if let Ok(0) = result {
+            // Its plugin is not running: the letter is buried again.
+            let mut error = HandlerError::failed(
+                HandlerRef::Static(info),
+                Box::new(PluginInactive),
+                invoke::Tried::once(),
+            );
+            // SAFETY: `value` is of `table`'s event type.
+            #[allow(unsafe_code, reason = "the event's address, for its dead letter")]
+            unsafe {
+                host.static_failed(call, self.table.desc(), self.as_ptr(), &mut error)
+            };
+            return Some(Err(error));
+        }
+        Some(result)
     }
 
     /// One handler's call on the event, through the invoke step: a sync one run, an async
@@ -254,11 +269,15 @@ impl<'a> StaticRef<'a> {
                 }
             }
         };
-        if let Some((breaker, probe)) = admitted {
+        if let Some((breaker, probe)) = admitted
+            && !matches!(outcome, Outcome::Skipped)
+        {
             let succeeded = matches!(outcome, Outcome::Handled);
             guarded::tell(host, call, info, breaker, succeeded, probe);
         }
         match outcome {
+            // Its plugin is not running: no attempt.
+            Outcome::Skipped => Ok(0),
             Outcome::Handled => {
                 if tried.attempts > 1 {
                     host.static_retried(info, tried.attempts);
@@ -447,6 +466,7 @@ impl TableCore {
                 skipped_async: 0,
                 errors: None,
             },
+            Outcome::Skipped => Emitted::default(),
             // SAFETY: the caller's contract.
             Outcome::Failed(source) => unsafe { self.single_failed(host, call, event, source) },
         }
@@ -631,11 +651,13 @@ impl Built {
         let mut rest = &*self.sync;
         while let [handler, tail @ ..] = rest {
             // SAFETY: the caller's contract.
-            if let Outcome::Failed(source) = invoke::run(|| unsafe { handler(host, call, event) }) {
-                // The first failure leaves the fast loop: errors are collected out of line.
+            let outcome = invoke::run(|| unsafe { handler(host, call, event) });
+            if !matches!(outcome, Outcome::Handled) {
+                // The first failure (or skipped handler) leaves the fast loop: the rest is
+                // counted out of line.
                 let failed = self.sync.len() - rest.len();
                 // SAFETY: the caller's contract.
-                return unsafe { self.emit_failing(host, call, event, failed, source) };
+                return unsafe { self.emit_failing(host, call, event, failed, outcome) };
             }
             rest = tail;
         }
@@ -647,8 +669,9 @@ impl Built {
         }
     }
 
-    /// The rest of [`emit`](Self::emit) after handler `failed` returned `source`: every later
-    /// handler still runs, and every error is collected.
+    /// The rest of [`emit`](Self::emit) after handler `failed` came to `outcome` (a failure,
+    /// or skipped: its plugin is not running): every later handler still runs, and every
+    /// error is collected.
     ///
     /// # Safety
     /// As [`emit`](Self::emit).
@@ -661,27 +684,31 @@ impl Built {
         call: &Call<'_>,
         event: *const (),
         failed: usize,
-        source: BoxError,
+        outcome: Outcome,
     ) -> Emitted {
         let mut errors = Vec::new();
-        let mut fail = |info, source| {
-            let mut error = static_failure(info, source);
-            // SAFETY: the caller's contract.
-            unsafe { host.static_failed(call, &self.desc, event, &mut error) };
-            errors.push(error);
+        let mut handled = failed;
+        let mut count = |info, outcome| match outcome {
+            Outcome::Handled => handled += 1,
+            Outcome::Skipped => {}
+            Outcome::Failed(source) => {
+                let mut error = static_failure(info, source);
+                // SAFETY: the caller's contract.
+                unsafe { host.static_failed(call, &self.desc, event, &mut error) };
+                errors.push(error);
+            }
         };
-        fail(self.sync_info[failed], source);
+        count(self.sync_info[failed], outcome);
         let later = self.sync.iter().zip(self.sync_info.iter()).skip(failed + 1);
         for (handler, &info) in later {
             // SAFETY: the caller's contract.
-            if let Outcome::Failed(source) = invoke::run(|| unsafe { handler(host, call, event) }) {
-                fail(info, source);
-            }
+            count(info, invoke::run(|| unsafe { handler(host, call, event) }));
         }
         Emitted {
-            handled: (self.sync.len() - errors.len()) as u32,
+            // Fits: `build` caps an event's handlers below 2^32.
+            handled: handled as u32,
             skipped_async: self.async_count,
-            errors: Some(Box::new(errors)),
+            errors: (!errors.is_empty()).then(|| Box::new(errors)),
         }
     }
 }

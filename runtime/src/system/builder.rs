@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::bus::{BackpressureStrategy, Settings};
 use crate::linked::registry;
 
+use super::plugins::{self, Source};
 use super::{Error, EventSystem};
 
 /// Which machinery carries static events.
@@ -41,6 +42,7 @@ pub(crate) struct Config {
     pub(crate) settings: Settings,
     pub(crate) implementation: ImplementationType,
     pub(crate) health_threshold: f64,
+    pub(crate) plugin_shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             },
             implementation: ImplementationType::StaticFastPath,
             health_threshold: 0.8,
+            plugin_shutdown_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -164,6 +167,7 @@ impl Config {
 pub struct EventSystemBuilder {
     required_plugins: Vec<String>,
     config: Config,
+    plugin_config: Option<Source>,
 }
 
 impl EventSystemBuilder {
@@ -297,13 +301,87 @@ impl EventSystemBuilder {
         self
     }
 
-    /// Checks the options and the registry, builds every event's handler table and
-    /// instantiates every linked `#[plugin]` (sorted by name, each with `Default`).
+    /// Reads the plugins' configuration from a TOML file when the system is built: its
+    /// `[plugins.<name>]` tables are handed to each plugin's `#[init]` (as the type its config
+    /// parameter has), and `enabled = false` in one leaves that linked plugin out (never made,
+    /// its handlers skipped). Unknown plugin names and unknown keys are errors; every error
+    /// names the file, the plugin, the key and the line. Replaces an earlier
+    /// [`config`](Self::config).
+    ///
+    /// ```toml
+    /// [plugins.billing]
+    /// currency = "EUR"
+    ///
+    /// [plugins.audit]
+    /// enabled = false
+    /// ```
+    pub fn config_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.plugin_config = Some(Source::File(path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// The plugins' configuration from code: any value that serializes to a TOML table of
+    /// the shape [`config_file`](Self::config_file) reads (a `toml::Table`, or a struct of
+    /// your own). Replaces an earlier `config_file`. A value that is not a table is an error
+    /// of `build()`.
+    pub fn config<T: serde::Serialize>(mut self, value: &T) -> Self {
+        let text = toml::to_string(value).map_err(|e| e.to_string());
+        self.plugin_config = Some(Source::Code(text));
+        self
+    }
+
+    /// How long each plugin's `#[shutdown]` may run (at a system's shutdown, or while a
+    /// failed start is rolled back) before it is abandoned and the plugin marked failed.
+    /// Default 5 s. Any duration is valid: one too long to be a deadline is none.
+    pub fn plugin_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.plugin_shutdown_timeout = timeout;
+        self
+    }
+
+    /// Checks the options and the registry, builds every event's handler table, reads the
+    /// plugins' configuration and orders the plugins (dependencies first), then makes every
+    /// enabled linked `#[plugin]` with `Default`.
     ///
     /// Fails with [`Error::InvalidConfig`] naming the option at fault, with
     /// [`Error::Registry`] listing every registration conflict (two event types or two plugins
-    /// with one name), or with [`Error::MissingPlugins`].
+    /// with one name), with [`Error::MissingPlugins`], with [`Error::Plugins`] listing every
+    /// dependency and configuration problem, or with [`Error::NeedsStart`] when a plugin has
+    /// an `#[init]` or `#[start]` method: such a system is built with
+    /// [`start`](Self::start).
     pub fn build(self) -> Result<EventSystem, Error> {
+        let (config, prepared) = self.prepare()?;
+        let registry = registry();
+        let needs: Vec<&'static str> = prepared
+            .order
+            .iter()
+            .filter_map(|&i| registry.plan().decls().nth(i))
+            .filter(|d| d.lifecycle().init.is_some() || d.lifecycle().start.is_some())
+            .map(|d| d.info().name())
+            .collect();
+        if !needs.is_empty() {
+            return Err(Error::NeedsStart { plugins: needs });
+        }
+        let system = EventSystem::new(config, registry, &prepared);
+        system.make_plugins_now();
+        Ok(system)
+    }
+
+    /// [`build`](Self::build), then each enabled plugin is made in dependency order (its
+    /// `#[init]`, awaited, with its configuration; or `Default`), then, once every one was
+    /// made, each is started (its `#[start]`), each step published (`plugin.loaded`,
+    /// `plugin.started`). If an `#[init]` or `#[start]` fails or panics, that plugin is marked
+    /// failed (`plugin.failed`), the plugins already made are shut down in reverse order,
+    /// and the error ([`Error::PluginInit`], [`Error::PluginStart`]) names the plugin.
+    pub async fn start(self) -> Result<EventSystem, Error> {
+        let (config, prepared) = self.prepare()?;
+        let deadline = config.plugin_shutdown_timeout;
+        let system = EventSystem::new(config, registry(), &prepared);
+        system.start_plugins(prepared.configs, deadline).await?;
+        Ok(system)
+    }
+
+    /// What `build` and `start` share: every check, and the plugins' configuration and order.
+    fn prepare(self) -> Result<(Config, plugins::Prepared), Error> {
         self.config.validate()?;
         let registry = registry();
         if !registry.problems().is_empty() {
@@ -318,6 +396,8 @@ impl EventSystemBuilder {
         if !missing.is_empty() {
             return Err(Error::MissingPlugins { missing, linked });
         }
+        let prepared =
+            plugins::prepare(self.plugin_config.as_ref(), registry).map_err(Error::Plugins)?;
         registry.prepare_tables();
         tracing::debug!(
             plugins = ?linked,
@@ -325,6 +405,6 @@ impl EventSystemBuilder {
             "staticbus: building event system; a plugin crate missing here was not linked \
              (add `staticbus::link!(that_crate);` to the binary)"
         );
-        Ok(EventSystem::new(self.config, registry))
+        Ok((self.config, prepared))
     }
 }

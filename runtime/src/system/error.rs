@@ -2,7 +2,9 @@
 
 use crate::bus::BackpressureError;
 use crate::linked::invoke::DisplayList;
-use crate::linked::{HandlerErrors, RegistryProblem};
+use crate::linked::{BoxError, HandlerErrors, RegistryProblem};
+
+use super::plugins::PluginProblem;
 
 /// Everything that can go wrong in staticbus.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,35 @@ pub enum Error {
         missing: Vec<String>,
         /// Names of the plugins that are linked.
         linked: Vec<&'static str>,
+    },
+    /// The plugins cannot be set up: dependency problems (cycles, missing or disabled
+    /// dependencies, versions that do not match) and configuration problems, all of them.
+    #[error("{} plugin problem(s): {}", .0.len(), DisplayList(.0))]
+    Plugins(Vec<PluginProblem>),
+    /// `build()` cannot make these plugins: their `#[init]` or `#[start]` is async work that
+    /// only [`start`](crate::EventSystemBuilder::start) awaits.
+    #[error(
+        "plugin(s) {plugins:?} have an `#[init]` or `#[start]` method: build the system with          `EventSystem::builder().start().await` instead of `build()`"
+    )]
+    NeedsStart {
+        /// The plugins with an `#[init]` or `#[start]`.
+        plugins: Vec<&'static str>,
+    },
+    /// A plugin's `#[init]` failed (or panicked); the plugins made before it were shut down.
+    #[error("plugin `{plugin}` failed to initialize: {source}")]
+    PluginInit {
+        /// The plugin.
+        plugin: String,
+        /// Its error.
+        source: BoxError,
+    },
+    /// A plugin's `#[start]` failed (or panicked); every plugin made was shut down.
+    #[error("plugin `{plugin}` failed to start: {source}")]
+    PluginStart {
+        /// The plugin.
+        plugin: String,
+        /// Its error.
+        source: BoxError,
     },
     /// One or more handlers returned an error.
     #[error(transparent)]

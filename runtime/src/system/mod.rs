@@ -12,6 +12,7 @@ mod context;
 mod dead_letters;
 mod error;
 mod future;
+mod plugins;
 mod publish;
 mod reported;
 mod reports;
@@ -31,6 +32,10 @@ pub use context::{HandlerContext, SystemHandle};
 pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
+pub use plugins::{
+    PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
+    PluginStatus, PluginStopped,
+};
 pub use reported::{PublishReport, ReportedPublish};
 pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
 pub use subscribe::{AsyncHandlerFn, SubscribeOptions, SyncHandlerFn};
@@ -46,6 +51,9 @@ struct Core {
     /// Neither ZeroCopy nor a dispatch limit: a static publish may run inline.
     plain: bool,
     health_threshold: f64,
+    plugins: plugins::Plugins,
+    /// How long each plugin's `#[shutdown]` may take.
+    plugin_shutdown_timeout: Duration,
 }
 
 /// The event system: one instance of every linked plugin, static dispatch through link-time
@@ -103,7 +111,11 @@ impl EventSystem {
         EventSystemBuilder::default()
     }
 
-    pub(crate) fn new(config: Config, registry: &'static Registry) -> EventSystem {
+    pub(crate) fn new(
+        config: Config,
+        registry: &'static Registry,
+        prepared: &plugins::Prepared,
+    ) -> EventSystem {
         let zero_copy = config.implementation == ImplementationType::ZeroCopy;
         let plain = !zero_copy && config.settings.max_concurrent_dispatches.is_none();
         let statics = registry.events().iter().map(|e| (e.name(), e.table()));
@@ -119,6 +131,8 @@ impl EventSystem {
             zero_copy,
             plain,
             health_threshold: config.health_threshold,
+            plugins: plugins::Plugins::new(registry, prepared),
+            plugin_shutdown_timeout: config.plugin_shutdown_timeout,
         };
         let system = EventSystem {
             host: Host::new(registry.plan(), core),
@@ -283,7 +297,11 @@ impl EventSystem {
     /// Stops accepting publishes and subscriptions (they fail with [`Error::Shutdown`]),
     /// waits up to `deadline` (any duration; one too long to represent is no deadline) for
     /// those in flight, then closes every pull subscriber: receivers get what is buffered,
-    /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller.
+    /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller. Then the
+    /// plugins are shut down, in reverse dependency order, each `#[shutdown]` within the
+    /// builder's [`plugin_shutdown_timeout`](EventSystemBuilder::plugin_shutdown_timeout)
+    /// (`plugin.stopped`, or `plugin.failed`, is emitted for each); their handlers are skipped
+    /// from then on.
     ///
     /// In flight means running async handlers or waiting (for room under `Block`, for a
     /// permit). A publish that runs only sync handlers, or only pushes into buffers with room,
@@ -293,6 +311,7 @@ impl EventSystem {
     /// waiting for room when the buffers close fails with [`Error::DroppedAtShutdown`].
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let drained = self.bus.shutdown(deadline).await;
+        self.stop_plugins(self.core().plugin_shutdown_timeout).await;
         let clean = drained.in_flight == 0 && drained.detached.is_empty();
         let detached = drained
             .detached
@@ -307,7 +326,14 @@ impl EventSystem {
             in_flight: drained.in_flight,
             buffered: drained.buffered,
             detached: detached.collect(),
+            plugins: self.plugins(),
         }
+    }
+
+    /// Every linked plugin with its state in this system, version and dependencies: the
+    /// enabled ones in the order they were made (dependencies first), then the disabled ones.
+    pub fn plugins(&self) -> Vec<PluginStatus> {
+        self.core().plugins.statuses(registry())
     }
 
     /// This system's instance of plugin `P`, or `None` when `P` is not linked into the binary.

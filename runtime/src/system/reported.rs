@@ -275,6 +275,9 @@ impl<'a> SystemRef<'a> {
                 let timeout = this.bus.settings.handler_timeout;
                 let jitter = |ceiling| this.bus.jitter(ceiling);
                 let each = |info, result: Result<u32, HandlerError>| {
+                    if let Ok(0) = result {
+                        return; // its plugin is not running: not reached
+                    }
                     handlers.push(match result {
                         Ok(attempts) => HandlerOutcome::Succeeded {
                             handler: HandlerRef::Static(info),

@@ -193,6 +193,8 @@ pub struct ShutdownReport {
     /// Detached handlers that had work left at the deadline, by handler: queued events
     /// cancelled (counted dropped, `Closed`) and calls still running.
     pub detached: Vec<DetachedLeft>,
+    /// Every plugin's state after the shutdown (`Stopped`, or `Failed` with why).
+    pub plugins: Vec<super::PluginStatus>,
 }
 
 /// A detached handler's work left at a shutdown's deadline.

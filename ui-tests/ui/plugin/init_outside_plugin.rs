@@ -1,0 +1,6 @@
+use staticbus::init;
+
+#[init]
+fn init() {}
+
+fn main() {}

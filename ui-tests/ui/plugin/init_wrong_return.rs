@@ -1,0 +1,13 @@
+use staticbus::plugin;
+
+struct Store;
+
+#[plugin]
+impl Store {
+    #[init]
+    fn init() -> Store {
+        Store
+    }
+}
+
+fn main() {}
