@@ -184,10 +184,11 @@ pub use linked::{
     StaticEvent, registry,
 };
 pub use pipeline::{
-    ChainCompleted, ChainFailed, ChainStarted, FnStage, PhaseCompleted, PhaseFailed,
-    PhaseFinalFailure, PhaseOutcome, PhaseRetrySuccess, PhaseRetrying, PhaseRun, PhaseStarted,
-    Pipeline, PipelineBuilder, PipelineError, PipelineRun, Stage, StageContext, StageFuture,
-    StageOutcome, stage_fn,
+    BatchBuilder, BatchError, BatchProcessor, BatchReport, ChainCompleted, ChainFailed,
+    ChainStarted, FailedBatch, FnStage, PhaseCompleted, PhaseFailed, PhaseFinalFailure,
+    PhaseOutcome, PhaseRetrySuccess, PhaseRetrying, PhaseRun, PhaseStarted, Pipeline,
+    PipelineBuilder, PipelineError, PipelineRun, PushError, SinkError, Stage, StageContext,
+    StageFuture, StageOutcome, stage_fn,
 };
 pub use system::{
     AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,

@@ -1,4 +1,5 @@
-//! What can go wrong building or running a pipeline ([`PipelineError`]).
+//! What can go wrong building or running a pipeline ([`PipelineError`]) and building a batch
+//! processor ([`BatchError`]).
 
 use crate::linked::BoxError;
 
@@ -58,4 +59,24 @@ pub enum PipelineError {
         #[source]
         source: BoxError,
     },
+}
+
+/// A batch processor that cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// A builder option is invalid, alone or with another one.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The builder method at fault.
+        option: &'static str,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// `build` was called outside a Tokio runtime, which the processor's task needs.
+    #[error(
+        "a batch processor runs a task on a Tokio runtime: build it from inside one \
+         (an async fn under #[tokio::main], or Runtime::block_on / enter)"
+    )]
+    NoRuntime,
 }

@@ -1,5 +1,5 @@
 //! The pipeline layer, above the system: chains of stages run on an item, each phase
-//! announced as a static event.
+//! announced as a static event, and a batch processor that collects items for a sink.
 //!
 //! A [`Pipeline`] is a list of [`Stage`]s with unique names, fixed by its builder. Running it
 //! on an item passes the item by value from stage to stage; each stage first says whether it
@@ -20,14 +20,23 @@
 //! handlers see a run's events in order. One that fails to publish (a handler's error, a
 //! system shut down) is logged at `warn` and never fails the run: the events report a run,
 //! they do not steer it.
+//!
+//! A [`BatchProcessor`] collects pushed items in a background task and hands them to its
+//! sink in batches: when `batch_size` items are pending, when the oldest pending item has
+//! waited `flush_interval`, and at [`shutdown`](BatchProcessor::shutdown), which flushes
+//! everything pushed before it. A flush is split into consecutive batches of at most
+//! `max_batch_size` (the sum of the items' weights). An item the processor accepted is
+//! delivered or reported: a sink's failure hands its batch back, kept for the report.
 
+mod batch;
 mod caught;
 mod error;
 mod events;
 mod run;
 mod stage;
 
-pub use error::PipelineError;
+pub use batch::{BatchBuilder, BatchProcessor, BatchReport, FailedBatch, PushError, SinkError};
+pub use error::{BatchError, PipelineError};
 pub use events::{
     ChainCompleted, ChainFailed, ChainStarted, PhaseCompleted, PhaseFailed, PhaseFinalFailure,
     PhaseRetrySuccess, PhaseRetrying, PhaseStarted,
