@@ -21,67 +21,52 @@ fn system() -> EventSystem {
     EventSystem::builder().build().expect("a system")
 }
 
-/// One line per event, with what identifies it; the pipeline's name and the session of every
-/// event are checked against the run's by [`Recorder::lines`].
+/// One line per event, with what identifies it, and the pipeline and session it carries
+/// (checked against the run's by [`Recorder::lines`]).
 fn describe(e: &EventRef<'_>) -> (String, String, String) {
+    macro_rules! line {
+        ($e:expr, $($format:tt)*) => {
+            (format!($($format)*), $e.pipeline.clone(), $e.session.clone())
+        };
+    }
     if let Some(e) = e.downcast_ref::<ChainStarted>() {
-        let line = format!("chain.started ({} stages)", e.stages);
-        return (line, e.pipeline.clone(), e.session.clone());
+        return line!(e, "chain.started ({} stages)", e.stages);
     }
     if let Some(e) = e.downcast_ref::<PhaseStarted>() {
-        let line = format!("phase.started {} #{}", e.phase, e.attempt);
-        return (line, e.pipeline.clone(), e.session.clone());
+        return line!(e, "phase.started {} #{}", e.phase, e.attempt);
     }
     if let Some(e) = e.downcast_ref::<PhaseCompleted>() {
+        let (p, a, d) = (&e.phase, e.attempt, e.duration);
         let stop = if e.stopped { " stop" } else { "" };
-        let line = format!(
-            "phase.completed {} #{} in {:?}{stop}",
-            e.phase, e.attempt, e.duration
-        );
-        return (line, e.pipeline.clone(), e.session.clone());
+        return line!(e, "phase.completed {p} #{a} in {d:?}{stop}");
     }
     if let Some(e) = e.downcast_ref::<PhaseFailed>() {
-        let line = format!(
-            "phase.failed {} #{} in {:?}: {}",
-            e.phase, e.attempt, e.duration, e.error
-        );
-        return (line, e.pipeline.clone(), e.session.clone());
+        let (p, a, d, x) = (&e.phase, e.attempt, e.duration, &e.error);
+        return line!(e, "phase.failed {p} #{a} in {d:?}: {x}");
     }
     if let Some(e) = e.downcast_ref::<PhaseRetrying>() {
-        let line = format!(
-            "phase.retrying {} #{} after {:?}",
-            e.phase, e.attempt, e.delay
-        );
-        return (line, e.pipeline.clone(), e.session.clone());
+        let (p, a, d) = (&e.phase, e.attempt, e.delay);
+        return line!(e, "phase.retrying {p} #{a} after {d:?}");
     }
     if let Some(e) = e.downcast_ref::<PhaseRetrySuccess>() {
-        let line = format!(
-            "phase.retry_success {} #{} in {:?}",
-            e.phase, e.attempt, e.duration
-        );
-        return (line, e.pipeline.clone(), e.session.clone());
+        let (p, a, d) = (&e.phase, e.attempt, e.duration);
+        return line!(e, "phase.retry_success {p} #{a} in {d:?}");
     }
     if let Some(e) = e.downcast_ref::<PhaseFinalFailure>() {
-        let line = format!(
-            "phase.final_failure {} #{} in {:?}: {}",
-            e.phase, e.attempt, e.duration, e.error
-        );
-        return (line, e.pipeline.clone(), e.session.clone());
+        let (p, a, d, x) = (&e.phase, e.attempt, e.duration, &e.error);
+        return line!(e, "phase.final_failure {p} #{a} in {d:?}: {x}");
     }
     if let Some(e) = e.downcast_ref::<ChainCompleted>() {
+        let d = e.duration;
         let by = match &e.stopped_by {
             Some(stage) => format!(", stopped by {stage}"),
             None => String::new(),
         };
-        let line = format!("chain.completed in {:?}{by}", e.duration);
-        return (line, e.pipeline.clone(), e.session.clone());
+        return line!(e, "chain.completed in {d:?}{by}");
     }
     if let Some(e) = e.downcast_ref::<ChainFailed>() {
-        let line = format!(
-            "chain.failed at {} #{} in {:?}: {}",
-            e.phase, e.attempt, e.duration, e.error
-        );
-        return (line, e.pipeline.clone(), e.session.clone());
+        let (p, a, d, x) = (&e.phase, e.attempt, e.duration, &e.error);
+        return line!(e, "chain.failed at {p} #{a} in {d:?}: {x}");
     }
     panic!("not a pipeline event: {}", e.topic());
 }
