@@ -164,6 +164,7 @@ extern crate self as staticbus;
 mod bus;
 mod dynamic;
 mod linked;
+mod pipeline;
 mod queue;
 mod system;
 
@@ -181,6 +182,13 @@ pub use linked::{
     HandlerError, HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef,
     HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry,
     RegistryProblem, Retry, StaticEvent, registry,
+};
+pub use pipeline::{
+    BatchBuilder, BatchError, BatchProcessor, BatchReport, ChainCompleted, ChainFailed,
+    ChainStarted, FailedBatch, FnStage, PhaseCompleted, PhaseFailed, PhaseFinalFailure,
+    PhaseOutcome, PhaseRetrySuccess, PhaseRetrying, PhaseRun, PhaseStarted, Pipeline,
+    PipelineBuilder, PipelineError, PipelineRun, PushError, SinkError, Stage, StageContext,
+    StageFuture, StageOutcome, stage_fn,
 };
 pub use system::{
     AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,

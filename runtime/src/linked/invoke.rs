@@ -177,8 +177,9 @@ async fn retried<'a>(
 
 /// The delay before the next attempt of a call that failed with `error` after `attempts`;
 /// `None` when none is due: the policy's retries are spent, the error is
-/// [`Permanent`](super::Permanent), or the delay would end past `max_elapsed`.
-fn next_delay(
+/// [`Permanent`](super::Permanent), or the delay would end past `max_elapsed`. Shared with
+/// the pipeline's retries of a stage.
+pub(crate) fn next_delay(
     retry: &super::Retry,
     attempts: u32,
     error: &BoxError,
@@ -308,7 +309,8 @@ impl HandlerPanic {
         &self.message
     }
 
-    fn from_payload(payload: &(dyn Any + Send)) -> Self {
+    /// The failure a caught panic's payload becomes.
+    pub(crate) fn from_payload(payload: &(dyn Any + Send)) -> Self {
         let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
             (*text).to_owned()
         } else if let Some(text) = payload.downcast_ref::<String>() {
