@@ -25,6 +25,7 @@ cargo test --release -p staticbus
 step "examples that check their own counts"
 cargo run -q --example quickstart >/dev/null
 cargo run -q --example reliability
+cargo run -q --example plugins >/dev/null
 
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app

@@ -29,6 +29,9 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
             static __STATICBUS_TABLE: #krate::__private::Table<#ident> =
                 #krate::__private::Table::new();
 
+            // Not listed among "other types that implement `StaticEvent`" when a type is
+            // not one: that list would be every event of the program.
+            #[diagnostic::do_not_recommend]
             impl #krate::StaticEvent for #ident {
                 const NAME: &'static str = #name;
                 const __TYPE_NAME: &'static str =

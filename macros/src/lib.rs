@@ -83,17 +83,28 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// #[derive(Default)]
 /// pub struct Audit { /* ... */ }
 ///
-/// #[plugin(name = "audit", version = "1.0.0")] // both optional
+/// #[plugin(name = "audit", version = "1.0.0", depends_on = ["storage >= 1.0", "cache?"])]
 /// impl Audit {
 ///     #[on(priority = 10)]
 ///     fn placed(&self, e: &OrderPlaced) { /* ... */ }
 /// }
 /// ```
 ///
-/// The type must implement `Default` (`build()` instantiates it) and be `Send + Sync`; handler
-/// methods take `&self` and one `&Event`. `name` defaults to the type name, `version` to the
-/// crate's version. `#[on]` takes `priority = N`, `retries = N, ...`, `circuit_breaker(...)`
-/// and, on an `async` method, `timeout = "250ms"`, as `#[handler]` does.
+/// `name` defaults to the type name, `version` (semver, checked) to the crate's version;
+/// `depends_on` lists plugin names, each with `?` if optional and a semver requirement
+/// (checked): the system makes the plugins in dependency order. The type must be
+/// `Send + Sync`. Handler methods take `&self` and one `&Event`; `#[on]` takes
+/// `priority = N`, `retries = N, ...`, `circuit_breaker(...)` and, on an `async` method,
+/// `timeout = "250ms"`, as `#[handler]` does.
+///
+/// Lifecycle methods, each optional and at most one of each: `#[init]` makes the plugin
+/// (`async` or not; it may take `ctx: &PluginContext` and one config value of any
+/// `serde::Deserialize` type, read from the `[plugins.<name>]` table of the system's
+/// configuration; it returns `Result<Self, E>`); without one, the type must implement
+/// `Default`. `#[start]` runs once every plugin was made, `#[shutdown]` when the system shuts
+/// down; both take `&self` and optionally `ctx: &PluginContext`, and return `()` or
+/// `Result<(), E>`. A plugin with `#[init]` or `#[start]` is made by
+/// `EventSystem::builder().start().await`.
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::Item);

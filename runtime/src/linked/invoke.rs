@@ -252,20 +252,31 @@ fn filter_panicked(payload: Box<dyn Any + Send>) -> Outcome {
 /// A caught panic, as the failure of its call.
 #[cold]
 #[inline(never)]
-/// Runs `future` to its end, a panic in any poll becoming its error (a [`HandlerPanic`]):
-/// for the plugins' lifecycle methods.
-pub(crate) async fn catching<T>(
-    mut future: BoxFuture<'_, Result<T, BoxError>>,
-) -> Result<T, BoxError> {
+/// Makes a future with `make` and runs it to its output; a panic while making it or in any
+/// poll comes back as the [`HandlerPanic`] it becomes (the future is dropped). For user code
+/// that is not a handler: the plugins' lifecycle methods, a pipeline's stages, a batch's sink.
+pub(crate) async fn caught<'a, R>(
+    make: impl FnOnce() -> BoxFuture<'a, R>,
+) -> Result<R, HandlerPanic> {
+    let mut future = match panic::catch_unwind(AssertUnwindSafe(make)) {
+        Ok(future) => future,
+        Err(payload) => return Err(HandlerPanic::from_payload(payload.as_ref())),
+    };
     poll_fn(
         move |cx| match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                Poll::Ready(Err(Box::new(HandlerPanic::from_payload(payload.as_ref()))))
-            }
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(HandlerPanic::from_payload(payload.as_ref()))),
         },
     )
     .await
+}
+
+/// [`caught`] of a fallible future: a panic is its error.
+pub(crate) async fn catching<T>(future: BoxFuture<'_, Result<T, BoxError>>) -> Result<T, BoxError> {
+    caught(|| future)
+        .await
+        .unwrap_or_else(|panic| Err(Box::new(panic)))
 }
 
 fn panicked(payload: Box<dyn Any + Send>) -> Outcome {

@@ -159,7 +159,7 @@ impl fmt::Display for PluginInfo {
 /// any plugin is made.
 pub(crate) type ConfigFn = fn(&ConfigSection) -> Result<Box<dyn Any + Send>, Vec<ConfigError>>;
 
-/// Runs a plugin's `#[init]` with its host and the configuration [`ConfigFn`] read: the new
+/// Runs a plugin's `#[init]` with its host and the configuration its reader returned: the new
 /// instance, boxed.
 pub type InitFn =
     fn(Host, Box<dyn Any + Send>) -> BoxFuture<'static, Result<Box<dyn Any + Send>, BoxError>>;

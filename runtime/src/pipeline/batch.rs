@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use crate::linked::BoxError;
 
-use super::caught::caught;
 use super::error::BatchError;
+use crate::linked::invoke::caught;
 
 /// How many items a flush waits for, unless set.
 const DEFAULT_BATCH_SIZE: usize = 100;

@@ -29,7 +29,6 @@
 //! delivered or reported: a sink's failure hands its batch back, kept for the report.
 
 mod batch;
-mod caught;
 mod error;
 mod events;
 mod run;

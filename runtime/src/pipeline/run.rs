@@ -12,13 +12,13 @@ use crate::linked::invoke::next_delay;
 use crate::linked::{BoxError, Retry, StaticEvent};
 use crate::system::EventSystem;
 
-use super::caught::caught;
 use super::error::PipelineError;
 use super::events::{
     ChainCompleted, ChainFailed, ChainStarted, PhaseCompleted, PhaseFailed, PhaseFinalFailure,
     PhaseRetrySuccess, PhaseRetrying, PhaseStarted,
 };
 use super::stage::{Stage, StageContext, StageOutcome};
+use crate::linked::invoke::caught;
 
 /// The name of a pipeline not given one.
 const DEFAULT_NAME: &str = "pipeline";

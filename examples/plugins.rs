@@ -1,0 +1,166 @@
+//! Plugins as components: three plugins with dependencies, configured from a TOML file, made
+//! in dependency order by `start()`, stopped in reverse by `shutdown()`; a fourth disabled in
+//! the file, whose handlers never run.
+//!
+//! `cargo run --example plugins`
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+use staticbus::prelude::*;
+use staticbus::{PluginContext, PluginStarted, PluginState};
+
+#[derive(StaticEvent, Debug, Clone)]
+#[event(name = "order.placed")]
+struct OrderPlaced {
+    net_cents: u64,
+}
+
+#[derive(Deserialize)]
+struct StorageConfig {
+    path: String,
+    shards: u32,
+}
+
+/// Where orders are kept (here: a counter of the totals it was given).
+struct Storage {
+    path: String,
+    shards: u32,
+    stored: AtomicU64,
+}
+
+#[plugin(name = "storage", version = "1.4.0")]
+impl Storage {
+    #[init]
+    async fn init(config: StorageConfig) -> Result<Self, std::io::Error> {
+        println!(
+            "storage: opening {} with {} shards",
+            config.path, config.shards
+        );
+        Ok(Storage {
+            path: config.path,
+            shards: config.shards,
+            stored: AtomicU64::new(0),
+        })
+    }
+
+    #[shutdown]
+    async fn close(&self) {
+        println!(
+            "storage: closing {} ({} cents stored)",
+            self.path,
+            self.stored.load(Ordering::Relaxed)
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct PricingConfig {
+    currency: String,
+    vat_percent: u64,
+}
+
+/// Adds VAT to each order and hands the gross total to storage.
+struct Pricing {
+    currency: String,
+    vat_percent: u64,
+}
+
+#[plugin(name = "pricing", version = "2.1.0", depends_on = ["storage >= 1.2"])]
+impl Pricing {
+    #[init]
+    async fn init(ctx: &PluginContext, config: PricingConfig) -> Result<Self, std::io::Error> {
+        // Its dependency is made first: it can be used here.
+        let storage = ctx.system().plugin::<Storage>().map(|s| s.shards);
+        println!(
+            "pricing: {} at {}% VAT, storage has {storage:?} shards",
+            config.currency, config.vat_percent
+        );
+        Ok(Pricing {
+            currency: config.currency,
+            vat_percent: config.vat_percent,
+        })
+    }
+
+    #[on]
+    fn placed(&self, e: &OrderPlaced, ctx: &HandlerContext<'_>) {
+        let gross = e.net_cents * (100 + self.vat_percent) / 100;
+        if let Some(storage) = ctx.plugin::<Storage>() {
+            storage.stored.fetch_add(gross, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Starts last, stops first; reacts to the other plugins' `plugin.started`.
+#[derive(Default)]
+struct Api;
+
+#[plugin(name = "api", version = "0.3.0", depends_on = ["pricing ^2", "cache?"])]
+impl Api {
+    #[start]
+    async fn listen(&self, ctx: &PluginContext) {
+        let currency = ctx.system().plugin::<Pricing>().map(|p| p.currency.clone());
+        println!("api: listening, prices in {currency:?}");
+    }
+
+    #[shutdown]
+    async fn stop(&self) {
+        println!("api: no longer listening");
+    }
+
+    #[on]
+    fn started(&self, e: &PluginStarted) {
+        println!("api: saw plugin.started for {}", e.plugin);
+    }
+}
+
+/// Disabled in plugins.toml: never made, its handler skipped.
+#[derive(Default)]
+struct Audit;
+
+#[plugin(name = "audit")]
+impl Audit {
+    #[on]
+    fn placed(&self, _: &OrderPlaced) {
+        unreachable!("audit is disabled in plugins.toml");
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), staticbus::Error> {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins.toml");
+    let system = EventSystem::builder().config_file(config).start().await?;
+
+    for status in system.plugins() {
+        println!(
+            "{:8} {:6} {:11} depends on {:?}",
+            status.name(),
+            status.version(),
+            status.state.to_string(),
+            status.depends_on()
+        );
+    }
+    let order: Vec<_> = system.plugins().iter().map(|p| p.name()).collect();
+    assert_eq!(order, ["storage", "pricing", "api", "audit"]);
+    assert_eq!(system.plugins()[3].state, PluginState::Disabled);
+
+    for net in [1_000, 2_500] {
+        let emitted = system.emit(&OrderPlaced { net_cents: net });
+        assert_eq!(emitted.handled(), 1, "pricing handles it; audit is skipped");
+    }
+    let stored = system
+        .plugin::<Storage>()
+        .map(|s| s.stored.load(Ordering::Relaxed));
+    assert_eq!(stored, Some(4_200));
+
+    let report = system.shutdown(Duration::from_secs(1)).await;
+    let stopped = report
+        .plugins
+        .iter()
+        .filter(|p| p.state == PluginState::Stopped)
+        .count();
+    assert_eq!(stopped, 3);
+    println!("stopped {stopped} plugins in reverse order");
+    Ok(())
+}
