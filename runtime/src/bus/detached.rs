@@ -139,7 +139,7 @@ impl Bus {
             Err(outcome) => (outcome, Tried::once()),
         };
         if let Some(breaker) = &sub.breaker
-            && !matches!(outcome, Outcome::Skipped)
+            && !outcome.is_skipped()
         {
             let succeeded = matches!(outcome, Outcome::Handled);
             self.tell_breaker(host, &call, sub, breaker, succeeded, probe);
@@ -148,7 +148,9 @@ impl Bus {
             self.handler_stats
                 .retried(&sub.handler_ref(), tried.attempts);
         }
-        if let Outcome::Failed(source) = outcome {
+        if let Outcome::Failed(source) = outcome
+            && !invoke::skipped(&source)
+        {
             if sub.metered() && self.settings.metrics {
                 let timed_out = source.is::<HandlerTimeout>();
                 self.topic_stats(event.topic().as_str())

@@ -594,7 +594,7 @@ impl Bus {
             outcome => outcome,
         };
         if let Some(breaker) = &sub.breaker
-            && !matches!(outcome, Outcome::Skipped)
+            && !outcome.is_skipped()
         {
             let succeeded = matches!(outcome, Outcome::Handled);
             self.tell_breaker(host, call, sub, breaker, succeeded, probe);
@@ -649,7 +649,7 @@ impl Bus {
                 Wait::Retry(error) => self.retry_sync(host, call, sub, event, error).await,
             };
             if let Some(breaker) = &sub.breaker
-                && !matches!(outcome, Outcome::Skipped)
+                && !outcome.is_skipped()
             {
                 let succeeded = matches!(outcome, Outcome::Handled);
                 self.tell_breaker(host, call, sub, breaker, succeeded, awaiting.probe);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::linked::invoke::{self, Outcome, Tried};
-use crate::linked::{Call, HandlerError, Host, PluginInactive, SubscriptionId};
+use crate::linked::{Call, HandlerError, Host, SubscriptionId};
 
 use super::Bus;
 use super::dead_letter::DeadLetter;
@@ -45,12 +45,10 @@ impl Bus {
             }
             SubKind::Pull(_) => return None,
         };
-        let outcome = match outcome {
-            Outcome::Skipped => Outcome::Failed(Box::new(PluginInactive)),
-            outcome => outcome,
-        };
+        // A skipped call (its plugin is not running) fails the redrive: the letter is buried
+        // again, with the mark as its error.
         Some(match outcome {
-            Outcome::Handled | Outcome::Skipped => Ok(()),
+            Outcome::Handled => Ok(()),
             Outcome::Failed(source) => {
                 let mut error = HandlerError::failed(sub.handler_ref(), source, tried);
                 self.bury_view(host, call, Some(view), &mut error);

@@ -204,12 +204,12 @@ impl Tally {
                 }
             }
             Outcome::Failed(source) => {
-                let mut error = self.failed(books, sub, source, tried);
+                let Some(mut error) = self.failed(books, sub, source, tried) else {
+                    return; // a static handler of a plugin that is not running: not reached
+                };
                 let topic = fallen(&mut error);
                 self.fail(error, &topic);
             }
-            // A static handler of a plugin that is not running: not reached.
-            Outcome::Skipped => {}
         }
     }
 
@@ -221,14 +221,17 @@ impl Tally {
         sub: &Sub,
         source: BoxError,
         tried: Tried,
-    ) -> HandlerError {
+    ) -> Option<HandlerError> {
+        if crate::linked::invoke::skipped(&source) {
+            return None;
+        }
         if sub.metered() {
             books.failed += 1;
             if source.is::<HandlerTimeout>() {
                 books.timed_out += 1;
             }
         }
-        HandlerError::failed(sub.handler_ref(), source, tried)
+        Some(HandlerError::failed(sub.handler_ref(), source, tried))
     }
 
     /// A call its circuit (in `state`) rejected: counted dropped, reported as a failure

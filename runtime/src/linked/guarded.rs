@@ -117,14 +117,14 @@ impl Built {
             // SAFETY: the caller's contract.
             let outcome = invoke::run(|| unsafe { handler(host, call, event) });
             if let Some((breaker, probe)) = admitted
-                && !matches!(outcome, Outcome::Skipped)
+                && !outcome.is_skipped()
             {
                 let succeeded = matches!(outcome, Outcome::Handled);
                 tell(host, call, info, breaker, succeeded, probe);
             }
             match outcome {
                 Outcome::Handled => handled += 1,
-                Outcome::Skipped => {}
+                Outcome::Failed(source) if invoke::skipped(&source) => {}
                 Outcome::Failed(source) => {
                     let mut error = super::table::static_failure(info, source);
                     // SAFETY: the caller's contract.

@@ -222,7 +222,7 @@ impl Host {
     /// `#[init]` ran).
     #[inline]
     pub fn plugin<P: Plugin>(&self) -> Option<&P> {
-        let at = self.address(P::__key())?;
+        let at = self.address(P::__key());
         // SAFETY: `at` is the address of `P`'s slot in this host's live arena (`address`).
         #[allow(unsafe_code, reason = "the state byte of a slot")]
         let made = unsafe { super::instances::has_value(at) };
@@ -232,12 +232,16 @@ impl Host {
         made.then(|| unsafe { &*at.cast::<P>() })
     }
 
-    /// The address of `key`'s slot: where a `P` is, if the registry placed `P`.
+    /// The address of `key`'s slot: where a `P` is once its state byte says so. For a key the
+    /// registry did not place, the address after the arena's first byte, whose state (that
+    /// byte) is always zero.
     #[inline(always)]
-    fn address<P: Plugin>(&self, key: &PluginKey<P>) -> Option<*const u8> {
-        let offset = key.offset()?;
+    fn address<P: Plugin>(&self, key: &PluginKey<P>) -> *const u8 {
+        let offset = key.offset();
         // SAFETY:
-        // - a key's offset is only ever assigned by the registry's `Plan::place`
+        // - a key's offset is `UNASSIGNED` (1: inside every arena, which has at least its
+        //   first byte, the state of that offset, never written: so nothing is read there but
+        //   that zero byte), or it was assigned by the registry's `Plan::place`
         //   (`SlotIndex::assign` is crate-private), once, to the key a `PluginDecl` returns,
         //   inside the plan's layout and aligned for that decl's type, with its state byte
         //   before it; and there is one plan, the registry's, from which every `Host` builds
@@ -251,7 +255,9 @@ impl Host {
         // `tests/dispatch.rs` (`each_system_has_its_own_plugin_instances`),
         // `tests/plugin_instances.rs` and `tests/lifecycle.rs` exercise it.
         #[allow(unsafe_code, reason = "one add on every plugin method's dispatch path")]
-        Some(unsafe { self.base.0.as_ptr().add(offset).cast_const() })
+        unsafe {
+            self.base.0.as_ptr().add(offset).cast_const()
+        }
     }
 
     /// The instance of `P` for a generated handler thunk, which names `P`'s key `static`
@@ -260,9 +266,7 @@ impl Host {
     #[doc(hidden)]
     #[inline(always)]
     pub fn __plugin_at<P: Plugin>(&self, key: &PluginKey<P>) -> Option<&P> {
-        let Some(at) = self.address(key) else {
-            missing_plugin(std::any::type_name::<P>())
-        };
+        let at = self.address(key);
         // SAFETY: `at` is the address of `P`'s slot in this host's live arena (`address`).
         #[allow(unsafe_code, reason = "the state byte of a slot")]
         let live = unsafe { super::instances::is_live(at) };
@@ -270,12 +274,6 @@ impl Host {
         #[allow(unsafe_code, reason = "a plugin instance in the arena")]
         live.then(|| unsafe { &*at.cast::<P>() })
     }
-}
-
-#[cold]
-#[inline(never)]
-fn missing_plugin(name: &str) -> ! {
-    panic!("plugin `{name}` has a handler but no slot: its #[plugin] registration was not linked")
 }
 
 /// What the call of a handler whose plugin is not running comes to: the handler is skipped

@@ -61,7 +61,8 @@ impl Plan {
         decls: &[&'static PluginDecl],
         mut refused: impl FnMut(&'static PluginDecl, Refused),
     ) -> Plan {
-        let mut layout = Layout::new::<()>();
+        // Byte 0 is the state byte of `UNASSIGNED`, owned by no plugin: always zero.
+        let mut layout = Layout::new::<u8>();
         let mut slots = Vec::with_capacity(decls.len());
         for &decl in decls {
             let Some((extended, offset)) = extend(layout, decl.layout) else {
@@ -146,16 +147,11 @@ pub(crate) enum WriteError {
 impl Instances {
     /// Memory for every plugin of `plan`, none of them made yet.
     pub(crate) fn new(plan: &'static Plan) -> Instances {
-        let base = if plan.layout.size() == 0 {
-            // No plugins: any non-null pointer aligned for the layout will do.
-            NonNull::new(std::ptr::without_provenance_mut(plan.layout.align()))
-                .unwrap_or(NonNull::dangling())
-        } else {
-            // SAFETY: the layout has a non-zero size. Zeroed: every state byte says "empty".
-            #[allow(unsafe_code, reason = "allocating the arena")]
-            let raw = unsafe { alloc::alloc_zeroed(plan.layout) };
-            NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(plan.layout))
-        };
+        // SAFETY: the layout has a non-zero size (at least the unassigned key's state byte,
+        // `Plan::place`). Zeroed: every state byte says "empty".
+        #[allow(unsafe_code, reason = "allocating the arena")]
+        let raw = unsafe { alloc::alloc_zeroed(plan.layout) };
+        let base = NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(plan.layout));
         Instances { base, plan }
     }
 
@@ -254,12 +250,10 @@ impl Drop for Instances {
                 }
             }
         }
-        if self.plan.layout.size() != 0 {
-            // SAFETY: `base` was allocated in `Instances::new` with this very layout.
-            #[allow(unsafe_code, reason = "freeing the arena")]
-            unsafe {
-                alloc::dealloc(self.base.as_ptr(), self.plan.layout);
-            }
+        // SAFETY: `base` was allocated in `Instances::new` with this very layout.
+        #[allow(unsafe_code, reason = "freeing the arena")]
+        unsafe {
+            alloc::dealloc(self.base.as_ptr(), self.plan.layout);
         }
     }
 }

@@ -41,7 +41,7 @@ pub use handler::{
     HandlerResult, IntoHandlerResult, SyncFn,
 };
 pub use host::{Call, Host, inactive, inactive_async};
-pub(crate) use host::{PluginInactive, SystemPart, WeakHost};
+pub(crate) use host::{SystemPart, WeakHost};
 pub use invoke::{
     HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
 };

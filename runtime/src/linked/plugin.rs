@@ -45,11 +45,14 @@ pub struct PluginKey<P> {
 
 /// The untyped part of a [`PluginKey`], which the registry assigns.
 pub(crate) struct SlotIndex {
-    /// `UNASSIGNED` until the registry assigns the offset (`Host::plugin` checks).
+    /// `UNASSIGNED` until the registry assigns the offset.
     offset: AtomicUsize,
 }
 
-const UNASSIGNED: usize = usize::MAX;
+/// The offset of a key the registry did not place: every arena's first byte is a state byte
+/// no plugin owns, always zero (not made, not live), and `UNASSIGNED` is the offset whose
+/// state byte it is. So an unplaced plugin reads as "not running", with no check of its own.
+pub(crate) const UNASSIGNED: usize = 1;
 
 impl<P> PluginKey<P> {
     /// An unassigned key, for a generated `static`.
@@ -63,18 +66,18 @@ impl<P> PluginKey<P> {
         }
     }
 
-    /// The offset of `P`'s instance in every host, if the registry placed `P`.
+    /// The offset of `P`'s instance in every host ([`UNASSIGNED`] if the registry did not
+    /// place `P`).
     #[inline(always)]
-    pub(crate) fn offset(&self) -> Option<usize> {
-        let offset = self.slot.offset.load(Ordering::Acquire);
-        (offset != UNASSIGNED).then_some(offset)
+    pub(crate) fn offset(&self) -> usize {
+        self.slot.offset.load(Ordering::Acquire)
     }
 }
 
 impl SlotIndex {
     /// Gives the key its offset; false if it already has one.
     pub(crate) fn assign(&self, offset: usize) -> bool {
-        offset != UNASSIGNED
+        offset > UNASSIGNED
             && self
                 .offset
                 .compare_exchange(UNASSIGNED, offset, Ordering::AcqRel, Ordering::Acquire)

@@ -270,14 +270,14 @@ impl<'a> StaticRef<'a> {
             }
         };
         if let Some((breaker, probe)) = admitted
-            && !matches!(outcome, Outcome::Skipped)
+            && !outcome.is_skipped()
         {
             let succeeded = matches!(outcome, Outcome::Handled);
             guarded::tell(host, call, info, breaker, succeeded, probe);
         }
         match outcome {
             // Its plugin is not running: no attempt.
-            Outcome::Skipped => Ok(0),
+            Outcome::Failed(source) if invoke::skipped(&source) => Ok(0),
             Outcome::Handled => {
                 if tried.attempts > 1 {
                     host.static_retried(info, tried.attempts);
@@ -466,7 +466,6 @@ impl TableCore {
                 skipped_async: 0,
                 errors: None,
             },
-            Outcome::Skipped => Emitted::default(),
             // SAFETY: the caller's contract.
             Outcome::Failed(source) => unsafe { self.single_failed(host, call, event, source) },
         }
@@ -487,6 +486,10 @@ impl TableCore {
         event: *const (),
         source: BoxError,
     ) -> Emitted {
+        if invoke::skipped(&source) {
+            // Its plugin is not running: not handled, not a failure.
+            return Emitted::default();
+        }
         let mut error = static_failure(self.built().sync_info[0], source);
         // SAFETY: the caller's contract.
         unsafe { host.static_failed(call, &self.desc, event, &mut error) };
@@ -651,13 +654,12 @@ impl Built {
         let mut rest = &*self.sync;
         while let [handler, tail @ ..] = rest {
             // SAFETY: the caller's contract.
-            let outcome = invoke::run(|| unsafe { handler(host, call, event) });
-            if !matches!(outcome, Outcome::Handled) {
+            if let Outcome::Failed(source) = invoke::run(|| unsafe { handler(host, call, event) }) {
                 // The first failure (or skipped handler) leaves the fast loop: the rest is
                 // counted out of line.
                 let failed = self.sync.len() - rest.len();
                 // SAFETY: the caller's contract.
-                return unsafe { self.emit_failing(host, call, event, failed, outcome) };
+                return unsafe { self.emit_failing(host, call, event, failed, source) };
             }
             rest = tail;
         }
@@ -669,9 +671,9 @@ impl Built {
         }
     }
 
-    /// The rest of [`emit`](Self::emit) after handler `failed` came to `outcome` (a failure,
-    /// or skipped: its plugin is not running): every later handler still runs, and every
-    /// error is collected.
+    /// The rest of [`emit`](Self::emit) after handler `failed` returned `source` (a failure,
+    /// or the mark of a skipped call: its plugin is not running): every later handler still
+    /// runs, and every error is collected.
     ///
     /// # Safety
     /// As [`emit`](Self::emit).
@@ -684,13 +686,13 @@ impl Built {
         call: &Call<'_>,
         event: *const (),
         failed: usize,
-        outcome: Outcome,
+        source: BoxError,
     ) -> Emitted {
         let mut errors = Vec::new();
         let mut handled = failed;
         let mut count = |info, outcome| match outcome {
             Outcome::Handled => handled += 1,
-            Outcome::Skipped => {}
+            Outcome::Failed(source) if invoke::skipped(&source) => {}
             Outcome::Failed(source) => {
                 let mut error = static_failure(info, source);
                 // SAFETY: the caller's contract.
@@ -698,7 +700,7 @@ impl Built {
                 errors.push(error);
             }
         };
-        count(self.sync_info[failed], outcome);
+        count(self.sync_info[failed], Outcome::Failed(source));
         let later = self.sync.iter().zip(self.sync_info.iter()).skip(failed + 1);
         for (handler, &info) in later {
             // SAFETY: the caller's contract.
