@@ -45,9 +45,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use staticbus::{DynamicEvent, EventSystem};
 use staticbus_benches::{
     ASYNC_BATCH, AsyncPublish, BROADCAST, BroadcastChannel, BusChannel, CHANNEL_BATCH,
-    CHANNEL_CAPACITY, DYN_PAYLOAD, DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin,
-    StringMap, Tick, TypeIdMap, TypedBroadcast, TypedChannel, channel_runtime, checked_system,
-    consume, direct_call, dyn_event, emit, emit_dynamic, publish_now, record, run_batch,
+    CHANNEL_CAPACITY, DYN_PAYLOAD, DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin, Quoter,
+    REQUEST_BATCH, StringMap, Tick, TypeIdMap, TypedBroadcast, TypedChannel, channel_runtime,
+    checked_system, consume, direct_batch, direct_call, dyn_event, emit, emit_dynamic,
+    oneshot_batch, publish_now, record, request_batch, run_batch,
 };
 
 fn static_dispatch(c: &mut Criterion) {
@@ -277,5 +278,32 @@ fn dynamic_dispatch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, static_dispatch, dynamic_dispatch);
+/// `system.request(r).await` to an inline responder, against the same async function called
+/// directly and a hand-written `oneshot` round trip through a spawned task; batches of
+/// [`REQUEST_BATCH`] in one task on a `current_thread` runtime.
+fn requests(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let system = EventSystem::builder().build().expect("a system");
+    let quoter = Quoter::default();
+    let expected = direct_batch(&rt, &quoter, REQUEST_BATCH);
+    assert_eq!(request_batch(&rt, &system, REQUEST_BATCH), expected);
+    assert_eq!(oneshot_batch(&rt, REQUEST_BATCH), expected);
+    let mut group = c.benchmark_group("requests");
+    group.throughput(Throughput::Elements(REQUEST_BATCH as u64));
+    group.bench_function("direct_async_call", |b| {
+        b.iter(|| direct_batch(&rt, black_box(&quoter), REQUEST_BATCH))
+    });
+    group.bench_function("typed_request", |b| {
+        b.iter(|| request_batch(&rt, black_box(&system), REQUEST_BATCH))
+    });
+    group.bench_function("oneshot_spawned_task", |b| {
+        b.iter(|| oneshot_batch(&rt, REQUEST_BATCH))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, static_dispatch, dynamic_dispatch, requests);
 criterion_main!(benches);

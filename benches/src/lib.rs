@@ -33,10 +33,12 @@ use staticbus::prelude::*;
 mod channels;
 mod dynamic;
 mod reliability;
+mod requests;
 
 pub use channels::*;
 pub use dynamic::*;
 pub use reliability::*;
+pub use requests::*;
 
 /// The handler body every mechanism runs: adds `value` to `counter`.
 ///

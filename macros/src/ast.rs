@@ -12,6 +12,64 @@ const EVENT_ATTR: &str = "event";
 /// The marker of handler methods in a `#[plugin]` impl.
 const ON: &str = "on";
 
+/// The marker of responder methods in a `#[plugin]` impl.
+const RESPONDS: &str = "responds";
+
+/// What `#[responds(...)]` takes.
+const RESPONDS_KEYS: [&str; 1] = [attr::TIMEOUT];
+
+/// `#[derive(Request)]` on a type.
+pub(crate) struct RequestType {
+    pub(crate) input: syn::DeriveInput,
+    /// `#[request(response = Type)]`.
+    pub(crate) response: Option<syn::Type>,
+    /// `#[request(name = "..")]`.
+    pub(crate) name: Option<syn::LitStr>,
+    /// `#[request(crate = path)]`.
+    pub(crate) krate: Option<syn::Path>,
+}
+
+impl RequestType {
+    pub(crate) fn parse(input: syn::DeriveInput, errors: &mut Errors) -> RequestType {
+        let (mut response, mut name, mut krate) = (None, None, None);
+        for a in input.attrs.iter().filter(|a| a.path().is_ident("request")) {
+            let result = a.parse_nested_meta(|meta| {
+                let key = meta.path.get_ident().map(ToString::to_string);
+                let duplicate = match key.as_deref() {
+                    Some("response") => attr::replace(&mut response, Some(meta.value()?.parse()?)),
+                    Some("name") => attr::replace(&mut name, Some(meta.value()?.parse()?)),
+                    Some("crate") => attr::replace(
+                        &mut krate,
+                        Some(meta.value()?.call(syn::Path::parse_mod_style)?),
+                    ),
+                    _ => {
+                        errors.spanned(
+                            &meta.path,
+                            "unknown #[request] argument; expected one of: `response`, `name`, \
+                             `crate`",
+                        );
+                        attr::skip_value(&meta)?;
+                        false
+                    }
+                };
+                if duplicate {
+                    errors.spanned(&meta.path, "duplicate #[request] argument");
+                }
+                Ok(())
+            });
+            if let Err(err) = result {
+                errors.push(err);
+            }
+        }
+        RequestType {
+            input,
+            response,
+            name,
+            krate,
+        }
+    }
+}
+
 /// The lifecycle markers of a `#[plugin]` impl's methods.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HookKind {
@@ -103,6 +161,8 @@ pub(crate) struct Plugin {
     pub(crate) methods: Vec<OnMethod>,
     /// The lifecycle methods, by [`HookKind`] (init, start, shutdown).
     pub(crate) hooks: [Option<Hook>; 3],
+    /// The methods marked `#[responds]`, in order.
+    pub(crate) responders: Vec<OnMethod>,
     /// The runtime crate's path, as generated code names it (found once: `#[on]` markers
     /// are matched against it too).
     pub(crate) runtime: syn::Path,
@@ -145,19 +205,48 @@ impl Plugin {
         let runtime = attr::runtime_path(args.krate.as_ref());
         let mut methods = Vec::new();
         let mut hooks: [Option<Hook>; 3] = [None, None, None];
+        let mut responders = Vec::new();
         for (index, item) in imp.items.iter_mut().enumerate() {
             let syn::ImplItem::Fn(method) = item else {
                 continue;
             };
             let mut on_args = None;
             let mut marked: Option<HookKind> = None;
+            let mut responds: Option<Args> = None;
             let mut kept = Vec::with_capacity(method.attrs.len());
             for a in method.attrs.drain(..) {
+                if is_marker(a.path(), RESPONDS, &runtime) {
+                    if on_args.is_some() || marked.is_some() || responds.is_some() {
+                        errors.spanned(
+                            &a,
+                            "a method is one of a handler (`#[on]`), a responder \
+                             (`#[responds]`), `#[init]`, `#[start]` or `#[shutdown]`, not several",
+                        );
+                    } else {
+                        responds = Some(match &a.meta {
+                            syn::Meta::Path(_) => Args::default(),
+                            syn::Meta::List(list) => attr::parse_args(
+                                list.tokens.clone(),
+                                &RESPONDS_KEYS,
+                                "#[responds]",
+                                errors,
+                            ),
+                            syn::Meta::NameValue(nv) => {
+                                errors.spanned(
+                                    nv,
+                                    "write `#[responds]` or `#[responds(timeout = \"1s\")]`",
+                                );
+                                Args::default()
+                            }
+                        });
+                    }
+                    continue;
+                }
                 if let Some(kind) = hook_kind(a.path(), &runtime) {
                     if !matches!(a.meta, syn::Meta::Path(_)) {
                         errors.spanned(&a, format!("`#[{}]` takes no arguments", kind.name()));
                     }
-                    if on_args.is_some() || marked.is_some() {
+                    if on_args.is_some() || marked.is_some() || responds.is_some() {
                         errors.spanned(
                             &a,
                             "a method is one of a handler (`#[on]`), `#[init]`, `#[start]` or                              `#[shutdown]`, not several",
@@ -178,7 +267,7 @@ impl Plugin {
                     kept.push(a);
                 } else if on_args.is_some() {
                     errors.spanned(&a, "duplicate `#[on]` on one method");
-                } else if marked.is_some() {
+                } else if marked.is_some() || responds.is_some() {
                     errors.spanned(
                         &a,
                         "a method is one of a handler (`#[on]`), `#[init]`, `#[start]` or                          `#[shutdown]`, not several",
@@ -191,12 +280,16 @@ impl Plugin {
             if let Some(args) = on_args {
                 methods.push(OnMethod { index, args });
             }
+            if let Some(args) = responds {
+                responders.push(OnMethod { index, args });
+            }
         }
         Ok(Plugin {
             imp,
             args,
             methods,
             hooks,
+            responders,
             runtime,
         })
     }

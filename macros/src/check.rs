@@ -411,10 +411,10 @@ fn item_head(item: &syn::Item) -> TokenStream {
     }
 }
 
-/// `#[init]`, `#[start]` or `#[shutdown]` reached on its own: they only mean something inside
-/// a `#[plugin]` impl.
+/// `#[init]`, `#[start]`, `#[shutdown]` or `#[responds]` reached on its own: they only mean
+/// something inside a `#[plugin]` impl.
 pub(crate) fn hook_outside_plugin(marker: &str, item: TokenStream) -> TokenStream {
-    let msg = format!("`#[{marker}]` marks a lifecycle method inside a `#[plugin]` impl block");
+    let msg = format!("`#[{marker}]` marks a method inside a `#[plugin]` impl block");
     let err = match syn::parse2::<syn::ItemFn>(item.clone()) {
         Ok(f) => syn::Error::new_spanned(&f.sig.ident, msg),
         Err(_) => syn::Error::new_spanned(&item, msg),
@@ -562,4 +562,129 @@ fn hook_sig<'a>(
             syn::ReturnType::Type(_, ty) => ty.span(),
         },
     })
+}
+
+/// A checked `#[responds]` method: `&self`, the request by value, optionally
+/// `ctx: &HandlerContext<'_>` after it.
+pub(crate) struct ResponderSig<'a> {
+    pub(crate) ident: &'a syn::Ident,
+    pub(crate) asyncness: Option<proc_macro2::Span>,
+    pub(crate) request: &'a syn::Type,
+    pub(crate) context: bool,
+    pub(crate) output_span: proc_macro2::Span,
+}
+
+/// Checks every `#[responds]` method of the plugin; `None` for one that has a problem.
+pub(crate) fn responders<'a>(
+    plugin: &'a Plugin,
+    errors: &mut Errors,
+) -> Vec<Option<ResponderSig<'a>>> {
+    plugin
+        .responders
+        .iter()
+        .map(|method| {
+            let sig = &method.item(&plugin.imp).sig;
+            responder_sig(sig, &method.args, errors)
+        })
+        .collect()
+}
+
+fn responder_sig<'a>(
+    sig: &'a syn::Signature,
+    args: &attr::Args,
+    errors: &mut Errors,
+) -> Option<ResponderSig<'a>> {
+    const SHAPE: &str = "a `#[responds]` method takes `&self`, the request by value and, \
+                         optionally, `ctx: &HandlerContext<'_>`: `#[responds] async fn \
+                         price(&self, r: GetPrice) -> Result<Price, E>`";
+    let before = errors.count();
+    if !sig.generics.params.is_empty() {
+        errors.spanned(&sig.generics, "a `#[responds]` method cannot be generic");
+    }
+    if sig.asyncness.is_none()
+        && let Some(timeout) = &args.timeout
+    {
+        errors.spanned(
+            &timeout.lit,
+            "a sync responder cannot be cancelled, so it takes no `timeout`: make it `async`",
+        );
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(syn::FnArg::Receiver(r))
+            if matches!(r.kind, syn::ReceiverKind::Reference(_, _, None)) => {}
+        Some(syn::FnArg::Receiver(r)) => errors.spanned(
+            r,
+            "a `#[responds]` method takes `&self`: the system owns the plugin and lends it",
+        ),
+        Some(other) => errors.spanned(other, SHAPE),
+        None => errors.spanned(&sig.ident, SHAPE),
+    }
+    let request = match inputs.next() {
+        Some(syn::FnArg::Typed(pat)) if !matches!(&*pat.ty, syn::Type::Reference(_)) => {
+            Some(&*pat.ty)
+        }
+        Some(other) => {
+            errors.spanned(other, format!("{SHAPE}; the request is taken by value"));
+            None
+        }
+        None => {
+            errors.spanned(&sig.ident, SHAPE);
+            None
+        }
+    };
+    let context = match inputs.next() {
+        Some(syn::FnArg::Typed(pat)) if matches!(&*pat.ty, syn::Type::Reference(_)) => true,
+        Some(other) => {
+            errors.spanned(other, SHAPE);
+            false
+        }
+        None => false,
+    };
+    for extra in inputs {
+        errors.spanned(extra, SHAPE);
+    }
+    if matches!(sig.output, syn::ReturnType::Default) {
+        errors.spanned(
+            &sig.ident,
+            "a `#[responds]` method returns its response: `-> Result<Response, E>`",
+        );
+    }
+    let request = request?;
+    (errors.count() == before).then(|| ResponderSig {
+        ident: &sig.ident,
+        asyncness: sig.asyncness.map(|a| a.span),
+        request,
+        context,
+        output_span: match &sig.output {
+            syn::ReturnType::Default => sig.ident.span(),
+            syn::ReturnType::Type(_, ty) => ty.span(),
+        },
+    })
+}
+
+/// `#[derive(Request)]`: a `response`, a concrete owned type; the name, if given, not empty.
+pub(crate) fn request(request: &crate::ast::RequestType, errors: &mut Errors) {
+    let input = &request.input;
+    if request.response.is_none() {
+        errors.spanned(
+            &input.ident,
+            format!(
+                "a request type names its response: `#[request(response = Price)]` on `{}`",
+                input.ident
+            ),
+        );
+    }
+    if !input.generics.params.is_empty() {
+        errors.spanned(
+            &input.generics,
+            "request types cannot be generic (each has one static responder table): derive on \
+             a concrete type",
+        );
+    }
+    if let Some(name) = &request.name
+        && name.value().trim().is_empty()
+    {
+        errors.spanned(name, "a request name must not be empty");
+    }
 }

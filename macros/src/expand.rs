@@ -6,9 +6,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Event, Handler, HookKind, Plugin};
+use crate::ast::{Event, Handler, HookKind, Plugin, RequestType};
 use crate::attr;
-use crate::check::{HookArg, HookSig, Signature};
+use crate::check::{HookArg, HookSig, ResponderSig, Signature};
 
 /// `#[derive(StaticEvent)]`: the type's table, its `StaticEvent` impl, its slice element.
 pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
@@ -70,6 +70,124 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
     }
 }
 
+/// `#[derive(Request)]`: the type's responder table, its `Request` impl, its slice element.
+pub(crate) fn request(request: &RequestType) -> TokenStream {
+    let krate = attr::runtime_path(request.krate.as_ref());
+    let p = quote!(#krate::__private);
+    let ident = &request.input.ident;
+    let type_name = syn::ext::IdentExt::unraw(ident).to_string();
+    let name = request
+        .name
+        .as_ref()
+        .map_or_else(|| type_name.clone(), syn::LitStr::value);
+    let response = &request.response;
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+    quote! {
+        const _: () = {
+            static __STATICBUS_RESPONDERS: #p::ResponderTable<#ident> = #p::ResponderTable::new();
+
+            impl #krate::Request for #ident {
+                type Response = #response;
+                const NAME: &'static str = #name;
+
+                #[inline(always)]
+                fn __table() -> &'static #p::ResponderTable<Self> {
+                    &__STATICBUS_RESPONDERS
+                }
+            }
+
+            #[#p::linkme::distributed_slice(#p::REQUESTS)]
+            #[linkme(crate = #p::linkme)]
+            #[allow(unsafe_code)]
+            static __STATICBUS_REQUEST: #p::RequestDecl = #p::RequestDecl::new::<#ident>(
+                ::core::concat!(::core::module_path!(), "::", #type_name),
+                ::core::file!(),
+                #line,
+            );
+        };
+    }
+}
+
+/// A plugin's `#[responds]` methods: for each, a thunk (the request's `ResponderFn`), the
+/// function that installs it in the request type's table, and its `ResponderDecl`.
+fn responders(
+    plugin: &Plugin,
+    sigs: &[ResponderSig<'_>],
+    name: &syn::LitStr,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let krate = &plugin.runtime;
+    let p = quote!(#krate::__private);
+    let self_ty = &*plugin.imp.self_ty;
+    let type_name = type_label(self_ty);
+    let span = Span::mixed_site();
+    plugin
+        .responders
+        .iter()
+        .zip(sigs)
+        .map(|(method, sig)| {
+            let ident = sig.ident;
+            let request = sig.request;
+            let thunk = format_ident!("__staticbus_responder_{}", ident, span = span);
+            let install = format_ident!("__staticbus_install_{}", ident, span = span);
+            let response = quote!(<#request as #krate::Request>::Response);
+            let ctx = context_ident();
+            let (make_ctx, args) = if sig.context {
+                (
+                    quote!(let #ctx = #krate::HandlerContext::__new(host, call, <#request as #krate::Request>::NAME);),
+                    quote!(request, &#ctx),
+                )
+            } else {
+                (quote!(let _ = call;), quote!(request))
+            };
+            let wait = sig.asyncness.map(|_| quote!(.await));
+            let into = quote_spanned!(sig.output_span=> #p::IntoResponse::<#response>::into_response);
+            let output = syn::Ident::new("output", span.located_at(sig.output_span));
+            let method_call = quote_spanned!(ident.span()=> __this.#ident);
+            let thunk_fn = quote! {
+                fn #thunk<'a>(
+                    host: &'a #p::Host,
+                    call: &'a #p::Call<'a>,
+                    request: #request,
+                ) -> #p::ResponderFuture<'a, #response> {
+                    let ::core::option::Option::Some(__this) = host.__plugin_at::<#self_ty>(&__STATICBUS_KEY) else {
+                        return #p::responder_inactive();
+                    };
+                    #p::responder_future(async move {
+                        #make_ctx
+                        let #output = #method_call(#args)#wait;
+                        #into(#output)
+                    })
+                }
+
+                fn #install(info: &'static #krate::ResponderInfo) -> bool {
+                    <#request as #krate::Request>::__table().install(info, #thunk)
+                }
+            };
+            let timeout = match method.args.timeout.as_ref().map(|t| t.nanos) {
+                Some(nanos) => {
+                    quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos)))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            let function = format!("{type_name}::{ident}");
+            let line = quote_spanned!(ident.span()=> ::core::line!());
+            let decl = quote! {
+                #p::ResponderDecl::new::<#request>(
+                    #p::ResponderMeta {
+                        plugin: #name,
+                        method: ::core::concat!(::core::module_path!(), "::", #function),
+                        file: ::core::file!(),
+                        line: #line,
+                        timeout: #timeout,
+                    },
+                    #install,
+                )
+            };
+            (thunk_fn, decl)
+        })
+        .unzip()
+}
+
 /// `#[handler]`: the function as written, and its registration.
 pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStream {
     let item = &handler.item;
@@ -118,6 +236,7 @@ pub(crate) fn plugin(
     plugin: &Plugin,
     signatures: &[Signature<'_>],
     hooks: &[Option<HookSig<'_>>; 3],
+    responder_sigs: &[ResponderSig<'_>],
 ) -> TokenStream {
     let imp = &plugin.imp;
     let self_ty = &*imp.self_ty;
@@ -175,6 +294,8 @@ pub(crate) fn plugin(
         quote!(::core::option::Option::Some(#construct))
     };
     let depends_on = plugin.args.depends_on.iter().flatten();
+    let (responder_fns, responder_decls) = responders(plugin, responder_sigs, &plugin_name_lit);
+    let responder_count = responder_decls.len();
     quote! {
         #imp
         const _: () = {
@@ -201,12 +322,15 @@ pub(crate) fn plugin(
 
             // Its handlers travel with the plugin: one slice element for the whole impl.
             static __STATICBUS_HANDLERS: [#p::HandlerDecl; #count] = [#(#decls),*];
+            static __STATICBUS_RESPONDERS: [#p::ResponderDecl; #responder_count] =
+                [#(#responder_decls),*];
 
             #[#p::linkme::distributed_slice(#p::PLUGINS)]
             #[linkme(crate = #p::linkme)]
             #[allow(unsafe_code)]
             static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(
                 &__STATICBUS_HANDLERS,
+                &__STATICBUS_RESPONDERS,
                 &[#(#depends_on),*],
                 #lifecycle,
                 ::core::file!(),
@@ -214,6 +338,7 @@ pub(crate) fn plugin(
             );
 
             #(#thunks)*
+            #(#responder_fns)*
         };
     }
 }

@@ -105,6 +105,11 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// down; both take `&self` and optionally `ctx: &PluginContext`, and return `()` or
 /// `Result<(), E>`. A plugin with `#[init]` or `#[start]` is made by
 /// `EventSystem::builder().start().await`.
+///
+/// Responders: `#[responds] async fn price(&self, r: GetPrice) -> Result<Price, E>` (optionally
+/// `ctx: &HandlerContext<'_>` after the request; sync or async; `#[responds(timeout = "1s")]`
+/// on an async one) answers `system.request(GetPrice { .. })`. A request type has exactly one
+/// responder in the binary (`build()` checks).
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::Item);
@@ -113,11 +118,16 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(plugin) => {
             let signatures = check::plugin(&plugin, &mut errors);
             let hooks = check::hooks(&plugin, &mut errors);
+            let responders = check::responders(&plugin, &mut errors);
+            let responders = responders.into_iter().collect::<Option<Vec<_>>>();
             match (
                 errors.finish(),
                 signatures.into_iter().collect::<Option<Vec<_>>>(),
             ) {
-                (Ok(()), Some(signatures)) => expand::plugin(&plugin, &signatures, &hooks),
+                (Ok(()), Some(signatures)) => match responders {
+                    Some(responders) => expand::plugin(&plugin, &signatures, &hooks, &responders),
+                    None => unreachable!("check::responders reports an error when it returns none"),
+                },
                 // A rejected trait impl (most often `impl Plugin for X`) would only add
                 // errors of its own.
                 (Err(err), _) if plugin.imp.trait_.is_some() => err.into_compile_error(),
@@ -136,6 +146,34 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     debug_print("#[plugin]", tokens)
+}
+
+/// Makes a type a request between plugins, answered by exactly one `#[responds]` method.
+///
+/// ```ignore
+/// #[derive(Request)]
+/// #[request(response = Price)] // required; also `name = ".."` (default: the type's name)
+/// pub struct GetPrice { pub sku: String }
+/// ```
+#[proc_macro_derive(Request, attributes(request))]
+pub fn derive_request(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    let mut errors = Errors::default();
+    let request = ast::RequestType::parse(input, &mut errors);
+    check::request(&request, &mut errors);
+    let tokens = match errors.finish() {
+        Ok(()) => expand::request(&request),
+        Err(err) => err.into_compile_error(),
+    };
+    debug_print("derive(Request)", tokens)
+}
+
+/// Marks a plugin's responder to a request type; see [`macro@plugin`]. An error outside a
+/// `#[plugin]` impl.
+#[proc_macro_attribute]
+pub fn responds(args: TokenStream, item: TokenStream) -> TokenStream {
+    let _ = args;
+    check::hook_outside_plugin("responds", item.into()).into()
 }
 
 /// Marks a plugin's constructor; see [`macro@plugin`]. An error outside a `#[plugin]` impl.

@@ -181,7 +181,7 @@ pub use linked::{
     BoxError, CircuitBreaker, CircuitOpen, CircuitState, ConfigError, Emitted, EventInfo,
     HandlerError, HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef,
     HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry,
-    RegistryProblem, Retry, StaticEvent, registry,
+    RegistryProblem, Request, ResponderInfo, Retry, StaticEvent, registry,
 };
 pub use pipeline::{
     BatchBuilder, BatchError, BatchProcessor, BatchReport, ChainCompleted, ChainFailed,
@@ -195,11 +195,13 @@ pub use system::{
     EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType,
     PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
     PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
-    Receive, Redriven, ReportedPublish, ShutdownReport, SubscribeOptions, SyncHandlerFn,
-    SystemHandle,
+    Receive, Redriven, ReportedPublish, RequestCall, RequestError, RequestFuture, ShutdownReport,
+    SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
 
-pub use staticbus_macros::{StaticEvent, handler, init, on, plugin, shutdown, start};
+pub use staticbus_macros::{
+    Request, StaticEvent, handler, init, on, plugin, responds, shutdown, start,
+};
 
 /// The names most programs need: `use staticbus::prelude::*;`.
 pub mod prelude {
@@ -242,6 +244,10 @@ pub mod __private {
         Host, InitFn, IntoHandlerResult, JsonProbeFallback, JsonProbeSerialize, Lifecycle,
         NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey, PluginKeyed, Probes, SyncFn,
         Table, ValueProbe, inactive, inactive_async, parse_config, take_config,
+    };
+    pub use crate::linked::{
+        IntoResponse, REQUESTS, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture,
+        ResponderMeta, ResponderTable, responder_future, responder_inactive,
     };
 
     /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may

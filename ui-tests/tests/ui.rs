@@ -9,5 +9,6 @@ fn ui() {
     t.compile_fail("ui/event/*.rs");
     t.compile_fail("ui/handler/*.rs");
     t.compile_fail("ui/plugin/*.rs");
+    t.compile_fail("ui/request/*.rs");
     t.pass("ui/pass/*.rs");
 }

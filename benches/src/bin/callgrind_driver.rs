@@ -35,7 +35,7 @@ const USAGE: &str = "usage: callgrind_driver <mechanism> <iterations>
 mechanisms: direct harness emit_free publish_free emit_plugin emit_8 typeid
             dyn_push_1 dyn_push_8 dyn_push_8_no_metrics string_map_1 string_map_8
             channel_bus channel_bus_no_metrics channel_broadcast
-            channel_typed channel_typed_broadcast";
+            channel_typed channel_typed_broadcast request_direct request_typed";
 
 fn repeat(n: u64, mut f: impl FnMut()) {
     for _ in 0..n {
@@ -161,6 +161,26 @@ fn main() -> ExitCode {
             batches(n, |size| {
                 black_box(&mut broadcast).batch(&rt, black_box(&shared), size)
             });
+        }
+        "request_direct" | "request_typed" => {
+            let rt = channel_runtime();
+            let system = EventSystem::builder().build().expect("a system");
+            let quoter = staticbus_benches::Quoter::default();
+            let mut left = n;
+            while left > 0 {
+                let size = left.min(staticbus_benches::REQUEST_BATCH as u64);
+                // `size` is at most REQUEST_BATCH, a usize.
+                if mechanism == "request_direct" {
+                    black_box(staticbus_benches::direct_batch(&rt, &quoter, size as usize));
+                } else {
+                    black_box(staticbus_benches::request_batch(
+                        &rt,
+                        &system,
+                        size as usize,
+                    ));
+                }
+                left -= size;
+            }
         }
         other => {
             eprintln!("unknown mechanism {other:?}\n{USAGE}");

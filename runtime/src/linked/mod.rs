@@ -22,6 +22,7 @@ mod instances;
 pub(crate) mod invoke;
 mod plugin;
 mod registry;
+pub(crate) mod request;
 mod retry;
 mod table;
 
@@ -49,7 +50,13 @@ pub use plugin::{
     HookFn, InitFn, Lifecycle, Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey,
     PluginKeyed,
 };
-pub use registry::{EVENTS, EventInfo, HANDLERS, PLUGINS, Registry, RegistryProblem, registry};
+pub use registry::{
+    EVENTS, EventInfo, HANDLERS, PLUGINS, REQUESTS, Registry, RegistryProblem, registry,
+};
+pub use request::{
+    IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderInfo,
+    ResponderMeta, ResponderTable, responder_future, responder_inactive,
+};
 pub use retry::{Permanent, Retry};
 pub use table::{Emitted, Table};
 

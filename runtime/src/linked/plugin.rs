@@ -190,6 +190,8 @@ pub struct PluginDecl {
     /// Its `#[on]` methods' registrations (the free `#[handler]`s are slice elements of their
     /// own).
     pub(crate) handlers: &'static [HandlerDecl],
+    /// Its `#[responds]` methods.
+    pub(crate) responders: &'static [super::request::ResponderDecl],
     pub(crate) key: fn() -> &'static SlotIndex,
     /// `P`'s size and alignment.
     pub(crate) layout: Layout,
@@ -244,6 +246,7 @@ impl PluginDecl {
     /// instance at the offset of a `PluginKey<P>` is always a `P`.
     pub const fn new<P: Plugin>(
         handlers: &'static [HandlerDecl],
+        responders: &'static [super::request::ResponderDecl],
         depends_on: &'static [&'static str],
         lifecycle: Lifecycle,
         file: &'static str,
@@ -251,6 +254,7 @@ impl PluginDecl {
     ) -> Self {
         PluginDecl {
             handlers,
+            responders,
             info: PluginInfo {
                 name: P::NAME,
                 version: P::VERSION,

@@ -9,6 +9,7 @@ use super::event::{EventDecl, EventDesc};
 use super::handler::{HandlerDecl, HandlerInfo};
 use super::instances::{Plan, Refused};
 use super::plugin::{PluginDecl, PluginInfo};
+use super::request::{RequestDecl, ResponderDecl, ResponderInfo};
 use super::table::TableCore;
 
 /// Every `#[derive(StaticEvent)]` type in the binary.
@@ -29,6 +30,13 @@ pub static HANDLERS: [HandlerDecl];
 #[linkme::distributed_slice]
 #[allow(unsafe_code, reason = "linker-section statics")]
 pub static PLUGINS: [PluginDecl];
+
+/// Every `#[derive(Request)]` type in the binary (their responders travel with their plugin's
+/// [`PluginDecl`]).
+#[doc(hidden)]
+#[linkme::distributed_slice]
+#[allow(unsafe_code, reason = "linker-section statics")]
+pub static REQUESTS: [RequestDecl];
 
 /// An event type with its handlers in dispatch order: one entry of [`Registry::events`].
 #[derive(Debug)]
@@ -86,6 +94,40 @@ pub struct Registry {
     handlers_by_event: HashMap<TypeId, Vec<&'static HandlerDecl>>,
     event_index: HashMap<TypeId, usize>,
     problems: Vec<RegistryProblem>,
+    responders: Vec<&'static ResponderInfo>,
+}
+
+/// Puts the only responder of each request type in its table; a request type with none, or
+/// with several, is a problem naming them.
+fn install_responders(problems: &mut Vec<RegistryProblem>) -> Vec<&'static ResponderInfo> {
+    let mut by_request: HashMap<TypeId, Vec<&'static ResponderDecl>> = HashMap::new();
+    for decl in PLUGINS.iter().flat_map(|plugin| plugin.responders) {
+        by_request.entry(decl.request).or_default().push(decl);
+    }
+    let mut requests: Vec<&'static RequestDecl> = REQUESTS.iter().collect();
+    requests.sort_by_key(|r| (r.name, r.type_name));
+    let mut all = Vec::new();
+    for request in requests {
+        let mut found = by_request.remove(&request.type_id).unwrap_or_default();
+        found.sort_by_key(|d| (d.info.plugin, d.info.method));
+        all.extend(found.iter().map(|d| &d.info));
+        match found.as_slice() {
+            [] => problems.push(RegistryProblem::NoResponder {
+                request: request.name,
+                type_name: request.type_name,
+                file: request.file,
+                line: request.line,
+            }),
+            [only] => {
+                (only.install)(&only.info);
+            }
+            several => problems.push(RegistryProblem::SeveralResponders {
+                request: request.name,
+                responders: several.iter().map(|d| d.info.method).collect(),
+            }),
+        }
+    }
+    all
 }
 
 /// The process-wide registry, built from the link-time slices on first call.
@@ -173,13 +215,21 @@ impl Registry {
             .enumerate()
             .map(|(i, e)| (e.decl.desc().type_id(), i))
             .collect();
+        let responders = install_responders(&mut problems);
         Registry {
             events,
             plugins: plan,
             handlers_by_event,
             event_index,
             problems,
+            responders,
         }
+    }
+
+    /// Every responder, by request name (the request types with exactly one are the ones
+    /// installed).
+    pub fn responders(&self) -> &[&'static ResponderInfo] {
+        &self.responders
     }
 
     /// Every linked event type, sorted by name.
@@ -301,5 +351,33 @@ pub enum RegistryProblem {
     PluginsTooLarge {
         /// The first plugin type that did not fit.
         plugin: &'static str,
+    },
+    /// A request type that no `#[responds]` method answers.
+    #[error(
+        "request `{request}` (`{type_name}`, {file}:{line}) has no responder: give one plugin \
+         a `#[responds] async fn f(&self, r: {request}) -> Result<Response, E>` method, and \
+         link its crate"
+    )]
+    NoResponder {
+        /// The request's name.
+        request: &'static str,
+        /// Its Rust type.
+        type_name: &'static str,
+        /// Where it is declared.
+        file: &'static str,
+        /// Its line.
+        line: u32,
+    },
+    /// A request type answered by several `#[responds]` methods.
+    #[error(
+        "request `{request}` has {} responders, {}: a request has exactly one; remove the \
+         others or give them request types of their own",
+        .responders.len(), .responders.join(", ")
+    )]
+    SeveralResponders {
+        /// The request's name.
+        request: &'static str,
+        /// The responders (`module::Type::method`).
+        responders: Vec<&'static str>,
     },
 }

@@ -43,6 +43,7 @@ pub(crate) struct Config {
     pub(crate) implementation: ImplementationType,
     pub(crate) health_threshold: f64,
     pub(crate) plugin_shutdown_timeout: Duration,
+    pub(crate) request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Default for Config {
             implementation: ImplementationType::StaticFastPath,
             health_threshold: 0.8,
             plugin_shutdown_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -335,6 +337,16 @@ impl EventSystemBuilder {
     /// Default 5 s. Any duration is valid: one too long to be a deadline is none.
     pub fn plugin_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.plugin_shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a request's responder may take ([`EventSystem::request`]) unless its
+    /// `#[responds(timeout = "..")]` or the call's [`timeout`](crate::RequestCall::timeout)
+    /// says otherwise; past it the responder's future is dropped and the request fails with
+    /// [`RequestError::Timeout`](crate::RequestError::Timeout). Default 5 s. Any duration is
+    /// valid: one too long to be a deadline is none.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = timeout;
         self
     }
 

@@ -16,6 +16,7 @@ mod plugins;
 mod publish;
 mod reported;
 mod reports;
+mod request;
 mod subscribe;
 mod zero_copy;
 
@@ -38,6 +39,7 @@ pub use plugins::{
 };
 pub use reported::{PublishReport, ReportedPublish};
 pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
+pub use request::{RequestCall, RequestError, RequestFuture};
 pub use subscribe::{AsyncHandlerFn, SubscribeOptions, SyncHandlerFn};
 
 use builder::Config;
@@ -54,6 +56,8 @@ struct Core {
     plugins: plugins::Plugins,
     /// How long each plugin's `#[shutdown]` may take.
     plugin_shutdown_timeout: Duration,
+    /// How long a request's responder may take, unless it or the call says otherwise.
+    request_timeout: Duration,
 }
 
 /// The event system: one instance of every linked plugin, static dispatch through link-time
@@ -133,6 +137,7 @@ impl EventSystem {
             health_threshold: config.health_threshold,
             plugins: plugins::Plugins::new(registry, prepared),
             plugin_shutdown_timeout: config.plugin_shutdown_timeout,
+            request_timeout: config.request_timeout,
         };
         let system = EventSystem {
             host: Host::new(registry.plan(), core),

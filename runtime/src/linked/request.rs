@@ -1,0 +1,216 @@
+//! Requests between plugins: `#[derive(Request)]` types, each answered by exactly one
+//! `#[responds]` method of a plugin, found through the request type's own table (a static the
+//! registry fills once): a call walks no map.
+
+use std::any::TypeId;
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::handler::BoxError;
+use super::host::{Call, Host};
+
+/// A type made a request with `#[derive(Request)]`: `#[request(response = Price)]` names the
+/// type its responder answers with.
+///
+/// Implemented by `#[derive(Request)]` only.
+pub trait Request: Send + Sized + 'static {
+    /// What the responder answers.
+    type Response: Send + 'static;
+    /// The request's name (`#[request(name = "..")]`, default: the type's name), for errors.
+    const NAME: &'static str;
+
+    /// The request type's responder table.
+    #[doc(hidden)]
+    fn __table() -> &'static ResponderTable<Self>;
+}
+
+/// Bytes a responder's future may take in place (in the request's own future, no
+/// allocation); a larger one is boxed.
+pub(crate) const RESPONDER_FUTURE_BYTES: usize = 128;
+
+/// A responder's future: in place when it fits in [`RESPONDER_FUTURE_BYTES`], else boxed.
+pub type ResponderFuture<'a, T> =
+    stackfuture::StackFuture<'a, Result<T, BoxError>, RESPONDER_FUTURE_BYTES>;
+
+/// A responder, erased to a plain function pointer: the system it runs in, the call's ids,
+/// the request.
+pub type ResponderFn<R> =
+    for<'a> fn(&'a Host, &'a Call<'a>, R) -> ResponderFuture<'a, <R as Request>::Response>;
+
+/// A request type's responder, once the registry installed the only one.
+#[doc(hidden)]
+pub struct ResponderTable<R: Request> {
+    slot: OnceLock<(&'static ResponderInfo, ResponderFn<R>)>,
+}
+
+impl<R: Request> ResponderTable<R> {
+    /// An empty table, for the derive's `static`.
+    #[allow(
+        clippy::new_without_default,
+        reason = "a const constructor for statics"
+    )]
+    pub const fn new() -> Self {
+        ResponderTable {
+            slot: OnceLock::new(),
+        }
+    }
+
+    /// Installs `call` as the responder (false if one is there already: the registry installs
+    /// only request types with exactly one). Called by generated install functions.
+    pub fn install(&self, info: &'static ResponderInfo, call: ResponderFn<R>) -> bool {
+        self.slot.set((info, call)).is_ok()
+    }
+
+    /// The responder, if the registry installed one.
+    #[inline]
+    pub(crate) fn responder(&self) -> Option<&(&'static ResponderInfo, ResponderFn<R>)> {
+        self.slot.get()
+    }
+}
+
+/// One `#[responds]` method: what it answers, where it is.
+#[derive(Debug)]
+pub struct ResponderInfo {
+    /// The request's name.
+    pub(crate) request: &'static str,
+    /// The plugin's name.
+    pub(crate) plugin: &'static str,
+    /// `Type::method`, with the module path.
+    pub(crate) method: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    /// `#[responds(timeout = "..")]`: over the system's request timeout.
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl ResponderInfo {
+    /// The request's name.
+    pub fn request(&self) -> &'static str {
+        self.request
+    }
+    /// The plugin the responder is a method of.
+    pub fn plugin(&self) -> &'static str {
+        self.plugin
+    }
+    /// `module::Type::method`.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+    /// Its source file.
+    pub fn file(&self) -> &'static str {
+        self.file
+    }
+    /// Its source line.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+    /// Its own timeout, if it has one.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+impl fmt::Display for ResponderInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}:{})", self.method, self.file, self.line)
+    }
+}
+
+/// What `#[responds]` declares of one method. Data only.
+#[doc(hidden)]
+pub struct ResponderMeta {
+    pub plugin: &'static str,
+    pub method: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    pub timeout: Option<Duration>,
+}
+
+/// One responder's registration (travels with its plugin's `PluginDecl`). Built by
+/// `#[responds]`.
+#[doc(hidden)]
+pub struct ResponderDecl {
+    pub(crate) request: TypeId,
+    pub(crate) info: ResponderInfo,
+    /// Puts the responder in its request type's table.
+    pub(crate) install: fn(&'static ResponderInfo) -> bool,
+}
+
+impl ResponderDecl {
+    /// The responder of `R` whose `install` puts its function in `R`'s table.
+    pub const fn new<R: Request>(
+        meta: ResponderMeta,
+        install: fn(&'static ResponderInfo) -> bool,
+    ) -> Self {
+        ResponderDecl {
+            request: TypeId::of::<R>(),
+            info: ResponderInfo {
+                request: R::NAME,
+                plugin: meta.plugin,
+                method: meta.method,
+                file: meta.file,
+                line: meta.line,
+                timeout: meta.timeout,
+            },
+            install,
+        }
+    }
+}
+
+/// One element of the request slice. Built by `#[derive(Request)]`.
+#[doc(hidden)]
+pub struct RequestDecl {
+    pub(crate) type_id: TypeId,
+    pub(crate) name: &'static str,
+    pub(crate) type_name: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+}
+
+impl RequestDecl {
+    /// Describes request type `R`; `type_name` is its path (`module_path!()` and its name).
+    pub const fn new<R: Request>(type_name: &'static str, file: &'static str, line: u32) -> Self {
+        RequestDecl {
+            type_id: TypeId::of::<R>(),
+            name: R::NAME,
+            type_name,
+            file,
+            line,
+        }
+    }
+}
+
+/// What a responder returns: `Result<Response, E>`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a `#[responds]` method returns `Result<{T}, E>` (the request's response), not `{Self}`",
+    label = "must be `Result<{T}, E>` with `E: std::error::Error + Send + Sync + 'static`"
+)]
+pub trait IntoResponse<T> {
+    fn into_response(self) -> Result<T, BoxError>;
+}
+
+impl<T, E: Into<BoxError>> IntoResponse<T> for Result<T, E> {
+    fn into_response(self) -> Result<T, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// The future of a responder whose plugin is not running.
+#[doc(hidden)]
+#[cold]
+pub fn responder_inactive<'a, T: Send + 'a>() -> ResponderFuture<'a, T> {
+    let inactive = Box::new(super::host::PluginInactive) as BoxError;
+    responder_future(std::future::ready(Err(inactive)))
+}
+
+/// A responder's future, in place if it fits (generated thunks make theirs with it).
+#[doc(hidden)]
+#[inline(always)]
+pub fn responder_future<'a, T, F>(future: F) -> ResponderFuture<'a, T>
+where
+    F: std::future::Future<Output = Result<T, BoxError>> + Send + 'a,
+{
+    stackfuture::StackFuture::from_or_box(future)
+}
