@@ -46,9 +46,9 @@ use staticbus::{DynamicEvent, EventSystem};
 use staticbus_benches::{
     ASYNC_BATCH, AsyncPublish, BROADCAST, BroadcastChannel, BusChannel, CHANNEL_BATCH,
     CHANNEL_CAPACITY, DYN_PAYLOAD, DYN_TOPIC, DynamicPush, EightMixed, OneFree, OnePlugin, Quoter,
-    REQUEST_BATCH, StringMap, Tick, TypeIdMap, TypedBroadcast, TypedChannel, channel_runtime,
-    checked_system, consume, direct_batch, direct_call, dyn_event, emit, emit_dynamic,
-    oneshot_batch, publish_now, record, request_batch, run_batch,
+    REQUEST_BATCH, StringMap, Tick, TypeIdMap, TypedBroadcast, TypedChannel, call_batch,
+    channel_runtime, checked_system, consume, direct_batch, direct_call, dyn_event, emit,
+    emit_dynamic, oneshot_batch, publish_now, record, request_batch, run_batch,
 };
 
 fn static_dispatch(c: &mut Criterion) {
@@ -291,6 +291,7 @@ fn requests(c: &mut Criterion) {
     let expected = direct_batch(&rt, &quoter, REQUEST_BATCH);
     assert_eq!(request_batch(&rt, &system, REQUEST_BATCH), expected);
     assert_eq!(oneshot_batch(&rt, REQUEST_BATCH), expected);
+    assert_eq!(call_batch(&rt, &system, REQUEST_BATCH), expected);
     let mut group = c.benchmark_group("requests");
     group.throughput(Throughput::Elements(REQUEST_BATCH as u64));
     group.bench_function("direct_async_call", |b| {
@@ -301,6 +302,9 @@ fn requests(c: &mut Criterion) {
     });
     group.bench_function("oneshot_spawned_task", |b| {
         b.iter(|| oneshot_batch(&rt, REQUEST_BATCH))
+    });
+    group.bench_function("call_by_name_json", |b| {
+        b.iter(|| call_batch(&rt, black_box(&system), REQUEST_BATCH))
     });
     group.finish();
 }

@@ -1,7 +1,8 @@
 //! What a typed request costs: `system.request(r).await` to an inline responder (an async
 //! method that answers without waiting), against the same async function called directly,
 //! and against what users would write by hand: a `tokio::sync::oneshot` round trip through a
-//! spawned task. Each in batches of [`REQUEST_BATCH`], awaited in one task (`block_on`).
+//! spawned task; and the same request by name with JSON (`call`). Each in batches of
+//! [`REQUEST_BATCH`], awaited in one task (`block_on`).
 
 use std::hint::black_box;
 
@@ -11,7 +12,7 @@ use staticbus::{EventSystem, Request, plugin};
 pub const REQUEST_BATCH: usize = 1000;
 
 /// The request: a product's quantity to price.
-#[derive(Request, Debug, Clone, Copy)]
+#[derive(Request, Debug, Clone, Copy, serde::Deserialize)]
 #[request(response = u64, name = "bench.quote")]
 pub struct Quote {
     /// How many.
@@ -46,6 +47,19 @@ pub fn request_batch(rt: &tokio::runtime::Runtime, system: &EventSystem, n: usiz
         for i in 0..n {
             let quote = Quote { quantity: i as u64 };
             sum += system.request(black_box(quote)).await.unwrap_or(0);
+        }
+        sum
+    })
+}
+
+/// `n` calls by name (`system.call("bench-quoter", "quote", json)`) in one task.
+pub fn call_batch(rt: &tokio::runtime::Runtime, system: &EventSystem, n: usize) -> u64 {
+    rt.block_on(async {
+        let mut sum = 0;
+        for i in 0..n {
+            let args = serde_json::json!({ "quantity": i as u64 });
+            let answer = system.call("bench-quoter", "quote", black_box(args)).await;
+            sum += answer.ok().and_then(|v| v.as_u64()).unwrap_or(0);
         }
         sum
     })

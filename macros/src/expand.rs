@@ -129,6 +129,7 @@ fn responders(
             let request = sig.request;
             let thunk = format_ident!("__staticbus_responder_{}", ident, span = span);
             let install = format_ident!("__staticbus_install_{}", ident, span = span);
+            let json = format_ident!("__staticbus_json_{}", ident, span = span);
             let response = quote!(<#request as #krate::Request>::Response);
             let ctx = context_ident();
             let (make_ctx, args) = if sig.context {
@@ -162,6 +163,13 @@ fn responders(
                 fn #install(info: &'static #krate::ResponderInfo) -> bool {
                     <#request as #krate::Request>::__table().install(info, #thunk)
                 }
+
+                fn #json() -> ::core::option::Option<#p::JsonCallFn> {
+                    #[allow(unused_imports)]
+                    use #p::{CallProbeFallback as _, CallProbeJson as _};
+                    let probe = &&#p::CallProbe::<#request>(::core::marker::PhantomData);
+                    probe.json_call()
+                }
             };
             let timeout = match method.args.timeout.as_ref().map(|t| t.nanos) {
                 Some(nanos) => {
@@ -170,17 +178,20 @@ fn responders(
                 None => quote!(::core::option::Option::None),
             };
             let function = format!("{type_name}::{ident}");
+            let short = syn::ext::IdentExt::unraw(ident).to_string();
             let line = quote_spanned!(ident.span()=> ::core::line!());
             let decl = quote! {
                 #p::ResponderDecl::new::<#request>(
                     #p::ResponderMeta {
                         plugin: #name,
+                        name: #short,
                         method: ::core::concat!(::core::module_path!(), "::", #function),
                         file: ::core::file!(),
                         line: #line,
                         timeout: #timeout,
                     },
                     #install,
+                    #json,
                 )
             };
             (thunk_fn, decl)

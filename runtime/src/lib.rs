@@ -181,7 +181,8 @@ pub use linked::{
     BoxError, CircuitBreaker, CircuitOpen, CircuitState, ConfigError, Emitted, EventInfo,
     HandlerError, HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef,
     HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry,
-    RegistryProblem, Request, ResponderInfo, Retry, StaticEvent, registry,
+    RegistryProblem, Request, RequestError, RequestFuture, ResponderInfo, Retry, StaticEvent,
+    registry,
 };
 pub use pipeline::{
     BatchBuilder, BatchError, BatchProcessor, BatchReport, ChainCompleted, ChainFailed,
@@ -191,12 +192,12 @@ pub use pipeline::{
     StageFuture, StageOutcome, stage_fn,
 };
 pub use system::{
-    AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
+    AsyncHandlerFn, CallError, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
     EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType,
     PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
     PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
-    Receive, Redriven, ReportedPublish, RequestCall, RequestError, RequestFuture, ShutdownReport,
-    SubscribeOptions, SyncHandlerFn, SystemHandle,
+    Receive, Redriven, ReportedPublish, RequestCall, ShutdownReport, SubscribeOptions,
+    SyncHandlerFn, SystemHandle,
 };
 
 pub use staticbus_macros::{
@@ -246,8 +247,9 @@ pub mod __private {
         Table, ValueProbe, inactive, inactive_async, parse_config, take_config,
     };
     pub use crate::linked::{
-        IntoResponse, REQUESTS, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture,
-        ResponderMeta, ResponderTable, responder_future, responder_inactive,
+        CallProbe, CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS,
+        RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderTable,
+        responder_future, responder_inactive,
     };
 
     /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may

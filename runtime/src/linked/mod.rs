@@ -13,6 +13,7 @@
 //! the one [`invoke`] step. This layer imports nothing from the rest of the crate.
 
 mod breaker;
+pub(crate) mod call;
 mod config;
 mod event;
 mod guarded;
@@ -23,6 +24,7 @@ pub(crate) mod invoke;
 mod plugin;
 mod registry;
 pub(crate) mod request;
+pub(crate) mod requesting;
 mod retry;
 mod table;
 
@@ -31,6 +33,7 @@ mod tests;
 
 pub(crate) use breaker::{Admission, Breaker};
 pub use breaker::{CircuitBreaker, CircuitOpen, CircuitState};
+pub use call::{CallProbe, CallProbeFallback, CallProbeJson, JsonCallFn};
 pub use config::{ConfigError, ConfigSection, NoConfig, parse_config, take_config};
 pub(crate) use config::{ENABLED, PLUGINS_KEY, line_of};
 pub use event::{
@@ -57,6 +60,7 @@ pub use request::{
     IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderInfo,
     ResponderMeta, ResponderTable, responder_future, responder_inactive,
 };
+pub use requesting::{RequestError, RequestFuture};
 pub use retry::{Permanent, Retry};
 pub use table::{Emitted, Table};
 

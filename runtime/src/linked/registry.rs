@@ -232,6 +232,16 @@ impl Registry {
         &self.responders
     }
 
+    /// The responder of plugin `plugin` named `method`, for a call by name.
+    pub(crate) fn responder_named(
+        &self,
+        plugin: &str,
+        method: &str,
+    ) -> Option<&'static ResponderDecl> {
+        let decl = self.plugins.decls().find(|d| d.info.name() == plugin)?;
+        decl.responders.iter().find(|r| r.info.name == method)
+    }
+
     /// Every linked event type, sorted by name.
     pub fn events(&self) -> &[EventInfo] {
         &self.events

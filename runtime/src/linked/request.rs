@@ -29,7 +29,7 @@ pub trait Request: Send + Sized + 'static {
 /// allocation); a larger one is boxed.
 pub(crate) const RESPONDER_FUTURE_BYTES: usize = 128;
 
-/// A responder's future: in place when it fits in [`RESPONDER_FUTURE_BYTES`], else boxed.
+/// A responder's future: in place when it fits in 128 bytes, else boxed.
 pub type ResponderFuture<'a, T> =
     stackfuture::StackFuture<'a, Result<T, BoxError>, RESPONDER_FUTURE_BYTES>;
 
@@ -76,6 +76,8 @@ pub struct ResponderInfo {
     pub(crate) request: &'static str,
     /// The plugin's name.
     pub(crate) plugin: &'static str,
+    /// The method's own name.
+    pub(crate) name: &'static str,
     /// `Type::method`, with the module path.
     pub(crate) method: &'static str,
     pub(crate) file: &'static str,
@@ -92,6 +94,10 @@ impl ResponderInfo {
     /// The plugin the responder is a method of.
     pub fn plugin(&self) -> &'static str {
         self.plugin
+    }
+    /// The method's own name (what [`EventSystem::call`](crate::EventSystem::call) takes).
+    pub fn name(&self) -> &'static str {
+        self.name
     }
     /// `module::Type::method`.
     pub fn method(&self) -> &'static str {
@@ -121,6 +127,8 @@ impl fmt::Display for ResponderInfo {
 #[doc(hidden)]
 pub struct ResponderMeta {
     pub plugin: &'static str,
+    /// The method's own name: what calls by name use.
+    pub name: &'static str,
     pub method: &'static str,
     pub file: &'static str,
     pub line: u32,
@@ -135,6 +143,8 @@ pub struct ResponderDecl {
     pub(crate) info: ResponderInfo,
     /// Puts the responder in its request type's table.
     pub(crate) install: fn(&'static ResponderInfo) -> bool,
+    /// Its call with JSON, if its request and response are serde types.
+    pub(crate) json: fn() -> Option<super::call::JsonCallFn>,
 }
 
 impl ResponderDecl {
@@ -142,18 +152,21 @@ impl ResponderDecl {
     pub const fn new<R: Request>(
         meta: ResponderMeta,
         install: fn(&'static ResponderInfo) -> bool,
+        json: fn() -> Option<super::call::JsonCallFn>,
     ) -> Self {
         ResponderDecl {
             request: TypeId::of::<R>(),
             info: ResponderInfo {
                 request: R::NAME,
                 plugin: meta.plugin,
+                name: meta.name,
                 method: meta.method,
                 file: meta.file,
                 line: meta.line,
                 timeout: meta.timeout,
             },
             install,
+            json,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`Call::ROOT`], a [`HandlerContext`] with a call caused by the event being handled.
 
 mod builder;
+mod call;
 mod channel;
 mod context;
 mod dead_letters;
@@ -28,6 +29,7 @@ use crate::dynamic::DynamicEvent;
 use crate::linked::{Call, Emitted, Host, Plugin, Registry, StaticEvent, StaticRef, registry};
 
 pub use builder::{EventSystemBuilder, ImplementationType};
+pub use call::CallError;
 pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
 pub use context::{HandlerContext, SystemHandle};
 pub use dead_letters::Redriven;
@@ -39,7 +41,7 @@ pub use plugins::{
 };
 pub use reported::{PublishReport, ReportedPublish};
 pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
-pub use request::{RequestCall, RequestError, RequestFuture};
+pub use request::RequestCall;
 pub use subscribe::{AsyncHandlerFn, SubscribeOptions, SyncHandlerFn};
 
 use builder::Config;
