@@ -249,7 +249,8 @@ impl Plugin {
                     if on_args.is_some() || marked.is_some() || responds.is_some() {
                         errors.spanned(
                             &a,
-                            "a method is one of a handler (`#[on]`), `#[init]`, `#[start]` or                              `#[shutdown]`, not several",
+                            "a method is one of a handler (`#[on]`), a responder \
+                             (`#[responds]`), `#[init]`, `#[start]` or `#[shutdown]`, not several",
                         );
                     } else if hooks[kind as usize].is_some() {
                         errors.spanned(
@@ -270,7 +271,8 @@ impl Plugin {
                 } else if marked.is_some() || responds.is_some() {
                     errors.spanned(
                         &a,
-                        "a method is one of a handler (`#[on]`), `#[init]`, `#[start]` or                          `#[shutdown]`, not several",
+                        "a method is one of a handler (`#[on]`), a responder \
+                         (`#[responds]`), `#[init]`, `#[start]` or `#[shutdown]`, not several",
                     );
                 } else {
                     on_args = Some(on_attr_args(&a, errors));

@@ -32,7 +32,8 @@ pub enum Error {
     /// `build()` cannot make these plugins: their `#[init]` or `#[start]` is async work that
     /// only [`start`](crate::EventSystemBuilder::start) awaits.
     #[error(
-        "plugin(s) {plugins:?} have an `#[init]` or `#[start]` method: build the system with          `EventSystem::builder().start().await` instead of `build()`"
+        "plugin(s) {plugins:?} have an `#[init]` or `#[start]` method: build the system with \
+         `EventSystem::builder().start().await` instead of `build()`"
     )]
     NeedsStart {
         /// The plugins with an `#[init]` or `#[start]`.
