@@ -199,7 +199,9 @@ pub use system::{
     SystemHandle,
 };
 
-pub use staticbus_macros::{StaticEvent, handler, init, on, plugin, shutdown, start};
+pub use staticbus_macros::{
+    StaticEvent, config_changed, handler, init, on, plugin, shutdown, start,
+};
 
 /// The names most programs need: `use staticbus::prelude::*;`.
 pub mod prelude {
@@ -237,11 +239,12 @@ pub mod __private {
     pub use linkme;
 
     pub use crate::linked::{
-        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigSection,
-        EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, HookFn,
-        Host, InitFn, IntoHandlerResult, JsonProbeFallback, JsonProbeSerialize, Lifecycle,
-        NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey, PluginKeyed, Probes, SyncFn,
-        Table, ValueProbe, inactive, inactive_async, parse_config, take_config,
+        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,
+        ConfigSection, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
+        HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
+        JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey,
+        PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async, parse_config,
+        take_config,
     };
 
     /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may
