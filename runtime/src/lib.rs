@@ -191,12 +191,12 @@ pub use pipeline::{
     StageFuture, StageOutcome, stage_fn,
 };
 pub use system::{
-    AsyncHandlerFn, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
-    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType,
-    PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
-    PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
-    Receive, Redriven, ReportedPublish, ShutdownReport, SubscribeOptions, SyncHandlerFn,
-    SystemHandle,
+    AsyncHandlerFn, CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, ConfigRejected, ConfigReloaded,
+    DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem, EventSystemBuilder,
+    HandlerContext, HealthIssue, HealthReport, ImplementationType, PluginContext, PluginFailed,
+    PluginLoaded, PluginProblem, PluginStarted, PluginState, PluginStatus, PluginStopped, Publish,
+    PublishFuture, PublishReport, Publishable, Published, Receive, Redriven, ReloadFailure,
+    ReportedPublish, ShutdownReport, SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
 
 pub use staticbus_macros::{

@@ -396,8 +396,8 @@ impl EventSystemBuilder {
         if !missing.is_empty() {
             return Err(Error::MissingPlugins { missing, linked });
         }
-        let prepared =
-            plugins::prepare(self.plugin_config.as_ref(), registry).map_err(Error::Plugins)?;
+        let prepared = plugins::prepare(self.plugin_config.as_ref(), registry, |_| Vec::new())
+            .map_err(Error::Plugins)?;
         registry.prepare_tables();
         tracing::debug!(
             plugins = ?linked,
