@@ -1,7 +1,7 @@
 //! A configuration reloaded at run time, all or nothing: a valid file tells the running
 //! plugins whose section changed (`#[config_changed]`), stops the ones it disables and makes
 //! and starts the ones it enables; an invalid one changes nothing and is announced on
-//! `staticbus.config.rejected`.
+//! `staticbus.config.rejected`. `watch_config(true)` does it on each save, debounced.
 //!
 //! Every plugin of this file is linked into every system it builds: each test's
 //! configuration disables the plugins it is not about. Each test has a directory of its own.
@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use staticbus::{
@@ -255,6 +255,15 @@ async fn start(dir: &Dir, config: &Config) -> EventSystem {
 fn state(system: &EventSystem, name: &str) -> PluginState {
     let plugins = system.plugins();
     plugins.iter().find(|p| p.name() == name).unwrap().state
+}
+
+/// Waits (real time, at most 5 s) until `done`.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -540,6 +549,23 @@ async fn a_plugin_whose_init_fails_at_run_time_leaves_its_dependents_unmade() {
 #[tokio::test]
 async fn reloading_needs_a_configuration_file() {
     let value: toml::Table = toml::from_str(&Config::default().text()).unwrap();
+    let err = EventSystem::builder()
+        .config(&value)
+        .watch_config(true)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { option: "watch_config", reason } if reason.contains("given in code")),
+        "{err}"
+    );
+    let err = EventSystem::builder()
+        .watch_config(true)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { option: "watch_config", reason } if reason.contains("none was given")),
+        "{err}"
+    );
     let system = EventSystem::builder().config(&value).build().unwrap();
     let err = system.reload_config().await.unwrap_err();
     assert!(
@@ -552,4 +578,116 @@ async fn reloading_needs_a_configuration_file() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn watching_needs_a_tokio_runtime() {
+    let dir = Dir::new("no-runtime");
+    dir.write(&Config::default().text());
+    let err = EventSystem::builder()
+        .config_file(dir.file())
+        .watch_config(true)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { option: "watch_config", reason } if reason.contains("Tokio runtime")),
+        "{err}"
+    );
+}
+
+async fn watched(dir: &Dir, config: &Config) -> EventSystem {
+    dir.write(&config.text());
+    EventSystem::builder()
+        .config_file(dir.file())
+        .watch_config(true)
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_watcher_applies_each_save() {
+    let dir = Dir::new("watch");
+    let mut config = Config {
+        tuner: Some(1),
+        ..Config::default()
+    };
+    let system = watched(&dir, &config).await;
+    let rejected = system.subscribe_topic(CONFIG_REJECTED_TOPIC).unwrap();
+    let tuner = system.plugin::<Tuner>().unwrap();
+
+    // Written in place.
+    config.tuner = Some(7);
+    dir.write(&config.text());
+    until("level 7", || tuner.level() == 7).await;
+
+    // Saved as editors do: another file renamed over it.
+    config.tuner = Some(8);
+    let temp = dir.0.join(".staticbus.toml.swp");
+    std::fs::write(&temp, config.text()).unwrap();
+    std::fs::rename(&temp, dir.file()).unwrap();
+    until("level 8", || tuner.level() == 8).await;
+
+    // An invalid save is announced and changes nothing.
+    dir.write(&config.text().replace("level = 8", "level = \"high\""));
+    let event = rejected
+        .receive_timeout(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let announced = event.downcast_ref::<ConfigRejected>().unwrap();
+    assert_eq!(announced.problems.len(), 1, "{announced:?}");
+    assert!(
+        announced.problems[0].contains("invalid type"),
+        "{announced:?}"
+    );
+    assert_eq!(tuner.level(), 8);
+
+    // Shut down: the watcher stops.
+    system.shutdown(Duration::from_secs(1)).await;
+    config.tuner = Some(9);
+    dir.write(&config.text());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(tuner.level(), 8);
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_is_one_reload() {
+    let dir = Dir::new("burst");
+    let mut config = Config {
+        tuner: Some(1),
+        ..Config::default()
+    };
+    let system = watched(&dir, &config).await;
+    let tuner = system.plugin::<Tuner>().unwrap();
+    // Each write is several file events (an editor's save more), 30 ms after the last one:
+    // well within the 200 ms the watcher waits for quiet, but long enough for a watcher
+    // without a debounce to reload in between (the runtime runs it while this test sleeps).
+    for level in 2..=6 {
+        config.tuner = Some(level);
+        dir.write(&config.text());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    until("level 6", || tuner.level() == 6).await;
+    // A late event may reload the same file again, which changes no section.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(tuner.changes(), 1);
+}
+
+#[tokio::test]
+async fn the_watcher_does_not_keep_the_system_alive() {
+    let dir = Dir::new("weak");
+    let system = watched(
+        &dir,
+        &Config {
+            tuner: Some(1),
+            ..Config::default()
+        },
+    )
+    .await;
+    let handle = system.downgrade();
+    drop(system);
+    assert!(handle.upgrade().is_none());
+    // A change after that finds no system to reload.
+    dir.write(&Config::default().text());
+    tokio::time::sleep(Duration::from_millis(400)).await;
 }

@@ -301,10 +301,10 @@ impl EventSystem {
     /// Stops accepting publishes and subscriptions (they fail with [`Error::Shutdown`]),
     /// waits up to `deadline` (any duration; one too long to represent is no deadline) for
     /// those in flight, then closes every pull subscriber: receivers get what is buffered,
-    /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller. A
-    /// configuration reload that is running is waited for (up to `deadline` too; one still
-    /// running after it makes no more plugins). Then the plugins are shut down, in reverse
-    /// dependency order, each `#[shutdown]` within the builder's
+    /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller. The
+    /// configuration watcher stops, and a reload that is running is waited for (up to
+    /// `deadline` too; one still running after it makes no more plugins). Then the plugins
+    /// are shut down, in reverse dependency order, each `#[shutdown]` within the builder's
     /// [`plugin_shutdown_timeout`](EventSystemBuilder::plugin_shutdown_timeout)
     /// (`plugin.stopped`, or `plugin.failed`, is emitted for each); their handlers are skipped
     /// from then on.
@@ -318,6 +318,7 @@ impl EventSystem {
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let drained = self.bus.shutdown(deadline).await;
         let reload = &self.core().reload;
+        reload.stop_watching();
         reload.settle(deadline).await;
         self.stop_plugins(self.core().plugin_shutdown_timeout).await;
         let clean = drained.in_flight == 0 && drained.detached.is_empty();

@@ -1,7 +1,7 @@
 //! Plugins as components of a system: their configuration (`config.rs`), the order they are
 //! made in (`order.rs`), their lifecycle (`lifecycle.rs`: made, started, stopped, each step
 //! published as an event of `events.rs`), the state each is in, and a configuration reloaded
-//! at run time (`reload.rs`, all or nothing).
+//! at run time (`reload.rs`, all or nothing; `watch.rs` watches the file).
 //!
 //! The static layer gives every plugin a slot in each system's arena and a state byte that
 //! says whether its handlers run; this layer decides when: a plugin's handlers run from the
@@ -13,6 +13,7 @@ mod events;
 mod lifecycle;
 mod order;
 mod reload;
+mod watch;
 
 use std::any::Any;
 use std::fmt;
@@ -29,6 +30,7 @@ pub(crate) use reload::Reload;
 pub use reload::{
     CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, ConfigRejected, ConfigReloaded, ReloadFailure,
 };
+pub(crate) use watch::Watch;
 
 /// Where a plugin is in its life, in one system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

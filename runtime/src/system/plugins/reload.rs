@@ -80,12 +80,15 @@ pub struct ReloadFailure {
     pub error: String,
 }
 
-/// A system's configuration as reloads see it: where it comes from, and the one in force.
+/// A system's configuration as reloads see it: where it comes from, the one in force, and
+/// the watcher's stop signal.
 pub(crate) struct Reload {
     source: Option<Source>,
     /// The configuration in force. Its lock is held for a whole reload, so reloads run one
     /// at a time, and a shutdown waits for the one running.
     current: tokio::sync::Mutex<Loaded>,
+    /// Dropped (with the system, or by `shutdown`) to stop the watcher's task.
+    watching: parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Reload {
@@ -93,7 +96,18 @@ impl Reload {
         Reload {
             source: prepared.source.clone(),
             current: tokio::sync::Mutex::new(prepared.loaded.clone()),
+            watching: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Keeps the watcher's stop signal: dropping it stops the watcher.
+    pub(crate) fn watching(&self, stop: tokio::sync::oneshot::Sender<()>) {
+        *self.watching.lock() = Some(stop);
+    }
+
+    /// Stops the watcher, if there is one.
+    pub(crate) fn stop_watching(&self) {
+        self.watching.lock().take();
     }
 
     /// Waits (up to `deadline`) for a reload that is running to finish.
@@ -103,8 +117,9 @@ impl Reload {
 }
 
 impl EventSystem {
-    /// Reads the configuration file again and applies it, all or nothing (call it on
-    /// `SIGHUP`, say).
+    /// Reads the configuration file again and applies it, all or nothing: what
+    /// [`watch_config`](crate::EventSystemBuilder::watch_config) does on each change, and
+    /// what a program without a watcher calls (on `SIGHUP`, say).
     ///
     /// The whole file is read and checked as `build()` checks it: its shape, every enabled
     /// plugin's section (read by the plugin's reader: unknown keys and type errors are
