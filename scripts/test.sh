@@ -26,6 +26,7 @@ step "examples that check their own counts"
 cargo run -q --example quickstart >/dev/null
 cargo run -q --example reliability
 cargo run -q --example plugins >/dev/null
+cargo run -q --example quality_monitor >/dev/null
 
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app

@@ -79,21 +79,31 @@ pub(crate) enum HookKind {
     Start,
     /// `#[shutdown]`: runs when the system shuts down.
     Shutdown,
+    /// `#[config_changed]`: told of a new configuration section by a reload.
+    ConfigChanged,
 }
 
 impl HookKind {
-    const ALL: [HookKind; 3] = [HookKind::Init, HookKind::Start, HookKind::Shutdown];
+    /// How many kinds there are (the length of the arrays indexed by kind).
+    pub(crate) const COUNT: usize = 4;
+    pub(crate) const ALL: [HookKind; HookKind::COUNT] = [
+        HookKind::Init,
+        HookKind::Start,
+        HookKind::Shutdown,
+        HookKind::ConfigChanged,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             HookKind::Init => "init",
             HookKind::Start => "start",
             HookKind::Shutdown => "shutdown",
+            HookKind::ConfigChanged => "config_changed",
         }
     }
 }
 
-/// A method marked `#[init]`, `#[start]` or `#[shutdown]`.
+/// A method marked `#[init]`, `#[start]`, `#[shutdown]` or `#[config_changed]`.
 pub(crate) struct Hook {
     /// Its position among the impl's items.
     index: usize,
@@ -159,8 +169,8 @@ pub(crate) struct Plugin {
     pub(crate) args: Args,
     /// The methods marked `#[on]`, in order.
     pub(crate) methods: Vec<OnMethod>,
-    /// The lifecycle methods, by [`HookKind`] (init, start, shutdown).
-    pub(crate) hooks: [Option<Hook>; 3],
+    /// The lifecycle methods, by [`HookKind`] (init, start, shutdown, config_changed).
+    pub(crate) hooks: [Option<Hook>; HookKind::COUNT],
     /// The methods marked `#[responds]`, in order.
     pub(crate) responders: Vec<OnMethod>,
     /// The runtime crate's path, as generated code names it (found once: `#[on]` markers
@@ -204,7 +214,7 @@ impl Plugin {
         };
         let runtime = attr::runtime_path(args.krate.as_ref());
         let mut methods = Vec::new();
-        let mut hooks: [Option<Hook>; 3] = [None, None, None];
+        let mut hooks: [Option<Hook>; HookKind::COUNT] = [const { None }; HookKind::COUNT];
         let mut responders = Vec::new();
         for (index, item) in imp.items.iter_mut().enumerate() {
             let syn::ImplItem::Fn(method) = item else {

@@ -411,8 +411,8 @@ fn item_head(item: &syn::Item) -> TokenStream {
     }
 }
 
-/// `#[init]`, `#[start]`, `#[shutdown]` or `#[responds]` reached on its own: they only mean
-/// something inside a `#[plugin]` impl.
+/// A marker (`#[init]`, `#[start]`, `#[shutdown]`, `#[config_changed]`, `#[responds]`)
+/// reached on its own: they only mean something inside a `#[plugin]` impl.
 pub(crate) fn hook_outside_plugin(marker: &str, item: TokenStream) -> TokenStream {
     let msg = format!("`#[{marker}]` marks a method inside a `#[plugin]` impl block");
     let err = match syn::parse2::<syn::ItemFn>(item.clone()) {
@@ -447,7 +447,7 @@ pub(crate) fn on_outside_plugin(item: TokenStream) -> TokenStream {
 pub(crate) enum HookArg<'a> {
     /// A reference: the `&PluginContext`.
     Context,
-    /// A value: the plugin's configuration, of this type (`#[init]` only).
+    /// A value: the plugin's configuration, of this type (`#[init]` and `#[config_changed]`).
     Config(&'a syn::Type),
 }
 
@@ -469,18 +469,52 @@ impl HookSig<'_> {
     }
 }
 
-/// Checks the plugin's `#[init]`, `#[start]` and `#[shutdown]` methods (by
-/// [`HookKind`](crate::ast::HookKind) order); `None` for one that is absent or has a problem.
-pub(crate) fn hooks<'a>(plugin: &'a Plugin, errors: &mut Errors) -> [Option<HookSig<'a>>; 3] {
-    let mut checked: [Option<HookSig<'a>>; 3] = [None, None, None];
-    for kind in [HookKind::Init, HookKind::Start, HookKind::Shutdown] {
+/// Checks the plugin's `#[init]`, `#[start]`, `#[shutdown]` and `#[config_changed]` methods
+/// (by [`HookKind`](crate::ast::HookKind) order); `None` for one that is absent or has a
+/// problem.
+pub(crate) fn hooks<'a>(
+    plugin: &'a Plugin,
+    errors: &mut Errors,
+) -> [Option<HookSig<'a>>; HookKind::COUNT] {
+    let mut checked: [Option<HookSig<'a>>; HookKind::COUNT] = [const { None }; HookKind::COUNT];
+    for kind in HookKind::ALL {
         let Some(hook) = &plugin.hooks[kind as usize] else {
             continue;
         };
         let method = hook.item(&plugin.imp);
         checked[kind as usize] = hook_sig(kind, &method.sig, errors);
     }
+    check_config_changed(plugin, &mut checked, errors);
     checked
+}
+
+/// `#[config_changed]` receives what `#[init]` reads: a plugin whose `#[init]` takes no
+/// configuration (or that has none) has no section that could change.
+fn check_config_changed(
+    plugin: &Plugin,
+    checked: &mut [Option<HookSig<'_>>; HookKind::COUNT],
+    errors: &mut Errors,
+) {
+    let changed = HookKind::ConfigChanged as usize;
+    let Some(ty) = checked[changed].as_ref().and_then(HookSig::config) else {
+        return;
+    };
+    let init = HookKind::Init as usize;
+    let problem = match (&plugin.hooks[init], &checked[init]) {
+        (None, _) => {
+            "this plugin has no `#[init]`, so it reads no configuration: \
+                      `#[config_changed]` receives the config value `#[init]` takes"
+        }
+        // The `#[init]` has errors of its own.
+        (Some(_), None) => return,
+        (Some(_), Some(sig)) if sig.config().is_none() => {
+            "this plugin's `#[init]` takes no configuration: `#[config_changed]` receives \
+             the config value `#[init]` takes (add it there first)"
+        }
+        (Some(_), Some(_)) => return,
+    };
+    errors.spanned(ty, problem);
+    checked[changed] = None;
 }
 
 fn hook_sig<'a>(
@@ -526,10 +560,19 @@ fn hook_sig<'a>(
                     config_seen = true;
                     args.push(HookArg::Config(ty));
                 }
+                ty if kind == HookKind::ConfigChanged && !config_seen => {
+                    config_seen = true;
+                    args.push(HookArg::Config(ty));
+                }
                 ty if kind == HookKind::Init => errors.spanned(
                     ty,
                     "`#[init]` takes at most a `&PluginContext` and one configuration value \
                      (any `serde::Deserialize` type)",
+                ),
+                ty if kind == HookKind::ConfigChanged => errors.spanned(
+                    ty,
+                    "`#[config_changed]` takes `&self`, optionally `ctx: &PluginContext`, and \
+                     one configuration value (the type `#[init]` takes)",
                 ),
                 ty => errors.spanned(
                     ty,
@@ -545,6 +588,14 @@ fn hook_sig<'a>(
         errors.spanned(
             &sig.ident,
             format!("`#[{name}]` is a method: it takes `&self` first"),
+        );
+    }
+    if kind == HookKind::ConfigChanged && !config_seen {
+        errors.spanned(
+            &sig.ident,
+            "`#[config_changed]` receives the new configuration: \
+             `#[config_changed] async fn reconfigure(&self, config: MyConfig)`, `MyConfig` the \
+             type `#[init]` takes",
         );
     }
     if kind == HookKind::Init && matches!(sig.output, syn::ReturnType::Default) {

@@ -246,7 +246,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
 pub(crate) fn plugin(
     plugin: &Plugin,
     signatures: &[Signature<'_>],
-    hooks: &[Option<HookSig<'_>>; 3],
+    hooks: &[Option<HookSig<'_>>; HookKind::COUNT],
     responder_sigs: &[ResponderSig<'_>],
 ) -> TokenStream {
     let imp = &plugin.imp;
@@ -354,9 +354,13 @@ pub(crate) fn plugin(
     }
 }
 
-/// The plugin's `Lifecycle`: its configuration reader, its `#[init]`, `#[start]` and
-/// `#[shutdown]` as type-erased functions.
-fn lifecycle(plugin: &Plugin, hooks: &[Option<HookSig<'_>>; 3], name: &syn::LitStr) -> TokenStream {
+/// The plugin's `Lifecycle`: its configuration reader, its `#[init]`, `#[start]`,
+/// `#[shutdown]` and `#[config_changed]` as type-erased functions.
+fn lifecycle(
+    plugin: &Plugin,
+    hooks: &[Option<HookSig<'_>>; HookKind::COUNT],
+    name: &syn::LitStr,
+) -> TokenStream {
     let krate = &plugin.runtime;
     let p = quote!(#krate::__private);
     let self_ty = &*plugin.imp.self_ty;
@@ -446,12 +450,46 @@ fn lifecycle(plugin: &Plugin, hooks: &[Option<HookSig<'_>>; 3], name: &syn::LitS
         )
     };
     let (start, shutdown) = (hook(HookKind::Start), hook(HookKind::Shutdown));
+    let config_changed = hooks[HookKind::ConfigChanged as usize]
+        .as_ref()
+        .map_or(none, |sig| {
+            let ident = sig.ident;
+            // The value is `#[init]`'s config type: a parameter of another type is a type
+            // error on that parameter's type.
+            let args = sig.args.iter().map(|a| match a {
+                HookArg::Context => quote!(&__ctx),
+                HookArg::Config(ty) => quote_spanned!(ty.span()=> __config),
+            });
+            let wait = sig.asyncness.then(|| quote!(.await));
+            let into = quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
+            quote! {{
+                fn __staticbus_config_changed<'a>(
+                    host: &'a #p::Host,
+                    config: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+                ) -> #p::BoxFuture<'a, #p::HandlerResult> {
+                    let __config: #config_ty = #p::take_config::<#config_ty>(config);
+                    ::std::boxed::Box::pin(async move {
+                        let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
+                            return ::core::result::Result::Ok(());
+                        };
+                        #[allow(unused_variables)]
+                        let __ctx = #krate::PluginContext::__new(host, #name);
+                        let output = this.#ident(#(#args),*)#wait;
+                        #into(output)
+                    })
+                }
+                ::core::option::Option::Some(
+                    __staticbus_config_changed as #p::ConfigChangedFn
+                )
+            }}
+        });
     quote! {
         #p::Lifecycle {
             init: #init_fn,
             config: #config,
             start: #start,
             shutdown: #shutdown,
+            config_changed: #config_changed,
         }
     }
 }

@@ -104,7 +104,10 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `Default`. `#[start]` runs once every plugin was made, `#[shutdown]` when the system shuts
 /// down; both take `&self` and optionally `ctx: &PluginContext`, and return `()` or
 /// `Result<(), E>`. A plugin with `#[init]` or `#[start]` is made by
-/// `EventSystem::builder().start().await`.
+/// `EventSystem::builder().start().await`. `#[config_changed]` is told of a new configuration
+/// section when the system reloads its configuration file: it takes `&self`, optionally
+/// `ctx: &PluginContext`, and the new value (of the type `#[init]` takes), and returns `()` or
+/// `Result<(), E>`.
 ///
 /// Responders: `#[responds] async fn price(&self, r: GetPrice) -> Result<Price, E>` (optionally
 /// `ctx: &HandlerContext<'_>` after the request; sync or async; `#[responds(timeout = "1s")]`
@@ -197,6 +200,14 @@ pub fn start(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
     let _ = args;
     check::hook_outside_plugin("shutdown", item.into()).into()
+}
+
+/// Marks the method a plugin is told of a new configuration section with, when its system
+/// reloads its configuration; see [`macro@plugin`]. An error outside a `#[plugin]` impl.
+#[proc_macro_attribute]
+pub fn config_changed(args: TokenStream, item: TokenStream) -> TokenStream {
+    let _ = args;
+    check::hook_outside_plugin("config_changed", item.into()).into()
 }
 
 /// Marks a method of a `#[plugin]` impl as a handler; see [`macro@plugin`].

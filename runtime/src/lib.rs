@@ -192,16 +192,17 @@ pub use pipeline::{
     StageFuture, StageOutcome, stage_fn,
 };
 pub use system::{
-    AsyncHandlerFn, CallError, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
+    AsyncHandlerFn, CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, CallError, ConfigRejected,
+    ConfigReloaded, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
     EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType,
     PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
     PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
-    Receive, Redriven, ReportedPublish, RequestCall, ShutdownReport, SubscribeOptions,
-    SyncHandlerFn, SystemHandle,
+    Receive, Redriven, ReloadFailure, ReportedPublish, RequestCall, ShutdownReport,
+    SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
 
 pub use staticbus_macros::{
-    Request, StaticEvent, handler, init, on, plugin, responds, shutdown, start,
+    Request, StaticEvent, config_changed, handler, init, on, plugin, responds, shutdown, start,
 };
 
 /// The names most programs need: `use staticbus::prelude::*;`.
@@ -240,11 +241,12 @@ pub mod __private {
     pub use linkme;
 
     pub use crate::linked::{
-        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigSection,
-        EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, HookFn,
-        Host, InitFn, IntoHandlerResult, JsonProbeFallback, JsonProbeSerialize, Lifecycle,
-        NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey, PluginKeyed, Probes, SyncFn,
-        Table, ValueProbe, inactive, inactive_async, parse_config, take_config,
+        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,
+        ConfigSection, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
+        HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
+        JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey,
+        PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async, parse_config,
+        take_config,
     };
     pub use crate::linked::{
         CallProbe, CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS,

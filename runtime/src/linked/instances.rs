@@ -216,6 +216,19 @@ impl Instances {
         Ok(())
     }
 
+    /// Whether plugin `index`'s instance exists (it stays until the arena is dropped: an
+    /// instance is never unmade in place, since `&P` handed out may outlive its plugin's run).
+    pub(crate) fn is_made(&self, index: usize) -> bool {
+        let Some((_, at)) = self.slot(index) else {
+            return false;
+        };
+        // SAFETY: `at` is a slot's address in this live arena.
+        #[allow(unsafe_code, reason = "the state byte of a slot")]
+        unsafe {
+            has_value(at)
+        }
+    }
+
     /// Lets plugin `index`'s handlers run (`live`) or skips them; a plugin whose instance
     /// does not exist stays skipped.
     pub(crate) fn set_live(&self, index: usize, live: bool) {

@@ -50,8 +50,8 @@ pub use invoke::{
     HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
 };
 pub use plugin::{
-    HookFn, InitFn, Lifecycle, Plugin, PluginDecl, PluginDefault, PluginInfo, PluginKey,
-    PluginKeyed,
+    ConfigChangedFn, HookFn, InitFn, Lifecycle, Plugin, PluginDecl, PluginDefault, PluginInfo,
+    PluginKey, PluginKeyed,
 };
 pub use registry::{
     EVENTS, EventInfo, HANDLERS, PLUGINS, REQUESTS, Registry, RegistryProblem, registry,

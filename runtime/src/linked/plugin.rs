@@ -170,6 +170,11 @@ pub type InitFn =
 /// Runs a plugin's `#[start]` or `#[shutdown]` method on its instance in the host.
 pub type HookFn = for<'a> fn(&'a Host) -> BoxFuture<'a, HandlerResult>;
 
+/// Runs a plugin's `#[config_changed]` method on its instance in the host, with the new
+/// configuration its reader returned.
+pub type ConfigChangedFn =
+    for<'a> fn(&'a Host, Box<dyn Any + Send>) -> BoxFuture<'a, HandlerResult>;
+
 /// How a plugin is made and run: what `#[plugin]` generates besides the handlers.
 #[doc(hidden)]
 pub struct Lifecycle {
@@ -181,6 +186,8 @@ pub struct Lifecycle {
     pub start: Option<HookFn>,
     /// Its `#[shutdown]`, if any.
     pub shutdown: Option<HookFn>,
+    /// Its `#[config_changed]`, if any: told of a new section by a configuration reload.
+    pub config_changed: Option<ConfigChangedFn>,
 }
 
 /// One element of the global plugin slice. Built by `#[plugin]`.

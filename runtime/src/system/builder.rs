@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::bus::{BackpressureStrategy, Settings};
 use crate::linked::registry;
 
-use super::plugins::{self, Source};
+use super::plugins::{self, Source, Watch};
 use super::{Error, EventSystem};
 
 /// Which machinery carries static events.
@@ -170,6 +170,7 @@ pub struct EventSystemBuilder {
     required_plugins: Vec<String>,
     config: Config,
     plugin_config: Option<Source>,
+    watch_config: bool,
 }
 
 impl EventSystemBuilder {
@@ -332,6 +333,27 @@ impl EventSystemBuilder {
         self
     }
 
+    /// Watches the [`config_file`](Self::config_file) and reloads it after each change, once
+    /// the file has been quiet for 200 ms (an editor's save is several events): what
+    /// [`EventSystem::reload_config`] does, all or nothing. A file with any problem changes
+    /// nothing and is announced on [`CONFIG_REJECTED_TOPIC`](crate::CONFIG_REJECTED_TOPIC);
+    /// a valid one starts the plugins it enables, stops the ones it disables and tells the
+    /// running ones whose section changed (`#[config_changed]`). Default off.
+    ///
+    /// The file's directory is watched (editors replace a file by renaming another over
+    /// it), from before the file is first read, so no change is missed. The watcher runs on
+    /// the Tokio runtime the system is built on, holds the system weakly (dropping its last
+    /// clone stops it) and stops at [`shutdown`](EventSystem::shutdown).
+    ///
+    /// Only a configuration file can change: with a configuration given in code
+    /// ([`config`](Self::config)), or none, `build()` and `start()` fail with
+    /// [`Error::InvalidConfig`] naming `watch_config`, as they do outside a Tokio runtime or
+    /// when the directory cannot be watched.
+    pub fn watch_config(mut self, on: bool) -> Self {
+        self.watch_config = on;
+        self
+    }
+
     /// How long each plugin's `#[shutdown]` may run (at a system's shutdown, or while a
     /// failed start is rolled back) before it is abandoned and the plugin marked failed.
     /// Default 5 s. Any duration is valid: one too long to be a deadline is none.
@@ -361,7 +383,7 @@ impl EventSystemBuilder {
     /// an `#[init]` or `#[start]` method: such a system is built with
     /// [`start`](Self::start).
     pub fn build(self) -> Result<EventSystem, Error> {
-        let (config, prepared) = self.prepare()?;
+        let (config, prepared, watch) = self.prepare()?;
         let registry = registry();
         let needs: Vec<&'static str> = prepared
             .order
@@ -375,6 +397,9 @@ impl EventSystemBuilder {
         }
         let system = EventSystem::new(config, registry, &prepared);
         system.make_plugins_now();
+        if let Some(watch) = watch {
+            watch.run(&system);
+        }
         Ok(system)
     }
 
@@ -385,16 +410,41 @@ impl EventSystemBuilder {
     /// failed (`plugin.failed`), the plugins already made are shut down in reverse order,
     /// and the error ([`Error::PluginInit`], [`Error::PluginStart`]) names the plugin.
     pub async fn start(self) -> Result<EventSystem, Error> {
-        let (config, prepared) = self.prepare()?;
+        let (config, prepared, watch) = self.prepare()?;
         let deadline = config.plugin_shutdown_timeout;
         let system = EventSystem::new(config, registry(), &prepared);
         system.start_plugins(prepared.configs, deadline).await?;
+        if let Some(watch) = watch {
+            watch.run(&system);
+        }
         Ok(system)
     }
 
-    /// What `build` and `start` share: every check, and the plugins' configuration and order.
-    fn prepare(self) -> Result<(Config, plugins::Prepared), Error> {
+    /// What `build` and `start` share: every check, the watch on the configuration file (set
+    /// up before the file is read), and the plugins' configuration and order.
+    fn prepare(self) -> Result<(Config, plugins::Prepared, Option<Watch>), Error> {
         self.config.validate()?;
+        let watch = match (&self.plugin_config, self.watch_config) {
+            (_, false) => None,
+            (Some(Source::File(path)), true) => Some(Watch::new(path)?),
+            (Some(Source::Code(_)), true) => {
+                return Err(Error::InvalidConfig {
+                    option: "watch_config",
+                    reason: "watches the configuration file, and this configuration was given \
+                             in code (`config`), which cannot change: give a file with \
+                             `config_file(path)`"
+                        .to_owned(),
+                });
+            }
+            (None, true) => {
+                return Err(Error::InvalidConfig {
+                    option: "watch_config",
+                    reason: "watches the configuration file, and none was given: add \
+                             `config_file(path)`"
+                        .to_owned(),
+                });
+            }
+        };
         let registry = registry();
         if !registry.problems().is_empty() {
             return Err(Error::Registry(registry.problems().to_vec()));
@@ -408,8 +458,8 @@ impl EventSystemBuilder {
         if !missing.is_empty() {
             return Err(Error::MissingPlugins { missing, linked });
         }
-        let prepared =
-            plugins::prepare(self.plugin_config.as_ref(), registry).map_err(Error::Plugins)?;
+        let prepared = plugins::prepare(self.plugin_config.as_ref(), registry, |_| Vec::new())
+            .map_err(Error::Plugins)?;
         registry.prepare_tables();
         tracing::debug!(
             plugins = ?linked,
@@ -417,6 +467,6 @@ impl EventSystemBuilder {
             "staticbus: building event system; a plugin crate missing here was not linked \
              (add `staticbus::link!(that_crate);` to the binary)"
         );
-        Ok((self.config, prepared))
+        Ok((self.config, prepared, watch))
     }
 }

@@ -36,8 +36,9 @@ pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
 pub use plugins::{
-    PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
-    PluginStatus, PluginStopped,
+    CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, ConfigRejected, ConfigReloaded, PluginContext,
+    PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState, PluginStatus,
+    PluginStopped, ReloadFailure,
 };
 pub use reported::{PublishReport, ReportedPublish};
 pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
@@ -60,6 +61,8 @@ struct Core {
     plugin_shutdown_timeout: Duration,
     /// How long a request's responder may take, unless it or the call says otherwise.
     request_timeout: Duration,
+    /// The configuration in force, for reloads.
+    reload: plugins::Reload,
 }
 
 /// The event system: one instance of every linked plugin, static dispatch through link-time
@@ -140,6 +143,7 @@ impl EventSystem {
             plugins: plugins::Plugins::new(registry, prepared),
             plugin_shutdown_timeout: config.plugin_shutdown_timeout,
             request_timeout: config.request_timeout,
+            reload: plugins::Reload::new(prepared),
         };
         let system = EventSystem {
             host: Host::new(registry.plan(), core),
@@ -304,9 +308,11 @@ impl EventSystem {
     /// Stops accepting publishes and subscriptions (they fail with [`Error::Shutdown`]),
     /// waits up to `deadline` (any duration; one too long to represent is no deadline) for
     /// those in flight, then closes every pull subscriber: receivers get what is buffered,
-    /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller. Then the
-    /// plugins are shut down, in reverse dependency order, each `#[shutdown]` within the
-    /// builder's [`plugin_shutdown_timeout`](EventSystemBuilder::plugin_shutdown_timeout)
+    /// then [`Error::Closed`]. `emit` is not affected: it runs inline in its caller. The
+    /// configuration watcher stops, and a reload that is running is waited for (up to
+    /// `deadline` too; one still running after it makes no more plugins). Then the plugins
+    /// are shut down, in reverse dependency order, each `#[shutdown]` within the builder's
+    /// [`plugin_shutdown_timeout`](EventSystemBuilder::plugin_shutdown_timeout)
     /// (`plugin.stopped`, or `plugin.failed`, is emitted for each); their handlers are skipped
     /// from then on.
     ///
@@ -318,6 +324,9 @@ impl EventSystem {
     /// waiting for room when the buffers close fails with [`Error::DroppedAtShutdown`].
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let drained = self.bus.shutdown(deadline).await;
+        let reload = &self.core().reload;
+        reload.stop_watching();
+        reload.settle(deadline).await;
         self.stop_plugins(self.core().plugin_shutdown_timeout).await;
         let clean = drained.in_flight == 0 && drained.detached.is_empty();
         let detached = drained

@@ -22,7 +22,7 @@ pub(crate) enum Source {
 }
 
 /// A configuration read and checked at the top level.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Loaded {
     text: Arc<str>,
     source: Arc<str>,
@@ -43,6 +43,31 @@ impl Loaded {
     /// Whether plugin `name` is enabled (the default).
     pub(crate) fn enabled(&self, name: &str) -> bool {
         self.enabled.get(name).copied().unwrap_or(true)
+    }
+
+    /// Where it was read from (a file's path, or "configuration from code").
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Each plugin's section as a value, `enabled` left out, a missing section an empty
+    /// table: what a reload compares to tell which sections changed.
+    pub(crate) fn sections(&self) -> BTreeMap<String, toml::Value> {
+        let Ok(mut root) = self.text.parse::<toml::Table>() else {
+            return BTreeMap::new();
+        };
+        let Some(toml::Value::Table(plugins)) = root.remove(PLUGINS) else {
+            return BTreeMap::new();
+        };
+        plugins
+            .into_iter()
+            .map(|(name, mut section)| {
+                if let toml::Value::Table(table) = &mut section {
+                    table.remove(ENABLED);
+                }
+                (name, section)
+            })
+            .collect()
     }
 
     /// Plugin `name`'s section, for its reader.

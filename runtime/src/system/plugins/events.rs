@@ -33,14 +33,15 @@ pub struct PluginStopped {
     pub plugin: &'static str,
 }
 
-/// `plugin.failed`: a plugin's `#[init]`, `#[start]` or `#[shutdown]` failed, panicked or
-/// (shutdown) ran past its deadline.
+/// `plugin.failed`: a plugin's `#[init]`, `#[start]`, `#[shutdown]` or `#[config_changed]`
+/// failed, panicked or (shutdown) ran past its deadline. After a failed `#[config_changed]`
+/// the plugin goes on running (with the configuration it had).
 #[derive(StaticEvent, Debug, Clone, PartialEq, Eq, Serialize)]
 #[event(name = "plugin.failed")]
 pub struct PluginFailed {
     /// The plugin's name.
     pub plugin: &'static str,
-    /// `"init"`, `"start"` or `"shutdown"`.
+    /// `"init"`, `"start"`, `"shutdown"` or `"config_changed"`.
     pub phase: &'static str,
     /// What went wrong.
     pub error: String,

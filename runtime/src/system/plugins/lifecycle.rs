@@ -58,14 +58,14 @@ impl PluginContext {
 }
 
 /// A lifecycle step that failed: which plugin, in which phase, why.
-struct Failure {
-    index: usize,
-    phase: &'static str,
-    source: BoxError,
+pub(super) struct Failure {
+    pub(super) index: usize,
+    pub(super) phase: &'static str,
+    pub(super) source: BoxError,
 }
 
 impl EventSystem {
-    fn plugin_decl(&self, index: usize) -> Option<&'static PluginDecl> {
+    pub(super) fn plugin_decl(&self, index: usize) -> Option<&'static PluginDecl> {
         self.registry().plan().decls().nth(index)
     }
 
@@ -73,7 +73,7 @@ impl EventSystem {
     /// starts it (no plugin here has an `#[init]` or a `#[start]`: `build` checked).
     pub(crate) fn make_plugins_now(&self) {
         let plugins = &self.core().plugins;
-        for &index in plugins.order() {
+        for index in plugins.order() {
             let Some(decl) = self.plugin_decl(index) else {
                 continue;
             };
@@ -102,7 +102,7 @@ impl EventSystem {
         mut configs: Vec<Option<Box<dyn Any + Send>>>,
         deadline: Duration,
     ) -> Result<(), Error> {
-        let order = self.core().plugins.order().to_vec();
+        let order = self.core().plugins.order();
         let mut made = Vec::with_capacity(order.len());
         for &index in &order {
             let config = configs.get_mut(index).and_then(Option::take);
@@ -119,7 +119,7 @@ impl EventSystem {
         Ok(())
     }
 
-    async fn make_one(
+    pub(super) async fn make_one(
         &self,
         index: usize,
         config: Option<Box<dyn Any + Send>>,
@@ -164,7 +164,7 @@ impl EventSystem {
         Ok(())
     }
 
-    async fn start_one(&self, index: usize) -> Result<(), Failure> {
+    pub(super) async fn start_one(&self, index: usize) -> Result<(), Failure> {
         let Some(decl) = self.plugin_decl(index) else {
             return Ok(());
         };
@@ -211,7 +211,7 @@ impl EventSystem {
     }
 
     /// Marks plugin `index` failed in `phase` (its handlers skipped), and says so.
-    async fn failed(&self, index: usize, phase: &'static str, error: String) {
+    pub(super) async fn failed(&self, index: usize, phase: &'static str, error: String) {
         self.host.instances().set_live(index, false);
         self.core()
             .plugins
@@ -229,7 +229,7 @@ impl EventSystem {
 
     /// Shuts plugin `index` down (its `#[shutdown]`, within `deadline`), if it was made and
     /// is not stopped yet.
-    async fn stop_one(&self, index: usize, deadline: Duration) {
+    pub(super) async fn stop_one(&self, index: usize, deadline: Duration) {
         let plugins = &self.core().plugins;
         let Some(decl) = self.plugin_decl(index) else {
             return;
@@ -262,7 +262,7 @@ impl EventSystem {
     /// The shutdown's step: every plugin that was made, in reverse dependency order, each
     /// within `deadline`.
     pub(crate) async fn stop_plugins(&self, deadline: Duration) {
-        let order = self.core().plugins.order().to_vec();
+        let order = self.core().plugins.order();
         for &index in order.iter().rev() {
             self.stop_one(index, deadline).await;
         }

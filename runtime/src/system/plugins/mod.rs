@@ -1,6 +1,7 @@
 //! Plugins as components of a system: their configuration (`config.rs`), the order they are
 //! made in (`order.rs`), their lifecycle (`lifecycle.rs`: made, started, stopped, each step
-//! published as an event of `events.rs`) and the state each is in.
+//! published as an event of `events.rs`), the state each is in, and a configuration reloaded
+//! at run time (`reload.rs`, all or nothing; `watch.rs` watches the file).
 //!
 //! The static layer gives every plugin a slot in each system's arena and a state byte that
 //! says whether its handlers run; this layer decides when: a plugin's handlers run from the
@@ -11,6 +12,8 @@ mod config;
 mod events;
 mod lifecycle;
 mod order;
+mod reload;
+mod watch;
 
 use std::any::Any;
 use std::fmt;
@@ -23,6 +26,11 @@ pub(crate) use config::{Loaded, Source, load};
 pub use events::{PluginFailed, PluginLoaded, PluginStarted, PluginStopped};
 pub use lifecycle::PluginContext;
 pub use order::PluginProblem;
+pub(crate) use reload::Reload;
+pub use reload::{
+    CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, ConfigRejected, ConfigReloaded, ReloadFailure,
+};
+pub(crate) use watch::Watch;
 
 /// Where a plugin is in its life, in one system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +48,8 @@ pub enum PluginState {
     Stopped,
     /// Its `#[init]`, `#[start]` or `#[shutdown]` failed; its handlers are skipped.
     Failed,
-    /// `enabled = false` in the configuration: never made, its handlers skipped.
+    /// `enabled = false` in the configuration: never made (or stopped, when a reload disabled
+    /// it), its handlers skipped.
     Disabled,
 }
 
@@ -97,8 +106,8 @@ impl PluginStatus {
 
 /// One system's plugins: the order they are made in, and each one's state.
 pub(crate) struct Plugins {
-    /// Registry indexes of the enabled plugins, dependencies first.
-    order: Vec<usize>,
+    /// Registry indexes of the enabled plugins, dependencies first (a reload replaces it).
+    order: Mutex<Vec<usize>>,
     /// By registry index.
     states: Mutex<Vec<(PluginState, Option<String>)>>,
 }
@@ -106,7 +115,7 @@ pub(crate) struct Plugins {
 impl fmt::Debug for Plugins {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plugins")
-            .field("order", &self.order)
+            .field("order", &*self.order.lock())
             .finish_non_exhaustive()
     }
 }
@@ -127,7 +136,7 @@ impl Plugins {
             })
             .collect();
         Plugins {
-            order: prepared.order.clone(),
+            order: Mutex::new(prepared.order.clone()),
             states: Mutex::new(states),
         }
     }
@@ -142,16 +151,28 @@ impl Plugins {
         self.states.lock().get(index).map(|(s, _)| *s)
     }
 
-    pub(crate) fn order(&self) -> &[usize] {
-        &self.order
+    /// Why plugin `index` failed, if it did.
+    pub(crate) fn error(&self, index: usize) -> Option<String> {
+        self.states.lock().get(index).and_then(|(_, e)| e.clone())
+    }
+
+    /// The enabled plugins' registry indexes, dependencies first.
+    pub(crate) fn order(&self) -> Vec<usize> {
+        self.order.lock().clone()
+    }
+
+    /// A reload's new order.
+    pub(crate) fn set_order(&self, order: Vec<usize>) {
+        *self.order.lock() = order;
     }
 
     /// Every plugin, in the order they are made in, then the disabled ones by name.
     pub(crate) fn statuses(&self, registry: &'static Registry) -> Vec<PluginStatus> {
+        let order = self.order();
         let states = self.states.lock();
         let infos: Vec<&'static PluginInfo> = registry.plugins().collect();
-        let disabled = (0..infos.len()).filter(|i| !self.order.contains(i));
-        self.order
+        let disabled = (0..infos.len()).filter(|i| !order.contains(i));
+        order
             .iter()
             .copied()
             .chain(disabled)
@@ -174,13 +195,18 @@ pub(crate) struct Prepared {
     /// By registry index: the configuration each enabled plugin's reader returned (`None`:
     /// disabled).
     pub(crate) configs: Vec<Option<Box<dyn Any + Send>>>,
+    /// The configuration they were read from (what a reload compares the next one to).
+    pub(crate) loaded: Loaded,
+    /// Where it came from (where a reload reads it again).
+    pub(crate) source: Option<Source>,
 }
 
 /// Reads the configuration, each enabled plugin's section, and orders the plugins: every
-/// problem at once.
+/// problem at once, with those `more` finds in the configuration (a reload's own checks).
 pub(crate) fn prepare(
     source: Option<&Source>,
     registry: &Registry,
+    more: impl FnOnce(&Loaded) -> Vec<PluginProblem>,
 ) -> Result<Prepared, Vec<PluginProblem>> {
     let decls: Vec<_> = registry.plan().decls().collect();
     let names: Vec<&str> = decls.iter().map(|d| d.info().name()).collect();
@@ -193,7 +219,7 @@ pub(crate) fn prepare(
                 .collect::<Vec<_>>()
         })?,
     };
-    let mut problems = Vec::new();
+    let mut problems = more(&loaded);
     let mut configs = Vec::with_capacity(decls.len());
     for decl in &decls {
         let name = decl.info().name();
@@ -219,7 +245,12 @@ pub(crate) fn prepare(
         })
         .collect();
     match order::order(&nodes) {
-        Ok(order) if problems.is_empty() => Ok(Prepared { order, configs }),
+        Ok(order) if problems.is_empty() => Ok(Prepared {
+            order,
+            configs,
+            loaded,
+            source: source.cloned(),
+        }),
         Ok(_) => Err(problems),
         Err(more) => {
             problems.extend(more);

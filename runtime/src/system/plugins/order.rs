@@ -57,6 +57,18 @@ pub enum PluginProblem {
         /// The version linked.
         found: String,
     },
+    /// A reloaded configuration enables a plugin that was made and then stopped (or failed)
+    /// in this system: a plugin's instance is made at most once per system (references to it
+    /// handed out may outlive its run), so it cannot be enabled again there.
+    #[error(
+        "plugin `{plugin}` cannot be enabled again: it was made in this system and then \
+         stopped (or failed), and a plugin is made at most once per system (its instance may \
+         still be borrowed); keep it disabled, or build a new system to run it again"
+    )]
+    Restart {
+        /// The plugin.
+        plugin: String,
+    },
     /// A problem in the configuration: its source, plugin, key and line.
     #[error("{0}")]
     Config(crate::linked::ConfigError),
