@@ -16,7 +16,14 @@ const ON: &str = "on";
 const RESPONDS: &str = "responds";
 
 /// What `#[responds(...)]` takes.
-const RESPONDS_KEYS: [&str; 1] = [attr::TIMEOUT];
+const RESPONDS_KEYS: [&str; 6] = [
+    attr::TIMEOUT,
+    attr::RETRIES,
+    attr::BACKOFF,
+    attr::BASE,
+    attr::MAX_DELAY,
+    attr::MAX_ELAPSED,
+];
 
 /// `#[derive(Request)]` on a type.
 pub(crate) struct RequestType {

@@ -652,14 +652,7 @@ fn responder_sig<'a>(
     if !sig.generics.params.is_empty() {
         errors.spanned(&sig.generics, "a `#[responds]` method cannot be generic");
     }
-    if sig.asyncness.is_none()
-        && let Some(timeout) = &args.timeout
-    {
-        errors.spanned(
-            &timeout.lit,
-            "a sync responder cannot be cancelled, so it takes no `timeout`: make it `async`",
-        );
-    }
+    check_call_keys(args, sig, errors);
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(syn::FnArg::Receiver(r))

@@ -144,6 +144,39 @@ fn responders(
             let into = quote_spanned!(sig.output_span=> #p::IntoResponse::<#response>::into_response);
             let output = syn::Ident::new("output", span.located_at(sig.output_span));
             let method_call = quote_spanned!(ident.span()=> __this.#ident);
+            let answer = match &method.args.retries {
+                None => quote! {
+                    let #output = #method_call(#args)#wait;
+                    #into(#output)
+                },
+                Some((lit, _)) => {
+                    // Each attempt gets its own copy of the request: a request type that is
+                    // not `Clone` is an error on `retries`.
+                    let clone = quote_spanned!(lit.span()=> ::core::clone::Clone::clone(&request));
+                    let retry = retry_tokens(krate, &method.args);
+                    let ctx_ref = syn::Ident::new("__staticbus_ctx_ref", span);
+                    let (bind_ctx, attempt_args) = if sig.context {
+                        (quote!(let #ctx_ref = &#ctx;), quote!(request, #ctx_ref))
+                    } else {
+                        (quote!(), quote!(request))
+                    };
+                    quote! {
+                        const __RETRY: ::core::option::Option<#krate::Retry> = #retry;
+                        let ::core::option::Option::Some(retry) = &__RETRY else {
+                            unreachable!("`retries` makes a policy")
+                        };
+                        #bind_ctx
+                        #p::retry_responder(host, retry, || {
+                            let request = #clone;
+                            async move {
+                                let #output = #method_call(#attempt_args)#wait;
+                                #into(#output)
+                            }
+                        })
+                        .await
+                    }
+                }
+            };
             let thunk_fn = quote! {
                 fn #thunk<'a>(
                     host: &'a #p::Host,
@@ -155,8 +188,7 @@ fn responders(
                     };
                     #p::responder_future(async move {
                         #make_ctx
-                        let #output = #method_call(#args)#wait;
-                        #into(#output)
+                        #answer
                     })
                 }
 

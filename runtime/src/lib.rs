@@ -251,7 +251,7 @@ pub mod __private {
     pub use crate::linked::{
         CallProbe, CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS,
         RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderTable,
-        responder_future, responder_inactive,
+        responder_future, responder_inactive, retry_responder,
     };
 
     /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may

@@ -43,6 +43,19 @@ struct SlowDefault;
 #[request(response = u8)]
 struct Audited;
 
+#[derive(Request, Clone)]
+#[request(response = u32)]
+struct Flaky {
+    fail_first: u32,
+}
+
+#[derive(Request, Clone)]
+#[request(response = u32)]
+struct Doomed;
+
+static FLAKY_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static DOOMED_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 #[derive(Default)]
 struct Pricing;
 
@@ -77,6 +90,22 @@ impl Pricing {
     async fn slow(&self, r: Slow) -> Result<&'static str, std::io::Error> {
         tokio::time::sleep(r.0).await;
         Ok("done")
+    }
+
+    #[responds(retries = 3, base = "1ms")]
+    async fn flaky(&self, r: Flaky, ctx: &HandlerContext<'_>) -> Result<u32, std::io::Error> {
+        let call = FLAKY_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        assert_eq!(ctx.topic(), "Flaky");
+        if call <= r.fail_first {
+            return Err(std::io::Error::other(format!("attempt {call} failed")));
+        }
+        Ok(call)
+    }
+
+    #[responds(retries = 5, backoff = "constant", base = "1ms")]
+    fn doomed(&self, _: Doomed) -> Result<u32, Permanent> {
+        DOOMED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(Permanent::new(std::io::Error::other("never")))
     }
 
     #[responds(timeout = "50ms")]
@@ -231,5 +260,23 @@ fn the_registry_lists_each_responder() {
         "{responders:?}"
     );
     assert!(responders.contains(&("Audited", "audit")), "{responders:?}");
-    assert_eq!(responders.len(), 7);
+    assert_eq!(responders.len(), 9);
+}
+
+#[tokio::test]
+async fn a_responder_with_retries_is_tried_again_until_it_answers() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let system = EventSystem::builder().retry_seed(7).start().await.unwrap();
+    FLAKY_CALLS.store(0, SeqCst);
+    // Fails twice, answers on the third attempt (3 retries allowed).
+    assert_eq!(system.request(Flaky { fail_first: 2 }).await.unwrap(), 3);
+    // Fails on all four attempts: the last error.
+    FLAKY_CALLS.store(0, SeqCst);
+    let err = system.request(Flaky { fail_first: 10 }).await.unwrap_err();
+    assert!(err.to_string().contains("attempt 4 failed"), "{err}");
+    assert_eq!(FLAKY_CALLS.load(SeqCst), 4);
+    // A `Permanent` error is not retried.
+    let err = system.request(Doomed).await.unwrap_err();
+    assert!(matches!(err, RequestError::Failed { .. }), "{err}");
+    assert_eq!(DOOMED_CALLS.load(SeqCst), 1);
 }

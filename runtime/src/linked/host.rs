@@ -34,6 +34,9 @@ pub(crate) trait SystemPart: Any + Send + Sync {
     /// Static handler `info`'s call succeeded after `attempts` (for its counts).
     fn static_retried(&self, info: &'static HandlerInfo, attempts: u32);
 
+    /// A retry's delay, drawn below `ceiling` from the system's (seedable) jitter.
+    fn jitter(&self, ceiling: std::time::Duration) -> std::time::Duration;
+
     /// Static handler `info`'s circuit moved to `state` (announce it).
     fn circuit_moved(
         &self,
@@ -62,6 +65,10 @@ impl SystemPart for () {
     }
 
     fn static_retried(&self, _: &'static HandlerInfo, _: u32) {}
+
+    fn jitter(&self, ceiling: std::time::Duration) -> std::time::Duration {
+        ceiling
+    }
 
     fn circuit_moved(
         &self,
@@ -197,6 +204,11 @@ impl Host {
     #[cold]
     pub(crate) fn static_retried(&self, info: &'static HandlerInfo, attempts: u32) {
         self.shared.system.static_retried(info, attempts);
+    }
+
+    /// A retry's delay below `ceiling`, from the system's jitter.
+    pub(crate) fn jitter(&self, ceiling: std::time::Duration) -> std::time::Duration {
+        self.shared.system.jitter(ceiling)
     }
 
     /// Tells the system static handler `info`'s circuit moved to `state`.

@@ -58,7 +58,7 @@ pub use registry::{
 };
 pub use request::{
     IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderInfo,
-    ResponderMeta, ResponderTable, responder_future, responder_inactive,
+    ResponderMeta, ResponderTable, responder_future, responder_inactive, retry_responder,
 };
 pub use requesting::{RequestError, RequestFuture};
 pub use retry::{Permanent, Retry};

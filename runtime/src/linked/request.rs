@@ -227,3 +227,36 @@ where
 {
     stackfuture::StackFuture::from_or_box(future)
 }
+
+/// A responder's attempts under its `retries` policy: `attempt` again, after the policy's
+/// delay (the system's seedable jitter), while it fails with an error that is not
+/// [`Permanent`](super::Permanent) and the policy allows; the last error otherwise. The
+/// request's timeout bounds them all. Generated thunks of `#[responds(retries = N)]` call it.
+#[doc(hidden)]
+pub async fn retry_responder<T, F, Fut>(
+    host: &Host,
+    retry: &super::Retry,
+    mut attempt: F,
+) -> Result<T, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BoxError>>,
+{
+    let started = retry
+        .max_elapsed_limit()
+        .map(|_| tokio::time::Instant::now());
+    let mut attempts = 1;
+    loop {
+        let error = match attempt().await {
+            Ok(response) => return Ok(response),
+            Err(error) => error,
+        };
+        let jitter = |ceiling| host.jitter(ceiling);
+        let Some(delay) = super::invoke::next_delay(retry, attempts, &error, started, jitter)
+        else {
+            return Err(error);
+        };
+        tokio::time::sleep(delay).await;
+        attempts += 1;
+    }
+}

@@ -14,6 +14,10 @@ use crate::linked::{
 use super::{Core, EventSystem};
 
 impl SystemPart for Core {
+    fn jitter(&self, ceiling: std::time::Duration) -> std::time::Duration {
+        self.bus.jitter(ceiling)
+    }
+
     fn static_failed(
         &self,
         host: &Host,
