@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::handler::BoxError;
+use super::handler::{BoxError, BoxFuture};
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
 use super::request::{Request, ResponderFuture, ResponderInfo};
@@ -47,7 +47,17 @@ pub enum RequestError {
         /// Its error.
         source: BoxError,
     },
-    /// The responder panicked (while its future was made or polled).
+    /// A request layer ([`request_layer`](crate::EventSystemBuilder::request_layer))
+    /// answered with an error of its own: the responder was not called, or its answer was
+    /// not passed on. Tell the layers apart by their error types (`source.downcast_ref`).
+    #[error("request `{request}` rejected by a layer: {source}")]
+    Rejected {
+        /// The request's name.
+        request: &'static str,
+        /// The layer's error.
+        source: BoxError,
+    },
+    /// The responder (or a request layer) panicked (while its future was made or polled).
     #[error("responder `{responder}` of request `{request}` panicked: {}", .panic.message())]
     Panicked {
         /// The request's name.
@@ -84,6 +94,8 @@ pin_project_lite::pin_project! {
         // Made when the responder first returns `Pending`: an answer in the first poll reads
         // no clock.
         sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+        // The whole request through the system's request layers, when it has some.
+        layered: Option<BoxFuture<'s, Result<R::Response, RequestError>>>,
     }
 }
 
@@ -104,6 +116,24 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             timeout,
             default_timeout,
             sleep: None,
+            layered: None,
+        }
+    }
+
+    /// A request through the system's layers (`layered::layered`'s future).
+    pub(crate) fn layered(
+        host: &'s Host,
+        layered: BoxFuture<'s, Result<R::Response, RequestError>>,
+    ) -> Self {
+        RequestFuture {
+            future: None,
+            request: None,
+            info: None,
+            host,
+            timeout: None,
+            default_timeout: Duration::ZERO,
+            sleep: None,
+            layered: Some(layered),
         }
     }
 }
@@ -113,6 +143,9 @@ impl<R: Request> Future for RequestFuture<'_, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(layered) = this.layered.as_mut() {
+            return layered.as_mut().poll(cx);
+        }
         if let Some(request) = this.request.take() {
             let Some(&(info, call)) = R::__table().responder() else {
                 return Poll::Ready(Err(no_responder::<R>("the binary links none")));
