@@ -15,7 +15,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use serde::Serialize;
 use tower_service::Service;
@@ -23,7 +22,7 @@ use tower_service::Service;
 use super::handler::{BoxError, BoxFuture};
 use super::host::{Call, Host, PluginInactive};
 use super::invoke::{self, HandlerPanic};
-use super::request::Request;
+use super::request::{Request, ResponderInfo};
 use super::requesting::RequestError;
 
 /// A response with its type erased: what a layer's service answers (the request's
@@ -311,27 +310,21 @@ async fn caught<F: Future>(future: F) -> Result<F::Output, HandlerPanic> {
     .await
 }
 
-/// `request` through `service` (a clone of the system's stack) to its responder, under
-/// `timeout` (else the responder's, else `default_timeout`), which covers waiting for the
-/// stack to be ready too.
+/// `request` through `service` (a clone of the system's stack) to its responder. What it
+/// answers is a responder's answer to `RequestFuture` (which times it, so that its timeout
+/// covers waiting for the stack to be ready too): the response, the responder's own error
+/// (unwrapped from [`ResponderFailed`]), the `PluginInactive` mark, or an outcome of the
+/// layers (`Layered`: a panic inside, a layer's error), unwrapped by [`outcome`].
 pub(crate) fn layered<R: Request>(
     host: Host,
+    info: &'static ResponderInfo,
     mut service: RequestService,
     request: R,
     metadata: Metadata,
-    timeout: Option<Duration>,
-    default_timeout: Duration,
-) -> BoxFuture<'static, Result<R::Response, RequestError>> {
+) -> BoxFuture<'static, Result<R::Response, BoxError>> {
     Box::pin(async move {
-        let Some(&(info, _)) = R::__table().responder() else {
-            return Err(RequestError::NoResponder {
-                request: R::NAME,
-                reason: "the binary links none".to_owned(),
-            });
-        };
         let cacheable = (info.cacheable)();
         let cache_key = cacheable.and_then(|c| (c.key)(&request));
-        let timeout = timeout.or(info.timeout()).unwrap_or(default_timeout);
         let envelope = RequestEnvelope {
             request: R::NAME,
             plugin: info.plugin(),
@@ -345,69 +338,64 @@ pub(crate) fn layered<R: Request>(
             }),
             clone_response: cacheable.map(|c| c.clone),
         };
-        let work = caught(async move {
-            std::future::poll_fn(|cx| Service::poll_ready(&mut service, cx)).await?;
-            Service::call(&mut service, envelope).await
-        });
-        // A deadline too far to represent is none.
-        let outcome = match tokio::time::Instant::now().checked_add(timeout) {
-            Some(at) => match tokio::time::timeout_at(at, work).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    return Err(RequestError::Timeout {
-                        request: R::NAME,
-                        responder: info.method(),
-                        after: timeout,
-                    });
-                }
-            },
-            None => work.await,
-        };
-        let panicked = |panic| RequestError::Panicked {
-            request: R::NAME,
-            responder: info.method(),
-            panic,
-        };
-        let source = match outcome {
-            Ok(Ok(response)) => {
+        std::future::poll_fn(|cx| Service::poll_ready(&mut service, cx))
+            .await
+            .map_err(|source| rejected::<R>(source, info))?;
+        let source = match Service::call(&mut service, envelope).await {
+            Ok(response) => {
                 return match response.downcast::<R::Response>() {
                     Ok(response) => Ok(*response),
-                    Err(_) => Err(RequestError::Rejected {
-                        request: R::NAME,
-                        source: Box::new(WrongResponse(R::NAME)),
-                    }),
+                    Err(_) => Err(rejected::<R>(Box::new(WrongResponse(R::NAME)), info)),
                 };
-            }
-            Ok(Err(source)) => source,
-            Err(panic) => return Err(panicked(panic)),
-        };
-        let source = match source.downcast::<ResponderFailed>() {
-            Ok(failed) => {
-                return Err(RequestError::Failed {
-                    request: R::NAME,
-                    responder: info.method(),
-                    source: failed.0,
-                });
             }
             Err(source) => source,
         };
-        if invoke::skipped(&source) {
-            return Err(RequestError::NoResponder {
-                request: R::NAME,
-                reason: format!(
-                    "its plugin `{}` is not running (disabled, not made yet, stopped or failed)",
-                    info.plugin()
-                ),
-            });
-        }
-        match source.downcast::<HandlerPanic>() {
-            Ok(panic) => Err(panicked(*panic)),
-            Err(source) => Err(RequestError::Rejected {
-                request: R::NAME,
-                source,
-            }),
+        match source.downcast::<ResponderFailed>() {
+            Ok(failed) => Err(failed.0),
+            Err(source) if invoke::skipped(&source) => Err(source),
+            Err(source) => Err(rejected::<R>(source, info)),
         }
     })
+}
+
+/// An outcome of the layers, carried to `RequestFuture` as a responder's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Layered(RequestError);
+
+/// A layer's error (or a panic in the responder, caught inside the stack), as the caller
+/// gets it.
+fn rejected<R: Request>(source: BoxError, info: &'static ResponderInfo) -> BoxError {
+    let error = match source.downcast::<HandlerPanic>() {
+        Ok(panic) => RequestError::Panicked {
+            request: R::NAME,
+            responder: info.method(),
+            panic: *panic,
+        },
+        Err(source) => RequestError::Rejected {
+            request: R::NAME,
+            source,
+        },
+    };
+    Box::new(Layered(error))
+}
+
+/// Whether a responder's error is an outcome of the layers.
+pub(crate) fn is_outcome(source: &BoxError) -> bool {
+    source.is::<Layered>()
+}
+
+/// The outcome of the layers `source` carries ([`is_outcome`]).
+#[cold]
+pub(crate) fn outcome(source: BoxError) -> RequestError {
+    match source.downcast::<Layered>() {
+        Ok(layered) => layered.0,
+        Err(source) => RequestError::Failed {
+            request: "",
+            responder: "",
+            source,
+        },
+    }
 }
 
 /// A layer answered with a response of another type than the request's.

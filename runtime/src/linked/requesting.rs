@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::handler::{BoxError, BoxFuture};
+use super::handler::BoxError;
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
 use super::request::{Request, ResponderFuture, ResponderInfo};
@@ -94,8 +94,6 @@ pin_project_lite::pin_project! {
         // Made when the responder first returns `Pending`: an answer in the first poll reads
         // no clock.
         sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-        // The whole request through the system's request layers, when it has some.
-        layered: Option<BoxFuture<'s, Result<R::Response, RequestError>>>,
     }
 }
 
@@ -116,24 +114,27 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             timeout,
             default_timeout,
             sleep: None,
-            layered: None,
         }
     }
 
-    /// A request through the system's layers (`layered::layered`'s future).
+    /// A request already on its way through the system's layers (`layered::layered`'s
+    /// future in the responder's place): polled, timed and told apart as a responder's, its
+    /// layers' own outcomes unwrapped (`layered::outcome`).
     pub(crate) fn layered(
         host: &'s Host,
-        layered: BoxFuture<'s, Result<R::Response, RequestError>>,
+        info: &'static ResponderInfo,
+        future: ResponderFuture<'s, R::Response>,
+        timeout: Option<Duration>,
+        default_timeout: Duration,
     ) -> Self {
         RequestFuture {
-            future: None,
+            future: Some(future),
             request: None,
-            info: None,
+            info: Some(info),
             host,
-            timeout: None,
-            default_timeout: Duration::ZERO,
+            timeout: timeout.or(info.timeout()),
+            default_timeout,
             sleep: None,
-            layered: Some(layered),
         }
     }
 }
@@ -143,9 +144,6 @@ impl<R: Request> Future for RequestFuture<'_, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(layered) = this.layered.as_mut() {
-            return layered.as_mut().poll(cx);
-        }
         if let Some(request) = this.request.take() {
             let Some(&(info, call)) = R::__table().responder() else {
                 return Poll::Ready(Err(no_responder::<R>("the binary links none")));
@@ -172,6 +170,9 @@ impl<R: Request> Future for RequestFuture<'_, R> {
         let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
         let outcome = match polled {
             Ok(Poll::Ready(Ok(response))) => Ok(response),
+            Ok(Poll::Ready(Err(source))) if super::layered::is_outcome(&source) => {
+                Err(super::layered::outcome(source))
+            }
             Ok(Poll::Ready(Err(source))) if invoke::skipped(&source) => {
                 Err(no_responder::<R>(&format!(
                     "its plugin `{}` is not running (disabled, not made yet, stopped or failed)",

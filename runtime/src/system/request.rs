@@ -22,7 +22,9 @@ pub struct RequestCall<'s, R: Request> {
     system: &'s EventSystem,
     request: R,
     timeout: Option<Duration>,
-    metadata: Metadata,
+    // Boxed, made by the first `metadata` call: a request without any carries a null
+    // pointer, whose drop is one test (an empty map's is a call).
+    metadata: Option<Box<Metadata>>,
 }
 
 impl<'s, R: Request> RequestCall<'s, R> {
@@ -39,7 +41,7 @@ impl<'s, R: Request> RequestCall<'s, R> {
     /// [request layers](crate::EventSystemBuilder::request_layer) (a system without any
     /// ignores it): `system.request(r).metadata("token", "s3cret").await`.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(key, value);
+        self.metadata.get_or_insert_default().insert(key, value);
         self
     }
 }
@@ -48,22 +50,37 @@ impl<'s, R: Request> IntoFuture for RequestCall<'s, R> {
     type Output = Result<R::Response, RequestError>;
     type IntoFuture = RequestFuture<'s, R>;
 
+    #[inline]
     fn into_future(self) -> RequestFuture<'s, R> {
         let core = self.system.core();
         let default = core.request_timeout;
-        let Some(stack) = &core.request_stack.0 else {
-            return RequestFuture::new(&self.system.host, self.request, self.timeout, default);
+        match &core.request_stack.0 {
+            None => RequestFuture::new(&self.system.host, self.request, self.timeout, default),
+            Some(stack) => self.layered(stack, default),
+        }
+    }
+}
+
+impl<'s, R: Request> RequestCall<'s, R> {
+    /// The request through the system's layers (out of line: the direct path stays as it was
+    /// before layers existed).
+    #[cold]
+    #[inline(never)]
+    fn layered(
+        self,
+        stack: &parking_lot::Mutex<RequestService>,
+        default: Duration,
+    ) -> RequestFuture<'s, R> {
+        let host = &self.system.host;
+        let Some(&(info, _)) = R::__table().responder() else {
+            // The direct path says so in its first poll.
+            return RequestFuture::new(host, self.request, self.timeout, default);
         };
         let service = stack.lock().clone();
-        let future = layered::layered(
-            self.system.host.clone(),
-            service,
-            self.request,
-            self.metadata,
-            self.timeout,
-            default,
-        );
-        RequestFuture::layered(&self.system.host, future)
+        let metadata = self.metadata.map(|m| *m).unwrap_or_default();
+        let future = layered::layered(host.clone(), info, service, self.request, metadata);
+        let future = crate::linked::request::responder_future(future);
+        RequestFuture::layered(host, info, future, self.timeout, default)
     }
 }
 
@@ -83,7 +100,7 @@ impl EventSystem {
             system: self,
             request,
             timeout: None,
-            metadata: Metadata::new(),
+            metadata: None,
         }
     }
 }
