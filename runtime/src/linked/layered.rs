@@ -315,7 +315,7 @@ async fn caught<F: Future>(future: F) -> Result<F::Output, HandlerPanic> {
 /// covers waiting for the stack to be ready too): the response, the responder's own error
 /// (unwrapped from [`ResponderFailed`]), the `PluginInactive` mark, or an outcome of the
 /// layers (`Layered`: a panic inside, a layer's error), unwrapped by [`outcome`].
-pub(crate) fn layered<R: Request>(
+fn layered<R: Request>(
     host: Host,
     info: &'static ResponderInfo,
     mut service: RequestService,
@@ -356,6 +356,27 @@ pub(crate) fn layered<R: Request>(
             Err(source) => Err(rejected::<R>(source, info)),
         }
     })
+}
+
+/// A request's way through the system's layers: a clone of the stack, the caller's
+/// metadata.
+pub(crate) struct Through {
+    pub(crate) service: RequestService,
+    pub(crate) metadata: Metadata,
+}
+
+/// The future of `request` through the layers, in the responder's place (out of line: a
+/// system without layers never calls it).
+#[cold]
+#[inline(never)]
+pub(crate) fn start<'s, R: Request>(
+    host: &'s Host,
+    info: &'static ResponderInfo,
+    through: Through,
+    request: R,
+) -> super::request::ResponderFuture<'s, R::Response> {
+    let Through { service, metadata } = through;
+    super::request::responder_future(layered(host.clone(), info, service, request, metadata))
 }
 
 /// An outcome of the layers, carried to `RequestFuture` as a responder's error.

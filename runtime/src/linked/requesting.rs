@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::handler::BoxError;
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
+use super::layered::Through;
 use super::request::{Request, ResponderFuture, ResponderInfo};
 
 /// Why a request got no response.
@@ -94,6 +95,9 @@ pin_project_lite::pin_project! {
         // Made when the responder first returns `Pending`: an answer in the first poll reads
         // no clock.
         sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+        // The system's layers, when it has some: taken by the first poll, which then puts
+        // the stack's future in the responder's place (`layered::start`).
+        through: Option<Box<Through>>,
     }
 }
 
@@ -105,6 +109,7 @@ impl<'s, R: Request> RequestFuture<'s, R> {
         request: R,
         timeout: Option<Duration>,
         default_timeout: Duration,
+        through: Option<Box<Through>>,
     ) -> Self {
         RequestFuture {
             future: None,
@@ -114,27 +119,7 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             timeout,
             default_timeout,
             sleep: None,
-        }
-    }
-
-    /// A request already on its way through the system's layers (`layered::layered`'s
-    /// future in the responder's place): polled, timed and told apart as a responder's, its
-    /// layers' own outcomes unwrapped (`layered::outcome`).
-    pub(crate) fn layered(
-        host: &'s Host,
-        info: &'static ResponderInfo,
-        future: ResponderFuture<'s, R::Response>,
-        timeout: Option<Duration>,
-        default_timeout: Duration,
-    ) -> Self {
-        RequestFuture {
-            future: Some(future),
-            request: None,
-            info: Some(info),
-            host,
-            timeout: timeout.or(info.timeout()),
-            default_timeout,
-            sleep: None,
+            through,
         }
     }
 }
@@ -149,14 +134,19 @@ impl<R: Request> Future for RequestFuture<'_, R> {
                 return Poll::Ready(Err(no_responder::<R>("the binary links none")));
             };
             let host = *this.host;
-            match panic::catch_unwind(AssertUnwindSafe(|| call(host, &Call::ROOT, request))) {
-                Ok(future) => this.future.set(Some(future)),
-                Err(payload) => {
-                    return Poll::Ready(Err(RequestError::Panicked {
-                        request: R::NAME,
-                        responder: info.method(),
-                        panic: HandlerPanic::from_payload(payload.as_ref()),
-                    }));
+            if let Some(through) = this.through.take() {
+                this.future
+                    .set(Some(super::layered::start(host, info, *through, request)));
+            } else {
+                match panic::catch_unwind(AssertUnwindSafe(|| call(host, &Call::ROOT, request))) {
+                    Ok(future) => this.future.set(Some(future)),
+                    Err(payload) => {
+                        return Poll::Ready(Err(RequestError::Panicked {
+                            request: R::NAME,
+                            responder: info.method(),
+                            panic: HandlerPanic::from_payload(payload.as_ref()),
+                        }));
+                    }
                 }
             }
             *this.info = Some(info);

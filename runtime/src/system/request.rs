@@ -8,7 +8,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::linked::layered::{self, Metadata, RequestService};
+use crate::linked::layered::{Metadata, RequestService, Through};
 use crate::linked::request::Request;
 use crate::linked::requesting::{RequestError, RequestFuture};
 
@@ -54,34 +54,31 @@ impl<'s, R: Request> IntoFuture for RequestCall<'s, R> {
     fn into_future(self) -> RequestFuture<'s, R> {
         let core = self.system.core();
         let default = core.request_timeout;
-        match &core.request_stack.0 {
-            None => RequestFuture::new(&self.system.host, self.request, self.timeout, default),
-            Some(stack) => self.layered(stack, default),
-        }
+        let through = match &core.request_stack.0 {
+            None => None,
+            Some(stack) => Some(through(stack, self.metadata)),
+        };
+        RequestFuture::new(
+            &self.system.host,
+            self.request,
+            self.timeout,
+            default,
+            through,
+        )
     }
 }
 
-impl<'s, R: Request> RequestCall<'s, R> {
-    /// The request through the system's layers (out of line: the direct path stays as it was
-    /// before layers existed).
-    #[cold]
-    #[inline(never)]
-    fn layered(
-        self,
-        stack: &parking_lot::Mutex<RequestService>,
-        default: Duration,
-    ) -> RequestFuture<'s, R> {
-        let host = &self.system.host;
-        let Some(&(info, _)) = R::__table().responder() else {
-            // The direct path says so in its first poll.
-            return RequestFuture::new(host, self.request, self.timeout, default);
-        };
-        let service = stack.lock().clone();
-        let metadata = self.metadata.map(|m| *m).unwrap_or_default();
-        let future = layered::layered(host.clone(), info, service, self.request, metadata);
-        let future = crate::linked::request::responder_future(future);
-        RequestFuture::layered(host, info, future, self.timeout, default)
-    }
+/// A request's way through the stack: a clone of it and the metadata (out of line: the
+/// direct path stays as it was before layers existed).
+#[cold]
+#[inline(never)]
+fn through(
+    stack: &parking_lot::Mutex<RequestService>,
+    metadata: Option<Box<Metadata>>,
+) -> Box<Through> {
+    let service = stack.lock().clone();
+    let metadata = metadata.map(|m| *m).unwrap_or_default();
+    Box::new(Through { service, metadata })
 }
 
 impl EventSystem {
