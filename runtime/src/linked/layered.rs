@@ -358,11 +358,12 @@ fn layered<R: Request>(
     })
 }
 
-/// A request's way through the system's layers: a clone of the stack, the caller's
-/// metadata.
-pub(crate) struct Through {
-    pub(crate) service: RequestService,
-    pub(crate) metadata: Metadata,
+/// A request's way through the system's layers, if it has some: the stack (cloned in the
+/// first poll), the caller's metadata. Without layers, a null reference and a null box.
+#[derive(Default)]
+pub(crate) struct Through<'s> {
+    pub(crate) stack: Option<&'s parking_lot::Mutex<RequestService>>,
+    pub(crate) metadata: Option<Box<Metadata>>,
 }
 
 /// The future of `request` through the layers, in the responder's place (out of line: a
@@ -372,10 +373,12 @@ pub(crate) struct Through {
 pub(crate) fn start<'s, R: Request>(
     host: &'s Host,
     info: &'static ResponderInfo,
-    through: Through,
+    stack: &parking_lot::Mutex<RequestService>,
+    metadata: Option<Box<Metadata>>,
     request: R,
 ) -> super::request::ResponderFuture<'s, R::Response> {
-    let Through { service, metadata } = through;
+    let service = stack.lock().clone();
+    let metadata = metadata.map(|m| *m).unwrap_or_default();
     super::request::responder_future(layered(host.clone(), info, service, request, metadata))
 }
 

@@ -97,7 +97,7 @@ pin_project_lite::pin_project! {
         sleep: Option<Pin<Box<tokio::time::Sleep>>>,
         // The system's layers, when it has some: taken by the first poll, which then puts
         // the stack's future in the responder's place (`layered::start`).
-        through: Option<Box<Through>>,
+        through: Through<'s>,
     }
 }
 
@@ -109,7 +109,7 @@ impl<'s, R: Request> RequestFuture<'s, R> {
         request: R,
         timeout: Option<Duration>,
         default_timeout: Duration,
-        through: Option<Box<Through>>,
+        through: Through<'s>,
     ) -> Self {
         RequestFuture {
             future: None,
@@ -134,9 +134,10 @@ impl<R: Request> Future for RequestFuture<'_, R> {
                 return Poll::Ready(Err(no_responder::<R>("the binary links none")));
             };
             let host = *this.host;
-            if let Some(through) = this.through.take() {
-                this.future
-                    .set(Some(super::layered::start(host, info, *through, request)));
+            if let Some(stack) = this.through.stack {
+                let metadata = this.through.metadata.take();
+                let future = super::layered::start(host, info, stack, metadata, request);
+                this.future.set(Some(future));
             } else {
                 match panic::catch_unwind(AssertUnwindSafe(|| call(host, &Call::ROOT, request))) {
                     Ok(future) => this.future.set(Some(future)),

@@ -54,9 +54,9 @@ impl<'s, R: Request> IntoFuture for RequestCall<'s, R> {
     fn into_future(self) -> RequestFuture<'s, R> {
         let core = self.system.core();
         let default = core.request_timeout;
-        let through = match &core.request_stack.0 {
-            None => None,
-            Some(stack) => Some(through(stack, self.metadata)),
+        let through = Through {
+            stack: core.request_stack.0.as_ref(),
+            metadata: self.metadata,
         };
         RequestFuture::new(
             &self.system.host,
@@ -66,19 +66,6 @@ impl<'s, R: Request> IntoFuture for RequestCall<'s, R> {
             through,
         )
     }
-}
-
-/// A request's way through the stack: a clone of it and the metadata (out of line: the
-/// direct path stays as it was before layers existed).
-#[cold]
-#[inline(never)]
-fn through(
-    stack: &parking_lot::Mutex<RequestService>,
-    metadata: Option<Box<Metadata>>,
-) -> Box<Through> {
-    let service = stack.lock().clone();
-    let metadata = metadata.map(|m| *m).unwrap_or_default();
-    Box::new(Through { service, metadata })
 }
 
 impl EventSystem {
