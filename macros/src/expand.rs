@@ -130,6 +130,7 @@ fn responders(
             let thunk = format_ident!("__staticbus_responder_{}", ident, span = span);
             let install = format_ident!("__staticbus_install_{}", ident, span = span);
             let json = format_ident!("__staticbus_json_{}", ident, span = span);
+            let cache = format_ident!("__staticbus_cache_{}", ident, span = span);
             let response = quote!(<#request as #krate::Request>::Response);
             let ctx = context_ident();
             let (make_ctx, args) = if sig.context {
@@ -202,6 +203,13 @@ fn responders(
                     let probe = &&#p::CallProbe::<#request>(::core::marker::PhantomData);
                     probe.json_call()
                 }
+
+                fn #cache() -> ::core::option::Option<#p::Cacheable> {
+                    #[allow(unused_imports)]
+                    use #p::{CacheProbeFallback as _, CacheProbeCacheable as _};
+                    let probe = &&#p::CacheProbe::<#request>(::core::marker::PhantomData);
+                    probe.cacheable()
+                }
             };
             let timeout = match method.args.timeout.as_ref().map(|t| t.nanos) {
                 Some(nanos) => {
@@ -224,6 +232,7 @@ fn responders(
                     },
                     #install,
                     #json,
+                    #cache,
                 )
             };
             (thunk_fn, decl)

@@ -178,6 +178,10 @@ pub use bus::{
 };
 pub use dynamic::*;
 pub use linked::{
+    AnyResponse, Metadata, NotRouted, RequestEnvelope, RequestService, ResponderFailed,
+    ResponseCloner,
+};
+pub use linked::{
     BoxError, CircuitBreaker, CircuitOpen, CircuitState, ConfigError, Emitted, EventInfo,
     HandlerError, HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef,
     HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry,
@@ -200,6 +204,10 @@ pub use system::{
     Receive, Redriven, ReloadFailure, ReportedPublish, RequestCall, ShutdownReport,
     SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
+/// The `tower` traits request layers are written against (re-exported: `tower-service` and
+/// `tower-layer`).
+pub use tower_layer::Layer;
+pub use tower_service::Service;
 
 pub use staticbus_macros::{
     Request, StaticEvent, config_changed, handler, init, on, plugin, responds, shutdown, start,
@@ -249,8 +257,9 @@ pub mod __private {
         take_config,
     };
     pub use crate::linked::{
-        CallProbe, CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS,
-        RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderTable,
+        CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,
+        CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS, RequestDecl,
+        ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderTable,
         responder_future, responder_inactive, retry_responder,
     };
 

@@ -280,3 +280,56 @@ async fn a_responder_with_retries_is_tried_again_until_it_answers() {
     assert!(matches!(err, RequestError::Failed { .. }), "{err}");
     assert_eq!(DOOMED_CALLS.load(SeqCst), 1);
 }
+
+/// A layer that passes every request on as it is.
+struct Identity;
+
+impl<S> staticbus::Layer<S> for Identity {
+    type Service = S;
+    fn layer(&self, inner: S) -> S {
+        inner
+    }
+}
+
+#[tokio::test]
+async fn metadata_is_ignored_without_layers() {
+    let system = EventSystem::builder().start().await.unwrap();
+    let count = system
+        .request(CountStock("ab"))
+        .metadata("token", "t")
+        .await;
+    assert_eq!(count.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn through_a_layer_every_outcome_is_told_apart_as_without() {
+    let system = EventSystem::builder()
+        .request_layer(Identity)
+        .config(&disabled(&["audit"]))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(system.request(CountStock("abc")).await.unwrap(), 3);
+    let price = system.request(GetPrice { sku: "ab" }).await.unwrap();
+    assert_eq!(price.cents, 200);
+    let err = system.request(Refuse).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RequestError::Failed {
+                request: "Refuse",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = system.request(Explode).await.unwrap_err();
+    assert!(matches!(err, RequestError::Panicked { .. }), "{err}");
+    let err = system.request(Audited).await.unwrap_err();
+    assert!(matches!(err, RequestError::NoResponder { .. }), "{err}");
+    let err = system
+        .request(Slow(Duration::from_secs(9)))
+        .timeout(Duration::from_millis(5));
+    let err = err.await.unwrap_err();
+    assert!(matches!(err, RequestError::Timeout { .. }), "{err}");
+}

@@ -47,9 +47,10 @@ where
 {
     Box::pin(async move {
         let request: R = serde_json::from_value(args).map_err(CallFailure::Arguments)?;
-        let response = RequestFuture::new(host, request, timeout, default_timeout)
-            .await
-            .map_err(CallFailure::Request)?;
+        let response =
+            RequestFuture::new(host, request, timeout, default_timeout, Default::default())
+                .await
+                .map_err(CallFailure::Request)?;
         serde_json::to_value(response).map_err(CallFailure::Response)
     })
 }

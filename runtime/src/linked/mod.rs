@@ -21,6 +21,7 @@ mod handler;
 mod host;
 mod instances;
 pub(crate) mod invoke;
+pub(crate) mod layered;
 mod plugin;
 mod registry;
 pub(crate) mod request;
@@ -48,6 +49,10 @@ pub use host::{Call, Host, inactive, inactive_async};
 pub(crate) use host::{SystemPart, WeakHost};
 pub use invoke::{
     HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
+};
+pub use layered::{
+    AnyResponse, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, Metadata,
+    NotRouted, RequestEnvelope, RequestService, ResponderFailed, ResponseCloner,
 };
 pub use plugin::{
     ConfigChangedFn, HookFn, InitFn, Lifecycle, Plugin, PluginDecl, PluginDefault, PluginInfo,

@@ -84,6 +84,8 @@ pub struct ResponderInfo {
     pub(crate) line: u32,
     /// `#[responds(timeout = "..")]`: over the system's request timeout.
     pub(crate) timeout: Option<Duration>,
+    /// Whether its requests can be cached (request `Serialize`, response `Clone`).
+    pub(crate) cacheable: fn() -> Option<super::layered::Cacheable>,
 }
 
 impl ResponderInfo {
@@ -153,6 +155,7 @@ impl ResponderDecl {
         meta: ResponderMeta,
         install: fn(&'static ResponderInfo) -> bool,
         json: fn() -> Option<super::call::JsonCallFn>,
+        cacheable: fn() -> Option<super::layered::Cacheable>,
     ) -> Self {
         ResponderDecl {
             request: TypeId::of::<R>(),
@@ -164,6 +167,7 @@ impl ResponderDecl {
                 file: meta.file,
                 line: meta.line,
                 timeout: meta.timeout,
+                cacheable,
             },
             install,
             json,

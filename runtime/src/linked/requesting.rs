@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::handler::BoxError;
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
+use super::layered::Through;
 use super::request::{Request, ResponderFuture, ResponderInfo};
 
 /// Why a request got no response.
@@ -47,7 +48,17 @@ pub enum RequestError {
         /// Its error.
         source: BoxError,
     },
-    /// The responder panicked (while its future was made or polled).
+    /// A request layer ([`request_layer`](crate::EventSystemBuilder::request_layer))
+    /// answered with an error of its own: the responder was not called, or its answer was
+    /// not passed on. Tell the layers apart by their error types (`source.downcast_ref`).
+    #[error("request `{request}` rejected by a layer: {source}")]
+    Rejected {
+        /// The request's name.
+        request: &'static str,
+        /// The layer's error.
+        source: BoxError,
+    },
+    /// The responder (or a request layer) panicked (while its future was made or polled).
     #[error("responder `{responder}` of request `{request}` panicked: {}", .panic.message())]
     Panicked {
         /// The request's name.
@@ -84,6 +95,9 @@ pin_project_lite::pin_project! {
         // Made when the responder first returns `Pending`: an answer in the first poll reads
         // no clock.
         sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+        // The system's layers, when it has some: taken by the first poll, which then puts
+        // the stack's future in the responder's place (`layered::start`).
+        through: Through<'s>,
     }
 }
 
@@ -95,6 +109,7 @@ impl<'s, R: Request> RequestFuture<'s, R> {
         request: R,
         timeout: Option<Duration>,
         default_timeout: Duration,
+        through: Through<'s>,
     ) -> Self {
         RequestFuture {
             future: None,
@@ -104,6 +119,7 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             timeout,
             default_timeout,
             sleep: None,
+            through,
         }
     }
 }
@@ -118,14 +134,20 @@ impl<R: Request> Future for RequestFuture<'_, R> {
                 return Poll::Ready(Err(no_responder::<R>("the binary links none")));
             };
             let host = *this.host;
-            match panic::catch_unwind(AssertUnwindSafe(|| call(host, &Call::ROOT, request))) {
-                Ok(future) => this.future.set(Some(future)),
-                Err(payload) => {
-                    return Poll::Ready(Err(RequestError::Panicked {
-                        request: R::NAME,
-                        responder: info.method(),
-                        panic: HandlerPanic::from_payload(payload.as_ref()),
-                    }));
+            if let Some(stack) = this.through.stack {
+                let metadata = this.through.metadata.take();
+                let future = super::layered::start(host, info, stack, metadata, request);
+                this.future.set(Some(future));
+            } else {
+                match panic::catch_unwind(AssertUnwindSafe(|| call(host, &Call::ROOT, request))) {
+                    Ok(future) => this.future.set(Some(future)),
+                    Err(payload) => {
+                        return Poll::Ready(Err(RequestError::Panicked {
+                            request: R::NAME,
+                            responder: info.method(),
+                            panic: HandlerPanic::from_payload(payload.as_ref()),
+                        }));
+                    }
                 }
             }
             *this.info = Some(info);
@@ -139,6 +161,9 @@ impl<R: Request> Future for RequestFuture<'_, R> {
         let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
         let outcome = match polled {
             Ok(Poll::Ready(Ok(response))) => Ok(response),
+            Ok(Poll::Ready(Err(source))) if super::layered::is_outcome(&source) => {
+                Err(super::layered::outcome(source))
+            }
             Ok(Poll::Ready(Err(source))) if invoke::skipped(&source) => {
                 Err(no_responder::<R>(&format!(
                     "its plugin `{}` is not running (disabled, not made yet, stopped or failed)",

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use crate::bus::{BackpressureStrategy, Settings};
-use crate::linked::registry;
+use crate::linked::layered::{AnyResponse, RequestEnvelope, RequestService};
+use crate::linked::{BoxError, registry};
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::plugins::{self, Source, Watch};
 use super::{Error, EventSystem};
@@ -44,6 +47,7 @@ pub(crate) struct Config {
     pub(crate) health_threshold: f64,
     pub(crate) plugin_shutdown_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    pub(crate) request_layers: super::request::RequestLayers,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             health_threshold: 0.8,
             plugin_shutdown_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
+            request_layers: super::request::RequestLayers::default(),
         }
     }
 }
@@ -369,6 +374,30 @@ impl EventSystemBuilder {
     /// valid: one too long to be a deadline is none.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Runs every [`EventSystem::request`] through `layer`, a `tower` [`Layer`] of
+    /// [`RequestService`]s: the ecosystem's middleware (timeout, rate and concurrency limits,
+    /// load shedding) or your own, over one type-erased [`RequestEnvelope`] for all request
+    /// types. Layers apply in the order given: **the first given is the outermost** (it sees
+    /// the request first and the response last). The request's timeout covers the whole
+    /// stack, waiting for it to be ready included: a layer that never becomes ready makes
+    /// [`RequestError::Timeout`](crate::RequestError::Timeout). A layer's own error comes
+    /// back as [`RequestError::Rejected`](crate::RequestError::Rejected). Without any layer,
+    /// requests take the direct path (no envelope, no allocation). Calls by name
+    /// ([`EventSystem::call`]) do not go through the layers.
+    ///
+    /// [`RequestEnvelope`]: crate::RequestEnvelope
+    pub fn request_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<RequestService> + Send + Sync + 'static,
+        L::Service: Service<RequestEnvelope, Response = AnyResponse> + Clone + Send + 'static,
+        <L::Service as Service<RequestEnvelope>>::Error: Into<BoxError>,
+        <L::Service as Service<RequestEnvelope>>::Future: Send + 'static,
+    {
+        let wrap = move |inner| RequestService::new(layer.layer(inner));
+        self.config.request_layers.0.push(std::sync::Arc::new(wrap));
         self
     }
 

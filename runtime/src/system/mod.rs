@@ -61,6 +61,8 @@ struct Core {
     plugin_shutdown_timeout: Duration,
     /// How long a request's responder may take, unless it or the call says otherwise.
     request_timeout: Duration,
+    /// The request layers around the responders (none: requests take the direct path).
+    request_stack: request::RequestStack,
     /// The configuration in force, for reloads.
     reload: plugins::Reload,
 }
@@ -143,6 +145,7 @@ impl EventSystem {
             plugins: plugins::Plugins::new(registry, prepared),
             plugin_shutdown_timeout: config.plugin_shutdown_timeout,
             request_timeout: config.request_timeout,
+            request_stack: request::RequestStack::new(&config.request_layers),
             reload: plugins::Reload::new(prepared),
         };
         let system = EventSystem {
