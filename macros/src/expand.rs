@@ -6,9 +6,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::ast::{Event, Handler, HookKind, Plugin, RequestType};
+use crate::ast::{Event, Handler, HookKind, Plugin};
 use crate::attr;
-use crate::check::{HookArg, HookSig, ResponderSig, Signature};
+use crate::check::Signature;
+use crate::lifecycle::{HookSig, lifecycle};
+use crate::requests::{ResponderSig, expand_responders};
 
 /// `#[derive(StaticEvent)]`: the type's table, its `StaticEvent` impl, its slice element.
 pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
@@ -68,176 +70,6 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                 );
         };
     }
-}
-
-/// `#[derive(Request)]`: the type's responder table, its `Request` impl, its slice element.
-pub(crate) fn request(request: &RequestType) -> TokenStream {
-    let krate = attr::runtime_path(request.krate.as_ref());
-    let p = quote!(#krate::__private);
-    let ident = &request.input.ident;
-    let type_name = syn::ext::IdentExt::unraw(ident).to_string();
-    let name = request
-        .name
-        .as_ref()
-        .map_or_else(|| type_name.clone(), syn::LitStr::value);
-    let response = &request.response;
-    let line = quote_spanned!(ident.span()=> ::core::line!());
-    quote! {
-        const _: () = {
-            static __STATICBUS_RESPONDERS: #p::ResponderTable<#ident> = #p::ResponderTable::new();
-
-            impl #krate::Request for #ident {
-                type Response = #response;
-                const NAME: &'static str = #name;
-
-                #[inline(always)]
-                fn __table() -> &'static #p::ResponderTable<Self> {
-                    &__STATICBUS_RESPONDERS
-                }
-            }
-
-            #[#p::linkme::distributed_slice(#p::REQUESTS)]
-            #[linkme(crate = #p::linkme)]
-            #[allow(unsafe_code)]
-            static __STATICBUS_REQUEST: #p::RequestDecl = #p::RequestDecl::new::<#ident>(
-                ::core::concat!(::core::module_path!(), "::", #type_name),
-                ::core::file!(),
-                #line,
-            );
-        };
-    }
-}
-
-/// A plugin's `#[responds]` methods: for each, a thunk (the request's `ResponderFn`), the
-/// function that installs it in the request type's table, and its `ResponderDecl`.
-fn responders(
-    plugin: &Plugin,
-    sigs: &[ResponderSig<'_>],
-    name: &syn::LitStr,
-) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let krate = &plugin.runtime;
-    let p = quote!(#krate::__private);
-    let self_ty = &*plugin.imp.self_ty;
-    let type_name = type_label(self_ty);
-    let span = Span::mixed_site();
-    plugin
-        .responders
-        .iter()
-        .zip(sigs)
-        .map(|(method, sig)| {
-            let ident = sig.ident;
-            let request = sig.request;
-            let thunk = format_ident!("__staticbus_responder_{}", ident, span = span);
-            let install = format_ident!("__staticbus_install_{}", ident, span = span);
-            let json = format_ident!("__staticbus_json_{}", ident, span = span);
-            let cache = format_ident!("__staticbus_cache_{}", ident, span = span);
-            let response = quote!(<#request as #krate::Request>::Response);
-            let ctx = context_ident();
-            let (make_ctx, args) = if sig.context {
-                (
-                    quote!(let #ctx = #krate::HandlerContext::__new(host, call, <#request as #krate::Request>::NAME);),
-                    quote!(request, &#ctx),
-                )
-            } else {
-                (quote!(let _ = call;), quote!(request))
-            };
-            let wait = sig.asyncness.map(|_| quote!(.await));
-            let into = quote_spanned!(sig.output_span=> #p::IntoResponse::<#response>::into_response);
-            let output = syn::Ident::new("output", span.located_at(sig.output_span));
-            let method_call = quote_spanned!(ident.span()=> __this.#ident);
-            let answer = match &method.args.retries {
-                None => quote! {
-                    let #output = #method_call(#args)#wait;
-                    #into(#output)
-                },
-                Some((lit, _)) => {
-                    // Each attempt gets its own copy of the request: a request type that is
-                    // not `Clone` is an error on `retries`.
-                    let clone = quote_spanned!(lit.span()=> ::core::clone::Clone::clone(&request));
-                    let retry = retry_tokens(krate, &method.args);
-                    let ctx_ref = syn::Ident::new("__staticbus_ctx_ref", span);
-                    let (bind_ctx, attempt_args) = if sig.context {
-                        (quote!(let #ctx_ref = &#ctx;), quote!(request, #ctx_ref))
-                    } else {
-                        (quote!(), quote!(request))
-                    };
-                    quote! {
-                        const __RETRY: ::core::option::Option<#krate::Retry> = #retry;
-                        let ::core::option::Option::Some(retry) = &__RETRY else {
-                            unreachable!("`retries` makes a policy")
-                        };
-                        #bind_ctx
-                        #p::retry_responder(host, retry, || {
-                            let request = #clone;
-                            async move {
-                                let #output = #method_call(#attempt_args)#wait;
-                                #into(#output)
-                            }
-                        })
-                        .await
-                    }
-                }
-            };
-            let thunk_fn = quote! {
-                fn #thunk<'a>(
-                    host: &'a #p::Host,
-                    call: &'a #p::Call<'a>,
-                    request: #request,
-                ) -> #p::ResponderFuture<'a, #response> {
-                    let ::core::option::Option::Some(__this) = host.__plugin_at::<#self_ty>(&__STATICBUS_KEY) else {
-                        return #p::responder_inactive();
-                    };
-                    #p::responder_future(async move {
-                        #make_ctx
-                        #answer
-                    })
-                }
-
-                fn #install(info: &'static #krate::ResponderInfo) -> bool {
-                    <#request as #krate::Request>::__table().install(info, #thunk)
-                }
-
-                fn #json() -> ::core::option::Option<#p::JsonCallFn> {
-                    #[allow(unused_imports)]
-                    use #p::{CallProbeFallback as _, CallProbeJson as _};
-                    let probe = &&#p::CallProbe::<#request>(::core::marker::PhantomData);
-                    probe.json_call()
-                }
-
-                fn #cache() -> ::core::option::Option<#p::Cacheable> {
-                    #[allow(unused_imports)]
-                    use #p::{CacheProbeFallback as _, CacheProbeCacheable as _};
-                    let probe = &&#p::CacheProbe::<#request>(::core::marker::PhantomData);
-                    probe.cacheable()
-                }
-            };
-            let timeout = match method.args.timeout.as_ref().map(|t| t.nanos) {
-                Some(nanos) => {
-                    quote!(::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos)))
-                }
-                None => quote!(::core::option::Option::None),
-            };
-            let function = format!("{type_name}::{ident}");
-            let short = syn::ext::IdentExt::unraw(ident).to_string();
-            let line = quote_spanned!(ident.span()=> ::core::line!());
-            let decl = quote! {
-                #p::ResponderDecl::new::<#request>(
-                    #p::ResponderMeta {
-                        plugin: #name,
-                        name: #short,
-                        method: ::core::concat!(::core::module_path!(), "::", #function),
-                        file: ::core::file!(),
-                        line: #line,
-                        timeout: #timeout,
-                    },
-                    #install,
-                    #json,
-                    #cache,
-                )
-            };
-            (thunk_fn, decl)
-        })
-        .unzip()
 }
 
 /// `#[handler]`: the function as written, and its registration.
@@ -346,7 +178,8 @@ pub(crate) fn plugin(
         quote!(::core::option::Option::Some(#construct))
     };
     let depends_on = plugin.args.depends_on.iter().flatten();
-    let (responder_fns, responder_decls) = responders(plugin, responder_sigs, &plugin_name_lit);
+    let (responder_fns, responder_decls) =
+        expand_responders(plugin, responder_sigs, &plugin_name_lit);
     let responder_count = responder_decls.len();
     quote! {
         #imp
@@ -395,146 +228,6 @@ pub(crate) fn plugin(
     }
 }
 
-/// The plugin's `Lifecycle`: its configuration reader, its `#[init]`, `#[start]`,
-/// `#[shutdown]` and `#[config_changed]` as type-erased functions.
-fn lifecycle(
-    plugin: &Plugin,
-    hooks: &[Option<HookSig<'_>>; HookKind::COUNT],
-    name: &syn::LitStr,
-) -> TokenStream {
-    let krate = &plugin.runtime;
-    let p = quote!(#krate::__private);
-    let self_ty = &*plugin.imp.self_ty;
-    let none = quote!(::core::option::Option::None);
-    let init = &hooks[HookKind::Init as usize];
-    let config_ty = init
-        .as_ref()
-        .and_then(HookSig::config)
-        .map_or_else(|| quote!(#p::NoConfig), ToTokens::to_token_stream);
-    let config = quote! {{
-        fn __staticbus_config(
-            section: &#p::ConfigSection,
-        ) -> ::core::result::Result<
-            ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-            ::std::vec::Vec<#krate::ConfigError>,
-        > {
-            #p::parse_config::<#config_ty>(section)
-        }
-        __staticbus_config
-    }};
-    let init_fn = init.as_ref().map_or_else(
-        || none.clone(),
-        |sig| {
-            let ident = sig.ident;
-            let args = sig.args.iter().map(|a| match a {
-                HookArg::Context => quote!(&__ctx),
-                HookArg::Config(_) => quote!(__config),
-            });
-            let wait = sig.asyncness.then(|| quote!(.await));
-            let into = quote_spanned!(sig.output_span=> #p::IntoInitResult::<#self_ty>::into_init);
-            // Bound to a local located at the return type, so that a wrong one is an error
-            // there.
-            let made = syn::Ident::new("made", Span::mixed_site().located_at(sig.output_span));
-            quote! {{
-                fn __staticbus_init(
-                    host: #p::Host,
-                    config: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-                ) -> #p::BoxFuture<
-                    'static,
-                    ::core::result::Result<
-                        ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-                        #krate::BoxError,
-                    >,
-                > {
-                    ::std::boxed::Box::pin(async move {
-                        #[allow(unused_variables)]
-                        let __config: #config_ty = #p::take_config::<#config_ty>(config);
-                        #[allow(unused_variables)]
-                        let __ctx = #krate::PluginContext::__new(&host, #name);
-                        let #made = <#self_ty>::#ident(#(#args),*)#wait;
-                        #into(#made).map(|plugin| {
-                            ::std::boxed::Box::new(plugin)
-                                as ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>
-                        })
-                    })
-                }
-                ::core::option::Option::Some(__staticbus_init as #p::InitFn)
-            }}
-        },
-    );
-    let hook = |kind: HookKind| {
-        hooks[kind as usize].as_ref().map_or_else(
-            || none.clone(),
-            |sig| {
-                let ident = sig.ident;
-                let args = sig.args.iter().map(|_| quote!(&__ctx));
-                let wait = sig.asyncness.then(|| quote!(.await));
-                let into =
-                    quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
-                quote! {{
-                    fn __staticbus_hook<'a>(
-                        host: &'a #p::Host,
-                    ) -> #p::BoxFuture<'a, #p::HandlerResult> {
-                        ::std::boxed::Box::pin(async move {
-                            let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
-                                return ::core::result::Result::Ok(());
-                            };
-                            #[allow(unused_variables)]
-                            let __ctx = #krate::PluginContext::__new(host, #name);
-                            let output = this.#ident(#(#args),*)#wait;
-                            #into(output)
-                        })
-                    }
-                    ::core::option::Option::Some(__staticbus_hook as #p::HookFn)
-                }}
-            },
-        )
-    };
-    let (start, shutdown) = (hook(HookKind::Start), hook(HookKind::Shutdown));
-    let config_changed = hooks[HookKind::ConfigChanged as usize]
-        .as_ref()
-        .map_or(none, |sig| {
-            let ident = sig.ident;
-            // The value is `#[init]`'s config type: a parameter of another type is a type
-            // error on that parameter's type.
-            let args = sig.args.iter().map(|a| match a {
-                HookArg::Context => quote!(&__ctx),
-                HookArg::Config(ty) => quote_spanned!(ty.span()=> __config),
-            });
-            let wait = sig.asyncness.then(|| quote!(.await));
-            let into = quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
-            quote! {{
-                fn __staticbus_config_changed<'a>(
-                    host: &'a #p::Host,
-                    config: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-                ) -> #p::BoxFuture<'a, #p::HandlerResult> {
-                    let __config: #config_ty = #p::take_config::<#config_ty>(config);
-                    ::std::boxed::Box::pin(async move {
-                        let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
-                            return ::core::result::Result::Ok(());
-                        };
-                        #[allow(unused_variables)]
-                        let __ctx = #krate::PluginContext::__new(host, #name);
-                        let output = this.#ident(#(#args),*)#wait;
-                        #into(output)
-                    })
-                }
-                ::core::option::Option::Some(
-                    __staticbus_config_changed as #p::ConfigChangedFn
-                )
-            }}
-        });
-    quote! {
-        #p::Lifecycle {
-            init: #init_fn,
-            config: #config,
-            start: #start,
-            shutdown: #shutdown,
-            config_changed: #config_changed,
-        }
-    }
-}
-
 /// Everything needed to register one handler, free function or plugin method.
 pub(crate) struct Registration<'a> {
     pub(crate) krate: &'a syn::Path,
@@ -577,7 +270,7 @@ pub(crate) fn call_args(callee: TokenStream, context: bool) -> TokenStream {
     }
 }
 
-fn context_ident() -> syn::Ident {
+pub(crate) fn context_ident() -> syn::Ident {
     syn::Ident::new("__staticbus_ctx", Span::mixed_site())
 }
 
@@ -717,7 +410,7 @@ impl Registration<'_> {
 
 /// `Some(Retry::...)` for `retries = N` and its policy keys (default: exponential from
 /// 100 ms, no maximum), `None` without.
-fn retry_tokens(krate: &syn::Path, args: &attr::Args) -> TokenStream {
+pub(crate) fn retry_tokens(krate: &syn::Path, args: &attr::Args) -> TokenStream {
     let Some((_, retries)) = &args.retries else {
         return quote!(::core::option::Option::None);
     };
@@ -750,7 +443,7 @@ fn detached_tokens(args: &attr::Args) -> TokenStream {
 }
 
 /// The type's last path segment, e.g. `Audit` for `crate::audit::Audit`.
-fn type_label(ty: &syn::Type) -> String {
+pub(crate) fn type_label(ty: &syn::Type) -> String {
     match ty {
         syn::Type::Path(p) => p
             .path

@@ -12,6 +12,8 @@ mod attr;
 mod breaker;
 mod check;
 mod expand;
+mod lifecycle;
+mod requests;
 
 use proc_macro::TokenStream;
 
@@ -121,8 +123,8 @@ pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
     let tokens = match ast::Plugin::parse(args.into(), item, &mut errors) {
         Ok(plugin) => {
             let signatures = check::plugin(&plugin, &mut errors);
-            let hooks = check::hooks(&plugin, &mut errors);
-            let responders = check::responders(&plugin, &mut errors);
+            let hooks = lifecycle::hooks(&plugin, &mut errors);
+            let responders = requests::check_responders(&plugin, &mut errors);
             let responders = responders.into_iter().collect::<Option<Vec<_>>>();
             match (
                 errors.finish(),
@@ -164,9 +166,9 @@ pub fn derive_request(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     let mut errors = Errors::default();
     let request = ast::RequestType::parse(input, &mut errors);
-    check::request(&request, &mut errors);
+    requests::check_request(&request, &mut errors);
     let tokens = match errors.finish() {
-        Ok(()) => expand::request(&request),
+        Ok(()) => requests::expand_request(&request),
         Err(err) => err.into_compile_error(),
     };
     debug_print("derive(Request)", tokens)
