@@ -1,6 +1,7 @@
 //! Plugins as components: three plugins with dependencies, configured from a TOML file, made
 //! in dependency order by `start()`, stopped in reverse by `shutdown()`; a fourth disabled in
-//! the file, whose handlers never run.
+//! the file, whose handlers never run; a request from one plugin to another, typed and by
+//! name.
 //!
 //! `cargo run --example plugins`
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use staticbus::prelude::*;
-use staticbus::{PluginContext, PluginStarted, PluginState};
+use staticbus::{PluginContext, PluginStarted, PluginState, Request};
 
 #[derive(StaticEvent, Debug, Clone)]
 #[event(name = "order.placed")]
@@ -61,6 +62,13 @@ struct PricingConfig {
     vat_percent: u64,
 }
 
+/// Asks pricing for the gross price of a net amount.
+#[derive(Request, Deserialize)]
+#[request(response = u64)]
+struct GrossPrice {
+    net_cents: u64,
+}
+
 /// Adds VAT to each order and hands the gross total to storage.
 struct Pricing {
     currency: String,
@@ -81,6 +89,11 @@ impl Pricing {
             currency: config.currency,
             vat_percent: config.vat_percent,
         })
+    }
+
+    #[responds]
+    fn gross(&self, r: GrossPrice) -> Result<u64, std::num::TryFromIntError> {
+        Ok(r.net_cents * (100 + self.vat_percent) / 100)
     }
 
     #[on]
@@ -153,6 +166,19 @@ async fn main() -> Result<(), staticbus::Error> {
         .plugin::<Storage>()
         .map(|s| s.stored.load(Ordering::Relaxed));
     assert_eq!(stored, Some(4_200));
+
+    // A request to pricing, typed and by name.
+    let gross = system.request(GrossPrice { net_cents: 500 }).await;
+    assert_eq!(gross.ok(), Some(600));
+    let by_name = system
+        .call(
+            "pricing",
+            "gross",
+            serde_json::json!({ "net_cents": 1_000 }),
+        )
+        .await;
+    println!("pricing.gross(1000) by name: {by_name:?}");
+    assert_eq!(by_name.ok(), Some(serde_json::json!(1_200)));
 
     let report = system.shutdown(Duration::from_secs(1)).await;
     let stopped = report
