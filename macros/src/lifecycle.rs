@@ -197,17 +197,24 @@ pub(crate) fn lifecycle(
         .as_ref()
         .and_then(HookSig::config)
         .map_or_else(|| quote!(#p::NoConfig), ToTokens::to_token_stream);
-    let config = quote! {{
-        fn __staticbus_config(
-            section: &#p::ConfigSection,
-        ) -> ::core::result::Result<
-            ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
-            ::std::vec::Vec<#krate::ConfigError>,
-        > {
-            #p::parse_config::<#config_ty>(section)
-        }
-        __staticbus_config
-    }};
+    let takes_config = init.as_ref().and_then(HookSig::config).is_some();
+    // A plugin that takes no configuration uses the runtime's reader, compiled once there:
+    // no deserializer is instantiated in the plugin's crate for it.
+    let config = if takes_config {
+        quote! {{
+            fn __staticbus_config(
+                section: &#p::ConfigSection,
+            ) -> ::core::result::Result<
+                ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
+                ::std::vec::Vec<#krate::ConfigError>,
+            > {
+                #p::parse_config::<#config_ty>(section)
+            }
+            __staticbus_config
+        }}
+    } else {
+        quote!(#p::parse_no_config)
+    };
     let init_fn = init.as_ref().map_or_else(
         || none.clone(),
         |sig| {

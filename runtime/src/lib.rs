@@ -254,7 +254,7 @@ pub mod __private {
         HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
         JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey,
         PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async, parse_config,
-        take_config,
+        parse_no_config, take_config,
     };
     pub use crate::linked::{
         CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,

@@ -180,6 +180,13 @@ pub fn parse_config<C: DeserializeOwned + Send + 'static>(
     }
 }
 
+/// [`parse_config`] of a plugin that takes no configuration: compiled once, in the runtime,
+/// so that a plugin crate instantiates no deserializer for it.
+#[doc(hidden)]
+pub fn parse_no_config(section: &ConfigSection) -> Result<Box<dyn Any + Send>, Vec<ConfigError>> {
+    parse_config::<NoConfig>(section)
+}
+
 /// The configuration [`parse_config`] read, back as the `C` it is.
 #[doc(hidden)]
 pub fn take_config<C: 'static>(parsed: Box<dyn Any + Send>) -> C {

@@ -35,7 +35,9 @@ mod tests;
 pub(crate) use breaker::{Admission, Breaker};
 pub use breaker::{CircuitBreaker, CircuitOpen, CircuitState};
 pub use call::{CallProbe, CallProbeFallback, CallProbeJson, JsonCallFn};
-pub use config::{ConfigError, ConfigSection, NoConfig, parse_config, take_config};
+pub use config::{
+    ConfigError, ConfigSection, NoConfig, parse_config, parse_no_config, take_config,
+};
 pub(crate) use config::{ENABLED, PLUGINS_KEY, line_of};
 pub use event::{
     CloneFn, CloneProbeClone, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback,
