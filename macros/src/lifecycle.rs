@@ -255,28 +255,39 @@ pub(crate) fn lifecycle(
             }}
         },
     );
+    // The call of a `&self` lifecycle method on the plugin's instance, boxed: skipped when the
+    // plugin has no instance; its arguments are the context and (for `#[config_changed]`) the
+    // value, a parameter of another type than `#[init]`'s being a type error on its type.
+    let boxed_call = |sig: &HookSig<'_>| {
+        let ident = sig.ident;
+        let args = sig.args.iter().map(|a| match a {
+            HookArg::Context => quote!(&__ctx),
+            HookArg::Config(ty) => quote_spanned!(ty.span()=> __config),
+        });
+        let wait = sig.asyncness.then(|| quote!(.await));
+        let into = quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
+        quote! {
+            ::std::boxed::Box::pin(async move {
+                let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
+                    return ::core::result::Result::Ok(());
+                };
+                #[allow(unused_variables)]
+                let __ctx = #krate::PluginContext::__new(host, #name);
+                let output = this.#ident(#(#args),*)#wait;
+                #into(output)
+            })
+        }
+    };
     let hook = |kind: HookKind| {
         hooks[kind as usize].as_ref().map_or_else(
             || none.clone(),
             |sig| {
-                let ident = sig.ident;
-                let args = sig.args.iter().map(|_| quote!(&__ctx));
-                let wait = sig.asyncness.then(|| quote!(.await));
-                let into =
-                    quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
+                let call = boxed_call(sig);
                 quote! {{
                     fn __staticbus_hook<'a>(
                         host: &'a #p::Host,
                     ) -> #p::BoxFuture<'a, #p::HandlerResult> {
-                        ::std::boxed::Box::pin(async move {
-                            let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
-                                return ::core::result::Result::Ok(());
-                            };
-                            #[allow(unused_variables)]
-                            let __ctx = #krate::PluginContext::__new(host, #name);
-                            let output = this.#ident(#(#args),*)#wait;
-                            #into(output)
-                        })
+                        #call
                     }
                     ::core::option::Option::Some(__staticbus_hook as #p::HookFn)
                 }}
@@ -287,30 +298,14 @@ pub(crate) fn lifecycle(
     let config_changed = hooks[HookKind::ConfigChanged as usize]
         .as_ref()
         .map_or(none, |sig| {
-            let ident = sig.ident;
-            // The value is `#[init]`'s config type: a parameter of another type is a type
-            // error on that parameter's type.
-            let args = sig.args.iter().map(|a| match a {
-                HookArg::Context => quote!(&__ctx),
-                HookArg::Config(ty) => quote_spanned!(ty.span()=> __config),
-            });
-            let wait = sig.asyncness.then(|| quote!(.await));
-            let into = quote_spanned!(sig.output_span=> #p::IntoHandlerResult::into_handler_result);
+            let call = boxed_call(sig);
             quote! {{
                 fn __staticbus_config_changed<'a>(
                     host: &'a #p::Host,
                     config: ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send>,
                 ) -> #p::BoxFuture<'a, #p::HandlerResult> {
                     let __config: #config_ty = #p::take_config::<#config_ty>(config);
-                    ::std::boxed::Box::pin(async move {
-                        let ::core::option::Option::Some(this) = host.plugin::<#self_ty>() else {
-                            return ::core::result::Result::Ok(());
-                        };
-                        #[allow(unused_variables)]
-                        let __ctx = #krate::PluginContext::__new(host, #name);
-                        let output = this.#ident(#(#args),*)#wait;
-                        #into(output)
-                    })
+                    #call
                 }
                 ::core::option::Option::Some(
                     __staticbus_config_changed as #p::ConfigChangedFn
