@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Explode, Greeter, Refuse, Slow, build, calls, greet};
 use parking_lot::Mutex;
 use staticbus::{
-    AnyResponse, BoxError, EventSystem, Layer, RequestEnvelope, RequestError, Service,
+    AnyResponse, BoxError, CallError, EventSystem, Layer, RequestEnvelope, RequestError, Service,
 };
 use staticbus_middleware::{AuthError, AuthLayer, CacheLayer, ResponseFuture};
 
@@ -129,6 +129,41 @@ async fn cache_outside_auth_answers_an_unauthenticated_repeat() {
         matches!(other, Err(RequestError::Rejected { .. })),
         "{other:?}"
     );
+}
+
+#[tokio::test]
+async fn calls_by_name_go_through_the_same_layers_with_their_metadata() {
+    let cache = CacheLayer::new(Duration::from_secs(60), 100);
+    let system = build(
+        EventSystem::builder()
+            .request_layer(auth())
+            .request_layer(cache.clone()),
+    );
+    let args = || serde_json::json!({ "name": "kim" });
+    let refused = system.call("greeter", "greet", args()).await;
+    let auth_error = match &refused {
+        Err(CallError::Request(RequestError::Rejected { source, .. })) => {
+            source.downcast_ref::<AuthError>()
+        }
+        _ => None,
+    };
+    assert_eq!(
+        auth_error,
+        Some(&AuthError::Missing { request: "greet" }),
+        "{refused:?}"
+    );
+    assert_eq!(calls(&system), 0);
+
+    for _ in 0..2 {
+        let answer = system
+            .call("greeter", "greet", args())
+            .metadata("token", "s3cret")
+            .await;
+        assert_eq!(answer.ok(), Some(serde_json::json!("hello kim")));
+    }
+    // The second call was answered by the cache, inside the auth layer.
+    assert_eq!(calls(&system), 1);
+    assert_eq!(cache.stats().hits, 1);
 }
 
 /// A layer whose service is never ready (and never wakes its caller).

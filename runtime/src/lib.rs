@@ -198,7 +198,7 @@ pub use pipeline::{
 pub use system::{
     AsyncHandlerFn, CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, CallError, ConfigRejected,
     ConfigReloaded, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
-    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType,
+    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType, NamedCall,
     PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
     PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
     Receive, Redriven, ReloadFailure, ReportedPublish, RequestCall, ShutdownReport,

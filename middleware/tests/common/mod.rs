@@ -6,11 +6,11 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use staticbus::{EventSystem, EventSystemBuilder, Request, plugin};
 
-/// Cacheable: `Serialize`, its response `Clone`.
-#[derive(Request, Serialize, Debug, Clone)]
+/// Cacheable: `Serialize`, its response `Clone`; callable by name (`Deserialize`).
+#[derive(Request, Serialize, Deserialize, Debug, Clone)]
 #[request(response = String, name = "greet")]
 pub(crate) struct Greet {
     pub(crate) name: String,

@@ -11,16 +11,19 @@ use serde::de::DeserializeOwned;
 
 use super::handler::BoxFuture;
 use super::host::Host;
+use super::layered::Through;
 use super::request::Request;
 use super::requesting::{RequestError, RequestFuture};
 
 /// A responder called with JSON arguments: the request read from them, run as a typed request
-/// (under `timeout`, else the responder's, else the default), its response written as JSON.
+/// (under `timeout`, else the responder's, else the default; through the system's request
+/// layers, if it has some), its response written as JSON.
 pub type JsonCallFn = for<'a> fn(
     &'a Host,
     serde_json::Value,
     Option<Duration>,
     Duration,
+    Through<'a>,
 ) -> BoxFuture<'a, Result<serde_json::Value, CallFailure>>;
 
 /// What went wrong in a [`JsonCallFn`] (the system turns it into a `CallError`).
@@ -35,22 +38,22 @@ pub enum CallFailure {
     Request(RequestError),
 }
 
-fn json_call<R>(
-    host: &Host,
+fn json_call<'a, R>(
+    host: &'a Host,
     args: serde_json::Value,
     timeout: Option<Duration>,
     default_timeout: Duration,
-) -> BoxFuture<'_, Result<serde_json::Value, CallFailure>>
+    through: Through<'a>,
+) -> BoxFuture<'a, Result<serde_json::Value, CallFailure>>
 where
     R: Request + DeserializeOwned,
     R::Response: Serialize,
 {
     Box::pin(async move {
         let request: R = serde_json::from_value(args).map_err(CallFailure::Arguments)?;
-        let response =
-            RequestFuture::new(host, request, timeout, default_timeout, Default::default())
-                .await
-                .map_err(CallFailure::Request)?;
+        let response = RequestFuture::new(host, request, timeout, default_timeout, through)
+            .await
+            .map_err(CallFailure::Request)?;
         serde_json::to_value(response).map_err(CallFailure::Response)
     })
 }

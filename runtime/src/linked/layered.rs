@@ -360,8 +360,9 @@ fn layered<R: Request>(
 
 /// A request's way through the system's layers, if it has some: the stack (cloned in the
 /// first poll), the caller's metadata. Without layers, a null reference and a null box.
+#[doc(hidden)]
 #[derive(Default)]
-pub(crate) struct Through<'s> {
+pub struct Through<'s> {
     pub(crate) stack: Option<&'s parking_lot::Mutex<RequestService>>,
     pub(crate) metadata: Option<Box<Metadata>>,
 }

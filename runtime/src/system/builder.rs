@@ -386,7 +386,8 @@ impl EventSystemBuilder {
     /// [`RequestError::Timeout`](crate::RequestError::Timeout). A layer's own error comes
     /// back as [`RequestError::Rejected`](crate::RequestError::Rejected). Without any layer,
     /// requests take the direct path (no envelope, no allocation). Calls by name
-    /// ([`EventSystem::call`]) do not go through the layers.
+    /// ([`EventSystem::call`]) go through the same layers: the envelope carries the typed
+    /// request their JSON was read into.
     ///
     /// [`RequestEnvelope`]: crate::RequestEnvelope
     pub fn request_layer<L>(mut self, layer: L) -> Self

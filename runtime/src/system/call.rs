@@ -1,9 +1,13 @@
 //! `system.call(plugin, method, json)`: a responder reached by its plugin's and method's
 //! names with JSON arguments, for callers that know names only at run time.
 
+use std::fmt;
+use std::future::IntoFuture;
 use std::time::Duration;
 
+use crate::linked::BoxFuture;
 use crate::linked::call::CallFailure;
+use crate::linked::layered::Metadata;
 use crate::linked::{RequestError, registry};
 
 use super::EventSystem;
@@ -80,34 +84,68 @@ impl CallError {
     }
 }
 
-impl EventSystem {
-    /// Calls plugin `plugin`'s responder `method` (the `#[responds]` method's name) with
-    /// `args` as its request, in JSON: the request is read from them, sent as
-    /// [`request`](Self::request) would (the responder's or the system's timeout), and its
-    /// response written back as JSON. For callers that know names only at run time
-    /// (configuration, scripts, the network).
-    ///
-    /// Unknown plugin, unknown method, a responder whose types are not serde, bad arguments
-    /// (serde's error) and the request's own failures ([`CallError::Request`]: timeout, ...)
-    /// are distinct errors.
-    pub async fn call(
-        &self,
-        plugin: &str,
-        method: &str,
-        args: serde_json::Value,
-    ) -> Result<serde_json::Value, CallError> {
-        self.call_within(plugin, method, args, None).await
+/// A call by name about to be made ([`EventSystem::call`]): [`timeout`](Self::timeout)
+/// overrides the responder's and the system's, [`metadata`](Self::metadata) attaches what
+/// request layers read; `.await` it for the JSON answer.
+#[must_use = "a call does nothing until it is awaited"]
+pub struct NamedCall<'a> {
+    system: &'a EventSystem,
+    plugin: &'a str,
+    method: &'a str,
+    args: serde_json::Value,
+    timeout: Option<Duration>,
+    metadata: Option<Box<Metadata>>,
+}
+
+impl NamedCall<'_> {
+    /// How long the responder may take (any duration: one too long to be a deadline is
+    /// none), over the responder's `#[responds(timeout = "..")]` and the system's
+    /// [`request_timeout`](crate::EventSystemBuilder::request_timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
-    /// [`call`](Self::call) under `timeout` (any duration: one too long to be a deadline is
-    /// none), over the responder's and the system's.
-    pub async fn call_within(
-        &self,
-        plugin: &str,
-        method: &str,
-        args: serde_json::Value,
-        timeout: Option<Duration>,
-    ) -> Result<serde_json::Value, CallError> {
+    /// Attaches `key = value` to the call, for the system's
+    /// [request layers](crate::EventSystemBuilder::request_layer), as
+    /// [`RequestCall::metadata`](crate::RequestCall::metadata) does for typed requests.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.get_or_insert_default().insert(key, value);
+        self
+    }
+}
+
+impl fmt::Debug for NamedCall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamedCall")
+            .field("plugin", &self.plugin)
+            .field("method", &self.method)
+            .field("args", &self.args)
+            .field("timeout", &self.timeout)
+            .field("metadata", &self.metadata)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> IntoFuture for NamedCall<'a> {
+    type Output = Result<serde_json::Value, CallError>;
+    type IntoFuture = BoxFuture<'a, Result<serde_json::Value, CallError>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl NamedCall<'_> {
+    async fn run(self) -> Result<serde_json::Value, CallError> {
+        let NamedCall {
+            system,
+            plugin,
+            method,
+            args,
+            timeout,
+            metadata,
+        } = self;
         let registry = registry();
         let Some(info) = registry.plugins().find(|p| p.name() == plugin) else {
             return Err(CallError::UnknownPlugin {
@@ -137,8 +175,9 @@ impl EventSystem {
                 request,
             });
         };
-        let default = self.core().request_timeout;
-        json(&self.host, args, timeout, default)
+        let core = system.core();
+        let through = core.request_stack.through(metadata);
+        json(&system.host, args, timeout, core.request_timeout, through)
             .await
             .map_err(|failure| match failure {
                 CallFailure::Arguments(source) => CallError::BadArguments {
@@ -154,5 +193,50 @@ impl EventSystem {
                 },
                 CallFailure::Request(error) => CallError::Request(error),
             })
+    }
+}
+
+impl EventSystem {
+    /// Calls plugin `plugin`'s responder `method` (the `#[responds]` method's name) with
+    /// `args` as its request, in JSON: the request is read from them, sent as
+    /// [`request`](Self::request) would (the responder's or the system's timeout, through
+    /// the system's [request layers](crate::EventSystemBuilder::request_layer)), and its
+    /// response written back as JSON. For callers that know names only at run time
+    /// (configuration, scripts, the network). `.await` it, or set a
+    /// [`timeout`](NamedCall::timeout) or [`metadata`](NamedCall::metadata) first.
+    ///
+    /// Unknown plugin, unknown method, a responder whose types are not serde, bad arguments
+    /// (serde's error) and the request's own failures ([`CallError::Request`]: timeout, a
+    /// layer's rejection, ...) are distinct errors.
+    pub fn call<'a>(
+        &'a self,
+        plugin: &'a str,
+        method: &'a str,
+        args: serde_json::Value,
+    ) -> NamedCall<'a> {
+        NamedCall {
+            system: self,
+            plugin,
+            method,
+            args,
+            timeout: None,
+            metadata: None,
+        }
+    }
+
+    /// [`call`](Self::call) under `timeout` (any duration: one too long to be a deadline is
+    /// none), over the responder's and the system's.
+    pub async fn call_within(
+        &self,
+        plugin: &str,
+        method: &str,
+        args: serde_json::Value,
+        timeout: Option<Duration>,
+    ) -> Result<serde_json::Value, CallError> {
+        let call = self.call(plugin, method, args);
+        match timeout {
+            Some(timeout) => call.timeout(timeout).await,
+            None => call.await,
+        }
     }
 }

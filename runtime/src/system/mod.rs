@@ -29,7 +29,7 @@ use crate::dynamic::DynamicEvent;
 use crate::linked::{Call, Emitted, Host, Plugin, Registry, StaticEvent, StaticRef, registry};
 
 pub use builder::{EventSystemBuilder, ImplementationType};
-pub use call::CallError;
+pub use call::{CallError, NamedCall};
 pub use channel::{EventPublisher, EventSubscriber, Publish, Receive};
 pub use context::{HandlerContext, SystemHandle};
 pub use dead_letters::Redriven;

@@ -54,10 +54,7 @@ impl<'s, R: Request> IntoFuture for RequestCall<'s, R> {
     fn into_future(self) -> RequestFuture<'s, R> {
         let core = self.system.core();
         let default = core.request_timeout;
-        let through = Through {
-            stack: core.request_stack.0.as_ref(),
-            metadata: self.metadata,
-        };
+        let through = core.request_stack.through(self.metadata);
         RequestFuture::new(
             &self.system.host,
             self.request,
@@ -118,5 +115,14 @@ impl RequestStack {
             .rev()
             .fold(RequestService::responders(), |inner, layer| layer(inner));
         RequestStack(Some(parking_lot::Mutex::new(stack)))
+    }
+
+    /// A request's way through this stack, with the caller's metadata.
+    #[inline]
+    pub(crate) fn through(&self, metadata: Option<Box<Metadata>>) -> Through<'_> {
+        Through {
+            stack: self.0.as_ref(),
+            metadata,
+        }
     }
 }
