@@ -16,13 +16,14 @@ const ON: &str = "on";
 const RESPONDS: &str = "responds";
 
 /// What `#[responds(...)]` takes.
-const RESPONDS_KEYS: [&str; 6] = [
+const RESPONDS_KEYS: [&str; 7] = [
     attr::TIMEOUT,
     attr::RETRIES,
     attr::BACKOFF,
     attr::BASE,
     attr::MAX_DELAY,
     attr::MAX_ELAPSED,
+    attr::CIRCUIT_BREAKER,
 ];
 
 /// `#[derive(Request)]` on a type.

@@ -33,9 +33,18 @@ pub(crate) struct BreakerArg {
     reset: Option<DurationArg>,
     probes: Option<u32>,
     dead_letter: Option<bool>,
+    /// `dead_letter` as written, for the error on a responder's breaker.
+    dead_letter_key: Option<syn::Path>,
     /// The keys written, valid or not (a key with a bad value is reported on its value,
     /// not again as missing).
     given: Vec<&'static str>,
+}
+
+impl BreakerArg {
+    /// The `dead_letter` key, if written.
+    pub(crate) fn dead_letter_key(&self) -> Option<&syn::Path> {
+        self.dead_letter_key.as_ref()
+    }
 }
 
 /// Parses `circuit_breaker(key = value, ...)`, every error collected; `None` if it cannot
@@ -90,7 +99,10 @@ fn parse_key(
         RATIO => attr::replace(&mut arg.ratio, ratio(meta, errors)?),
         WINDOW => attr::replace(&mut arg.window, attr::parse_duration(meta, WINDOW, errors)?),
         RESET => attr::replace(&mut arg.reset, attr::parse_duration(meta, RESET, errors)?),
-        _ => attr::replace(&mut arg.dead_letter, boolean(meta, errors)?),
+        _ => {
+            arg.dead_letter_key = Some(meta.path.clone());
+            attr::replace(&mut arg.dead_letter, boolean(meta, errors)?)
+        }
     };
     if duplicate {
         errors.spanned(

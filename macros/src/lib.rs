@@ -113,8 +113,9 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Responders: `#[responds] async fn price(&self, r: GetPrice) -> Result<Price, E>` (optionally
 /// `ctx: &HandlerContext<'_>` after the request; sync or async; `#[responds(timeout = "1s")]`
-/// on an async one; `retries = N` with the retry keys of `#[on]`, for a `Clone` request)
-/// answers `system.request(GetPrice { .. })`. A request type has exactly one responder in
+/// on an async one; `retries = N` with the retry keys of `#[on]`, for a `Clone` request;
+/// `circuit_breaker(..)` with the rules of `#[on]`, except `dead_letter`) answers
+/// `system.request(GetPrice { .. })`. A request type has exactly one responder in
 /// the binary (`build()` checks).
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -48,6 +48,13 @@ fn responder_sig<'a>(
         errors.spanned(&sig.generics, "a `#[responds]` method cannot be generic");
     }
     check_call_keys(args, sig, errors);
+    if let Some(key) = args.breaker.as_ref().and_then(|b| b.dead_letter_key()) {
+        errors.spanned(
+            key,
+            "a request its open circuit rejects comes back to its caller as \
+             `RequestError::CircuitOpen`, never a dead letter: `dead_letter` is for handlers",
+        );
+    }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(syn::FnArg::Receiver(r))
@@ -199,6 +206,10 @@ pub(crate) fn expand_responders(
             } else {
                 (quote!(let _ = call;), quote!(request))
             };
+            let retries = method.args.retries.is_some();
+            // Only a retrying responder counts its attempts.
+            let ignore_attempts = (!retries).then(|| quote!(let _ = attempts;));
+            let breaker = crate::breaker::tokens(krate, method.args.breaker.as_ref());
             let wait = sig.asyncness.map(|_| quote!(.await));
             let into = quote_spanned!(sig.output_span=> #p::IntoResponse::<#response>::into_response);
             let output = syn::Ident::new("output", span.located_at(sig.output_span));
@@ -225,7 +236,7 @@ pub(crate) fn expand_responders(
                             unreachable!("`retries` makes a policy")
                         };
                         #bind_ctx
-                        #p::retry_responder(host, retry, || {
+                        #p::retry_responder(host, retry, attempts, || {
                             let request = #clone;
                             async move {
                                 let #output = #method_call(#attempt_args)#wait;
@@ -241,10 +252,12 @@ pub(crate) fn expand_responders(
                     host: &'a #p::Host,
                     call: &'a #p::Call<'a>,
                     request: #request,
+                    attempts: #p::Attempts,
                 ) -> #p::ResponderFuture<'a, #response> {
                     let ::core::option::Option::Some(__this) = host.__plugin_at::<#self_ty>(&__STATICBUS_KEY) else {
                         return #p::responder_inactive();
                     };
+                    #ignore_attempts
                     #p::responder_future(async move {
                         #make_ctx
                         #answer
@@ -287,6 +300,8 @@ pub(crate) fn expand_responders(
                         file: ::core::file!(),
                         line: #line,
                         timeout: #timeout,
+                        retries: #retries,
+                        circuit_breaker: #breaker,
                     },
                     #install,
                     #json,

@@ -257,7 +257,7 @@ pub mod __private {
         parse_no_config, take_config,
     };
     pub use crate::linked::{
-        CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,
+        Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,
         CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS, RequestDecl,
         ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderTable,
         responder_future, responder_inactive, retry_responder,

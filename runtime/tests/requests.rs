@@ -166,6 +166,7 @@ async fn a_failing_responder_is_failed_with_its_error() {
         request,
         responder,
         source,
+        attempts: 1,
     } = &err
     else {
         panic!("{err}")

@@ -51,7 +51,7 @@ impl serde::Serialize for CircuitChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CircuitMetrics {
-    /// Whose circuit (the handler's name).
+    /// Whose circuit: the handler's name, or the responder's (`module::Type::method`).
     pub handler: String,
     /// Its state now.
     pub state: CircuitState,
@@ -63,9 +63,13 @@ pub struct CircuitMetrics {
 
 impl CircuitMetrics {
     pub(crate) fn of(handler: &HandlerRef, breaker: &Breaker) -> CircuitMetrics {
+        CircuitMetrics::named(&handler.name(), breaker)
+    }
+
+    pub(crate) fn named(handler: &str, breaker: &Breaker) -> CircuitMetrics {
         let counts = breaker.counts();
         CircuitMetrics {
-            handler: handler.name().into_owned(),
+            handler: handler.to_owned(),
             state: counts.state,
             rejected: counts.rejected,
             opened: counts.opened,

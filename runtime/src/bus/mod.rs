@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::dynamic::DynamicEvent;
-use crate::linked::{Breaker, HandlerInfo, HandlerRef, TableCore};
+use crate::linked::{Breaker, HandlerInfo, HandlerRef, ResponderInfo, TableCore};
 use crate::queue::{Budget, Buffer};
 
 pub use backpressure::{
@@ -127,6 +127,8 @@ pub(crate) struct Bus {
     dead_letters: DeadLetters,
     /// This system's breakers of static handlers (those that have one), on the tables.
     static_breakers: Box<[(&'static HandlerInfo, Breaker)]>,
+    /// The breakers of the responders that have one (registry order).
+    responder_breakers: Box<[(&'static ResponderInfo, Breaker)]>,
     /// Itself, for the workers of detached handlers (which must not keep it alive).
     me: std::sync::Weak<Bus>,
     /// What went wrong, per handler.
@@ -161,6 +163,7 @@ impl Bus {
         settings: Settings,
         statics: impl IntoIterator<Item = (&'static str, &'static TableCore)>,
         guarded: impl IntoIterator<Item = &'static HandlerInfo>,
+        responders: impl IntoIterator<Item = &'static ResponderInfo>,
     ) -> Arc<Bus> {
         let budget = Budget::new(settings.global_buffer_events, settings.global_buffer_bytes);
         let permits = settings
@@ -195,6 +198,10 @@ impl Bus {
             jitter,
             dead_letters,
             static_breakers: guarded
+                .into_iter()
+                .filter_map(|info| Some((info, Breaker::new(*info.circuit_breaker()?))))
+                .collect(),
+            responder_breakers: responders
                 .into_iter()
                 .filter_map(|info| Some((info, Breaker::new(*info.circuit_breaker()?))))
                 .collect(),
@@ -398,13 +405,25 @@ impl Bus {
             .map(|(_, breaker)| breaker)
     }
 
-    /// Every circuit breaker: the static handlers' (registry order), then the
-    /// subscriptions' (subscription order).
+    /// The breaker of responder `info` in this system, if it has one.
+    pub(crate) fn responder_breaker(&self, info: &'static ResponderInfo) -> Option<&Breaker> {
+        self.responder_breakers
+            .iter()
+            .find(|(known, _)| std::ptr::eq(*known, info))
+            .map(|(_, breaker)| breaker)
+    }
+
+    /// Every circuit breaker: the static handlers' (registry order), the responders'
+    /// (registry order), then the subscriptions' (subscription order).
     fn circuits(&self) -> Vec<CircuitMetrics> {
         let statics = self
             .static_breakers
             .iter()
             .map(|(info, breaker)| CircuitMetrics::of(&HandlerRef::Static(info), breaker));
+        let responders = self
+            .responder_breakers
+            .iter()
+            .map(|(info, breaker)| CircuitMetrics::named(info.method(), breaker));
         let subs = self.lock_subs();
         let mut circuits: Vec<(SubscriptionId, CircuitMetrics)> = subs
             .iter()
@@ -416,6 +435,7 @@ impl Bus {
         drop(subs);
         circuits.sort_by_key(|(id, _)| *id);
         statics
+            .chain(responders)
             .chain(circuits.into_iter().map(|(_, c)| c))
             .collect()
     }

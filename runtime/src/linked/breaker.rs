@@ -332,6 +332,15 @@ impl Breaker {
         }
     }
 
+    /// A call it let through ended without an outcome to count (it never ran): its probe,
+    /// if it was one, is free again.
+    pub(crate) fn release(&self, probe: bool) {
+        if probe {
+            let mut s = self.state.lock();
+            s.probing = s.probing.saturating_sub(1);
+        }
+    }
+
     /// Adds the call to the window; whether the window's rule trips.
     fn count_window(&self, s: &mut State, window: Duration, now: Instant, succeeded: bool) -> bool {
         let tenth = (window / BUCKETS as u32).max(Duration::from_nanos(1));

@@ -11,6 +11,7 @@ use super::handler::HandlerInfo;
 use super::instances::{Instances, Plan};
 use super::invoke::HandlerError;
 use super::plugin::{Plugin, PluginKey};
+use super::request::ResponderInfo;
 
 /// What the static layer asks of the system above it, through the [`Host`] every handler
 /// call has (the one call upward, written as a trait so that the layers still import one
@@ -46,6 +47,12 @@ pub(crate) trait SystemPart: Any + Send + Sync {
         breaker: &Breaker,
         state: CircuitState,
     );
+
+    /// The breaker of responder `info` in this system, if it has one.
+    fn responder_breaker(&self, info: &'static ResponderInfo) -> Option<&Breaker>;
+
+    /// Responder `info`'s circuit moved to `state` (announce it).
+    fn responder_circuit_moved(&self, info: &'static ResponderInfo, state: CircuitState);
 }
 
 /// A host with no system (the static layer's own tests): failures go nowhere.
@@ -79,6 +86,12 @@ impl SystemPart for () {
         _: CircuitState,
     ) {
     }
+
+    fn responder_breaker(&self, _: &'static ResponderInfo) -> Option<&Breaker> {
+        None
+    }
+
+    fn responder_circuit_moved(&self, _: &'static ResponderInfo, _: CircuitState) {}
 }
 
 /// One running system as the static layer sees it: its plugin instances, and the rest of the
@@ -198,6 +211,21 @@ impl Host {
     /// The breaker of static handler `info` in this system, if it has one.
     pub(crate) fn breaker(&self, info: &'static HandlerInfo) -> Option<&Breaker> {
         self.shared.system.breaker(info)
+    }
+
+    /// The breaker of responder `info` in this system, if it has one.
+    pub(crate) fn responder_breaker(&self, info: &'static ResponderInfo) -> Option<&Breaker> {
+        self.shared.system.responder_breaker(info)
+    }
+
+    /// Tells the system responder `info`'s circuit moved to `state`.
+    #[cold]
+    pub(crate) fn responder_circuit_moved(
+        &self,
+        info: &'static ResponderInfo,
+        state: CircuitState,
+    ) {
+        self.shared.system.responder_circuit_moved(info, state);
     }
 
     /// Tells the system static handler `info`'s call succeeded after `attempts`.

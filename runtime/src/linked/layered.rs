@@ -22,7 +22,7 @@ use tower_service::Service;
 use super::handler::{BoxError, BoxFuture};
 use super::host::{Call, Host, PluginInactive};
 use super::invoke::{self, HandlerPanic};
-use super::request::{Request, ResponderInfo};
+use super::request::{Attempts, Request, ResponderInfo};
 use super::requesting::RequestError;
 
 /// A response with its type erased: what a layer's service answers (the request's
@@ -68,7 +68,7 @@ impl Metadata {
 
 /// The erased call of one request type's responder.
 type ErasedCall =
-    fn(Host, Box<dyn Any + Send>) -> BoxFuture<'static, Result<AnyResponse, BoxError>>;
+    fn(Host, Box<dyn Any + Send>, Attempts) -> BoxFuture<'static, Result<AnyResponse, BoxError>>;
 
 /// A response's clone, its type erased (`None` if `response` is not of the request's type).
 type CloneResponse = fn(&(dyn Any + Send)) -> Option<AnyResponse>;
@@ -96,6 +96,7 @@ pub struct RequestEnvelope {
 struct Target {
     host: Host,
     call: ErasedCall,
+    attempts: Attempts,
 }
 
 impl RequestEnvelope {
@@ -262,7 +263,11 @@ impl Service<RequestEnvelope> for Responders {
     }
     fn call(&mut self, envelope: RequestEnvelope) -> Self::Future {
         match envelope.target {
-            Some(Target { host, call }) => call(host, envelope.body),
+            Some(Target {
+                host,
+                call,
+                attempts,
+            }) => call(host, envelope.body, attempts),
             None => Box::pin(std::future::ready(Err(Box::new(NotRouted) as BoxError))),
         }
     }
@@ -278,6 +283,7 @@ struct WrongBody(&'static str);
 fn erased_call<R: Request>(
     host: Host,
     body: Box<dyn Any + Send>,
+    attempts: Attempts,
 ) -> BoxFuture<'static, Result<AnyResponse, BoxError>> {
     Box::pin(async move {
         let request = match body.downcast::<R>() {
@@ -287,7 +293,9 @@ fn erased_call<R: Request>(
         let Some(&(_, call)) = R::__table().responder() else {
             return Err(Box::new(PluginInactive) as BoxError);
         };
-        let made = panic::catch_unwind(AssertUnwindSafe(|| call(&host, &Call::ROOT, request)));
+        let made = panic::catch_unwind(AssertUnwindSafe(|| {
+            call(&host, &Call::ROOT, request, attempts)
+        }));
         let future = made.map_err(|payload| HandlerPanic::from_payload(payload.as_ref()))?;
         match caught(future).await? {
             Ok(response) => Ok(Box::new(response) as AnyResponse),
@@ -321,6 +329,7 @@ fn layered<R: Request>(
     mut service: RequestService,
     request: R,
     metadata: Metadata,
+    attempts: Attempts,
 ) -> BoxFuture<'static, Result<R::Response, BoxError>> {
     Box::pin(async move {
         let cacheable = (info.cacheable)();
@@ -335,6 +344,7 @@ fn layered<R: Request>(
             target: Some(Target {
                 host,
                 call: erased_call::<R>,
+                attempts,
             }),
             clone_response: cacheable.map(|c| c.clone),
         };
@@ -377,10 +387,12 @@ pub(crate) fn start<'s, R: Request>(
     stack: &parking_lot::Mutex<RequestService>,
     metadata: Option<Box<Metadata>>,
     request: R,
+    attempts: Attempts,
 ) -> super::request::ResponderFuture<'s, R::Response> {
     let service = stack.lock().clone();
     let metadata = metadata.map(|m| *m).unwrap_or_default();
-    super::request::responder_future(layered(host.clone(), info, service, request, metadata))
+    let future = layered(host.clone(), info, service, request, metadata, attempts);
+    super::request::responder_future(future)
 }
 
 /// An outcome of the layers, carried to `RequestFuture` as a responder's error.
@@ -396,6 +408,7 @@ fn rejected<R: Request>(source: BoxError, info: &'static ResponderInfo) -> BoxEr
             request: R::NAME,
             responder: info.method(),
             panic: *panic,
+            attempts: 1,
         },
         Err(source) => RequestError::Rejected {
             request: R::NAME,
@@ -410,15 +423,30 @@ pub(crate) fn is_outcome(source: &BoxError) -> bool {
     source.is::<Layered>()
 }
 
-/// The outcome of the layers `source` carries ([`is_outcome`]).
+/// The outcome of the layers `source` carries ([`is_outcome`]); a panic of the responder
+/// inside them after `attempts`.
 #[cold]
-pub(crate) fn outcome(source: BoxError) -> RequestError {
+pub(crate) fn outcome(source: BoxError, attempts: u32) -> RequestError {
     match source.downcast::<Layered>() {
-        Ok(layered) => layered.0,
+        Ok(layered) => match layered.0 {
+            RequestError::Panicked {
+                request,
+                responder,
+                panic,
+                ..
+            } => RequestError::Panicked {
+                request,
+                responder,
+                panic,
+                attempts,
+            },
+            error => error,
+        },
         Err(source) => RequestError::Failed {
             request: "",
             responder: "",
             source,
+            attempts,
         },
     }
 }

@@ -64,8 +64,9 @@ pub use registry::{
     EVENTS, EventInfo, HANDLERS, PLUGINS, REQUESTS, Registry, RegistryProblem, registry,
 };
 pub use request::{
-    IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderInfo,
-    ResponderMeta, ResponderTable, responder_future, responder_inactive, retry_responder,
+    Attempts, IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture,
+    ResponderInfo, ResponderMeta, ResponderTable, responder_future, responder_inactive,
+    retry_responder,
 };
 pub use requesting::{RequestError, RequestFuture};
 pub use retry::{Permanent, Retry};

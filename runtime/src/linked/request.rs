@@ -4,7 +4,10 @@
 
 use std::any::TypeId;
 use std::fmt;
-use std::sync::OnceLock;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use super::handler::BoxError;
@@ -33,10 +36,18 @@ pub(crate) const RESPONDER_FUTURE_BYTES: usize = 128;
 pub type ResponderFuture<'a, T> =
     stackfuture::StackFuture<'a, Result<T, BoxError>, RESPONDER_FUTURE_BYTES>;
 
+/// Where a retrying responder counts its attempts, for the request's error (`None` for a
+/// responder without `retries`: its one attempt needs no counter).
+pub type Attempts = Option<Arc<AtomicU32>>;
+
 /// A responder, erased to a plain function pointer: the system it runs in, the call's ids,
-/// the request.
-pub type ResponderFn<R> =
-    for<'a> fn(&'a Host, &'a Call<'a>, R) -> ResponderFuture<'a, <R as Request>::Response>;
+/// the request, the counter of its attempts.
+pub type ResponderFn<R> = for<'a> fn(
+    &'a Host,
+    &'a Call<'a>,
+    R,
+    Attempts,
+) -> ResponderFuture<'a, <R as Request>::Response>;
 
 /// A request type's responder, once the registry installed the only one.
 #[doc(hidden)]
@@ -84,6 +95,10 @@ pub struct ResponderInfo {
     pub(crate) line: u32,
     /// `#[responds(timeout = "..")]`: over the system's request timeout.
     pub(crate) timeout: Option<Duration>,
+    /// `#[responds(retries = ..)]`: whether a failing call is made again.
+    pub(crate) retries: bool,
+    /// `#[responds(circuit_breaker(..))]`: when its circuit opens.
+    pub(crate) circuit_breaker: Option<super::CircuitBreaker>,
     /// Whether its requests can be cached (request `Serialize`, response `Clone`).
     pub(crate) cacheable: fn() -> Option<super::layered::Cacheable>,
 }
@@ -117,6 +132,14 @@ impl ResponderInfo {
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
+    /// Whether it retries a failing call (`#[responds(retries = N)]`).
+    pub fn retries(&self) -> bool {
+        self.retries
+    }
+    /// Its circuit breaker's policy, if it has one.
+    pub fn circuit_breaker(&self) -> Option<&super::CircuitBreaker> {
+        self.circuit_breaker.as_ref()
+    }
 }
 
 impl fmt::Display for ResponderInfo {
@@ -135,6 +158,8 @@ pub struct ResponderMeta {
     pub file: &'static str,
     pub line: u32,
     pub timeout: Option<Duration>,
+    pub retries: bool,
+    pub circuit_breaker: Option<super::CircuitBreaker>,
 }
 
 /// One responder's registration (travels with its plugin's `PluginDecl`). Built by
@@ -167,6 +192,8 @@ impl ResponderDecl {
                 file: meta.file,
                 line: meta.line,
                 timeout: meta.timeout,
+                retries: meta.retries,
+                circuit_breaker: meta.circuit_breaker,
                 cacheable,
             },
             install,
@@ -233,13 +260,17 @@ where
 }
 
 /// A responder's attempts under its `retries` policy: `attempt` again, after the policy's
-/// delay (the system's seedable jitter), while it fails with an error that is not
-/// [`Permanent`](super::Permanent) and the policy allows; the last error otherwise. The
-/// request's timeout bounds them all. Generated thunks of `#[responds(retries = N)]` call it.
+/// delay (the system's seedable jitter), while it fails (or panics: a panic is a
+/// [`HandlerPanic`](super::HandlerPanic) error, retried as handlers' are) with an error that
+/// is not [`Permanent`](super::Permanent) and the policy allows; the last error otherwise.
+/// Each attempt is counted in `attempts` (which the request reads for its error, also when
+/// its timeout cancels the attempts). The request's timeout bounds them all. Generated
+/// thunks of `#[responds(retries = N)]` call it.
 #[doc(hidden)]
 pub async fn retry_responder<T, F, Fut>(
     host: &Host,
     retry: &super::Retry,
+    attempts: Attempts,
     mut attempt: F,
 ) -> Result<T, BoxError>
 where
@@ -249,18 +280,43 @@ where
     let started = retry
         .max_elapsed_limit()
         .map(|_| tokio::time::Instant::now());
-    let mut attempts = 1;
+    let mut made = 1;
     loop {
-        let error = match attempt().await {
+        if let Some(count) = &attempts {
+            count.store(made, Ordering::Relaxed);
+        }
+        let error = match caught(&mut attempt).await {
             Ok(response) => return Ok(response),
             Err(error) => error,
         };
         let jitter = |ceiling| host.jitter(ceiling);
-        let Some(delay) = super::invoke::next_delay(retry, attempts, &error, started, jitter)
-        else {
+        let Some(delay) = super::invoke::next_delay(retry, made, &error, started, jitter) else {
             return Err(error);
         };
         tokio::time::sleep(delay).await;
-        attempts += 1;
+        made += 1;
     }
+}
+
+/// One attempt, a panic while making or polling its future caught as its error.
+async fn caught<T, F, Fut>(attempt: &mut F) -> Result<T, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BoxError>>,
+{
+    let panicked = |payload: Box<dyn std::any::Any + Send>| -> BoxError {
+        Box::new(super::invoke::HandlerPanic::from_payload(payload.as_ref()))
+    };
+    let future = match panic::catch_unwind(AssertUnwindSafe(attempt)) {
+        Ok(future) => future,
+        Err(payload) => return Err(panicked(payload)),
+    };
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => Poll::Ready(Err(panicked(payload))),
+        }
+    })
+    .await
 }

@@ -5,14 +5,16 @@
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::breaker::{Admission, Breaker, CircuitState};
 use super::handler::BoxError;
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
 use super::layered::Through;
-use super::request::{Request, ResponderFuture, ResponderInfo};
+use super::request::{Attempts, Request, ResponderFuture, ResponderInfo};
 
 /// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +30,9 @@ pub enum RequestError {
         /// Why.
         reason: String,
     },
-    /// The responder did not answer within the timeout: its future was dropped.
-    #[error("request `{request}` to `{responder}` timed out after {after:?}")]
+    /// The responder did not answer within the timeout: its future was dropped (with the
+    /// attempt in progress, when it retries).
+    #[error("request `{request}` to `{responder}` timed out after {after:?}{}", tries(*.attempts))]
     Timeout {
         /// The request's name.
         request: &'static str,
@@ -37,16 +40,31 @@ pub enum RequestError {
         responder: &'static str,
         /// The timeout.
         after: Duration,
+        /// Attempts made (the last one cancelled); 1 unless it retries.
+        attempts: u32,
     },
-    /// The responder returned an error.
-    #[error("responder `{responder}` of request `{request}` failed: {source}")]
+    /// The responder returned an error (after its last attempt, when it retries).
+    #[error("responder `{responder}` of request `{request}` failed{}: {source}", tries(*.attempts))]
     Failed {
         /// The request's name.
         request: &'static str,
         /// The responder.
         responder: &'static str,
-        /// Its error.
+        /// Its (last attempt's) error.
         source: BoxError,
+        /// Attempts made; 1 unless it retries.
+        attempts: u32,
+    },
+    /// The responder's circuit breaker (`#[responds(circuit_breaker(..))]`) is open, or
+    /// half-open with its probes taken: the responder was not called.
+    #[error("request `{request}` to `{responder}` rejected: its circuit is {state}")]
+    CircuitOpen {
+        /// The request's name.
+        request: &'static str,
+        /// The responder.
+        responder: &'static str,
+        /// The circuit's state.
+        state: CircuitState,
     },
     /// A request layer ([`request_layer`](crate::EventSystemBuilder::request_layer))
     /// answered with an error of its own: the responder was not called, or its answer was
@@ -58,8 +76,9 @@ pub enum RequestError {
         /// The layer's error.
         source: BoxError,
     },
-    /// The responder (or a request layer) panicked (while its future was made or polled).
-    #[error("responder `{responder}` of request `{request}` panicked: {}", .panic.message())]
+    /// The responder (or a request layer) panicked (while its future was made or polled;
+    /// in its last attempt, when it retries).
+    #[error("responder `{responder}` of request `{request}` panicked{}: {}", tries(*.attempts), .panic.message())]
     Panicked {
         /// The request's name.
         request: &'static str,
@@ -67,7 +86,33 @@ pub enum RequestError {
         responder: &'static str,
         /// The panic.
         panic: HandlerPanic,
+        /// Attempts made; 1 unless it retries.
+        attempts: u32,
     },
+}
+
+impl RequestError {
+    /// How many attempts the responder made: 0 when it was not called (no responder, an
+    /// open circuit, a layer's rejection), else 1 unless it retries.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            RequestError::Timeout { attempts, .. }
+            | RequestError::Failed { attempts, .. }
+            | RequestError::Panicked { attempts, .. } => *attempts,
+            RequestError::NoResponder { .. }
+            | RequestError::CircuitOpen { .. }
+            | RequestError::Rejected { .. } => 0,
+        }
+    }
+}
+
+/// ` after N attempts` in a message, for more than one.
+fn tries(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
 }
 
 fn no_responder<R: Request>(reason: &str) -> RequestError {
@@ -98,6 +143,10 @@ pin_project_lite::pin_project! {
         // The system's layers, when it has some: taken by the first poll, which then puts
         // the stack's future in the responder's place (`layered::start`).
         through: Through<'s>,
+        // A retrying responder's count of its attempts.
+        attempts: Attempts,
+        // The responder's breaker, when it has one, and whether this call is its probe.
+        gate: Option<(&'s Breaker, bool)>,
     }
 }
 
@@ -120,6 +169,105 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             default_timeout,
             sleep: None,
             through,
+            attempts: None,
+            gate: None,
+        }
+    }
+}
+
+/// Asks the responder's breaker in this system whether it may be called: `Ok(None)` without
+/// a breaker, `Ok(Some(gate))` to call it (telling the breaker how it ends), or the
+/// rejection.
+#[cold]
+#[inline(never)]
+fn admit<'s>(
+    host: &'s Host,
+    info: &'static ResponderInfo,
+) -> Result<Option<(&'s Breaker, bool)>, RequestError> {
+    let Some(breaker) = host.responder_breaker(info) else {
+        return Ok(None);
+    };
+    let (admission, moved) = breaker.admit();
+    if let Some(state) = moved {
+        host.responder_circuit_moved(info, state);
+    }
+    match admission {
+        Admission::Call => Ok(Some((breaker, false))),
+        Admission::Probe => Ok(Some((breaker, true))),
+        Admission::Reject => Err(RequestError::CircuitOpen {
+            request: info.request(),
+            responder: info.method(),
+            state: breaker.counts().state,
+        }),
+    }
+}
+
+/// Tells the responder's breaker how a call it let through ended: a success, a failure
+/// (failed, panicked, timed out), or neither (the responder did not run: its plugin is not
+/// running, or a layer answered), which only gives its probe back.
+#[cold]
+#[inline(never)]
+fn tell<T>(
+    host: &Host,
+    info: &'static ResponderInfo,
+    (breaker, probe): (&Breaker, bool),
+    outcome: &Result<T, RequestError>,
+) {
+    let succeeded = match outcome {
+        Ok(_) => true,
+        Err(RequestError::Failed { .. } | RequestError::Panicked { .. })
+        | Err(RequestError::Timeout { .. }) => false,
+        Err(_) => {
+            breaker.release(probe);
+            return;
+        }
+    };
+    if let Some(state) = breaker.record(succeeded, probe) {
+        host.responder_circuit_moved(info, state);
+    }
+}
+
+impl<R: Request> RequestFuture<'_, R> {
+    /// The first poll's work: finds the responder, asks its breaker, makes its future (or
+    /// the layers'); the error that ends the request at once otherwise.
+    #[inline]
+    fn begin(self: Pin<&mut Self>, request: R) -> Result<(), RequestError> {
+        let mut this = self.project();
+        let Some(&(info, call)) = R::__table().responder() else {
+            return Err(no_responder::<R>("the binary links none"));
+        };
+        let host = *this.host;
+        if info.circuit_breaker.is_some() {
+            *this.gate = admit(host, info)?;
+        }
+        if info.retries {
+            *this.attempts = Some(Default::default());
+        }
+        *this.info = Some(info);
+        if this.timeout.is_none() {
+            *this.timeout = info.timeout();
+        }
+        let attempts = this.attempts.clone();
+        if let Some(stack) = this.through.stack {
+            let metadata = this.through.metadata.take();
+            let future = super::layered::start(host, info, stack, metadata, request, attempts);
+            this.future.set(Some(future));
+            return Ok(());
+        }
+        let made = panic::catch_unwind(AssertUnwindSafe(|| {
+            call(host, &Call::ROOT, request, attempts)
+        }));
+        match made {
+            Ok(future) => {
+                this.future.set(Some(future));
+                Ok(())
+            }
+            Err(payload) => Err(RequestError::Panicked {
+                request: R::NAME,
+                responder: info.method(),
+                panic: HandlerPanic::from_payload(payload.as_ref()),
+                attempts: 1,
+            }),
         }
     }
 }
@@ -127,58 +275,30 @@ impl<'s, R: Request> RequestFuture<'s, R> {
 impl<R: Request> Future for RequestFuture<'_, R> {
     type Output = Result<R::Response, RequestError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Some(request) = this.request.take() {
-            let Some(&(info, call)) = R::__table().responder() else {
-                return Poll::Ready(Err(no_responder::<R>("the binary links none")));
-            };
-            let host = *this.host;
-            if let Some(stack) = this.through.stack {
-                let metadata = this.through.metadata.take();
-                let future = super::layered::start(host, info, stack, metadata, request);
-                this.future.set(Some(future));
-            } else {
-                match panic::catch_unwind(AssertUnwindSafe(|| call(host, &Call::ROOT, request))) {
-                    Ok(future) => this.future.set(Some(future)),
-                    Err(payload) => {
-                        return Poll::Ready(Err(RequestError::Panicked {
-                            request: R::NAME,
-                            responder: info.method(),
-                            panic: HandlerPanic::from_payload(payload.as_ref()),
-                        }));
-                    }
-                }
-            }
-            *this.info = Some(info);
-            if this.timeout.is_none() {
-                *this.timeout = info.timeout();
-            }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(request) = self.as_mut().project().request.take()
+            && let Err(error) = self.as_mut().begin(request)
+        {
+            return Poll::Ready(self.finish(Err(error)));
         }
-        let (Some(future), Some(info)) = (this.future.as_mut().as_pin_mut(), *this.info) else {
+        let this = self.as_mut().project();
+        let (Some(future), Some(info)) = (this.future.as_pin_mut(), *this.info) else {
             return Poll::Ready(Err(no_responder::<R>("the request was already answered")));
+        };
+        let attempts = || {
+            this.attempts
+                .as_ref()
+                .map_or(1, |n| n.load(Ordering::Relaxed))
         };
         let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
         let outcome = match polled {
             Ok(Poll::Ready(Ok(response))) => Ok(response),
-            Ok(Poll::Ready(Err(source))) if super::layered::is_outcome(&source) => {
-                Err(super::layered::outcome(source))
-            }
-            Ok(Poll::Ready(Err(source))) if invoke::skipped(&source) => {
-                Err(no_responder::<R>(&format!(
-                    "its plugin `{}` is not running (disabled, not made yet, stopped or failed)",
-                    info.plugin()
-                )))
-            }
-            Ok(Poll::Ready(Err(source))) => Err(RequestError::Failed {
-                request: R::NAME,
-                responder: info.method(),
-                source,
-            }),
+            Ok(Poll::Ready(Err(source))) => Err(failed::<R>(info, source, attempts())),
             Err(payload) => Err(RequestError::Panicked {
                 request: R::NAME,
                 responder: info.method(),
                 panic: HandlerPanic::from_payload(payload.as_ref()),
+                attempts: attempts(),
             }),
             Ok(Poll::Pending) => {
                 let timeout = *this.timeout.get_or_insert(*this.default_timeout);
@@ -199,11 +319,60 @@ impl<R: Request> Future for RequestFuture<'_, R> {
                     request: R::NAME,
                     responder: info.method(),
                     after: timeout,
+                    attempts: attempts(),
                 })
             }
         };
-        // Done: the responder's future is dropped now (a timed-out one is cancelled).
+        Poll::Ready(self.finish(outcome))
+    }
+}
+
+impl<R: Request> RequestFuture<'_, R> {
+    /// The request is answered: the responder's future is dropped now (a timed-out one is
+    /// cancelled), its breaker told.
+    #[inline]
+    fn finish(
+        self: Pin<&mut Self>,
+        outcome: Result<R::Response, RequestError>,
+    ) -> Result<R::Response, RequestError> {
+        let mut this = self.project();
         this.future.set(None);
-        Poll::Ready(outcome)
+        if let (Some(gate), Some(info)) = (this.gate.take(), *this.info) {
+            tell(this.host, info, gate, &outcome);
+        }
+        outcome
+    }
+}
+
+/// What a responder's error comes to: an outcome of the layers, a plugin not running, a
+/// panic caught in a retried attempt, or the responder's own failure.
+#[cold]
+fn failed<R: Request>(
+    info: &'static ResponderInfo,
+    source: BoxError,
+    attempts: u32,
+) -> RequestError {
+    if super::layered::is_outcome(&source) {
+        return super::layered::outcome(source, attempts);
+    }
+    if invoke::skipped(&source) {
+        return no_responder::<R>(&format!(
+            "its plugin `{}` is not running (disabled, not made yet, stopped or failed)",
+            info.plugin()
+        ));
+    }
+    match source.downcast::<HandlerPanic>() {
+        Ok(panic) => RequestError::Panicked {
+            request: R::NAME,
+            responder: info.method(),
+            panic: *panic,
+            attempts,
+        },
+        Err(source) => RequestError::Failed {
+            request: R::NAME,
+            responder: info.method(),
+            source,
+            attempts,
+        },
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::bus::{DeadLetter, DeadLetterStats};
 use crate::linked::{
-    Breaker, Call, CircuitState, EventDesc, HandlerError, HandlerInfo, HandlerRef, Host, StaticRef,
-    SystemPart,
+    Breaker, Call, CircuitState, EventDesc, HandlerError, HandlerInfo, HandlerRef, Host,
+    ResponderInfo, StaticRef, SystemPart,
 };
 
 use super::{Core, EventSystem};
@@ -47,6 +47,16 @@ impl SystemPart for Core {
     ) {
         self.bus
             .circuit_moved(host, call, HandlerRef::Static(info), breaker, state);
+    }
+
+    fn responder_breaker(&self, info: &'static ResponderInfo) -> Option<&Breaker> {
+        self.bus.responder_breaker(info)
+    }
+
+    fn responder_circuit_moved(&self, info: &'static ResponderInfo, state: CircuitState) {
+        // A request's caller gets `RequestError::CircuitOpen`; the change is logged, and its
+        // counts are in `metrics().circuits`.
+        tracing::info!(responder = info.method(), %state, "staticbus: circuit {state}");
     }
 }
 

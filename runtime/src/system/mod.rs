@@ -136,7 +136,8 @@ impl EventSystem {
             let tables = registry.events().iter().map(|e| e.table().built());
             tables.flat_map(|t| t.guarded_handlers()).collect()
         };
-        let bus = Bus::new(config.settings, statics, guarded);
+        let responders = registry.responders().iter().copied();
+        let bus = Bus::new(config.settings, statics, guarded, responders);
         let core = Core {
             bus: Arc::clone(&bus),
             zero_copy,
