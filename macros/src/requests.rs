@@ -253,15 +253,17 @@ pub(crate) fn expand_responders(
                     call: &'a #p::Call<'a>,
                     request: #request,
                     attempts: #p::Attempts,
-                ) -> #p::ResponderFuture<'a, #response> {
+                    slot: #p::ResponderSlot<'_, 'a, #response>,
+                    cx: &mut ::core::task::Context<'_>,
+                ) -> ::core::task::Poll<::core::result::Result<#response, #krate::BoxError>> {
                     let ::core::option::Option::Some(__this) = host.__plugin_at::<#self_ty>(&__STATICBUS_KEY) else {
                         return #p::responder_inactive();
                     };
                     #ignore_attempts
-                    #p::responder_future(async move {
+                    #p::start_responder(slot, async move {
                         #make_ctx
                         #answer
-                    })
+                    }, cx)
                 }
 
                 fn #install(info: &'static #krate::ResponderInfo) -> bool {

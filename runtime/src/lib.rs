@@ -259,8 +259,8 @@ pub mod __private {
     pub use crate::linked::{
         Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,
         CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS, RequestDecl,
-        ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderTable,
-        responder_future, responder_inactive, retry_responder,
+        ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderSlot, ResponderTable,
+        responder_inactive, retry_responder, start_responder,
     };
 
     /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may

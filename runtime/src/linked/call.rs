@@ -11,19 +11,18 @@ use serde::de::DeserializeOwned;
 
 use super::handler::BoxFuture;
 use super::host::Host;
-use super::layered::Through;
+use super::layered::Metadata;
 use super::request::Request;
 use super::requesting::{RequestError, RequestFuture};
 
 /// A responder called with JSON arguments: the request read from them, run as a typed request
-/// (under `timeout`, else the responder's, else the default; through the system's request
-/// layers, if it has some), its response written as JSON.
+/// (under `timeout`, else the responder's, else the system's; through the system's request
+/// layers, if it has some, with the caller's metadata), its response written as JSON.
 pub type JsonCallFn = for<'a> fn(
     &'a Host,
     serde_json::Value,
     Option<Duration>,
-    Duration,
-    Through<'a>,
+    Option<Box<Metadata>>,
 ) -> BoxFuture<'a, Result<serde_json::Value, CallFailure>>;
 
 /// What went wrong in a [`JsonCallFn`] (the system turns it into a `CallError`).
@@ -42,8 +41,7 @@ fn json_call<'a, R>(
     host: &'a Host,
     args: serde_json::Value,
     timeout: Option<Duration>,
-    default_timeout: Duration,
-    through: Through<'a>,
+    metadata: Option<Box<Metadata>>,
 ) -> BoxFuture<'a, Result<serde_json::Value, CallFailure>>
 where
     R: Request + DeserializeOwned,
@@ -51,7 +49,7 @@ where
 {
     Box::pin(async move {
         let request: R = serde_json::from_value(args).map_err(CallFailure::Arguments)?;
-        let response = RequestFuture::new(host, request, timeout, default_timeout, through)
+        let response = RequestFuture::new(host, request, timeout, metadata)
             .await
             .map_err(CallFailure::Request)?;
         serde_json::to_value(response).map_err(CallFailure::Response)

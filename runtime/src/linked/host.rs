@@ -12,6 +12,7 @@ use super::instances::{Instances, Plan};
 use super::invoke::HandlerError;
 use super::plugin::{Plugin, PluginKey};
 use super::request::ResponderInfo;
+use super::requesting::Requests;
 
 /// What the static layer asks of the system above it, through the [`Host`] every handler
 /// call has (the one call upward, written as a trait so that the layers still import one
@@ -129,6 +130,7 @@ unsafe impl Sync for Base {}
 struct Shared {
     instances: Instances,
     system: Box<dyn SystemPart>,
+    requests: Requests,
 }
 
 /// A [`Host`] that does not keep its system alive.
@@ -161,16 +163,23 @@ impl WeakHost {
 
 impl Host {
     /// Room for every plugin of `plan` (none made yet: the system's lifecycle makes them),
-    /// beside `system`.
-    pub(crate) fn new(plan: &'static Plan, system: impl SystemPart) -> Host {
+    /// beside `system`, whose requests share `requests`.
+    pub(crate) fn new(plan: &'static Plan, system: impl SystemPart, requests: Requests) -> Host {
         let instances = Instances::new(plan);
         Host {
             base: Base(instances.base()),
             shared: Arc::new(Shared {
                 instances,
                 system: Box::new(system),
+                requests,
             }),
         }
+    }
+
+    /// What this system's requests share: the default timeout, the layers.
+    #[inline(always)]
+    pub(crate) fn requests(&self) -> &Requests {
+        &self.shared.requests
     }
 
     /// This host's plugin instances.

@@ -11,16 +11,14 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
 use std::task::{Context, Poll};
 
 use serde::Serialize;
 use tower_service::Service;
 
 use super::handler::{BoxError, BoxFuture};
-use super::host::{Call, Host, PluginInactive};
+use super::host::{Host, PluginInactive};
 use super::invoke::{self, HandlerPanic};
 use super::request::{Attempts, Request, ResponderInfo};
 use super::requesting::RequestError;
@@ -293,29 +291,12 @@ fn erased_call<R: Request>(
         let Some(&(_, call)) = R::__table().responder() else {
             return Err(Box::new(PluginInactive) as BoxError);
         };
-        let made = panic::catch_unwind(AssertUnwindSafe(|| {
-            call(&host, &Call::ROOT, request, attempts)
-        }));
-        let future = made.map_err(|payload| HandlerPanic::from_payload(payload.as_ref()))?;
-        match caught(future).await? {
+        match super::request::answer(&host, call, request, attempts).await {
             Ok(response) => Ok(Box::new(response) as AnyResponse),
-            Err(source) if invoke::skipped(&source) => Err(source),
+            Err(source) if invoke::skipped(&source) || source.is::<HandlerPanic>() => Err(source),
             Err(source) => Err(Box::new(ResponderFailed(source)) as BoxError),
         }
     })
-}
-
-/// `future`, a panic in any poll caught.
-async fn caught<F: Future>(future: F) -> Result<F::Output, HandlerPanic> {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(move |cx| {
-        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(HandlerPanic::from_payload(payload.as_ref()))),
-        }
-    })
-    .await
 }
 
 /// `request` through `service` (a clone of the system's stack) to its responder. What it
@@ -368,15 +349,6 @@ fn layered<R: Request>(
     })
 }
 
-/// A request's way through the system's layers, if it has some: the stack (cloned in the
-/// first poll), the caller's metadata. Without layers, a null reference and a null box.
-#[doc(hidden)]
-#[derive(Default)]
-pub struct Through<'s> {
-    pub(crate) stack: Option<&'s parking_lot::Mutex<RequestService>>,
-    pub(crate) metadata: Option<Box<Metadata>>,
-}
-
 /// The future of `request` through the layers, in the responder's place (out of line: a
 /// system without layers never calls it).
 #[cold]
@@ -392,7 +364,7 @@ pub(crate) fn start<'s, R: Request>(
     let service = stack.lock().clone();
     let metadata = metadata.map(|m| *m).unwrap_or_default();
     let future = layered(host.clone(), info, service, request, metadata, attempts);
-    super::request::responder_future(future)
+    stackfuture::StackFuture::from_or_box(future)
 }
 
 /// An outcome of the layers, carried to `RequestFuture` as a responder's error.

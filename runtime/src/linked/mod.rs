@@ -65,8 +65,8 @@ pub use registry::{
 };
 pub use request::{
     Attempts, IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture,
-    ResponderInfo, ResponderMeta, ResponderTable, responder_future, responder_inactive,
-    retry_responder,
+    ResponderInfo, ResponderMeta, ResponderSlot, ResponderTable, responder_inactive,
+    retry_responder, start_responder,
 };
 pub use requesting::{RequestError, RequestFuture};
 pub use retry::{Permanent, Retry};

@@ -5,9 +5,10 @@
 use std::any::TypeId;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::handler::BoxError;
@@ -40,14 +41,23 @@ pub type ResponderFuture<'a, T> =
 /// responder without `retries`: its one attempt needs no counter).
 pub type Attempts = Option<Arc<AtomicU32>>;
 
-/// A responder, erased to a plain function pointer: the system it runs in, the call's ids,
-/// the request, the counter of its attempts.
-pub type ResponderFn<R> = for<'a> fn(
-    &'a Host,
-    &'a Call<'a>,
-    R,
-    Attempts,
-) -> ResponderFuture<'a, <R as Request>::Response>;
+/// Where a responder's future is made, in place: in the request's own future (which pins
+/// it), so that the responder's first poll needs no move of it.
+pub type ResponderSlot<'p, 'a, T> = Pin<&'p mut Option<ResponderFuture<'a, T>>>;
+
+/// A responder, erased to a plain function pointer: given the system it runs in, the call's
+/// ids, the request and the counter of its attempts, it makes its future in `slot` and polls
+/// it once, there (so that an answer ready at once costs one call: no move of the future, no
+/// second indirect call); a future ready at once is dropped before it returns.
+pub type ResponderFn<R> =
+    for<'a, 'p, 'c, 'w> fn(
+        &'a Host,
+        &'a Call<'a>,
+        R,
+        Attempts,
+        ResponderSlot<'p, 'a, <R as Request>::Response>,
+        &'c mut Context<'w>,
+    ) -> Poll<Result<<R as Request>::Response, BoxError>>;
 
 /// A request type's responder, once the registry installed the only one.
 #[doc(hidden)]
@@ -241,22 +251,65 @@ impl<T, E: Into<BoxError>> IntoResponse<T> for Result<T, E> {
     }
 }
 
-/// The future of a responder whose plugin is not running.
+/// What a responder whose plugin is not running answers: the `PluginInactive` mark.
 #[doc(hidden)]
 #[cold]
-pub fn responder_inactive<'a, T: Send + 'a>() -> ResponderFuture<'a, T> {
-    let inactive = Box::new(super::host::PluginInactive) as BoxError;
-    responder_future(std::future::ready(Err(inactive)))
+pub fn responder_inactive<T>() -> Poll<Result<T, BoxError>> {
+    Poll::Ready(Err(Box::new(super::host::PluginInactive)))
 }
 
-/// A responder's future, in place if it fits (generated thunks make theirs with it).
+/// Makes a responder's future in `slot` (in place if it fits in 128 bytes, else boxed) and
+/// polls it once there; a future ready at once is dropped at once (generated thunks end
+/// with it). Inlined into each thunk, where the future's type is known: its first poll is a
+/// direct call.
 #[doc(hidden)]
 #[inline(always)]
-pub fn responder_future<'a, T, F>(future: F) -> ResponderFuture<'a, T>
+pub fn start_responder<'a, T, F>(
+    mut slot: ResponderSlot<'_, 'a, T>,
+    future: F,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, BoxError>>
 where
     F: std::future::Future<Output = Result<T, BoxError>> + Send + 'a,
 {
-    stackfuture::StackFuture::from_or_box(future)
+    slot.set(Some(stackfuture::StackFuture::from_or_box(future)));
+    let polled = match slot.as_mut().as_pin_mut() {
+        Some(future) => future.poll(cx),
+        None => return responder_inactive(),
+    };
+    if polled.is_ready() {
+        slot.set(None);
+    }
+    polled
+}
+
+/// Runs `R`'s responder `call` to its answer, as a future of its own: made and polled in
+/// place, a panic in any poll caught as its [`HandlerPanic`](super::HandlerPanic) error. For
+/// callers that cannot hold the slot themselves (the innermost service of the layers).
+pub(crate) async fn answer<R: Request>(
+    host: &Host,
+    call: ResponderFn<R>,
+    request: R,
+    attempts: Attempts,
+) -> Result<R::Response, BoxError> {
+    let mut slot = std::pin::pin!(None);
+    let mut first = Some((request, attempts));
+    std::future::poll_fn(move |cx| {
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| match first.take() {
+            Some((request, attempts)) => {
+                call(host, &Call::ROOT, request, attempts, slot.as_mut(), cx)
+            }
+            None => match slot.as_mut().as_pin_mut() {
+                Some(future) => future.poll(cx),
+                None => responder_inactive(),
+            },
+        }));
+        polled.unwrap_or_else(|payload| {
+            let panic = super::invoke::HandlerPanic::from_payload(payload.as_ref());
+            Poll::Ready(Err(Box::new(panic)))
+        })
+    })
+    .await
 }
 
 /// A responder's attempts under its `retries` policy: `attempt` again, after the policy's

@@ -13,7 +13,7 @@ use super::breaker::{Admission, Breaker, CircuitState};
 use super::handler::BoxError;
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
-use super::layered::Through;
+use super::layered::{Metadata, RequestService};
 use super::request::{Attempts, Request, ResponderFuture, ResponderInfo};
 
 /// Why a request got no response.
@@ -122,27 +122,44 @@ fn no_responder<R: Request>(reason: &str) -> RequestError {
     }
 }
 
+/// What every request of one system shares: the default timeout, the stack of layers
+/// (`None` without layers: requests take the direct path). Kept by the [`Host`], so that a
+/// request reads them with no look-up.
+pub(crate) struct Requests {
+    /// How long a responder may take, unless it or the call says otherwise.
+    pub(crate) timeout: Duration,
+    /// The request layers around the responders, built once; each request takes a clone.
+    pub(crate) stack: Option<parking_lot::Mutex<RequestService>>,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            timeout: Duration::from_secs(5),
+            stack: None,
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A request on its way: the responder's future (held in place, not boxed, when it is
     /// small enough), under its timeout.
     #[must_use = "futures do nothing unless polled"]
     pub struct RequestFuture<'s, R: Request> {
-        // Made in the first poll, in place (the responder's future is not moved after).
+        // Made in the first poll, in place, by the responder's thunk (not moved after).
         #[pin]
         future: Option<ResponderFuture<'s, R::Response>>,
         // Until the first poll.
         request: Option<R>,
         info: Option<&'static ResponderInfo>,
         host: &'s Host,
-        // The call's or the responder's; else `default_timeout`.
+        // The call's; else the responder's, else the system's.
         timeout: Option<Duration>,
-        default_timeout: Duration,
         // Made when the responder first returns `Pending`: an answer in the first poll reads
         // no clock.
         sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-        // The system's layers, when it has some: taken by the first poll, which then puts
-        // the stack's future in the responder's place (`layered::start`).
-        through: Through<'s>,
+        // What the caller attached, for the layers (taken by the first poll).
+        metadata: Option<Box<Metadata>>,
         // A retrying responder's count of its attempts.
         attempts: Attempts,
         // The responder's breaker, when it has one, and whether this call is its probe.
@@ -152,13 +169,14 @@ pin_project_lite::pin_project! {
 
 impl<'s, R: Request> RequestFuture<'s, R> {
     /// `request` to its responder in `host`'s system, under `timeout` (else the responder's,
-    /// else `default_timeout`); nothing is called before the first poll.
+    /// else the system's), with the caller's `metadata` for the layers; nothing is called
+    /// before the first poll.
+    #[inline]
     pub(crate) fn new(
         host: &'s Host,
         request: R,
         timeout: Option<Duration>,
-        default_timeout: Duration,
-        through: Through<'s>,
+        metadata: Option<Box<Metadata>>,
     ) -> Self {
         RequestFuture {
             future: None,
@@ -166,9 +184,8 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             info: None,
             host,
             timeout,
-            default_timeout,
             sleep: None,
-            through,
+            metadata,
             attempts: None,
             gate: None,
         }
@@ -228,120 +245,174 @@ fn tell<T>(
 }
 
 impl<R: Request> RequestFuture<'_, R> {
-    /// The first poll's work: finds the responder, asks its breaker, makes its future (or
-    /// the layers'); the error that ends the request at once otherwise.
+    /// The first poll: finds the responder, asks its breaker, makes its future (or the
+    /// layers') in place and polls it once; the error that ends the request at once
+    /// otherwise.
     #[inline]
-    fn begin(self: Pin<&mut Self>, request: R) -> Result<(), RequestError> {
+    fn begin(
+        self: Pin<&mut Self>,
+        request: R,
+        cx: &mut Context<'_>,
+    ) -> Result<Poll<Result<R::Response, BoxError>>, RequestError> {
         let mut this = self.project();
         let Some(&(info, call)) = R::__table().responder() else {
             return Err(no_responder::<R>("the binary links none"));
         };
         let host = *this.host;
-        if info.circuit_breaker.is_some() {
-            *this.gate = admit(host, info)?;
-        }
-        if info.retries {
-            *this.attempts = Some(Default::default());
-        }
         *this.info = Some(info);
-        if this.timeout.is_none() {
-            *this.timeout = info.timeout();
+        if info.circuit_breaker.is_some() || info.retries {
+            *this.gate = guard(host, info, this.attempts)?;
         }
         let attempts = this.attempts.clone();
-        if let Some(stack) = this.through.stack {
-            let metadata = this.through.metadata.take();
+        let polled = if let Some(stack) = &host.requests().stack {
+            let metadata = this.metadata.take();
             let future = super::layered::start(host, info, stack, metadata, request, attempts);
             this.future.set(Some(future));
-            return Ok(());
-        }
-        let made = panic::catch_unwind(AssertUnwindSafe(|| {
-            call(host, &Call::ROOT, request, attempts)
-        }));
-        match made {
-            Ok(future) => {
-                this.future.set(Some(future));
-                Ok(())
-            }
-            Err(payload) => Err(RequestError::Panicked {
-                request: R::NAME,
-                responder: info.method(),
-                panic: HandlerPanic::from_payload(payload.as_ref()),
-                attempts: 1,
-            }),
-        }
+            let future = this.future.as_pin_mut();
+            panic::catch_unwind(AssertUnwindSafe(|| future.map(|f| f.poll(cx))))
+                .map(|polled| polled.unwrap_or(Poll::Pending))
+        } else {
+            let slot = this.future;
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                call(host, &Call::ROOT, request, attempts, slot, cx)
+            }))
+        };
+        polled.map_err(|payload| RequestError::Panicked {
+            request: R::NAME,
+            responder: info.method(),
+            panic: HandlerPanic::from_payload(payload.as_ref()),
+            attempts: count(this.attempts),
+        })
     }
-}
 
-impl<R: Request> Future for RequestFuture<'_, R> {
-    type Output = Result<R::Response, RequestError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(request) = self.as_mut().project().request.take()
-            && let Err(error) = self.as_mut().begin(request)
-        {
-            return Poll::Ready(self.finish(Err(error)));
-        }
-        let this = self.as_mut().project();
+    /// Every later poll: the responder's future, polled where it is.
+    #[inline]
+    fn again(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Result<Poll<Result<R::Response, BoxError>>, RequestError> {
+        let this = self.project();
         let (Some(future), Some(info)) = (this.future.as_pin_mut(), *this.info) else {
-            return Poll::Ready(Err(no_responder::<R>("the request was already answered")));
+            return Err(no_responder::<R>("the request was already answered"));
         };
-        let attempts = || {
-            this.attempts
-                .as_ref()
-                .map_or(1, |n| n.load(Ordering::Relaxed))
-        };
-        let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        let outcome = match polled {
-            Ok(Poll::Ready(Ok(response))) => Ok(response),
-            Ok(Poll::Ready(Err(source))) => Err(failed::<R>(info, source, attempts())),
-            Err(payload) => Err(RequestError::Panicked {
+        panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))).map_err(|payload| {
+            RequestError::Panicked {
                 request: R::NAME,
                 responder: info.method(),
                 panic: HandlerPanic::from_payload(payload.as_ref()),
-                attempts: attempts(),
-            }),
-            Ok(Poll::Pending) => {
-                let timeout = *this.timeout.get_or_insert(*this.default_timeout);
-                if this.sleep.is_none() {
-                    // A deadline too far to represent is none.
-                    match tokio::time::Instant::now().checked_add(timeout) {
-                        Some(at) => *this.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-                        None => return Poll::Pending,
-                    }
-                }
-                let Some(sleep) = this.sleep.as_mut() else {
-                    return Poll::Pending;
-                };
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                Err(RequestError::Timeout {
-                    request: R::NAME,
-                    responder: info.method(),
-                    after: timeout,
-                    attempts: attempts(),
-                })
+                attempts: count(this.attempts),
             }
-        };
-        Poll::Ready(self.finish(outcome))
+        })
     }
-}
 
-impl<R: Request> RequestFuture<'_, R> {
-    /// The request is answered: the responder's future is dropped now (a timed-out one is
-    /// cancelled), its breaker told.
+    /// The responder is not done: arms the timeout (the call's, else the responder's, else
+    /// the system's) on the first `Pending`, and ends the request when it runs out.
+    #[cold]
+    fn wait(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<R::Response, RequestError>> {
+        let this = self.as_mut().project();
+        let Some(info) = *this.info else {
+            return Poll::Pending;
+        };
+        let host = *this.host;
+        let timeout = *this
+            .timeout
+            .get_or_insert_with(|| info.timeout().unwrap_or(host.requests().timeout));
+        if this.sleep.is_none() {
+            // A deadline too far to represent is none.
+            match tokio::time::Instant::now().checked_add(timeout) {
+                Some(at) => *this.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                None => return Poll::Pending,
+            }
+        }
+        let Some(sleep) = this.sleep.as_mut() else {
+            return Poll::Pending;
+        };
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let error = RequestError::Timeout {
+            request: R::NAME,
+            responder: info.method(),
+            after: timeout,
+            attempts: count(this.attempts),
+        };
+        Poll::Ready(self.finish(Err(error)))
+    }
+
+    /// The request is answered: the responder's future is dropped now, if it is still there
+    /// (a timed-out one is cancelled), its breaker told.
     #[inline]
     fn finish(
         self: Pin<&mut Self>,
         outcome: Result<R::Response, RequestError>,
     ) -> Result<R::Response, RequestError> {
         let mut this = self.project();
-        this.future.set(None);
+        if this.future.is_some() {
+            this.future.set(None);
+        }
         if let (Some(gate), Some(info)) = (this.gate.take(), *this.info) {
             tell(this.host, info, gate, &outcome);
         }
         outcome
     }
+}
+
+impl<R: Request> Future for RequestFuture<'_, R> {
+    type Output = Result<R::Response, RequestError>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let polled = match self.as_mut().project().request.take() {
+            Some(request) => self.as_mut().begin(request, cx),
+            None => self.as_mut().again(cx),
+        };
+        let outcome = match polled {
+            Ok(Poll::Ready(Ok(response))) => Ok(response),
+            Ok(Poll::Pending) => return self.wait(cx),
+            Ok(Poll::Ready(Err(source))) => Err(self.as_mut().failure(source)),
+            Err(error) => Err(error),
+        };
+        Poll::Ready(self.finish(outcome))
+    }
+}
+
+impl<R: Request> RequestFuture<'_, R> {
+    /// The request error a responder's error comes to.
+    #[cold]
+    fn failure(self: Pin<&mut Self>, source: BoxError) -> RequestError {
+        let this = self.project();
+        match *this.info {
+            Some(info) => failed::<R>(info, source, count(this.attempts)),
+            None => no_responder::<R>("the request was already answered"),
+        }
+    }
+}
+
+/// The attempts a responder made: its counter's, else 1.
+fn count(attempts: &Attempts) -> u32 {
+    attempts.as_ref().map_or(1, |n| n.load(Ordering::Relaxed))
+}
+
+/// A responder with a breaker or retries: its breaker asked (see [`admit`]), its counter
+/// of attempts made.
+#[cold]
+#[inline(never)]
+fn guard<'s>(
+    host: &'s Host,
+    info: &'static ResponderInfo,
+    attempts: &mut Attempts,
+) -> Result<Option<(&'s Breaker, bool)>, RequestError> {
+    let gate = match info.circuit_breaker {
+        Some(_) => admit(host, info)?,
+        None => None,
+    };
+    if info.retries {
+        *attempts = Some(Default::default());
+    }
+    Ok(gate)
 }
 
 /// What a responder's error comes to: an outcome of the layers, a plugin not running, a

@@ -175,9 +175,7 @@ impl NamedCall<'_> {
                 request,
             });
         };
-        let core = system.core();
-        let through = core.request_stack.through(metadata);
-        json(&system.host, args, timeout, core.request_timeout, through)
+        json(&system.host, args, timeout, metadata)
             .await
             .map_err(|failure| match failure {
                 CallFailure::Arguments(source) => CallError::BadArguments {

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::bus::{Bus, MetricsSnapshot, SubscriptionId, SubscriptionInfo};
 use crate::dynamic::DynamicEvent;
+use crate::linked::requesting::Requests;
 use crate::linked::{Call, Emitted, Host, Plugin, Registry, StaticEvent, StaticRef, registry};
 
 pub use builder::{EventSystemBuilder, ImplementationType};
@@ -59,10 +60,6 @@ struct Core {
     plugins: plugins::Plugins,
     /// How long each plugin's `#[shutdown]` may take.
     plugin_shutdown_timeout: Duration,
-    /// How long a request's responder may take, unless it or the call says otherwise.
-    request_timeout: Duration,
-    /// The request layers around the responders (none: requests take the direct path).
-    request_stack: request::RequestStack,
     /// The configuration in force, for reloads.
     reload: plugins::Reload,
 }
@@ -138,6 +135,10 @@ impl EventSystem {
         };
         let responders = registry.responders().iter().copied();
         let bus = Bus::new(config.settings, statics, guarded, responders);
+        let requests = Requests {
+            timeout: config.request_timeout,
+            stack: request::stack(&config.request_layers),
+        };
         let core = Core {
             bus: Arc::clone(&bus),
             zero_copy,
@@ -145,12 +146,10 @@ impl EventSystem {
             health_threshold: config.health_threshold,
             plugins: plugins::Plugins::new(registry, prepared),
             plugin_shutdown_timeout: config.plugin_shutdown_timeout,
-            request_timeout: config.request_timeout,
-            request_stack: request::RequestStack::new(&config.request_layers),
             reload: plugins::Reload::new(prepared),
         };
         let system = EventSystem {
-            host: Host::new(registry.plan(), core),
+            host: Host::new(registry.plan(), core, requests),
             bus,
             zero_copy,
             plain,

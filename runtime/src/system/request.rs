@@ -8,7 +8,7 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::linked::layered::{Metadata, RequestService, Through};
+use crate::linked::layered::{Metadata, RequestService};
 use crate::linked::request::Request;
 use crate::linked::requesting::{RequestError, RequestFuture};
 
@@ -52,16 +52,7 @@ impl<'s, R: Request> IntoFuture for RequestCall<'s, R> {
 
     #[inline]
     fn into_future(self) -> RequestFuture<'s, R> {
-        let core = self.system.core();
-        let default = core.request_timeout;
-        let through = core.request_stack.through(self.metadata);
-        RequestFuture::new(
-            &self.system.host,
-            self.request,
-            self.timeout,
-            default,
-            through,
-        )
+        RequestFuture::new(&self.system.host, self.request, self.timeout, self.metadata)
     }
 }
 
@@ -99,30 +90,17 @@ impl fmt::Debug for RequestLayers {
     }
 }
 
-/// A system's stack of request layers around its responders, built once; `None` without
-/// layers. Each request takes a clone.
-pub(crate) struct RequestStack(Option<parking_lot::Mutex<RequestService>>);
-
-impl RequestStack {
-    /// `layers` around the responders, the first given outermost.
-    pub(crate) fn new(layers: &RequestLayers) -> Self {
-        if layers.0.is_empty() {
-            return RequestStack(None);
-        }
-        let stack = layers
-            .0
-            .iter()
-            .rev()
-            .fold(RequestService::responders(), |inner, layer| layer(inner));
-        RequestStack(Some(parking_lot::Mutex::new(stack)))
+/// A system's stack of request layers around its responders, built once: `layers` around
+/// the responders, the first given outermost; `None` without layers. Each request takes a
+/// clone.
+pub(crate) fn stack(layers: &RequestLayers) -> Option<parking_lot::Mutex<RequestService>> {
+    if layers.0.is_empty() {
+        return None;
     }
-
-    /// A request's way through this stack, with the caller's metadata.
-    #[inline]
-    pub(crate) fn through(&self, metadata: Option<Box<Metadata>>) -> Through<'_> {
-        Through {
-            stack: self.0.as_ref(),
-            metadata,
-        }
-    }
+    let stack = layers
+        .0
+        .iter()
+        .rev()
+        .fold(RequestService::responders(), |inner, layer| layer(inner));
+    Some(parking_lot::Mutex::new(stack))
 }
