@@ -1,16 +1,17 @@
 //! Plugins as components: three plugins with dependencies, configured from a TOML file, made
 //! in dependency order by `start()`, stopped in reverse by `shutdown()`; a fourth disabled in
-//! the file, whose handlers never run; a request from one plugin to another, typed and by
-//! name.
+//! the file, whose handlers never run; requests to a plugin, typed and by name, through a
+//! middleware stack (metrics, auth, a `tower` concurrency limit, a cache).
 //!
 //! `cargo run --example plugins`
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use staticbus::prelude::*;
-use staticbus::{PluginContext, PluginStarted, PluginState, Request};
+use staticbus::{PluginContext, PluginStarted, PluginState, Request, RequestError};
+use staticbus_middleware::{AuthError, AuthLayer, CacheLayer, MetricsLayer};
 
 #[derive(StaticEvent, Debug, Clone)]
 #[event(name = "order.placed")]
@@ -62,8 +63,9 @@ struct PricingConfig {
     vat_percent: u64,
 }
 
-/// Asks pricing for the gross price of a net amount.
-#[derive(Request, Deserialize)]
+/// Asks pricing for the gross price of a net amount (`Serialize`: the cache keys it;
+/// `Deserialize`: callable by name).
+#[derive(Request, Serialize, Deserialize)]
 #[request(response = u64)]
 struct GrossPrice {
     net_cents: u64,
@@ -143,7 +145,20 @@ impl Audit {
 #[tokio::main]
 async fn main() -> Result<(), staticbus::Error> {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins.toml");
-    let system = EventSystem::builder().config_file(config).start().await?;
+    // Requests pass the layers in the order given, the first outermost: metrics count every
+    // request, auth refuses those without a good token, tower's limit bounds how many run at
+    // once, and the cache answers repeats (only authenticated ones reach it).
+    let metrics = MetricsLayer::new();
+    let counts = metrics.handle();
+    let cache = CacheLayer::new(Duration::from_secs(60), 1_000);
+    let system = EventSystem::builder()
+        .config_file(config)
+        .request_layer(metrics)
+        .request_layer(AuthLayer::new(|token| token == "s3cret"))
+        .request_layer(tower::limit::ConcurrencyLimitLayer::new(64))
+        .request_layer(cache.clone())
+        .start()
+        .await?;
 
     for status in system.plugins() {
         println!(
@@ -167,18 +182,50 @@ async fn main() -> Result<(), staticbus::Error> {
         .map(|s| s.stored.load(Ordering::Relaxed));
     assert_eq!(stored, Some(4_200));
 
-    // A request to pricing, typed and by name.
-    let gross = system.request(GrossPrice { net_cents: 500 }).await;
-    assert_eq!(gross.ok(), Some(600));
+    // Requests to pricing, typed and by name, through the stack.
+    let refused = system.request(GrossPrice { net_cents: 500 }).await;
+    let auth_error = match &refused {
+        Err(RequestError::Rejected { source, .. }) => source.downcast_ref::<AuthError>(),
+        _ => None,
+    };
+    println!(
+        "without a token: {}",
+        refused
+            .as_ref()
+            .map_or_else(ToString::to_string, u64::to_string)
+    );
+    assert_eq!(
+        auth_error,
+        Some(&AuthError::Missing {
+            request: "GrossPrice"
+        })
+    );
+    for _ in 0..2 {
+        let gross = system
+            .request(GrossPrice { net_cents: 500 })
+            .metadata("token", "s3cret")
+            .await;
+        assert_eq!(gross.ok(), Some(600));
+    }
     let by_name = system
         .call(
             "pricing",
             "gross",
             serde_json::json!({ "net_cents": 1_000 }),
         )
+        .metadata("token", "s3cret")
         .await;
     println!("pricing.gross(1000) by name: {by_name:?}");
     assert_eq!(by_name.ok(), Some(serde_json::json!(1_200)));
+    let stats = cache.stats();
+    let gross = counts.of("GrossPrice");
+    println!(
+        "GrossPrice: {} requests, {} answered, {} refused; cache: {} hit, {} misses",
+        gross.calls, gross.successes, gross.failures, stats.hits, stats.misses
+    );
+    // The second request for 500 came from the cache; the refused one never reached it.
+    assert_eq!((gross.calls, gross.successes, gross.failures), (4, 3, 1));
+    assert_eq!((stats.hits, stats.misses), (1, 2));
 
     let report = system.shutdown(Duration::from_secs(1)).await;
     let stopped = report
