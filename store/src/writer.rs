@@ -1,0 +1,430 @@
+//! The one writer: a thread that owns the writing connection, takes appends from a queue,
+//! and commits them in groups (one transaction per batch of up to `batch_events` events or
+//! `batch_delay`), each append in a savepoint of its own, so that one append's failure
+//! (a wrong expected revision) leaves the others of its batch committed. An append is
+//! answered only after its transaction committed.
+//!
+//! Positions are assigned here, as the last one plus one: with one writer and a
+//! transaction that either commits or leaves nothing, they have no gaps.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::error::StoreError;
+use crate::event::{Appended, Expected, NewEvent};
+use crate::options::{Durability, StoreOptions};
+use crate::schema::int;
+
+/// One stream's part of an append.
+#[derive(Debug)]
+pub(crate) struct StreamAppend {
+    pub(crate) stream: String,
+    pub(crate) expected: Expected,
+    pub(crate) events: Vec<NewEvent>,
+}
+
+/// What the writer is asked.
+pub(crate) enum Command {
+    /// Appends to one or more streams, all or nothing.
+    Append {
+        appends: Vec<StreamAppend>,
+        reply: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+    },
+    /// Stores a subscriber's checkpoint.
+    Checkpoint {
+        name: String,
+        position: u64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+impl Command {
+    fn events(&self) -> usize {
+        match self {
+            Command::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
+            Command::Checkpoint { .. } => 1,
+        }
+    }
+}
+
+/// What the writer did, counted as it goes (read by [`Store::stats`](crate::Store::stats)).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) batches: AtomicU64,
+    pub(crate) appends: AtomicU64,
+    pub(crate) events: AtomicU64,
+}
+
+/// The writer's state.
+pub(crate) struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    options: StoreOptions,
+    /// The position the next event gets.
+    next: u64,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// The writer of the store `conn` opened at `path`.
+    pub(crate) fn new(
+        conn: Connection,
+        path: &Path,
+        options: StoreOptions,
+        counters: Arc<Counters>,
+    ) -> Result<Writer, StoreError> {
+        let next = last_position(&conn, path)? + 1;
+        Ok(Writer {
+            conn,
+            path: path.to_owned(),
+            options,
+            next,
+            counters,
+        })
+    }
+
+    /// Serves the queue until every sender is gone, then returns (everything queued
+    /// before is committed and answered).
+    pub(crate) fn run(mut self, queue: flume::Receiver<Command>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            if self.options.durability != Durability::PerEvent {
+                self.gather(&queue, &mut batch);
+            }
+            self.commit(batch);
+        }
+    }
+
+    /// Adds to `batch` what arrives within `batch_delay`, up to `batch_events` events.
+    fn gather(&self, queue: &flume::Receiver<Command>, batch: &mut Vec<Command>) {
+        let mut events: usize = batch.iter().map(Command::events).sum();
+        let deadline = Instant::now().checked_add(self.options.batch_delay);
+        while events < self.options.batch_events {
+            let next = match deadline {
+                _ if self.options.batch_delay.is_zero() => queue.try_recv().ok(),
+                Some(deadline) => queue.recv_deadline(deadline).ok(),
+                None => queue.recv().ok(),
+            };
+            let Some(command) = next else {
+                break;
+            };
+            events += command.events();
+            batch.push(command);
+        }
+    }
+
+    /// Commits `batch` in one transaction and answers each command.
+    fn commit(&mut self, batch: Vec<Command>) {
+        let start = self.next;
+        let mut answers = Vec::with_capacity(batch.len());
+        let outcome = self.apply_all(&batch, &mut answers);
+        if let Err(error) = outcome {
+            // Nothing of the batch is stored: every command gets the error, and positions
+            // start again where they were.
+            self.next = start;
+            tracing::error!(store = %self.path.display(), %error, "staticbus-store: a batch failed");
+            let message = error.to_string();
+            for command in batch {
+                let error = StoreError::CommitFailed {
+                    path: self.path.clone(),
+                    reason: message.clone(),
+                };
+                answer(command, Err(error));
+            }
+            return;
+        }
+        let appends = batch.len() as u64;
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        self.counters.appends.fetch_add(appends, Ordering::Relaxed);
+        self.counters
+            .events
+            .fetch_add(self.next - start, Ordering::Relaxed);
+        for (command, result) in batch.into_iter().zip(answers) {
+            answer(command, result);
+        }
+    }
+
+    /// Runs every command of a batch in one transaction, each in a savepoint: `answers` gets
+    /// each one's result; the error is the transaction's own (begin or commit).
+    fn apply_all(
+        &mut self,
+        batch: &[Command],
+        answers: &mut Vec<Result<Answer, StoreError>>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |e| StoreError::sqlite(&path, e);
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        for command in batch {
+            let before = self.next;
+            let mut savepoint = tx.savepoint().map_err(sql)?;
+            let result = match command {
+                Command::Append { appends, .. } => {
+                    append(&savepoint, &path, &self.options, &mut self.next, appends)
+                        .map(Answer::Appended)
+                }
+                Command::Checkpoint { name, position, .. } => savepoint
+                    .execute(
+                        "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+                         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                        params![name, int(*position)],
+                    )
+                    .map(|_| Answer::Done)
+                    .map_err(sql),
+            };
+            match &result {
+                Ok(_) => savepoint.commit().map_err(sql)?,
+                Err(_) => {
+                    self.next = before;
+                    savepoint.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+                    drop(savepoint);
+                }
+            }
+            answers.push(result);
+        }
+        tx.commit().map_err(sql)
+    }
+}
+
+/// One command's result.
+enum Answer {
+    Appended(Vec<Appended>),
+    Done,
+}
+
+fn answer(command: Command, result: Result<Answer, StoreError>) {
+    // A caller that stopped waiting (dropped its future) is not told: its append is stored.
+    match command {
+        Command::Append { reply, .. } => {
+            let _ = reply.send(result.map(|a| match a {
+                Answer::Appended(appended) => appended,
+                Answer::Done => Vec::new(),
+            }));
+        }
+        Command::Checkpoint { reply, .. } => {
+            let _ = reply.send(result.map(|_| ()));
+        }
+    }
+}
+
+/// The last position stored (0 for an empty store).
+pub(crate) fn last_position(conn: &Connection, path: &Path) -> Result<u64, StoreError> {
+    let last: Option<i64> = conn
+        .query_row("SELECT max(position) FROM events", [], |row| row.get(0))
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    Ok(last.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+}
+
+/// Checks every event of `appends`, then appends each stream's events, all or nothing (the
+/// caller's savepoint rolls back on an error).
+fn append(
+    conn: &Connection,
+    path: &Path,
+    options: &StoreOptions,
+    next: &mut u64,
+    appends: &[StreamAppend],
+) -> Result<Vec<Appended>, StoreError> {
+    for part in appends {
+        check(part, options)?;
+    }
+    let sql = |e| StoreError::sqlite(path, e);
+    let mut done = Vec::with_capacity(appends.len());
+    for part in appends {
+        if let Some(first) = part.events.first()
+            && let Some(stored) = stored_retry(conn, path, part, first)?
+        {
+            done.push(stored);
+            continue;
+        }
+        let actual: Option<i64> = conn
+            .prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")
+            .and_then(|mut s| s.query_row(params![part.stream], |row| row.get(0)))
+            .map_err(sql)?;
+        let actual = actual.and_then(|r| u64::try_from(r).ok());
+        if !part.expected.admits(actual) {
+            return Err(StoreError::WrongExpectedRevision {
+                stream: part.stream.clone(),
+                expected: part.expected,
+                actual,
+            });
+        }
+        let first_position = *next;
+        let mut revision = actual;
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO events (position, stream, revision, event_id, topic, \
+                 schema_version, payload, metadata, timestamp) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(sql)?;
+        for event in &part.events {
+            let this = revision.map_or(0, |r| r + 1);
+            let metadata = serde_json::to_string(&event.metadata).unwrap_or_default();
+            let inserted = insert.execute(params![
+                int(*next),
+                part.stream,
+                int(this),
+                event.id,
+                event.topic,
+                event.schema_version,
+                event.payload,
+                metadata,
+                event.timestamp.as_microsecond(),
+            ]);
+            if let Err(error) = inserted {
+                return Err(conflict(conn, path, &event.id, error));
+            }
+            revision = Some(this);
+            *next += 1;
+        }
+        done.push(Appended {
+            first_position,
+            last_position: next.saturating_sub(1),
+            revision,
+            duplicate: false,
+        });
+    }
+    Ok(done)
+}
+
+/// An event the store cannot take: an empty stream id, a bad topic, an oversized event,
+/// one id twice.
+fn check(part: &StreamAppend, options: &StoreOptions) -> Result<(), StoreError> {
+    let invalid = |reason: String| StoreError::InvalidEvent {
+        stream: part.stream.clone(),
+        reason,
+    };
+    if part.stream.trim().is_empty() {
+        return Err(invalid("a stream id must not be empty".to_owned()));
+    }
+    let mut ids = std::collections::HashSet::with_capacity(part.events.len());
+    for event in &part.events {
+        if let Err(error) = staticbus::Topic::new(&event.topic) {
+            return Err(invalid(format!("event `{}`: {error}", event.id)));
+        }
+        if event.id.is_empty() {
+            return Err(invalid("an event id must not be empty".to_owned()));
+        }
+        let size = event.payload.len()
+            + event
+                .metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        if size > options.max_event_bytes {
+            return Err(invalid(format!(
+                "event `{}` carries {size} bytes, over the store's max_event_bytes ({})",
+                event.id, options.max_event_bytes
+            )));
+        }
+        if !ids.insert(event.id.as_str()) {
+            return Err(invalid(format!("event id `{}` appears twice", event.id)));
+        }
+    }
+    Ok(())
+}
+
+/// If `first`'s id is stored already, the append is a retry: the positions of the events it
+/// stored, if all of them are there, in this stream, in order; an [`IdConflict`] if not.
+///
+/// [`IdConflict`]: StoreError::IdConflict
+fn stored_retry(
+    conn: &Connection,
+    path: &Path,
+    part: &StreamAppend,
+    first: &NewEvent,
+) -> Result<Option<Appended>, StoreError> {
+    let Some((position, stream, revision)) = find_id(conn, path, &first.id)? else {
+        return Ok(None);
+    };
+    let conflict = |id: &str, position, stream: String, reason| StoreError::IdConflict {
+        id: id.to_owned(),
+        position,
+        stream,
+        reason,
+    };
+    if stream != part.stream {
+        return Err(conflict(
+            &first.id,
+            position,
+            stream,
+            "an append cannot store it in another stream",
+        ));
+    }
+    let mut last = (position, revision);
+    for (n, event) in part.events.iter().enumerate().skip(1) {
+        let expected = (position + n as u64, revision + n as u64);
+        match find_id(conn, path, &event.id)? {
+            Some((p, s, r)) if s == part.stream && (p, r) == expected => last = (p, r),
+            Some((p, s, _)) => {
+                return Err(conflict(
+                    &event.id,
+                    p,
+                    s,
+                    "stored, but not as part of the append it is retried with",
+                ));
+            }
+            None => {
+                return Err(conflict(
+                    &first.id,
+                    position,
+                    stream,
+                    "the append's first event is stored but not all of the others: it \
+                     is not a retry of the append that stored it",
+                ));
+            }
+        }
+    }
+    Ok(Some(Appended {
+        first_position: position,
+        last_position: last.0,
+        revision: Some(last.1),
+        duplicate: true,
+    }))
+}
+
+/// Where the event with `id` is stored: position, stream, revision.
+fn find_id(
+    conn: &Connection,
+    path: &Path,
+    id: &str,
+) -> Result<Option<(u64, String, u64)>, StoreError> {
+    conn.prepare_cached("SELECT position, stream, revision FROM events WHERE event_id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![id], |row| {
+                let position: i64 = row.get(0)?;
+                let revision: i64 = row.get(2)?;
+                Ok((
+                    u64::try_from(position).unwrap_or(0),
+                    row.get::<_, String>(1)?,
+                    u64::try_from(revision).unwrap_or(0),
+                ))
+            })
+            .optional()
+        })
+        .map_err(|e| StoreError::sqlite(path, e))
+}
+
+/// An insert that failed: an id stored already (by another append) is an
+/// [`IdConflict`](StoreError::IdConflict); anything else is SQLite's error.
+fn conflict(conn: &Connection, path: &Path, id: &str, error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(e, _) = &error
+        && e.code == rusqlite::ErrorCode::ConstraintViolation
+        && let Ok(Some((position, stream, _))) = find_id(conn, path, id)
+    {
+        return StoreError::IdConflict {
+            id: id.to_owned(),
+            position,
+            stream,
+            reason: "stored by another append",
+        };
+    }
+    StoreError::sqlite(path, error)
+}
