@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use super::breaker::{Breaker, CircuitState};
 use super::event::EventDesc;
 use super::handler::HandlerInfo;
+use super::handler_layers::HandlerStack;
 use super::instances::{Instances, Plan};
 use super::invoke::HandlerError;
 use super::plugin::{Plugin, PluginKey};
@@ -116,6 +117,8 @@ unsafe impl Sync for Base {}
 struct Shared {
     instances: Instances,
     system: Box<dyn SystemPart>,
+    /// The system's handler layers around its async handlers' calls, if it has some.
+    handler_stack: Option<HandlerStack>,
 }
 
 /// A [`Host`] that does not keep its system alive.
@@ -148,16 +151,28 @@ impl WeakHost {
 
 impl Host {
     /// Room for every plugin of `plan` (none made yet: the system's lifecycle makes them),
-    /// beside `system`.
-    pub(crate) fn new(plan: &'static Plan, system: impl SystemPart) -> Host {
+    /// beside `system` and its handler layers (`handler_stack`).
+    pub(crate) fn new(
+        plan: &'static Plan,
+        system: impl SystemPart,
+        handler_stack: Option<HandlerStack>,
+    ) -> Host {
         let instances = Instances::new(plan);
         Host {
             base: Base(instances.base()),
             shared: Arc::new(Shared {
                 instances,
                 system: Box::new(system),
+                handler_stack,
             }),
         }
+    }
+
+    /// The system's handler layers, if it has some: what its async handlers' calls go
+    /// through.
+    #[inline]
+    pub(crate) fn handler_stack(&self) -> Option<&HandlerStack> {
+        self.shared.handler_stack.as_ref()
     }
 
     /// This host's plugin instances.

@@ -18,7 +18,7 @@ fn add(e: &Fast) {
 }
 
 fn host() -> Host {
-    Host::new(registry().plan(), ())
+    Host::new(registry().plan(), (), None)
 }
 
 #[test]

@@ -149,7 +149,7 @@ impl EventSystem {
             reload: plugins::Reload::new(prepared),
         };
         let system = EventSystem {
-            host: Host::new(registry.plan(), core),
+            host: Host::new(registry.plan(), core, config.handler_layers.stack()),
             bus,
             zero_copy,
             plain,
