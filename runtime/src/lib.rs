@@ -188,6 +188,10 @@ pub use linked::{
     RegistryProblem, Request, RequestError, RequestFuture, ResponderInfo, Retry, StaticEvent,
     registry,
 };
+pub use linked::{
+    BoxFuture, EnvelopeService, HandlerEnvelope, HandlerFailed, HandlerResult, HandlerService,
+    LayerRejected,
+};
 pub use pipeline::{
     BatchBuilder, BatchError, BatchProcessor, BatchReport, ChainCompleted, ChainFailed,
     ChainStarted, FailedBatch, FnStage, PhaseCompleted, PhaseFailed, PhaseFinalFailure,

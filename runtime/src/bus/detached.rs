@@ -134,7 +134,9 @@ impl Bus {
         let (outcome, tried) = match started {
             Ok(future) => {
                 let again = || Some(Arc::clone(&event));
-                self.await_call(host, &call, sub, future, again).await
+                let topic = event.topic().as_str();
+                self.await_call(host, &call, sub, topic, future, again)
+                    .await
             }
             Err(outcome) => (outcome, Tried::once()),
         };

@@ -544,10 +544,18 @@ impl Bus {
         host: &'h Host,
         call: &'h Call<'h>,
         sub: &Sub,
+        topic: &str,
         future: BoxFuture<'h, HandlerResult>,
         mut again: impl FnMut() -> Option<Arc<DynamicEvent>>,
     ) -> (Outcome, Tried) {
         let timeout = sub.timeout.or(self.settings.handler_timeout);
+        // Through the system's handler layers, if it has some: as the subscription, which
+        // is named (its pattern copied) only then.
+        let who = host.handler_stack().map(|_| sub.handler_ref());
+        let via = match &who {
+            Some(who) => invoke::Via::of(host, topic, who),
+            None => invoke::Via::DIRECT,
+        };
         match (&sub.retry, sub.async_handler()) {
             (Some(retry), Some(handler)) => {
                 let again = || match again() {
@@ -555,9 +563,12 @@ impl Bus {
                     None => Err(Outcome::Failed("the event was already taken".into())),
                 };
                 let jitter = |ceiling| self.jitter(ceiling);
-                invoke::run_retrying(future, again, timeout, retry, jitter).await
+                invoke::run_retrying(future, again, timeout, via, retry, jitter).await
             }
-            _ => (invoke::run_async(future, timeout).await, Tried::once()),
+            _ => (
+                invoke::run_async(future, timeout, via, 1).await,
+                Tried::once(),
+            ),
         }
     }
 
@@ -643,7 +654,11 @@ impl Bus {
             let event = &mut p.event;
             let (outcome, tried) = match awaiting.wait {
                 Wait::Call(future) => {
-                    self.await_call(host, call, sub, future, || event.dynamic())
+                    // The envelope's topic, for handler layers (the handler's own copy of
+                    // the event is shared again: no new one is made).
+                    let named = host.handler_stack().and_then(|_| event.dynamic());
+                    let topic = named.as_deref().map_or("", |e| e.topic().as_str());
+                    self.await_call(host, call, sub, topic, future, || event.dynamic())
                         .await
                 }
                 Wait::Retry(error) => self.retry_sync(host, call, sub, event, error).await,

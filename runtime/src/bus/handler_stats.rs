@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::linked::{
-    BoxError, CircuitOpen, HandlerError, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
+    BoxError, CircuitOpen, HandlerError, HandlerPanic, HandlerRef, HandlerTimeout, LayerRejected,
+    SubscriptionId,
 };
 
 /// One handler's counts in [`MetricsSnapshot::handlers`](crate::MetricsSnapshot::handlers).
@@ -21,6 +22,9 @@ pub struct HandlerMetrics {
     pub panicked: u64,
     /// Of `failed`: the last attempt ran out of its timeout.
     pub timed_out: u64,
+    /// Of `failed`: a [handler layer](crate::EventSystemBuilder::handler_layer) failed the
+    /// last attempt with its own error ([`LayerRejected`](crate::LayerRejected)).
+    pub layer_rejected: u64,
     /// Calls its open circuit rejected (not made; not in `failed`).
     pub rejected: u64,
     /// Attempts made beyond the first, whatever the call came to.
@@ -73,6 +77,7 @@ impl HandlerStats {
                 m.failed += 1;
                 m.panicked += u64::from(is::<HandlerPanic>(&error.source));
                 m.timed_out += u64::from(is::<HandlerTimeout>(&error.source));
+                m.layer_rejected += u64::from(is::<LayerRejected>(&error.source));
             }
             m.retried += u64::from(error.attempts.saturating_sub(1));
             m.dead_lettered += u64::from(buried);

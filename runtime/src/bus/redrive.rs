@@ -39,7 +39,11 @@ impl Bus {
                 let shared = Arc::new(event.clone());
                 let again = || Some(Arc::clone(&shared));
                 match invoke::start_async(|| handler(host, call, Arc::clone(&shared))) {
-                    Ok(future) => self.await_call(host, call, &sub, future, again).await,
+                    Ok(future) => {
+                        let topic = shared.topic().as_str();
+                        self.await_call(host, call, &sub, topic, future, again)
+                            .await
+                    }
                     Err(outcome) => (outcome, Tried::once()),
                 }
             }

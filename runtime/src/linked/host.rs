@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use super::breaker::{Breaker, CircuitState};
 use super::event::EventDesc;
 use super::handler::HandlerInfo;
+use super::handler_layers::HandlerStack;
 use super::instances::{Instances, Plan};
 use super::invoke::HandlerError;
 use super::plugin::{Plugin, PluginKey};
@@ -131,6 +132,8 @@ struct Shared {
     instances: Instances,
     system: Box<dyn SystemPart>,
     requests: Requests,
+    /// The system's handler layers around its async handlers' calls, if it has some.
+    handler_stack: Option<HandlerStack>,
 }
 
 /// A [`Host`] that does not keep its system alive.
@@ -163,8 +166,14 @@ impl WeakHost {
 
 impl Host {
     /// Room for every plugin of `plan` (none made yet: the system's lifecycle makes them),
-    /// beside `system`, whose requests share `requests`.
-    pub(crate) fn new(plan: &'static Plan, system: impl SystemPart, requests: Requests) -> Host {
+    /// beside `system`, whose requests share `requests`, and its handler layers
+    /// (`handler_stack`).
+    pub(crate) fn new(
+        plan: &'static Plan,
+        system: impl SystemPart,
+        requests: Requests,
+        handler_stack: Option<HandlerStack>,
+    ) -> Host {
         let instances = Instances::new(plan);
         Host {
             base: Base(instances.base()),
@@ -172,6 +181,7 @@ impl Host {
                 instances,
                 system: Box::new(system),
                 requests,
+                handler_stack,
             }),
         }
     }
@@ -180,6 +190,13 @@ impl Host {
     #[inline(always)]
     pub(crate) fn requests(&self) -> &Requests {
         &self.shared.requests
+    }
+
+    /// The system's handler layers, if it has some: what its async handlers' calls go
+    /// through.
+    #[inline]
+    pub(crate) fn handler_stack(&self) -> Option<&HandlerStack> {
+        self.shared.handler_stack.as_ref()
     }
 
     /// This host's plugin instances.

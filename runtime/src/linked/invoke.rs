@@ -3,8 +3,9 @@
 //! Every handler call of the crate goes through [`run`] (sync) or [`run_async`] (a future):
 //! the `emit` table walk, `publish`, and the bus's route walk for run-time subscriptions. So
 //! whatever applies to "one handler, one event" (isolating a panic, a timeout, a retry, a
-//! circuit breaker, a tracing span) is written here once. Both are `#[inline(always)]`: on
-//! `emit` the step costs nothing beyond the call itself.
+//! circuit breaker, a tracing span, the system's handler layers around an async call) is
+//! written here once. `run` and `start_async` are `#[inline(always)]`: on `emit` the step costs
+//! nothing beyond the call itself.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -16,6 +17,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::handler::{BoxError, BoxFuture, HandlerInfo, HandlerResult};
+use super::handler_layers::{HandlerEnvelope, HandlerStack, LayerRejected};
 
 /// What one handler call came to.
 #[derive(Debug)]
@@ -73,14 +75,46 @@ pub(crate) fn start_async<'a>(
     panic::catch_unwind(AssertUnwindSafe(call)).map_err(panicked)
 }
 
-/// Runs one async handler call to completion, or until `timeout` runs out (then it is
-/// cancelled: its future is dropped, and the call fails with a [`HandlerTimeout`]). A panic
-/// in any poll ends it as a failure ([`HandlerPanic`]); the future is dropped. Any timeout is
-/// valid: one too long to be a deadline is none.
-pub(crate) async fn run_async(
-    mut call: BoxFuture<'_, HandlerResult>,
+/// Whether an async call goes through the system's handler layers, and as what: the stack,
+/// the event's name and the handler, for the envelope. [`Via::DIRECT`] for a system without
+/// handler layers (its calls are polled as they are).
+#[derive(Clone, Copy)]
+pub(crate) struct Via<'s>(Option<(&'s HandlerStack, &'s str, &'s HandlerRef)>);
+
+impl<'s> Via<'s> {
+    /// Straight to the call.
+    pub(crate) const DIRECT: Via<'static> = Via(None);
+
+    /// Through `host`'s handler layers if its system has some, as `handler` on `event`.
+    #[inline]
+    pub(crate) fn of(host: &'s super::Host, event: &'s str, handler: &'s HandlerRef) -> Self {
+        Via(host.handler_stack().map(|stack| (stack, event, handler)))
+    }
+}
+
+/// Runs one async handler call (its attempt `attempt`) to completion, or until `timeout` runs
+/// out (then it is cancelled: its future is dropped, and the call fails with a
+/// [`HandlerTimeout`]). A panic in any poll ends it as a failure ([`HandlerPanic`]); the
+/// future is dropped. Any timeout is valid: one too long to be a deadline is none. Through
+/// the system's handler layers (`via`), the timeout and the panic isolation cover the whole
+/// stack: waiting for it to be ready, a layer's own code, the call.
+pub(crate) async fn run_async<'a>(
+    call: BoxFuture<'a, HandlerResult>,
     timeout: Option<Duration>,
+    via: Via<'a>,
+    attempt: u32,
 ) -> Outcome {
+    let call = match via.0 {
+        None => call,
+        Some((stack, event, handler)) => {
+            stack.through(HandlerEnvelope::new(event, handler, attempt, call))
+        }
+    };
+    timed(call, timeout).await
+}
+
+/// [`run_async`] of a call as it is.
+async fn timed(mut call: BoxFuture<'_, HandlerResult>, timeout: Option<Duration>) -> Outcome {
     let caught =
         poll_fn(
             move |cx| match panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
@@ -104,12 +138,13 @@ pub(crate) async fn run_async(
 
 /// Runs one async handler call (`first`, its first attempt's future) and, while it fails
 /// with an error that is not [`Permanent`](super::Permanent), its retries (`again` makes the
-/// next attempt's future), each after `jitter(ceiling)`, each under `timeout`. Returns the
-/// last outcome and what the attempts were.
+/// next attempt's future), each after `jitter(ceiling)`, each under `timeout`, each `via`
+/// the handler layers. Returns the last outcome and what the attempts were.
 pub(crate) async fn run_retrying<'a>(
     first: BoxFuture<'a, HandlerResult>,
     again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
     timeout: Option<Duration>,
+    via: Via<'a>,
     retry: &super::Retry,
     jitter: impl Fn(Duration) -> Duration,
 ) -> (Outcome, Tried) {
@@ -118,8 +153,8 @@ pub(crate) async fn run_retrying<'a>(
     let started = retry
         .max_elapsed_limit()
         .map(|_| tokio::time::Instant::now());
-    let first = run_async(first, timeout).await;
-    retried(first, again, timeout, retry, jitter, started).await
+    let first = run_async(first, timeout, via, 1).await;
+    retried(first, again, timeout, via, retry, jitter, started).await
 }
 
 /// The retries of a sync handler's call whose first attempt came to `first`: each attempt
@@ -137,16 +172,18 @@ pub(crate) async fn retry_sync(
         .map(|_| tokio::time::Instant::now());
     // A sync attempt is made at once: its outcome comes back as a future that never started.
     let again = || Err::<BoxFuture<'_, HandlerResult>, _>(run(&mut again));
-    retried(first, again, None, retry, jitter, started).await
+    retried(first, again, None, Via::DIRECT, retry, jitter, started).await
 }
 
 /// The retry loop both share: after a first attempt that came to `first`, while it fails
 /// and a retry is due ([`next_delay`]), waits, then makes the next attempt (`again`: a
-/// future to run under `timeout`, or the outcome of an attempt already made).
+/// future to run under `timeout` and `via` the layers, or the outcome of an attempt already
+/// made).
 async fn retried<'a>(
     first: Outcome,
     mut again: impl FnMut() -> Result<BoxFuture<'a, HandlerResult>, Outcome>,
     timeout: Option<Duration>,
+    via: Via<'a>,
     retry: &super::Retry,
     jitter: impl Fn(Duration) -> Duration,
     started: Option<tokio::time::Instant>,
@@ -161,7 +198,7 @@ async fn retried<'a>(
         tokio::time::sleep(delay).await;
         attempts += 1;
         let next = match again() {
-            Ok(future) => run_async(future, timeout).await,
+            Ok(future) => run_async(future, timeout, via, attempts).await,
             Err(made) => made,
         };
         if let Outcome::Failed(error) = std::mem::replace(&mut outcome, next)
@@ -459,6 +496,13 @@ impl HandlerError {
         self.source.downcast_ref()
     }
 
+    /// The layer's error this failure was, if one of the system's
+    /// [handler layers](crate::EventSystemBuilder::handler_layer) failed the call (the
+    /// handler may not have been called).
+    pub fn layer_rejected(&self) -> Option<&LayerRejected> {
+        self.source.downcast_ref()
+    }
+
     /// The rejection this failure was, if the handler's circuit breaker did not let the call
     /// through (then `attempts` is 0).
     pub fn circuit_open(&self) -> Option<&super::CircuitOpen> {
@@ -479,6 +523,9 @@ impl fmt::Display for Failure<'_> {
         }
         if let Some(open) = self.0.downcast_ref::<super::CircuitOpen>() {
             return open.fmt(f);
+        }
+        if let Some(rejected) = self.0.downcast_ref::<LayerRejected>() {
+            return rejected.fmt(f);
         }
         write!(f, "returned an error: {}", self.0)
     }

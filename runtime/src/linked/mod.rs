@@ -18,6 +18,7 @@ mod config;
 mod event;
 mod guarded;
 mod handler;
+pub(crate) mod handler_layers;
 mod host;
 mod instances;
 pub(crate) mod invoke;
@@ -46,6 +47,9 @@ pub use event::{
 pub use handler::{
     AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,
     HandlerResult, IntoHandlerResult, SyncFn,
+};
+pub use handler_layers::{
+    EnvelopeService, HandlerEnvelope, HandlerFailed, HandlerService, LayerRejected,
 };
 pub use host::{Call, Host, inactive, inactive_async};
 pub(crate) use host::{SystemPart, WeakHost};

@@ -257,14 +257,16 @@ impl<'a> StaticRef<'a> {
                 // the future.
                 let start = || invoke::start_async(|| unsafe { f(host, call, self.as_ptr()) });
                 let timeout = info.timeout().or(timeout);
+                let who = HandlerRef::Static(info);
+                let via = invoke::Via::of(host, self.table.desc().name(), &who);
                 match (start(), info.retry()) {
                     (Ok(future), Some(retry)) => {
                         let (outcome, made) =
-                            invoke::run_retrying(future, start, timeout, retry, jitter).await;
+                            invoke::run_retrying(future, start, timeout, via, retry, jitter).await;
                         tried = made;
                         outcome
                     }
-                    (Ok(future), None) => invoke::run_async(future, timeout).await,
+                    (Ok(future), None) => invoke::run_async(future, timeout, via, 1).await,
                     (Err(outcome), _) => outcome,
                 }
             }

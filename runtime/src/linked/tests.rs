@@ -18,7 +18,7 @@ fn add(e: &Fast) {
 }
 
 fn host() -> Host {
-    Host::new(registry().plan(), (), Default::default())
+    Host::new(registry().plan(), (), Default::default(), None)
 }
 
 #[test]

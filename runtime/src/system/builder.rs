@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::bus::{BackpressureStrategy, Settings};
+use crate::linked::handler_layers::{EnvelopeService, HandlerLayers, HandlerService};
 use crate::linked::layered::{AnyResponse, RequestEnvelope, RequestService};
 use crate::linked::{BoxError, registry};
 use tower_layer::Layer;
@@ -48,6 +49,7 @@ pub(crate) struct Config {
     pub(crate) plugin_shutdown_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) request_layers: super::request::RequestLayers,
+    pub(crate) handler_layers: HandlerLayers,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             plugin_shutdown_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             request_layers: super::request::RequestLayers::default(),
+            handler_layers: HandlerLayers::default(),
         }
     }
 }
@@ -399,6 +402,98 @@ impl EventSystemBuilder {
     {
         let wrap = move |inner| RequestService::new(layer.layer(inner));
         self.config.request_layers.0.push(std::sync::Arc::new(wrap));
+        self
+    }
+
+    /// Runs every **async** handler call of the system through `layer`, a `tower` [`Layer`]
+    /// of [`HandlerService`]s whose service is a `Service<HandlerEnvelope<'a>, Response =
+    /// ()>` for every `'a` ([`EnvelopeService`]): the ecosystem's middleware (timeout, rate and concurrency
+    /// limits, load shedding) or your own, over one [`HandlerEnvelope`](crate::HandlerEnvelope) for every handler
+    /// (event name, handler, plugin, attempt). Layers apply in the order given: **the first
+    /// given is the outermost** (it sees the call first and its outcome last).
+    ///
+    /// Which calls: every call of an async handler of this system, once a handler layer is
+    /// given (the layers are the application's, not each handler's: a plugin's handlers are
+    /// covered without being marked): static `#[handler] async fn` and `#[on] async fn`
+    /// (detached or not), `on_async` subscriptions, detached subscriptions, and redriven dead
+    /// letters; each attempt of a retried call goes through the layers again. Sync handlers
+    /// run inline in `emit` and never go through layers, and `emit` costs what it costs
+    /// without them. Per-handler limits stay the handler's own (`timeout`, `retries`,
+    /// `circuit_breaker`, `concurrency = N`).
+    ///
+    /// One stack per system, not a clone per call: each call takes its turn (first come,
+    /// first served) for `poll_ready` and `call`, then runs its future alongside the others.
+    /// So a layer need not be `Clone` (tower's `RateLimit` works as it is), and its state is
+    /// shared by every layered call of the system: a `ConcurrencyLimitLayer::new(4)` lets
+    /// four handler calls run at once in all, whichever handlers they are. The services are
+    /// generic over the envelope's lifetime (`for<'a> Service<HandlerEnvelope<'a>>`, which a
+    /// layer generic over its request is): a static handler's call borrows the event the
+    /// publish holds, so a layer that needs `'static` requests (`Buffer`, `SpawnReady`) does
+    /// not fit.
+    ///
+    /// The handler's timeout (its own, else [`handler_timeout`](Self::handler_timeout))
+    /// covers the whole stack, waiting for it to be ready included: a layer that never
+    /// becomes ready fails the call with a [`HandlerTimeout`](crate::HandlerTimeout). A call
+    /// without any timeout waits for the layers as long as they make it wait, as it would
+    /// for its handler: give the system a `handler_timeout` when a layer may hold calls
+    /// back. A panic in a layer is the call's failure, as one in the handler is. A layer's
+    /// own error is the handler's failure (counted, told to its breaker, retried by its
+    /// policy, dead-lettered), as a [`LayerRejected`](crate::LayerRejected) holding the
+    /// layer's error ([`HandlerError::layer_rejected`](crate::HandlerError::layer_rejected));
+    /// the handler's own failure reaches the layers as a
+    /// [`HandlerFailed`](crate::HandlerFailed) and comes out as itself. A system without
+    /// handler layers polls each call as it is: no envelope, no lock, no allocation.
+    ///
+    /// The layers hold back the handler's future: an `async fn` handler's body, a closure's
+    /// `async` block. What a closure does before it returns its future runs when the call is
+    /// made, before the layers see it. The service a layer wraps is always a
+    /// [`HandlerService`], whose future is a `BoxFuture<'a, HandlerResult>`: write your
+    /// layer's service over it (`impl<'a> Service<HandlerEnvelope<'a>> for MyService`, an
+    /// `async` block in `call` works). A service generic over its inner one whose future is
+    /// an `async` block fails to compile ("implementation of `Send` is not general enough",
+    /// a limit of the compiler's with such lifetimes); named futures, as tower's own layers
+    /// have, are fine.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll};
+    /// use staticbus::{BoxError, BoxFuture, EventSystem, HandlerEnvelope, HandlerResult};
+    /// use staticbus::HandlerService;
+    /// use tower_layer::layer_fn;
+    /// use tower_service::Service;
+    ///
+    /// /// Logs each call's handler and attempt.
+    /// struct Logged(HandlerService);
+    ///
+    /// impl<'a> Service<HandlerEnvelope<'a>> for Logged {
+    ///     type Response = ();
+    ///     type Error = BoxError;
+    ///     type Future = BoxFuture<'a, HandlerResult>;
+    ///
+    ///     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+    ///         self.0.poll_ready(cx)
+    ///     }
+    ///     fn call(&mut self, envelope: HandlerEnvelope<'a>) -> Self::Future {
+    ///         let name = envelope.handler().name();
+    ///         println!("{} #{} on {}", name, envelope.attempt(), envelope.event());
+    ///         let call = self.0.call(envelope);
+    ///         Box::pin(async move {
+    ///             let result = call.await;
+    ///             println!("{name}: {}", if result.is_ok() { "ok" } else { "failed" });
+    ///             result
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// let system = EventSystem::builder().handler_layer(layer_fn(Logged)).build()?;
+    /// # Ok::<(), staticbus::Error>(())
+    /// ```
+    pub fn handler_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<HandlerService> + Send + Sync + 'static,
+        L::Service: for<'a> EnvelopeService<'a>,
+    {
+        let wrap = move |inner| HandlerService::new(layer.layer(inner));
+        self.config.handler_layers.0.push(std::sync::Arc::new(wrap));
         self
     }
 

@@ -149,7 +149,12 @@ impl EventSystem {
             reload: plugins::Reload::new(prepared),
         };
         let system = EventSystem {
-            host: Host::new(registry.plan(), core, requests),
+            host: Host::new(
+                registry.plan(),
+                core,
+                requests,
+                config.handler_layers.stack(),
+            ),
             bus,
             zero_copy,
             plain,
