@@ -31,6 +31,7 @@ mod event;
 mod options;
 mod read;
 mod schema;
+mod subscription;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ pub use error::StoreError;
 pub use event::{Appended, Direction, Expected, NewEvent, StoredEvent};
 pub use options::{Durability, StoreOptions};
 pub use read::ReadFilter;
+pub use subscription::Subscription;
 
 use writer::{Command, Counters, StreamAppend, Writer};
 

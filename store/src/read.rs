@@ -119,6 +119,42 @@ pub(crate) fn all(
     Ok(out)
 }
 
+/// Events from position `from` up to `upto` (both included) that `filter` takes, reading at
+/// most `limit` rows; and the position the next scan starts at (past every row looked at:
+/// rows `filter` did not take are not looked at again).
+pub(crate) fn scan(
+    conn: &Connection,
+    path: &Path,
+    from: u64,
+    upto: u64,
+    limit: usize,
+    filter: &ReadFilter,
+) -> Result<(Vec<StoredEvent>, u64), StoreError> {
+    let since = filter.since.map_or(i64::MIN, |t| t.as_microsecond());
+    let until = filter.until.map_or(i64::MAX, |t| t.as_microsecond());
+    let exact = filter
+        .topic
+        .as_ref()
+        .filter(|p| p.kind() == staticbus::PatternKind::Exact)
+        .map(ToString::to_string);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events WHERE position >= ?1 AND position <= ?2          AND timestamp >= ?3 AND timestamp < ?4 AND (?5 IS NULL OR topic = ?5)          ORDER BY position LIMIT ?6"
+    );
+    let limit = limit.max(1);
+    let rows = query(
+        conn,
+        path,
+        &sql,
+        params![int(from), int(upto), since, until, exact, int(limit as u64)],
+    )?;
+    let next = match rows.last() {
+        Some(last) if rows.len() == limit => last.position + 1,
+        _ => upto.saturating_add(1),
+    };
+    let events = rows.into_iter().filter(|e| filter.takes(e)).collect();
+    Ok((events, next))
+}
+
 /// The last revision of `stream` (`None`: no events).
 pub(crate) fn revision(
     conn: &Connection,

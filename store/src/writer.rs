@@ -53,11 +53,37 @@ impl Command {
 }
 
 /// What the writer did, counted as it goes (read by [`Store::stats`](crate::Store::stats)).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     pub(crate) batches: AtomicU64,
     pub(crate) appends: AtomicU64,
     pub(crate) events: AtomicU64,
+    /// The last position committed, and whether the writer still runs: what catch-up
+    /// subscriptions wait on.
+    pub(crate) committed: tokio::sync::watch::Sender<Committed>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            batches: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            committed: tokio::sync::watch::Sender::new(Committed {
+                position: 0,
+                open: true,
+            }),
+        }
+    }
+}
+
+/// What the writer committed last, as subscriptions see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Committed {
+    /// The last position committed.
+    pub(crate) position: u64,
+    /// False once the writer stopped: nothing more will be committed.
+    pub(crate) open: bool,
 }
 
 /// The writer's state.
@@ -79,6 +105,10 @@ impl Writer {
         counters: Arc<Counters>,
     ) -> Result<Writer, StoreError> {
         let next = last_position(&conn, path)? + 1;
+        counters.committed.send_replace(Committed {
+            position: next - 1,
+            open: true,
+        });
         Ok(Writer {
             conn,
             path: path.to_owned(),
@@ -98,6 +128,7 @@ impl Writer {
             }
             self.commit(batch);
         }
+        self.counters.committed.send_modify(|c| c.open = false);
     }
 
     /// Adds to `batch` what arrives within `batch_delay`, up to `batch_events` events.
@@ -144,6 +175,11 @@ impl Writer {
         self.counters
             .events
             .fetch_add(self.next - start, Ordering::Relaxed);
+        // Committed: subscriptions may read up to here (before any append is answered).
+        let position = self.next - 1;
+        self.counters
+            .committed
+            .send_modify(|c| c.position = position);
         for (command, result) in batch.into_iter().zip(answers) {
             answer(command, result);
         }
