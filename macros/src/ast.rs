@@ -130,7 +130,7 @@ impl Hook {
 /// `#[derive(StaticEvent)]` on a type.
 pub(crate) struct Event {
     pub(crate) input: syn::DeriveInput,
-    /// `#[event(name = "..", size = method, crate = path)]`.
+    /// `#[event(name = "..", size = method, crate = path, persist)]`.
     pub(crate) args: Args,
 }
 
@@ -142,7 +142,7 @@ impl Event {
                 attr::parse_one(
                     &meta,
                     &mut args,
-                    &[attr::NAME, attr::SIZE, attr::CRATE],
+                    &[attr::NAME, attr::SIZE, attr::CRATE, attr::PERSIST],
                     "#[event]",
                     errors,
                 )

@@ -19,6 +19,7 @@ pub(crate) const CIRCUIT_BREAKER: &str = "circuit_breaker";
 pub(crate) const DETACHED: &str = "detached";
 pub(crate) const CONCURRENCY: &str = "concurrency";
 pub(crate) const DEPENDS_ON: &str = "depends_on";
+pub(crate) const PERSIST: &str = "persist";
 /// What `#[handler]` and `#[on]` take about their calls.
 pub(crate) const CALL_KEYS: [&str; 10] = [
     PRIORITY,
@@ -58,6 +59,8 @@ pub(crate) struct Args {
     pub(crate) detached: Option<syn::Path>,
     /// `concurrency = N`: a detached handler's workers.
     pub(crate) concurrency: Option<(syn::LitInt, u32)>,
+    /// `#[event(persist)]`: the key, for errors on it.
+    pub(crate) persist: Option<syn::Path>,
     /// `#[plugin(depends_on = ["storage >= 1.0", "cache?"])]`: each entry checked.
     pub(crate) depends_on: Option<Vec<syn::LitStr>>,
 }
@@ -222,6 +225,17 @@ pub(crate) fn parse_one(
                 skip_value(meta)?;
             }
             replace(&mut args.detached, Some(key.clone()))
+        }
+        PERSIST => {
+            if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                errors.spanned(
+                    key,
+                    "`persist` takes no value: write `#[event(persist)]` (what a system \
+                     persists is chosen by giving its builder a store)",
+                );
+                skip_value(meta)?;
+            }
+            replace(&mut args.persist, Some(key.clone()))
         }
         CONCURRENCY => {
             let what = "concurrency is how many calls of the detached handler may run at once, \

@@ -26,8 +26,29 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
     });
     let line = quote_spanned!(ident.span()=> ::core::line!());
     let type_name = syn::ext::IdentExt::unraw(ident).to_string();
+    // `persist`: the constant `emit` reads, the marker `publish_durable` takes, and the
+    // check (on the key's span) that the type is stored and read back as JSON.
+    let persist = event.args.persist.as_ref().map(|key| {
+        let check = quote_spanned! {key.span()=>
+            const _: fn() = || {
+                fn __staticbus_persisted<T: #krate::__private::PersistCheck>() {}
+                __staticbus_persisted::<#ident>();
+            };
+        };
+        quote! {
+            #check
+            impl #krate::PersistentEvent for #ident {}
+        }
+    });
+    let persist_const = event.args.persist.as_ref().map(|_| {
+        quote!(
+            const __PERSIST: bool = true;
+        )
+    });
     quote! {
         const _: () = {
+            #persist
+
             static __STATICBUS_TABLE: #krate::__private::Table<#ident> =
                 #krate::__private::Table::new();
 
@@ -38,6 +59,7 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                 const NAME: &'static str = #name;
                 const __TYPE_NAME: &'static str =
                     ::core::concat!(::core::module_path!(), "::", #type_name);
+                #persist_const
 
                 #[inline(always)]
                 fn __table() -> &'static #krate::__private::Table<Self> {

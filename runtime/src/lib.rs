@@ -172,9 +172,9 @@ pub use bus::{
     BackpressureContext, BackpressureDecision, BackpressureError, BackpressureStrategy,
     CIRCUIT_CLOSED_TOPIC, CIRCUIT_HALF_OPEN_TOPIC, CIRCUIT_OPENED_TOPIC, CircuitChange,
     CircuitMetrics, CustomStrategy, DEAD_LETTER_TOPIC, DEFAULT_DEAD_LETTER_CAPACITY, DeadLetter,
-    DeadLetterReason, DeadLetterStats, Delivery, DropReason, HandlerMetrics, HandlerOutcome,
-    MetricsSnapshot, OutcomeKind, Received, Subscription, SubscriptionId, SubscriptionInfo,
-    TopicMetrics,
+    DeadLetterReason, DeadLetterStats, Delivery, DropReason, DurableEvent, EventSink,
+    HandlerMetrics, HandlerOutcome, MetricsSnapshot, OutcomeKind, PersistError, Received,
+    Subscription, SubscriptionId, SubscriptionInfo, TopicMetrics,
 };
 pub use dynamic::*;
 pub use linked::{
@@ -184,9 +184,9 @@ pub use linked::{
 pub use linked::{
     BoxError, CircuitBreaker, CircuitOpen, CircuitState, ConfigError, Emitted, EventInfo,
     HandlerError, HandlerErrors, HandlerInfo, HandlerKind, HandlerPanic, HandlerRef,
-    HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, Plugin, PluginInfo, Registry,
-    RegistryProblem, Request, RequestError, RequestFuture, ResponderInfo, Retry, StaticEvent,
-    registry,
+    HandlerTimeout, IntoHandlerResult, JsonFn, Permanent, PersistentEvent, Plugin, PluginInfo,
+    Registry, RegistryProblem, Request, RequestError, RequestFuture, ResponderInfo, Retry,
+    StaticEvent, registry,
 };
 pub use linked::{
     BoxFuture, EnvelopeService, HandlerEnvelope, HandlerFailed, HandlerResult, HandlerService,
@@ -201,7 +201,7 @@ pub use pipeline::{
 };
 pub use system::{
     AsyncHandlerFn, CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, CallError, ConfigRejected,
-    ConfigReloaded, DetachedLeft, Error, EventPublisher, EventSubscriber, EventSystem,
+    ConfigReloaded, DetachedLeft, Durably, Error, EventPublisher, EventSubscriber, EventSystem,
     EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType, NamedCall,
     PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
     PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
@@ -256,9 +256,9 @@ pub mod __private {
         AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,
         ConfigSection, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
         HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
-        JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PluginDecl, PluginDefault, PluginKey,
-        PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async, parse_config,
-        parse_no_config, take_config,
+        JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PersistCheck, PluginDecl, PluginDefault,
+        PluginKey, PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async,
+        parse_config, parse_no_config, take_config,
     };
     pub use crate::linked::{
         Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,

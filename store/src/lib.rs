@@ -31,6 +31,7 @@ mod event;
 mod options;
 mod read;
 mod schema;
+mod sink;
 mod subscription;
 mod writer;
 

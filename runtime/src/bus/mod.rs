@@ -22,6 +22,7 @@ mod handler_stats;
 mod item;
 mod lane;
 mod metrics;
+pub(crate) mod persist;
 mod redrive;
 mod report;
 mod route;
@@ -52,6 +53,8 @@ pub use dead_letter::{
 };
 pub use handler_stats::HandlerMetrics;
 pub use metrics::{DropReason, MetricsSnapshot, TopicMetrics};
+pub use persist::{DurableEvent, EventSink, PersistError};
+pub(crate) use persist::{Persistence, durable_dynamic, durable_static};
 pub use report::{HandlerOutcome, OutcomeKind};
 pub use subscription::{Delivery, Subscription, SubscriptionId, SubscriptionInfo};
 pub use value::Received;
@@ -133,6 +136,8 @@ pub(crate) struct Bus {
     me: std::sync::Weak<Bus>,
     /// What went wrong, per handler.
     handler_stats: handler_stats::HandlerStats,
+    /// Where events are persisted, if anywhere.
+    persistence: Option<Persistence>,
 }
 
 impl fmt::Debug for Bus {
@@ -164,6 +169,7 @@ impl Bus {
         statics: impl IntoIterator<Item = (&'static str, &'static TableCore)>,
         guarded: impl IntoIterator<Item = &'static HandlerInfo>,
         responders: impl IntoIterator<Item = &'static ResponderInfo>,
+        persistence: Option<Persistence>,
     ) -> Arc<Bus> {
         let budget = Budget::new(settings.global_buffer_events, settings.global_buffer_bytes);
         let permits = settings
@@ -205,6 +211,7 @@ impl Bus {
                 .into_iter()
                 .filter_map(|info| Some((info, Breaker::new(*info.circuit_breaker()?))))
                 .collect(),
+            persistence,
         })
     }
 
@@ -403,6 +410,12 @@ impl Bus {
             .iter()
             .find(|(known, _)| std::ptr::eq(*known, info))
             .map(|(_, breaker)| breaker)
+    }
+
+    /// Where this system persists events, if anywhere.
+    #[inline(always)]
+    pub(crate) fn persistence(&self) -> Option<&Persistence> {
+        self.persistence.as_ref()
     }
 
     /// The breaker of responder `info` in this system, if it has one.

@@ -42,7 +42,7 @@ pub use config::{
 pub(crate) use config::{ENABLED, PLUGINS_KEY, line_of};
 pub use event::{
     CloneFn, CloneProbeClone, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback,
-    JsonProbeSerialize, Probes, StaticEvent, ValueProbe,
+    JsonProbeSerialize, PersistCheck, PersistentEvent, Probes, StaticEvent, ValueProbe,
 };
 pub use handler::{
     AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,

@@ -50,6 +50,7 @@ pub(crate) struct Config {
     pub(crate) request_timeout: Duration,
     pub(crate) request_layers: super::request::RequestLayers,
     pub(crate) handler_layers: HandlerLayers,
+    pub(crate) persist: super::persist::PersistConfig,
 }
 
 impl Default for Config {
@@ -74,6 +75,7 @@ impl Default for Config {
             plugin_shutdown_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             request_layers: super::request::RequestLayers::default(),
+            persist: super::persist::PersistConfig::default(),
             handler_layers: HandlerLayers::default(),
         }
     }
@@ -93,6 +95,7 @@ const MAX_DISPATCH_LIMIT: usize = tokio::sync::Semaphore::MAX_PERMITS;
 impl Config {
     /// Rejects combinations that cannot work, naming the option and why.
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        self.persist.check()?;
         let s = &self.settings;
         if s.channel_capacity == 0 {
             return invalid(
@@ -176,7 +179,7 @@ impl Config {
 #[must_use = "call .build() to get an EventSystem"]
 pub struct EventSystemBuilder {
     required_plugins: Vec<String>,
-    config: Config,
+    pub(crate) config: Config,
     plugin_config: Option<Source>,
     watch_config: bool,
 }

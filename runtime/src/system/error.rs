@@ -122,6 +122,9 @@ pub enum Error {
         /// Each failure with the event's index in the batch.
         errors: Vec<(usize, Error)>,
     },
+    /// A durable publish could not persist its event: it was not dispatched either.
+    #[error(transparent)]
+    Persist(#[from] crate::bus::PersistError),
 }
 
 impl Error {

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use crate::bus::StaticValue;
 use crate::dynamic::DynamicEvent;
-use crate::linked::{BoxFuture, Call, StaticEvent};
+use crate::linked::{BoxFuture, Call, StaticEvent, StaticRef};
 
 use super::publish::static_start;
 use super::{Error, EventSystem, Published, ReportedPublish};
@@ -110,6 +110,9 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
     /// (`publish_free`: 62 and 70 against 42), measured. Keep the two in step.
     #[inline(always)]
     fn __begin<'a>(self, system: &'a EventSystem, _: Private) -> PublishStart<'a> {
+        if E::__PERSIST {
+            system.view().persist_static(StaticRef::new(&self.0));
+        }
         let table = E::__table();
         if system.plain {
             if system.bus.is_closed() {
@@ -129,6 +132,9 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
     }
 
     fn __reported<'a>(self, system: &'a EventSystem, _: Private) -> ReportedPublish<'a> {
+        if E::__PERSIST {
+            system.view().persist_static(StaticRef::new(&self.0));
+        }
         let size = self.0.__size();
         let value = StaticValue::new(self.0);
         system

@@ -13,6 +13,7 @@ mod context;
 mod dead_letters;
 mod error;
 mod future;
+mod persist;
 mod plugins;
 mod publish;
 mod reported;
@@ -36,6 +37,7 @@ pub use context::{HandlerContext, SystemHandle};
 pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
+pub use persist::Durably;
 pub use plugins::{
     CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, ConfigRejected, ConfigReloaded, PluginContext,
     PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState, PluginStatus,
@@ -134,7 +136,8 @@ impl EventSystem {
             tables.flat_map(|t| t.guarded_handlers()).collect()
         };
         let responders = registry.responders().iter().copied();
-        let bus = Bus::new(config.settings, statics, guarded, responders);
+        let persistence = config.persist.persistence();
+        let bus = Bus::new(config.settings, statics, guarded, responders, persistence);
         let requests = Requests {
             timeout: config.request_timeout,
             stack: request::stack(&config.request_layers),
@@ -212,6 +215,9 @@ impl EventSystem {
     /// `emit` per event type logs a `tracing` warning. Use [`publish`](Self::publish) for those.
     #[inline(always)]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
+        if E::__PERSIST {
+            self.view().persist_static(StaticRef::new(event));
+        }
         // The inline part reads the table only: the view is made on the slow path.
         match E::__table().try_emit(&self.host, &Call::ROOT, event) {
             Some(emitted) => emitted,

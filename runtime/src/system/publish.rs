@@ -21,6 +21,9 @@ impl<'a> SystemRef<'a> {
     /// `emit`: the table walk when nothing else needs looking at, else the slow path.
     #[inline(always)]
     pub(crate) fn emit<E: StaticEvent>(&self, call: &Call<'_>, event: &E) -> Emitted {
+        if E::__PERSIST {
+            self.persist_static(StaticRef::new(event));
+        }
         match E::__table().try_emit(self.host, call, event) {
             Some(emitted) => emitted,
             None => self.emit_slow(call, StaticRef::new(event)),
@@ -54,6 +57,7 @@ impl<'a> SystemRef<'a> {
 
     /// `emit_dynamic`: sync subscribers run inline; the others are counted as skipped.
     pub(crate) fn emit_dynamic(&self, call: &Call<'_>, event: &DynamicEvent) -> Emitted {
+        self.persist_dynamic(event);
         if !self.bus.has_subscriptions() {
             return Emitted::default();
         }
@@ -74,9 +78,24 @@ impl<'a> SystemRef<'a> {
         self.begin_static(call, event).finish().await
     }
 
-    /// A static publish as far as it goes without waiting.
+    /// A static publish as far as it goes without waiting (an `#[event(persist)]` one handed
+    /// to the store first).
     #[inline(always)]
     pub(crate) fn begin_static<E: StaticEvent>(&self, call: &'a Call<'a>, event: E) -> Start<'a> {
+        if E::__PERSIST {
+            self.persist_static(StaticRef::new(&event));
+        }
+        self.begin_static_unpersisted(call, event)
+    }
+
+    /// [`begin_static`](Self::begin_static) without persisting (a durable publish persisted
+    /// it already).
+    #[inline(always)]
+    pub(crate) fn begin_static_unpersisted<E: StaticEvent>(
+        &self,
+        call: &'a Call<'a>,
+        event: E,
+    ) -> Start<'a> {
         let table = E::__table();
         if self.plain {
             if self.bus.is_closed() {
@@ -314,6 +333,17 @@ impl<'a> SystemRef<'a> {
     /// success comes back as its two counts.
     #[inline(always)]
     pub(crate) fn start_dynamic<P>(&self, call: &'a Call<'a>, event: P) -> Start<'a>
+    where
+        P: Outgoing + Send,
+    {
+        self.persist_dynamic(event.as_event());
+        self.start_dynamic_unpersisted(call, event)
+    }
+
+    /// [`start_dynamic`](Self::start_dynamic) without persisting (a durable publish persisted
+    /// it already).
+    #[inline(always)]
+    pub(crate) fn start_dynamic_unpersisted<P>(&self, call: &'a Call<'a>, event: P) -> Start<'a>
     where
         P: Outgoing + Send,
     {
