@@ -83,3 +83,42 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::StoreOptions;
+    use crate::schema;
+
+    fn row(revision: u64, version: u32) -> SnapshotRow {
+        SnapshotRow {
+            stream: "order-1".to_owned(),
+            revision,
+            version,
+            payload: format!("{{\"at\":{revision}}}").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn a_slower_saver_never_takes_a_snapshot_back_but_another_version_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let conn = schema::open_writer(&path, &StoreOptions::new()).unwrap();
+        let stored = |conn: &Connection| {
+            let row = read(conn, &path, "order-1").unwrap().unwrap();
+            (
+                row.revision,
+                row.version,
+                String::from_utf8(row.payload).unwrap(),
+            )
+        };
+        write(&conn, &path, &row(5, 1)).unwrap();
+        write(&conn, &path, &row(3, 1)).unwrap();
+        assert_eq!(stored(&conn), (5, 1, "{\"at\":5}".to_owned()));
+        write(&conn, &path, &row(8, 1)).unwrap();
+        assert_eq!(stored(&conn).0, 8);
+        write(&conn, &path, &row(2, 2)).unwrap();
+        assert_eq!(stored(&conn), (2, 2, "{\"at\":2}".to_owned()));
+        assert!(read(&conn, &path, "order-2").unwrap().is_none());
+    }
+}

@@ -245,6 +245,26 @@ async fn a_concurrent_save_gets_a_conflict_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_stream_longer_than_one_read_is_folded_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut order = store.load::<Order>("1").await.unwrap();
+    let lines: Vec<OrderEvent> = (1..=1100).map(|n| line("tea", n)).collect();
+    store.save(&mut order, lines).await.unwrap();
+    store
+        .save(&mut order, vec![OrderEvent::Paid])
+        .await
+        .unwrap();
+    let loaded = store.load::<Order>("1").await.unwrap();
+    assert_eq!(
+        (loaded.events_read(), loaded.revision()),
+        (1101, Some(1100))
+    );
+    assert_eq!(loaded.total, 1100 * 1101 / 2);
+    assert!(loaded.paid);
+}
+
+#[tokio::test]
 async fn snapshots_every_n_events_shorten_the_load() {
     type Snap3 = Snapshotted<3, 1>;
     let dir = tempfile::tempdir().unwrap();
@@ -518,6 +538,12 @@ async fn an_event_that_does_not_decode_is_an_error_naming_it() {
         err.to_string().contains("missing field `customer`"),
         "{err}"
     );
+}
+
+#[test]
+#[should_panic(expected = "an upcaster of topic `ledger.entry` from version 1 is registered")]
+fn two_upcasters_from_one_version_are_refused() {
+    let _ = upcasters().add("ledger.entry", 1, |v| v);
 }
 
 #[test]
