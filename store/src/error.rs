@@ -90,6 +90,78 @@ pub enum StoreError {
     /// The store was closed (or its writer stopped): nothing more is written.
     #[error("the event store is closed")]
     Closed,
+    /// An aggregate's event did not serialize: nothing was appended.
+    #[error("an event `{topic}` for stream `{stream}` does not serialize to JSON: {source}")]
+    Encode {
+        /// The stream.
+        stream: String,
+        /// The event's topic.
+        topic: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// A stored event does not decode as the aggregate's event type (after upcasting): its
+    /// payload changed shape without a new schema version and an upcaster.
+    #[error(
+        "the event at position {position} (stream `{stream}`, topic `{topic}`, schema \
+         version {version}) does not decode as `{target}`: {source} (if its shape changed, \
+         raise its schema version and register an upcaster)"
+    )]
+    Decode {
+        /// The event's position.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// Its topic.
+        topic: String,
+        /// Its schema version (after upcasting).
+        version: u32,
+        /// The type it was decoded as.
+        target: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// An upcaster failed (or the payload it was to get is not JSON).
+    #[error(
+        "upcasting the event at position {position} (stream `{stream}`, topic `{topic}`) \
+         from schema version {version} failed: {source}"
+    )]
+    Upcast {
+        /// The event's position.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// Its topic.
+        topic: String,
+        /// The version the failing upcaster was given.
+        version: u32,
+        /// What it said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored event is, after upcasting, of another schema version than the one the
+    /// aggregate reads for its topic: an upcaster is missing (or the event was written by
+    /// newer code).
+    #[error(
+        "the event at position {position} (stream `{stream}`, topic `{topic}`) is of schema \
+         version {version}, but this code reads version {expected}: {}",
+        if .version < .expected {
+            format!("register an upcaster of `{}` from version {}", .topic, .version)
+        } else {
+            "it was written by newer code".to_owned()
+        }
+    )]
+    SchemaVersion {
+        /// The event's position.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// Its topic.
+        topic: String,
+        /// Its schema version (after upcasting).
+        version: u32,
+        /// The version the aggregate reads for the topic.
+        expected: u32,
+    },
     /// SQLite failed while reading or writing.
     #[error("event store `{}`: {source}", .path.display())]
     Sqlite {

@@ -5,6 +5,11 @@
 //!
 //! A crate of its own, so that users of the bare bus do not compile SQLite.
 //!
+//! Event sourcing on top: an [`Aggregate`] is [loaded](Store::load) by folding its stream
+//! (from its latest [snapshot](Snapshots), older payloads brought up to date by
+//! [`Upcasters`]) and [saved](Store::save) expecting the revision it was loaded at;
+//! [`testing::given`] checks an aggregate's decisions in memory.
+//!
 //! ```
 //! use staticbus_store::{Expected, NewEvent, Store};
 //!
@@ -26,13 +31,17 @@
 //! # }
 //! ```
 
+mod aggregate;
 mod error;
 mod event;
 mod options;
 mod read;
 mod schema;
 mod sink;
+mod snapshot;
 mod subscription;
+pub mod testing;
+mod upcast;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -43,11 +52,13 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use aggregate::{Aggregate, Loaded, Snapshots};
 pub use error::StoreError;
 pub use event::{Appended, Direction, Expected, NewEvent, StoredEvent};
 pub use options::{Durability, StoreOptions};
 pub use read::ReadFilter;
 pub use subscription::Subscription;
+pub use upcast::{UpcastError, Upcasters};
 
 use writer::{Command, Counters, StreamAppend, Writer};
 
@@ -58,7 +69,7 @@ use writer::{Command, Counters, StreamAppend, Writer};
 pub struct WriterStats {
     /// Transactions committed.
     pub batches: u64,
-    /// Appends (and checkpoints) answered, stored or refused.
+    /// Appends (and checkpoints, snapshots) answered, stored or refused.
     pub appends: u64,
     /// Events stored.
     pub events: u64,
@@ -74,6 +85,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    upcasters: upcast::Upcasters,
     counters: Arc<Counters>,
     queue: Mutex<Option<flume::Sender<Command>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -117,6 +129,7 @@ impl Store {
             })?;
         Ok(Store {
             inner: Arc::new(Inner {
+                upcasters: options.upcasters,
                 path,
                 counters,
                 queue: Mutex::new(Some(queue)),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::StoreError;
+use crate::upcast::Upcasters;
 
 /// When an acknowledged append is safe, and against what.
 ///
@@ -35,6 +36,7 @@ pub struct StoreOptions {
     pub(crate) max_event_bytes: usize,
     pub(crate) busy_timeout: Duration,
     pub(crate) queue: usize,
+    pub(crate) upcasters: Upcasters,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +48,7 @@ impl Default for StoreOptions {
             max_event_bytes: 16 * 1024 * 1024,
             busy_timeout: Duration::from_secs(5),
             queue: 4096,
+            upcasters: Upcasters::new(),
         }
     }
 }
@@ -96,6 +99,13 @@ impl StoreOptions {
         self
     }
 
+    /// The upcasters a load applies to older event payloads, and
+    /// [`Store::upcast`](crate::Store::upcast) to any event read (default: none).
+    pub fn upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         let invalid = |option, reason: &str| {
             Err(StoreError::InvalidOption {
@@ -112,6 +122,6 @@ impl StoreOptions {
         if self.queue == 0 {
             return invalid("queue", "must be at least 1");
         }
-        Ok(())
+        self.upcasters.check()
     }
 }

@@ -5,7 +5,8 @@
 //! one, so positions have no gaps), `stream` and `revision` (unique together), `event_id`
 //! (unique), topic, schema version, payload, metadata (a JSON object), timestamp (Unix
 //! microseconds). `meta` holds the schema version; `checkpoints` the subscribers'
-//! positions.
+//! positions; `snapshots` one snapshot per aggregate stream (its revision, the aggregate's
+//! snapshot version, the state as JSON).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,6 +42,12 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT PRIMARY KEY,
     position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream   TEXT    PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    payload  BLOB    NOT NULL
 );
 ";
 

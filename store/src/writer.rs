@@ -19,6 +19,7 @@ use crate::error::StoreError;
 use crate::event::{Appended, Expected, NewEvent};
 use crate::options::{Durability, StoreOptions};
 use crate::schema::int;
+use crate::snapshot::{self, SnapshotRow};
 
 /// One stream's part of an append.
 #[derive(Debug)]
@@ -41,13 +42,18 @@ pub(crate) enum Command {
         position: u64,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Stores an aggregate's snapshot.
+    Snapshot {
+        row: SnapshotRow,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 impl Command {
     fn events(&self) -> usize {
         match self {
             Command::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
-            Command::Checkpoint { .. } => 1,
+            Command::Checkpoint { .. } | Command::Snapshot { .. } => 1,
         }
     }
 }
@@ -214,6 +220,9 @@ impl Writer {
                     )
                     .map(|_| Answer::Done)
                     .map_err(sql),
+                Command::Snapshot { row, .. } => {
+                    snapshot::write(&savepoint, &path, row).map(|()| Answer::Done)
+                }
             };
             match &result {
                 Ok(_) => savepoint.commit().map_err(sql)?,
@@ -244,7 +253,7 @@ fn answer(command: Command, result: Result<Answer, StoreError>) {
                 Answer::Done => Vec::new(),
             }));
         }
-        Command::Checkpoint { reply, .. } => {
+        Command::Checkpoint { reply, .. } | Command::Snapshot { reply, .. } => {
             let _ = reply.send(result.map(|_| ()));
         }
     }
