@@ -27,6 +27,7 @@ cargo run -q --example quickstart >/dev/null
 cargo run -q --example reliability
 cargo run -q --example plugins >/dev/null
 cargo run -q --example quality_monitor >/dev/null
+cargo run -q -p staticbus-store --example event_sourcing >/dev/null
 
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app
