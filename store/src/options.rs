@@ -15,8 +15,8 @@ pub enum Durability {
     /// Each append is its own transaction, synced to disk (`synchronous = FULL`) before it is
     /// acknowledged: survives power loss; one disk sync per append (the slowest).
     PerEvent,
-    /// Appends arriving together are committed in one transaction (group commit: up to
-    /// `batch_events` events or `batch_delay`), synced to disk before any of them is
+    /// Appends queued together are committed in one transaction (group commit: up to
+    /// `batch_events` events, after `batch_delay`), synced to disk before any of them is
     /// acknowledged: survives power loss; one disk sync per batch. The default.
     #[default]
     PerBatch,
@@ -44,7 +44,7 @@ impl Default for StoreOptions {
         StoreOptions {
             durability: Durability::PerBatch,
             batch_events: 512,
-            batch_delay: Duration::from_millis(2),
+            batch_delay: Duration::ZERO,
             max_event_bytes: 16 * 1024 * 1024,
             busy_timeout: Duration::from_secs(5),
             queue: 4096,
@@ -54,8 +54,8 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    /// The defaults: `PerBatch`, batches of at most 512 events or 2 ms, events of at most
-    /// 16 MiB, a 5 s busy timeout, 4096 appends queued.
+    /// The defaults: `PerBatch`, batches of at most 512 events of what is queued (no extra
+    /// wait), events of at most 16 MiB, a 5 s busy timeout, 4096 appends queued.
     pub fn new() -> Self {
         StoreOptions::default()
     }
@@ -72,8 +72,11 @@ impl StoreOptions {
         self
     }
 
-    /// How long the writer waits for more appends after the first one of a batch (default
-    /// 2 ms; zero commits what is queued at once). Any duration is valid.
+    /// How long the writer waits for more appends after the first one of a batch. Default
+    /// zero: it commits what is queued at once, and what arrives while it commits (a disk
+    /// sync) makes the next batch, so batches grow with the load by themselves and a lone
+    /// append waits for nothing. A delay trades latency for fewer syncs when appenders are
+    /// many and each waits for its answer before the next. Any duration is valid.
     pub fn batch_delay(mut self, delay: Duration) -> Self {
         self.batch_delay = delay;
         self
