@@ -405,31 +405,20 @@ impl StoreFile {
                 found.add("gap", Some(position), missing);
             }
             last_position = position;
-            match decode(&self.path, row) {
-                Ok(event) => {
-                    check_rules(&event, &mut found);
-                    let next = streams.entry(event.stream.clone()).or_insert(0);
-                    if event.revision != *next {
-                        let message = if event.revision > *next {
-                            format!(
-                                "stream `{}`: revision {} follows {}: {} missing",
-                                event.stream,
-                                event.revision,
-                                previous(*next),
-                                missing_revisions(*next, event.revision)
-                            )
-                        } else {
-                            format!(
-                                "stream `{}`: revision {} comes after revision {} (out of order)",
-                                event.stream,
-                                event.revision,
-                                *next - 1
-                            )
-                        };
-                        found.add("revision", Some(position), message);
-                    }
-                    *next = (*next).max(event.revision + 1);
+            // The revision is checked on the raw columns, so that a row that does not
+            // decode for another reason does not make its stream look broken as well.
+            let place: Result<(String, i64), _> = row.get(1).and_then(|s| Ok((s, row.get(2)?)));
+            if let Ok((stream, revision)) = place
+                && let Ok(revision) = u64::try_from(revision)
+            {
+                let next = streams.get(&stream).copied().unwrap_or(0);
+                if let Some(message) = revision_problem(&stream, next, revision) {
+                    found.add("revision", Some(position), message);
                 }
+                streams.insert(stream, next.max(revision + 1));
+            }
+            match decode(&self.path, row) {
+                Ok(event) => check_rules(&event, &mut found),
                 Err(StoreError::Corrupt { reason, .. }) => found.add("row", Some(position), reason),
                 Err(error) => found.add(
                     "row",
@@ -557,6 +546,24 @@ fn check_rules(event: &StoredEvent, found: &mut Found) {
             position,
             format!("the event at position {}: empty event id", event.position),
         );
+    }
+}
+
+/// What is wrong with `revision` in a stream whose next revision is `next`, if anything.
+fn revision_problem(stream: &str, next: u64, revision: u64) -> Option<String> {
+    if revision > next {
+        Some(format!(
+            "stream `{stream}`: revision {revision} follows {}: {} missing",
+            previous(next),
+            missing_revisions(next, revision)
+        ))
+    } else if revision < next {
+        Some(format!(
+            "stream `{stream}`: revision {revision} comes after revision {} (out of order)",
+            next - 1
+        ))
+    } else {
+        None
     }
 }
 
