@@ -181,6 +181,14 @@ fn export_writes_cloudevents_lines_between_positions_for_a_topic() {
 fn snapshots_says_when_there_is_no_table_and_lists_rows_when_there_is() {
     let dir = tempfile::tempdir().unwrap();
     let store = sample(&dir);
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    // A new store has the table, with no rows.
+    let listing = json(&run(&store, &["--json", "snapshots"]));
+    assert_eq!(listing["table"], true);
+    assert_eq!(listing["snapshots"], serde_json::json!([]));
+    assert_eq!(stdout(&run(&store, &["snapshots"])).trim(), "no snapshots");
+    // A store written before snapshots existed has none.
+    conn.execute_batch("DROP TABLE snapshots").unwrap();
     let output = run(&store, &["snapshots"]);
     assert_code(&output, 0);
     assert!(
@@ -192,8 +200,7 @@ fn snapshots_says_when_there_is_no_table_and_lists_rows_when_there_is() {
     assert_eq!(listing["table"], false);
     assert_eq!(listing["snapshots"], serde_json::json!([]));
 
-    // The table as the event-sourcing work writes it.
-    let conn = rusqlite::Connection::open(&store).unwrap();
+    // The table as the store writes it.
     conn.execute_batch(
         "CREATE TABLE snapshots (stream TEXT PRIMARY KEY, revision INTEGER NOT NULL,
                                  version INTEGER NOT NULL, payload BLOB NOT NULL);
