@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 mod aggregate;
 mod error;
 mod event;
