@@ -27,7 +27,7 @@ impl ReadFilter {
         ReadFilter::default()
     }
 
-    /// Only events whose topic matches `pattern` (`"order.*"`, `"re:^order\\."`...); a
+    /// Only events whose topic matches `pattern` (`"order.*"`, or a regex `"^order\\.(placed|paid)$"`...); a
     /// pattern that does not parse is the bus's [`PatternError`](staticbus::PatternError).
     pub fn topic(mut self, pattern: &str) -> Result<Self, staticbus::PatternError> {
         self.topic = Some(Pattern::parse(pattern)?);

@@ -168,7 +168,7 @@ fn bad_persistence_options_are_build_errors() {
     let store = Store::open(dir.path().join("events.db")).unwrap();
     let err = EventSystem::builder()
         .persist_to(store)
-        .persist_topics(["re:("])
+        .persist_topics(["^(unclosed$"])
         .build()
         .err()
         .unwrap();

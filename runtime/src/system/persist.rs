@@ -75,7 +75,7 @@ impl EventSystemBuilder {
     }
 
     /// The dynamic topics to persist: patterns as subscriptions take them (`"order.*"`,
-    /// `"re:^audit\\."`); one that does not parse is a `build()` error
+    /// `"^audit\\..*$"`); one that does not parse is a `build()` error
     /// ([`Error::InvalidConfig`] naming `persist_topics`), as is giving topics without a
     /// store.
     pub fn persist_topics<I, S>(mut self, patterns: I) -> Self
