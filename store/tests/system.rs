@@ -183,3 +183,59 @@ fn bad_persistence_options_are_build_errors() {
         "{err}"
     );
 }
+
+/// Its one handler always fails: each publish makes a dead letter.
+#[derive(StaticEvent, Serialize, Debug, Clone)]
+#[event(name = "invoice.doomed")]
+struct InvoiceDoomed {
+    invoice: u64,
+}
+
+#[handler]
+fn reject_invoice(e: &InvoiceDoomed) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other(format!(
+        "invoice {} cannot be sent",
+        e.invoice
+    )))
+}
+
+#[tokio::test]
+async fn dead_letters_are_persisted_when_a_store_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("events.db")).unwrap();
+    let system = EventSystem::builder()
+        .persist_to(store.clone())
+        .build()
+        .unwrap();
+    let _ = system.publish(InvoiceDoomed { invoice: 42 }).await;
+    // The letter's persist is not awaited by the publish: a durable publish after it
+    // returns once everything queued before is committed.
+    system
+        .publish_durable(OrderPlaced { order: 9, total: 1 })
+        .await
+        .unwrap();
+    let letters = store
+        .read_all(
+            0,
+            10,
+            &ReadFilter::new().topic("staticbus.dead_letter").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.stream, "staticbus.dead_letter");
+    assert_eq!(
+        letter.metadata.get("deadtopic").map(String::as_str),
+        Some("invoice.doomed")
+    );
+    assert!(letter.metadata["handler"].contains("reject_invoice"));
+    let json: serde_json::Value = letter.json().unwrap();
+    assert_eq!(json["event"]["invoice"], 42);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("invoice 42 cannot be sent")
+    );
+}

@@ -411,6 +411,9 @@ impl Bus {
             time: SystemTime::now(),
         });
         letters.keep(Arc::clone(&letter));
+        if let Some(persistence) = &self.persistence {
+            super::persist::send(persistence, super::persist::durable_letter(&letter));
+        }
         self.announce(host, call, DEAD_LETTER_TOPIC, || {
             Payload::shared_serializable(letter)
         });

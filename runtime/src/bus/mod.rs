@@ -136,8 +136,8 @@ pub(crate) struct Bus {
     me: std::sync::Weak<Bus>,
     /// What went wrong, per handler.
     handler_stats: handler_stats::HandlerStats,
-    /// Where events are persisted, if anywhere.
-    persistence: Option<Persistence>,
+    /// Where events (and dead letters) are persisted, if anywhere.
+    pub(crate) persistence: Option<Persistence>,
 }
 
 impl fmt::Debug for Bus {

@@ -162,6 +162,29 @@ pub(crate) fn durable_static(
     })
 }
 
+/// A dead letter as a store receives it: on the stream and topic `staticbus.dead_letter`,
+/// its JSON (as subscribers of that topic get it) as the payload, its handler and reason as
+/// metadata.
+pub(crate) fn durable_letter(letter: &super::DeadLetter) -> DurableEvent {
+    let topic = super::DEAD_LETTER_TOPIC;
+    // A letter's JSON cannot fail (strings and numbers; its event's JSON, `null` if none).
+    let payload = serde_json::to_vec(letter).unwrap_or_default();
+    let mut metadata = BTreeMap::new();
+    metadata.insert("source".to_owned(), "staticbus".to_owned());
+    metadata.insert("datacontenttype".to_owned(), "application/json".to_owned());
+    metadata.insert("handler".to_owned(), letter.handler().name().into_owned());
+    metadata.insert("reason".to_owned(), letter.reason().as_str().to_owned());
+    metadata.insert("deadtopic".to_owned(), letter.topic().to_owned());
+    DurableEvent {
+        stream: topic.to_owned(),
+        id: uuid::Uuid::new_v4().to_string(),
+        topic: topic.to_owned(),
+        payload,
+        metadata,
+        time: SystemTime::now(),
+    }
+}
+
 /// Hands `event` to the sink; a fire-and-forget persist's failure is logged (its future is
 /// awaited on a task when a runtime is there, so that a refusal is not silent).
 pub(crate) fn send(persistence: &Persistence, event: DurableEvent) {
