@@ -383,7 +383,10 @@ impl StoreFile {
         let mut rows = statement.query([]).map_err(&sql)?;
         let mut hash = Fnv128::new();
         let mut streams: HashMap<String, u64> = HashMap::new();
-        let mut last_position = 0u64;
+        // Retention removes a prefix: positions go on after the last one it removed, and a
+        // stream may start past revision 0.
+        let pruned = crate::retention::pruned_through(&tx, &self.path)?;
+        let mut last_position = pruned;
         let mut events = 0u64;
         while let Some(row) = rows.next().map_err(&sql)? {
             events += 1;
@@ -411,7 +414,8 @@ impl StoreFile {
             if let Ok((stream, revision)) = place
                 && let Ok(revision) = u64::try_from(revision)
             {
-                let next = streams.get(&stream).copied().unwrap_or(0);
+                let first = if pruned > 0 { revision } else { 0 };
+                let next = streams.get(&stream).copied().unwrap_or(first);
                 if let Some(message) = revision_problem(&stream, next, revision) {
                     found.add("revision", Some(position), message);
                 }

@@ -37,6 +37,7 @@ mod error;
 mod event;
 mod options;
 mod read;
+mod retention;
 mod schema;
 mod sink;
 mod snapshot;
@@ -58,6 +59,7 @@ pub use error::StoreError;
 pub use event::{Appended, Direction, Expected, NewEvent, StoredEvent};
 pub use options::{Durability, StoreOptions};
 pub use read::ReadFilter;
+pub use retention::{Pruned, Retention};
 pub use subscription::Subscription;
 pub use upcast::{UpcastError, Upcasters};
 
@@ -271,6 +273,14 @@ impl Store {
         tokio::task::spawn_blocking(move || read(&reader.lock(), &path))
             .await
             .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Applies the store's [`Retention`] now, through the writer (after the appends queued
+    /// before it); what it removed. Without a retention, removes nothing.
+    pub async fn apply_retention(&self) -> Result<Pruned, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Retain { reply }).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stops taking appends, lets the writer commit and answer everything queued, and waits

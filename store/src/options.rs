@@ -37,6 +37,7 @@ pub struct StoreOptions {
     pub(crate) busy_timeout: Duration,
     pub(crate) queue: usize,
     pub(crate) upcasters: Upcasters,
+    pub(crate) retention: Option<crate::retention::Retention>,
 }
 
 impl Default for StoreOptions {
@@ -49,6 +50,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             queue: 4096,
             upcasters: Upcasters::new(),
+            retention: None,
         }
     }
 }
@@ -106,6 +108,14 @@ impl StoreOptions {
     /// [`Store::upcast`](crate::Store::upcast) to any event read (default: none).
     pub fn upcasters(mut self, upcasters: Upcasters) -> Self {
         self.upcasters = upcasters;
+        self
+    }
+
+    /// Removes old events by age, count or size ([`Retention`](crate::Retention)), applied
+    /// by the writer after commits at most every `Retention::every`, and on
+    /// [`Store::apply_retention`](crate::Store::apply_retention). Default: none.
+    pub fn retention(mut self, retention: crate::retention::Retention) -> Self {
+        self.retention = Some(retention);
         self
     }
 

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use crate::error::StoreError;
 use crate::event::{Appended, Expected, NewEvent};
 use crate::options::{Durability, StoreOptions};
+use crate::retention::Pruned;
 use crate::schema::int;
 use crate::snapshot::{self, SnapshotRow};
 
@@ -47,13 +48,17 @@ pub(crate) enum Command {
         row: SnapshotRow,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Applies the store's retention now.
+    Retain {
+        reply: oneshot::Sender<Result<Pruned, StoreError>>,
+    },
 }
 
 impl Command {
     fn events(&self) -> usize {
         match self {
             Command::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
-            Command::Checkpoint { .. } | Command::Snapshot { .. } => 1,
+            Command::Checkpoint { .. } | Command::Snapshot { .. } | Command::Retain { .. } => 1,
         }
     }
 }
@@ -100,6 +105,8 @@ pub(crate) struct Writer {
     /// The position the next event gets.
     next: u64,
     counters: Arc<Counters>,
+    /// When the retention was last applied.
+    retained: Instant,
 }
 
 impl Writer {
@@ -121,6 +128,7 @@ impl Writer {
             options,
             next,
             counters,
+            retained: Instant::now(),
         })
     }
 
@@ -133,8 +141,40 @@ impl Writer {
                 self.gather(&queue, &mut batch);
             }
             self.commit(batch);
+            self.retain_if_due();
         }
         self.counters.committed.send_modify(|c| c.open = false);
+    }
+
+    /// Applies the retention, in a transaction of its own, when its interval has passed
+    /// since the last time (a failure is logged: the appends are not affected).
+    fn retain_if_due(&mut self) {
+        let Some(retention) = self.options.retention else {
+            return;
+        };
+        if self.retained.elapsed() < retention.interval() {
+            return;
+        }
+        self.retained = Instant::now();
+        let now = jiff::Timestamp::now().as_microsecond();
+        let applied = self
+            .conn
+            .transaction()
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+            .and_then(|tx| {
+                let pruned = crate::retention::apply(&tx, &self.path, &retention, now)?;
+                tx.commit().map_err(|e| StoreError::sqlite(&self.path, e))?;
+                Ok(pruned)
+            });
+        match applied {
+            Ok(pruned) if pruned.events > 0 => {
+                tracing::debug!(store = %self.path.display(), removed = pruned.events, through = pruned.through, "staticbus-store: retention");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(store = %self.path.display(), %error, "staticbus-store: retention failed");
+            }
+        }
     }
 
     /// Adds to `batch` what arrives within `batch_delay`, up to `batch_events` events.
@@ -280,12 +320,23 @@ fn run(
             .map(|_| Answer::Done)
             .map_err(sql),
         Command::Snapshot { row, .. } => snapshot::write(conn, path, row).map(|()| Answer::Done),
+        Command::Retain { .. } => match &options.retention {
+            Some(retention) => {
+                let now = jiff::Timestamp::now().as_microsecond();
+                crate::retention::apply(conn, path, retention, now).map(Answer::Pruned)
+            }
+            None => Ok(Answer::Pruned(Pruned {
+                events: 0,
+                through: crate::retention::pruned_through(conn, path)?,
+            })),
+        },
     }
 }
 
 /// One command's result.
 enum Answer {
     Appended(Vec<Appended>),
+    Pruned(Pruned),
     Done,
 }
 
@@ -295,7 +346,13 @@ fn answer(command: Command, result: Result<Answer, StoreError>) {
         Command::Append { reply, .. } => {
             let _ = reply.send(result.map(|a| match a {
                 Answer::Appended(appended) => appended,
-                Answer::Done => Vec::new(),
+                Answer::Pruned(_) | Answer::Done => Vec::new(),
+            }));
+        }
+        Command::Retain { reply } => {
+            let _ = reply.send(result.map(|a| match a {
+                Answer::Pruned(pruned) => pruned,
+                Answer::Appended(_) | Answer::Done => Pruned::default(),
             }));
         }
         Command::Checkpoint { reply, .. } | Command::Snapshot { reply, .. } => {
@@ -304,12 +361,14 @@ fn answer(command: Command, result: Result<Answer, StoreError>) {
     }
 }
 
-/// The last position stored (0 for an empty store).
+/// The last position stored (0 for an empty store); after retention removed everything,
+/// the last position it removed (positions never start again).
 pub(crate) fn last_position(conn: &Connection, path: &Path) -> Result<u64, StoreError> {
     let last: Option<i64> = conn
         .query_row("SELECT max(position) FROM events", [], |row| row.get(0))
         .map_err(|e| StoreError::sqlite(path, e))?;
-    Ok(last.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+    let last = last.and_then(|p| u64::try_from(p).ok()).unwrap_or(0);
+    Ok(last.max(crate::retention::pruned_through(conn, path)?))
 }
 
 /// Checks every event of `appends`, then appends each stream's events, all or nothing (the
