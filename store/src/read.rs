@@ -46,6 +46,19 @@ impl ReadFilter {
         self
     }
 
+    /// What SQLite applies of the filter: the time range in Unix microseconds, and the
+    /// topic when the pattern is an exact one (others are applied to each row read).
+    fn sql_bounds(&self) -> (i64, i64, Option<String>) {
+        let since = self.since.map_or(i64::MIN, |t| t.as_microsecond());
+        let until = self.until.map_or(i64::MAX, |t| t.as_microsecond());
+        let exact = self
+            .topic
+            .as_ref()
+            .filter(|p| p.kind() == staticbus::PatternKind::Exact)
+            .map(ToString::to_string);
+        (since, until, exact)
+    }
+
     fn takes(&self, event: &StoredEvent) -> bool {
         self.topic.as_ref().is_none_or(|p| p.matches(&event.topic))
     }
@@ -83,13 +96,7 @@ pub(crate) fn all(
     limit: usize,
     filter: &ReadFilter,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let since = filter.since.map_or(i64::MIN, |t| t.as_microsecond());
-    let until = filter.until.map_or(i64::MAX, |t| t.as_microsecond());
-    let exact = filter
-        .topic
-        .as_ref()
-        .filter(|p| p.kind() == staticbus::PatternKind::Exact)
-        .map(ToString::to_string);
+    let (since, until, exact) = filter.sql_bounds();
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE position >= ?1 AND timestamp >= ?2 \
          AND timestamp < ?3 AND (?4 IS NULL OR topic = ?4) ORDER BY position LIMIT ?5"
@@ -130,13 +137,7 @@ pub(crate) fn scan(
     limit: usize,
     filter: &ReadFilter,
 ) -> Result<(Vec<StoredEvent>, u64), StoreError> {
-    let since = filter.since.map_or(i64::MIN, |t| t.as_microsecond());
-    let until = filter.until.map_or(i64::MAX, |t| t.as_microsecond());
-    let exact = filter
-        .topic
-        .as_ref()
-        .filter(|p| p.kind() == staticbus::PatternKind::Exact)
-        .map(ToString::to_string);
+    let (since, until, exact) = filter.sql_bounds();
     let sql = format!(
         "SELECT {COLUMNS} FROM events WHERE position >= ?1 AND position <= ?2          AND timestamp >= ?3 AND timestamp < ?4 AND (?5 IS NULL OR topic = ?5)          ORDER BY position LIMIT ?6"
     );

@@ -117,8 +117,17 @@ impl SystemRef<'_> {
     }
 
     /// Hands a dynamic event to the system's store, if it has one and persists its topic.
-    #[inline]
+    /// Inline: one test of the bus's field; the rest out of line.
+    #[inline(always)]
     pub(crate) fn persist_dynamic(&self, event: &DynamicEvent) {
+        if self.bus.persistence.is_some() {
+            self.persist_dynamic_cold(event);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn persist_dynamic_cold(&self, event: &DynamicEvent) {
         if let Some(persistence) = self.bus.persistence()
             && persistence.takes(event.topic().as_str())
         {
