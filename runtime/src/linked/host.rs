@@ -382,6 +382,8 @@ pub struct Call<'a> {
     pub(crate) causation: Option<&'a str>,
     pub(crate) correlation: Option<&'a str>,
     pub(crate) attempt: u32,
+    /// A stored event delivered again (a replay), and everything its handlers publish.
+    pub(crate) replay: bool,
 }
 
 impl Call<'static> {
@@ -390,6 +392,15 @@ impl Call<'static> {
         causation: None,
         correlation: None,
         attempt: 1,
+        replay: false,
+    };
+
+    /// The call of a replay: a stored event delivered again.
+    pub(crate) const REPLAY: Call<'static> = Call {
+        causation: None,
+        correlation: None,
+        attempt: 1,
+        replay: true,
     };
 }
 
@@ -402,6 +413,7 @@ impl<'a> Call<'a> {
             causation: cause,
             correlation: self.correlation.or(cause),
             attempt: 1,
+            replay: self.replay,
         }
     }
 }

@@ -60,6 +60,7 @@ impl fmt::Debug for HandlerContext<'_> {
             .field("causation_id", &self.call.causation)
             .field("correlation_id", &self.call.correlation)
             .field("attempt", &self.call.attempt)
+            .field("replay", &self.call.replay)
             .finish()
     }
 }
@@ -114,6 +115,14 @@ impl<'a> HandlerContext<'a> {
     /// Which attempt at handling this event this call is, from 1.
     pub fn attempt(&self) -> u32 {
         self.call.attempt
+    }
+
+    /// Whether the event is a stored one delivered again
+    /// ([`EventSystem::replay`](crate::EventSystem::replay)), or was published by a handler
+    /// of one, rather than a live one. A handler with side effects that must not happen
+    /// twice (an email, a payment) returns early on a replay.
+    pub fn is_replay(&self) -> bool {
+        self.call.replay
     }
 
     /// This system's instance of plugin `P`, or `None` when `P` is not linked.
@@ -197,6 +206,7 @@ impl SystemHandle {
             causation: self.causation.as_deref(),
             correlation: self.correlation.as_deref(),
             attempt: 1,
+            replay: false,
         }
     }
 

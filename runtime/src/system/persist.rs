@@ -183,6 +183,17 @@ impl EventSystem {
         })
     }
 
+    /// Delivers a stored `event` again, to the handlers and subscribers of its topic, as
+    /// [`publish_dynamic`](Self::publish_dynamic) does, but as a **replay**: handlers see
+    /// [`HandlerContext::is_replay`](crate::HandlerContext::is_replay) (and opt out of side
+    /// effects with it), and nothing it or its handlers publish is persisted again.
+    /// `staticbus-store`'s `Store::replay_into` drives it from the store. Static handlers
+    /// (`#[handler]`, `#[on]`) do not get replayed events: they take typed values, and a
+    /// stored event is JSON.
+    pub async fn replay(&self, event: DynamicEvent) -> Result<Published, Error> {
+        self.view().publish_event(&Call::REPLAY, event).await
+    }
+
     /// [`publish_durable`](Self::publish_durable) for a dynamic event, whatever its topic
     /// (the builder's `persist_topics` choose what a plain publish persists).
     pub async fn publish_durable_dynamic(&self, event: DynamicEvent) -> Result<Durably, Error> {

@@ -21,7 +21,7 @@ impl<'a> SystemRef<'a> {
     /// `emit`: the table walk when nothing else needs looking at, else the slow path.
     #[inline(always)]
     pub(crate) fn emit<E: StaticEvent>(&self, call: &Call<'_>, event: &E) -> Emitted {
-        if E::__PERSIST {
+        if E::__PERSIST && !call.replay {
             self.persist_static(StaticRef::new(event));
         }
         match E::__table().try_emit(self.host, call, event) {
@@ -57,7 +57,9 @@ impl<'a> SystemRef<'a> {
 
     /// `emit_dynamic`: sync subscribers run inline; the others are counted as skipped.
     pub(crate) fn emit_dynamic(&self, call: &Call<'_>, event: &DynamicEvent) -> Emitted {
-        self.persist_dynamic(event);
+        if !call.replay {
+            self.persist_dynamic(event);
+        }
         if !self.bus.has_subscriptions() {
             return Emitted::default();
         }
@@ -82,7 +84,7 @@ impl<'a> SystemRef<'a> {
     /// to the store first).
     #[inline(always)]
     pub(crate) fn begin_static<E: StaticEvent>(&self, call: &'a Call<'a>, event: E) -> Start<'a> {
-        if E::__PERSIST {
+        if E::__PERSIST && !call.replay {
             self.persist_static(StaticRef::new(&event));
         }
         self.begin_static_unpersisted(call, event)
@@ -336,7 +338,9 @@ impl<'a> SystemRef<'a> {
     where
         P: Outgoing + Send,
     {
-        self.persist_dynamic(event.as_event());
+        if !call.replay {
+            self.persist_dynamic(event.as_event());
+        }
         self.start_dynamic_unpersisted(call, event)
     }
 

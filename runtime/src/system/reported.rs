@@ -315,7 +315,9 @@ impl<'a> SystemRef<'a> {
     where
         P: Outgoing + Send + 'a,
     {
-        self.persist_dynamic(event.as_event());
+        if !call.replay {
+            self.persist_dynamic(event.as_event());
+        }
         let this = *self;
         ReportedPublish(Box::pin(async move {
             let topic = event.as_event().topic().to_string();
