@@ -38,6 +38,14 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
         quote! {
             #check
             impl #krate::PersistentEvent for #ident {}
+
+            #[#krate::__private::linkme::distributed_slice(#krate::__private::REPLAYERS)]
+            #[linkme(crate = #krate::__private::linkme)]
+            #[allow(unsafe_code)]
+            static __STATICBUS_REPLAY: #krate::__private::ReplayDecl = #krate::__private::ReplayDecl {
+                name: <#ident as #krate::StaticEvent>::NAME,
+                replay: #krate::__private::replay_static::<#ident>,
+            };
         }
     });
     let persist_const = event.args.persist.as_ref().map(|_| {

@@ -266,6 +266,7 @@ pub mod __private {
         ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderSlot, ResponderTable,
         responder_inactive, retry_responder, start_responder,
     };
+    pub use crate::system::{REPLAYERS, ReplayDecl, ReplayFn, replay_static};
 
     /// What an `#[init]` may return: `Result<Self, E>` for any error type a handler may
     /// return.

@@ -31,10 +31,12 @@ pub struct Replayed {
 
 impl Store {
     /// Delivers again, in position order, every stored event from position `from` that
-    /// `filter` takes and that was committed when the replay began, to `system`'s dynamic
-    /// handlers and subscribers of its topic ([`EventSystem::replay`]: they can tell it is a
-    /// replay with `HandlerContext::is_replay`, and nothing is persisted again). Each event
-    /// keeps its id, source, time, subject, content type and headers (stored as metadata).
+    /// `filter` takes and that was committed when the replay began, to `system`'s handlers
+    /// and subscribers of its topic: an event of an `#[event(persist)]` type read back into
+    /// that type for its static handlers ([`EventSystem::replay_static`]), any other as a
+    /// dynamic event ([`EventSystem::replay`], keeping its id, source, time, subject,
+    /// content type and headers). Handlers can tell it is a replay with
+    /// `HandlerContext::is_replay`, and nothing is persisted again.
     pub async fn replay_into(
         &self,
         system: &EventSystem,
@@ -52,6 +54,15 @@ impl Store {
             next = after;
             for stored in events {
                 done.last_position = stored.position;
+                // A stored `#[event(persist)]` type goes back to its static handlers (and
+                // the dynamic subscribers of its name) as its own type.
+                if let Some(replayed) = system.replay_static(&stored.topic, &stored.payload) {
+                    done.events += 1;
+                    if replayed.await.is_err() {
+                        done.failed += 1;
+                    }
+                    continue;
+                }
                 let Some(event) = bus_event(&stored) else {
                     done.skipped += 1;
                     continue;

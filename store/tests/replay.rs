@@ -115,3 +115,46 @@ async fn stored_events_are_delivered_again_as_replays_and_not_stored_twice() {
     assert!(!seen.lock().unwrap()[0].2);
     assert_eq!(*emails.lock().unwrap(), 3);
 }
+
+#[derive(StaticEvent, serde::Serialize, serde::Deserialize, Debug, Clone)]
+#[event(name = "invoice.sent", persist)]
+struct InvoiceSent {
+    invoice: u64,
+}
+
+static REPLAYED_INVOICES: std::sync::Mutex<Vec<(u64, bool)>> = std::sync::Mutex::new(Vec::new());
+
+#[handler]
+fn record_invoice(e: &InvoiceSent, ctx: &HandlerContext<'_>) {
+    REPLAYED_INVOICES
+        .lock()
+        .unwrap()
+        .push((e.invoice, ctx.is_replay()));
+}
+
+#[tokio::test]
+async fn persisted_static_events_go_back_to_their_static_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("events.db")).unwrap();
+    let system = EventSystem::builder()
+        .persist_to(store.clone())
+        .build()
+        .unwrap();
+    system
+        .publish_durable(InvoiceSent { invoice: 7 })
+        .await
+        .unwrap();
+    system
+        .publish_durable(InvoiceSent { invoice: 8 })
+        .await
+        .unwrap();
+    let replayed = store
+        .replay_into(&system, 0, &ReadFilter::new())
+        .await
+        .unwrap();
+    assert_eq!((replayed.events, replayed.failed), (2, 0));
+    let seen = REPLAYED_INVOICES.lock().unwrap().clone();
+    assert_eq!(seen, [(7, false), (8, false), (7, true), (8, true)]);
+    // Nothing persisted again.
+    assert_eq!(store.last_position().await.unwrap(), 2);
+}

@@ -38,6 +38,8 @@ pub use dead_letters::Redriven;
 pub use error::Error;
 pub use future::{PublishFuture, Publishable};
 pub use persist::Durably;
+#[doc(hidden)]
+pub use persist::{REPLAYERS, ReplayDecl, ReplayFn, replay_static};
 pub use plugins::{
     CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, ConfigRejected, ConfigReloaded, PluginContext,
     PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState, PluginStatus,

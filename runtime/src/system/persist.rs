@@ -10,7 +10,7 @@ use crate::bus::{
     DurableEvent, EventSink, PersistError, Persistence, durable_dynamic, durable_static,
 };
 use crate::dynamic::{DynamicEvent, Pattern};
-use crate::linked::{Call, PersistentEvent, StaticRef};
+use crate::linked::{BoxFuture, Call, PersistentEvent, StaticRef};
 
 use super::{Error, EventSystem, EventSystemBuilder, Published, SystemRef};
 
@@ -157,7 +157,66 @@ fn persist_dynamic_now(persistence: &crate::bus::Persistence, event: &DynamicEve
     }
 }
 
+/// A static event type marked `#[event(persist)]`, as a replay finds it by name: its
+/// stored JSON read back into the type and published to its handlers as a replay. One
+/// element of [`REPLAYERS`] per such type (the derive makes it).
+#[doc(hidden)]
+pub struct ReplayDecl {
+    pub name: &'static str,
+    pub replay: ReplayFn,
+}
+
+/// One persisted type's replay: its stored JSON read back and published as a replay.
+#[doc(hidden)]
+pub type ReplayFn =
+    for<'a> fn(&'a EventSystem, &'a [u8]) -> BoxFuture<'a, Result<Published, Error>>;
+
+/// Every `#[event(persist)]` type's replay.
+#[doc(hidden)]
+#[linkme::distributed_slice]
+#[allow(unsafe_code, reason = "linker-section statics")]
+pub static REPLAYERS: [ReplayDecl];
+
+/// Reads `json` into an `E` and publishes it as a replay (the derive names it for each
+/// `#[event(persist)]` type).
+#[doc(hidden)]
+pub fn replay_static<'a, E>(
+    system: &'a EventSystem,
+    json: &'a [u8],
+) -> BoxFuture<'a, Result<Published, Error>>
+where
+    E: PersistentEvent + crate::linked::PersistCheck,
+{
+    Box::pin(async move {
+        let event: E = serde_json::from_slice(json).map_err(|e| PersistError::Payload {
+            topic: E::NAME.to_owned(),
+            reason: format!(
+                "the stored event does not read back as a `{}`: {e}",
+                E::__TYPE_NAME
+            ),
+        })?;
+        system
+            .view()
+            .begin_static_unpersisted(&Call::REPLAY, event)
+            .finish()
+            .await
+    })
+}
+
 impl EventSystem {
+    /// Delivers a stored static event again, if `topic` is the name of an
+    /// `#[event(persist)]` type linked into the binary: `payload` (its JSON) read back into
+    /// the type and published to its handlers (static and dynamic) as a replay, as
+    /// [`replay`](Self::replay) does for dynamic events. `None` for any other topic.
+    pub fn replay_static<'a>(
+        &'a self,
+        topic: &str,
+        payload: &'a [u8],
+    ) -> Option<BoxFuture<'a, Result<Published, Error>>> {
+        let decl = REPLAYERS.iter().find(|d| d.name == topic)?;
+        Some((decl.replay)(self, payload))
+    }
+
     /// Persists `event` in the system's store ([`persist_to`]), waits for the commit, then
     /// publishes it as [`publish`](Self::publish) does: returns its position and its
     /// dispatch. An event the store did not commit is not dispatched
@@ -187,9 +246,8 @@ impl EventSystem {
     /// [`publish_dynamic`](Self::publish_dynamic) does, but as a **replay**: handlers see
     /// [`HandlerContext::is_replay`](crate::HandlerContext::is_replay) (and opt out of side
     /// effects with it), and nothing it or its handlers publish is persisted again.
-    /// `staticbus-store`'s `Store::replay_into` drives it from the store. Static handlers
-    /// (`#[handler]`, `#[on]`) do not get replayed events: they take typed values, and a
-    /// stored event is JSON.
+    /// `staticbus-store`'s `Store::replay_into` drives it from the store (and
+    /// [`replay_static`](Self::replay_static) for stored static events).
     pub async fn replay(&self, event: DynamicEvent) -> Result<Published, Error> {
         self.view().publish_event(&Call::REPLAY, event).await
     }
