@@ -20,9 +20,11 @@ pub(crate) const DETACHED: &str = "detached";
 pub(crate) const CONCURRENCY: &str = "concurrency";
 pub(crate) const DEPENDS_ON: &str = "depends_on";
 pub(crate) const PERSIST: &str = "persist";
+pub(crate) const REPLAY: &str = "replay";
 /// What `#[handler]` and `#[on]` take about their calls.
-pub(crate) const CALL_KEYS: [&str; 10] = [
+pub(crate) const CALL_KEYS: [&str; 11] = [
     PRIORITY,
+    REPLAY,
     TIMEOUT,
     RETRIES,
     BACKOFF,
@@ -61,6 +63,8 @@ pub(crate) struct Args {
     pub(crate) concurrency: Option<(syn::LitInt, u32)>,
     /// `#[event(persist)]`: the key, for errors on it.
     pub(crate) persist: Option<syn::Path>,
+    /// `replay = false`: the handler is skipped when a stored event is replayed.
+    pub(crate) replay: Option<bool>,
     /// `#[plugin(depends_on = ["storage >= 1.0", "cache?"])]`: each entry checked.
     pub(crate) depends_on: Option<Vec<syn::LitStr>>,
 }
@@ -236,6 +240,24 @@ pub(crate) fn parse_one(
                 skip_value(meta)?;
             }
             replace(&mut args.persist, Some(key.clone()))
+        }
+        REPLAY => {
+            let expr: syn::Expr = meta.value()?.parse()?;
+            let value = match &expr {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Bool(lit),
+                    ..
+                }) => Some(lit.value),
+                _ => {
+                    errors.spanned(
+                        &expr,
+                        "`replay` is `true` (the default: replayed events are handled too) or \
+                         `false` (a handler with side effects skips replayed events)",
+                    );
+                    None
+                }
+            };
+            replace(&mut args.replay, value)
         }
         CONCURRENCY => {
             let what = "concurrency is how many calls of the detached handler may run at once, \

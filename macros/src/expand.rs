@@ -123,6 +123,7 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         retry: retry_tokens(&krate, &handler.args),
         breaker: crate::breaker::tokens(&krate, handler.args.breaker.as_ref()),
         detached: detached_tokens(&handler.args),
+        skip_replays: handler.args.replay == Some(false),
         line_span: ident.span(),
         instance: None,
     }
@@ -189,6 +190,7 @@ pub(crate) fn plugin(
                 retry: retry_tokens(krate, &method.args),
                 breaker: crate::breaker::tokens(krate, method.args.breaker.as_ref()),
                 detached: detached_tokens(&method.args),
+                skip_replays: method.args.replay == Some(false),
                 line_span: ident.span(),
                 instance: Some(quote!(host.__plugin_at::<#self_ty>(&__STATICBUS_KEY))),
             }
@@ -283,6 +285,8 @@ pub(crate) struct Registration<'a> {
     pub(crate) breaker: TokenStream,
     /// `Some(workers)` for `detached` / `concurrency = N`, as an expression.
     pub(crate) detached: TokenStream,
+    /// `replay = false`: the thunk returns the skipped mark on a replayed event.
+    pub(crate) skip_replays: bool,
     /// Span whose `line!()` is reported.
     pub(crate) line_span: Span,
     /// For a plugin method: the expression giving `Option<&Plugin>` (`None` while the
@@ -332,6 +336,7 @@ impl Registration<'_> {
             retry,
             breaker,
             detached,
+            skip_replays,
             ..
         } = &self;
         let p = quote!(#krate::__private);
@@ -362,6 +367,16 @@ impl Registration<'_> {
         };
         let (sync_instance, async_instance) =
             (instance(quote!(inactive)), instance(quote!(inactive_async)));
+        let skip = |skipped: TokenStream| {
+            skip_replays.then(|| {
+                quote! {
+                    if call.__replay() {
+                        return #p::#skipped();
+                    }
+                }
+            })
+        };
+        let (sync_skip, async_skip) = (skip(quote!(inactive)), skip(quote!(inactive_async)));
         let (thunk_fn, variant) = match self.asyncness {
             None => (
                 quote! {
@@ -372,6 +387,7 @@ impl Registration<'_> {
                     ) -> #p::HandlerResult {
                         let _ = host;
                         #sync_instance
+                        #sync_skip
                         #make_ctx
                         let #output = #call;
                         #into_result(#output)
@@ -392,6 +408,7 @@ impl Registration<'_> {
                         ) -> #p::BoxFuture<'a, #p::HandlerResult> {
                             let _ = host;
                             #async_instance
+                            #async_skip
                             if false {
                                 #make_ctx
                                 let #future = #call;

@@ -64,6 +64,8 @@ pub fn derive_static_event(input: TokenStream) -> TokenStream {
 /// `circuit_breaker(failures = 5, window = "30s", min_calls = 10)` or
 /// `circuit_breaker(ratio = 0.5, window = "30s", min_calls = 10)`, each with optional
 /// `reset = "30s"`, `probes = 1`, `dead_letter = true` (see `staticbus::CircuitBreaker`).
+/// `replay = false` skips the handler when a stored event is replayed (a side effect that
+/// must not happen twice: an email, a payment); the default `true` handles replays too.
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemFn);

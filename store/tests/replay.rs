@@ -132,6 +132,14 @@ fn record_invoice(e: &InvoiceSent, ctx: &HandlerContext<'_>) {
         .push((e.invoice, ctx.is_replay()));
 }
 
+static EMAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A side effect: `replay = false` skips it when the event is a replayed one.
+#[handler(replay = false)]
+fn email_invoice(_: &InvoiceSent) {
+    EMAILED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
 #[tokio::test]
 async fn persisted_static_events_go_back_to_their_static_handlers() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,6 +163,8 @@ async fn persisted_static_events_go_back_to_their_static_handlers() {
     assert_eq!((replayed.events, replayed.failed), (2, 0));
     let seen = REPLAYED_INVOICES.lock().unwrap().clone();
     assert_eq!(seen, [(7, false), (8, false), (7, true), (8, true)]);
+    // The `replay = false` handler ran for the live events only.
+    assert_eq!(EMAILED.load(std::sync::atomic::Ordering::SeqCst), 2);
     // Nothing persisted again.
     assert_eq!(store.last_position().await.unwrap(), 2);
 }

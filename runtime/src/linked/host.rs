@@ -405,6 +405,14 @@ impl Call<'static> {
 }
 
 impl<'a> Call<'a> {
+    /// Whether this call delivers a replayed event (generated thunks of `replay = false`
+    /// handlers read it).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __replay(&self) -> bool {
+        self.replay
+    }
+
     /// The call of a publish made while handling an event with id `cause` (if it has one)
     /// under this call: caused by it, in the same flow (correlation: this call's, else the
     /// cause itself), first attempt.
