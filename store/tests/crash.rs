@@ -88,19 +88,24 @@ async fn killed_writers_lose_no_acknowledged_event() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (started, first_ack) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut acks = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(position) = line.strip_prefix("ack ") {
                     acks.push(position.parse::<u64>().unwrap());
+                    if acks.len() == 1 {
+                        let _ = started.send(());
+                    }
                 }
             }
             acks
         });
-        // Long enough to start and append (the binary starts in some 10 ms), at a moment
-        // that differs from round to round.
-        let wait = 60 + rng.below(240);
+        // Killed while it appends: after its first acknowledgement (however long a loaded
+        // machine takes to start it), at a moment that differs from round to round.
+        let _ = first_ack.recv_timeout(Duration::from_secs(60));
+        let wait = rng.below(240);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         child.kill().unwrap();
         let status = child.wait().unwrap();
