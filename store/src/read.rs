@@ -96,31 +96,17 @@ pub(crate) fn all(
     limit: usize,
     filter: &ReadFilter,
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    let (since, until, exact) = filter.sql_bounds();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE position >= ?1 AND timestamp >= ?2 \
-         AND timestamp < ?3 AND (?4 IS NULL OR topic = ?4) ORDER BY position LIMIT ?5"
-    );
-    // A pattern SQLite cannot apply is applied here, a chunk at a time.
+    // Scans up to the largest position SQLite can hold, a chunk at a time (a pattern SQLite
+    // cannot apply is applied to each chunk), until `limit` events are taken or a scan
+    // reaches the end.
+    const END: u64 = i64::MAX as u64;
     let chunk = limit.clamp(1, 1024);
     let mut out = Vec::new();
     let mut at = from;
-    while out.len() < limit {
-        let rows = query(
-            conn,
-            path,
-            &sql,
-            params![int(at), since, until, exact, int(chunk as u64)],
-        )?;
-        let Some(last) = rows.last() else {
-            break;
-        };
-        at = last.position + 1;
-        let full = rows.len() == chunk;
-        out.extend(rows.into_iter().filter(|e| filter.takes(e)));
-        if !full {
-            break;
-        }
+    while out.len() < limit && at <= END {
+        let (events, next) = scan(conn, path, at, END, chunk, filter)?;
+        out.extend(events);
+        at = next;
     }
     out.truncate(limit);
     Ok(out)

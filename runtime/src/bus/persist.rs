@@ -148,18 +148,8 @@ pub(crate) fn durable_static(
         .ok_or_else(|| payload_error("its type is not `serde::Serialize`".to_owned()))?;
     let value = json(value).map_err(|e| payload_error(e.to_string()))?;
     let payload = serde_json::to_vec(&value).map_err(|e| payload_error(e.to_string()))?;
-    let mut metadata = BTreeMap::new();
-    metadata.insert("source".to_owned(), "staticbus".to_owned());
-    metadata.insert("datacontenttype".to_owned(), "application/json".to_owned());
-    metadata.insert("type".to_owned(), desc.type_name().to_owned());
-    Ok(DurableEvent {
-        stream: topic.to_owned(),
-        id: uuid::Uuid::new_v4().to_string(),
-        topic: topic.to_owned(),
-        payload,
-        metadata,
-        time: SystemTime::now(),
-    })
+    let type_name = desc.type_name().to_owned();
+    Ok(json_made_here(topic, payload, [("type", type_name)]))
 }
 
 /// A dead letter as a store receives it: on the stream and topic `staticbus.dead_letter`,
@@ -169,18 +159,33 @@ pub(crate) fn durable_letter(letter: &super::DeadLetter) -> DurableEvent {
     let topic = super::DEAD_LETTER_TOPIC;
     // A letter's JSON cannot fail (strings and numbers; its event's JSON, `null` if none).
     let payload = serde_json::to_vec(letter).unwrap_or_default();
-    let mut metadata = BTreeMap::new();
-    metadata.insert("source".to_owned(), "staticbus".to_owned());
-    metadata.insert("datacontenttype".to_owned(), "application/json".to_owned());
-    metadata.insert("handler".to_owned(), letter.handler().name().into_owned());
-    metadata.insert("reason".to_owned(), letter.reason().as_str().to_owned());
-    metadata.insert("deadtopic".to_owned(), letter.topic().to_owned());
+    let metadata = [
+        ("handler", letter.handler().name().into_owned()),
+        ("reason", letter.reason().as_str().to_owned()),
+        ("deadtopic", letter.topic().to_owned()),
+    ];
+    json_made_here(topic, payload, metadata)
+}
+
+/// An event the runtime makes of its own values: a JSON `payload` on the stream named after
+/// `topic`, a new id, the time now, `source` staticbus and the JSON content type, and
+/// `metadata` besides.
+fn json_made_here<const N: usize>(
+    topic: &str,
+    payload: Vec<u8>,
+    metadata: [(&str, String); N],
+) -> DurableEvent {
+    let mut all = BTreeMap::from([
+        ("source".to_owned(), "staticbus".to_owned()),
+        ("datacontenttype".to_owned(), "application/json".to_owned()),
+    ]);
+    all.extend(metadata.map(|(key, value)| (key.to_owned(), value)));
     DurableEvent {
         stream: topic.to_owned(),
         id: uuid::Uuid::new_v4().to_string(),
         topic: topic.to_owned(),
         payload,
-        metadata,
+        metadata: all,
         time: SystemTime::now(),
     }
 }

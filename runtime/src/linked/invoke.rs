@@ -323,7 +323,13 @@ pub(crate) async fn catching<T>(future: BoxFuture<'_, Result<T, BoxError>>) -> R
 }
 
 fn panicked(payload: Box<dyn Any + Send>) -> Outcome {
-    Outcome::Failed(Box::new(HandlerPanic::from_payload(payload.as_ref())))
+    Outcome::Failed(panic_error(payload))
+}
+
+/// A caught panic as the error of the call it ended (a [`HandlerPanic`]).
+#[cold]
+pub(crate) fn panic_error(payload: Box<dyn Any + Send>) -> BoxError {
+    Box::new(HandlerPanic::from_payload(payload.as_ref()))
 }
 
 /// A handler panicked: the failure its panic became. Every other handler of the event, and

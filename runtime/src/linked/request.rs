@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::handler::BoxError;
 use super::host::{Call, Host};
+use super::invoke::panic_error;
 
 /// A type made a request with `#[derive(Request)]`: `#[request(response = Price)]` names the
 /// type its responder answers with.
@@ -304,10 +305,7 @@ pub(crate) async fn answer<R: Request>(
                 None => responder_inactive(),
             },
         }));
-        polled.unwrap_or_else(|payload| {
-            let panic = super::invoke::HandlerPanic::from_payload(payload.as_ref());
-            Poll::Ready(Err(Box::new(panic)))
-        })
+        polled.unwrap_or_else(|payload| Poll::Ready(Err(panic_error(payload))))
     })
     .await
 }
@@ -357,19 +355,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, BoxError>>,
 {
-    let panicked = |payload: Box<dyn std::any::Any + Send>| -> BoxError {
-        Box::new(super::invoke::HandlerPanic::from_payload(payload.as_ref()))
-    };
     let future = match panic::catch_unwind(AssertUnwindSafe(attempt)) {
         Ok(future) => future,
-        Err(payload) => return Err(panicked(payload)),
+        Err(payload) => return Err(panic_error(payload)),
     };
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| {
-        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => Poll::Ready(Err(panicked(payload))),
-        }
+        panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+            .unwrap_or_else(|payload| Poll::Ready(Err(panic_error(payload))))
     })
     .await
 }

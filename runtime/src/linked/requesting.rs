@@ -277,12 +277,7 @@ impl<R: Request> RequestFuture<'_, R> {
                 call(host, &Call::ROOT, request, attempts, slot, cx)
             }))
         };
-        polled.map_err(|payload| RequestError::Panicked {
-            request: R::NAME,
-            responder: info.method(),
-            panic: HandlerPanic::from_payload(payload.as_ref()),
-            attempts: count(this.attempts),
-        })
+        polled.map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.attempts)))
     }
 
     /// Every later poll: the responder's future, polled where it is.
@@ -295,14 +290,8 @@ impl<R: Request> RequestFuture<'_, R> {
         let (Some(future), Some(info)) = (this.future.as_pin_mut(), *this.info) else {
             return Err(no_responder::<R>("the request was already answered"));
         };
-        panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))).map_err(|payload| {
-            RequestError::Panicked {
-                request: R::NAME,
-                responder: info.method(),
-                panic: HandlerPanic::from_payload(payload.as_ref()),
-                attempts: count(this.attempts),
-            }
-        })
+        panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
+            .map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.attempts)))
     }
 
     /// The responder is not done: arms the timeout (the call's, else the responder's, else
@@ -388,6 +377,21 @@ impl<R: Request> RequestFuture<'_, R> {
             Some(info) => failed::<R>(info, source, count(this.attempts)),
             None => no_responder::<R>("the request was already answered"),
         }
+    }
+}
+
+/// A panic caught while the responder's future was made or polled, as the request's error.
+#[cold]
+fn panicked<R: Request>(
+    info: &'static ResponderInfo,
+    payload: &(dyn std::any::Any + Send),
+    attempts: u32,
+) -> RequestError {
+    RequestError::Panicked {
+        request: R::NAME,
+        responder: info.method(),
+        panic: HandlerPanic::from_payload(payload),
+        attempts,
     }
 }
 
