@@ -37,6 +37,11 @@ fn order_healthy(_: &Order) {}
 
 static ORDER_FLAKY_CALLS: AtomicU32 = AtomicU32::new(0);
 
+/// The `Order` handlers are linked once for the whole test binary, and `order_flaky`'s
+/// attempts alternate on one counter: the two tests that publish `Order` take this lock, so
+/// one test's attempts never interleave with the other's (tests run on parallel threads).
+static ORDER_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[handler(priority = 3, retries = 2, backoff = "constant", base = "10ms")]
 fn order_flaky(_: &Order) -> Result<(), Flaky> {
     let attempt = ORDER_FLAKY_CALLS.fetch_add(1, Ordering::SeqCst) + 1;
@@ -58,6 +63,7 @@ async fn order_slow(_: &Order) {
 
 #[tokio::test(start_paused = true)]
 async fn a_static_publish_reports_each_handler_in_order() {
+    let _serial = ORDER_TESTS.lock().await;
     let system = EventSystem::builder().build().unwrap();
     let _pull = system.subscribe::<Order>().unwrap();
 
@@ -373,6 +379,7 @@ async fn a_publish_already_polled_reports_its_result() {
 async fn both_implementations_report_the_static_handlers_alike() {
     use staticbus::ImplementationType;
 
+    let _serial = ORDER_TESTS.lock().await;
     let mut reports = Vec::new();
     for implementation in [
         ImplementationType::StaticFastPath,
