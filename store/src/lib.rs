@@ -39,6 +39,7 @@ mod options;
 mod read;
 mod replay;
 mod retention;
+mod revisions;
 mod schema;
 mod sink;
 mod snapshot;

@@ -1,11 +1,14 @@
 //! The one writer: a thread that owns the writing connection, takes appends from a queue,
 //! and commits them in groups (one transaction per batch of up to `batch_events` events or
-//! `batch_delay`), each append in a savepoint of its own, so that one append's failure
-//! (a wrong expected revision) leaves the others of its batch committed. An append is
+//! `batch_delay`). One append's failure (a wrong expected revision) leaves the others of its
+//! batch committed: most failures are found before the append writes anything; one that
+//! wrote has the batch run again with each append in a savepoint of its own. An append is
 //! answered only after its transaction committed.
 //!
 //! Positions are assigned here, as the last one plus one: with one writer and a
-//! transaction that either commits or leaves nothing, they have no gaps.
+//! transaction that either commits or leaves nothing, they have no gaps. Each stream's last
+//! revision is remembered ([`Revisions`]), so that checking an expected revision costs no
+//! query.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use crate::error::StoreError;
 use crate::event::{Appended, Expected, NewEvent};
 use crate::options::{Durability, StoreOptions};
 use crate::retention::Pruned;
+use crate::revisions::Revisions;
 use crate::schema::int;
 use crate::snapshot::{self, SnapshotRow};
 
@@ -55,6 +59,15 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// The streams it appends to (none for other commands).
+    fn streams(&self) -> impl Iterator<Item = &str> {
+        let appends = match self {
+            Command::Append { appends, .. } => appends.as_slice(),
+            _ => &[],
+        };
+        appends.iter().map(|a| a.stream.as_str())
+    }
+
     fn events(&self) -> usize {
         match self {
             Command::Append { appends, .. } => appends.iter().map(|a| a.events.len()).sum(),
@@ -107,6 +120,8 @@ pub(crate) struct Writer {
     counters: Arc<Counters>,
     /// When the retention was last applied.
     retained: Instant,
+    /// Each stream's last revision, as far as remembered.
+    revisions: Revisions,
 }
 
 impl Writer {
@@ -129,6 +144,7 @@ impl Writer {
             next,
             counters,
             retained: Instant::now(),
+            revisions: Revisions::default(),
         })
     }
 
@@ -168,6 +184,7 @@ impl Writer {
             });
         match applied {
             Ok(pruned) if pruned.events > 0 => {
+                self.revisions.clear();
                 tracing::debug!(store = %self.path.display(), removed = pruned.events, through = pruned.through, "staticbus-store: retention");
             }
             Ok(_) => {}
@@ -256,15 +273,25 @@ impl Writer {
     ) -> Result<(), Applied> {
         let path = self.path.clone();
         let sql = |e| Applied::Failed(StoreError::sqlite(&path, e));
+        // What an earlier try recorded went with its transaction (rolled back, or it
+        // returned early on an error).
+        self.revisions.transaction_done(false);
         let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
+        let revisions = &mut self.revisions;
         for command in batch {
             let before = self.next;
+            let mut writer = Step {
+                path: &path,
+                options: &self.options,
+                next: &mut self.next,
+                revisions,
+            };
             let result = if savepoints {
                 let mut savepoint = tx.savepoint().map_err(sql)?;
-                let result = run(&savepoint, &path, &self.options, &mut self.next, command);
+                let result = writer.run(&savepoint, command);
                 match &result {
                     Ok(_) => savepoint.commit().map_err(sql)?,
                     Err(_) => {
@@ -274,7 +301,7 @@ impl Writer {
                 }
                 result
             } else {
-                let result = run(&tx, &path, &self.options, &mut self.next, command);
+                let result = writer.run(&tx, command);
                 if result.is_err() && self.next != before {
                     // Dropping `tx` rolls it back.
                     return Err(Applied::Redo);
@@ -283,10 +310,15 @@ impl Writer {
             };
             if result.is_err() {
                 self.next = before;
+                revisions.command_failed(command.streams());
+            } else {
+                revisions.command_done();
             }
             answers.push(result);
         }
-        tx.commit().map_err(sql)
+        let committed = tx.commit().map_err(sql);
+        revisions.transaction_done(committed.is_ok());
+        committed
     }
 }
 
@@ -298,38 +330,49 @@ enum Applied {
     Failed(StoreError),
 }
 
-/// Runs one command on `conn` (the batch's transaction, or a savepoint of it).
-fn run(
-    conn: &Connection,
-    path: &Path,
-    options: &StoreOptions,
-    next: &mut u64,
-    command: &Command,
-) -> Result<Answer, StoreError> {
-    let sql = |e| StoreError::sqlite(path, e);
-    match command {
-        Command::Append { appends, .. } => {
-            append(conn, path, options, next, appends).map(Answer::Appended)
-        }
-        Command::Checkpoint { name, position, .. } => conn
-            .prepare_cached(
-                "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
+/// What running one command of a batch needs of the writer.
+struct Step<'a> {
+    path: &'a Path,
+    options: &'a StoreOptions,
+    /// The position the next event gets.
+    next: &'a mut u64,
+    revisions: &'a mut Revisions,
+}
+
+impl Step<'_> {
+    /// Runs one command on `conn` (the batch's transaction, or a savepoint of it).
+    fn run(&mut self, conn: &Connection, command: &Command) -> Result<Answer, StoreError> {
+        let path = self.path;
+        let options = self.options;
+        let sql = |e| StoreError::sqlite(path, e);
+        match command {
+            Command::Append { appends, .. } => self.append(conn, appends).map(Answer::Appended),
+            Command::Checkpoint { name, position, .. } => conn
+                .prepare_cached(
+                    "INSERT INTO checkpoints (name, position) VALUES (?1, ?2) \
                  ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            )
-            .and_then(|mut s| s.execute(params![name, int(*position)]))
-            .map(|_| Answer::Done)
-            .map_err(sql),
-        Command::Snapshot { row, .. } => snapshot::write(conn, path, row).map(|()| Answer::Done),
-        Command::Retain { .. } => match &options.retention {
-            Some(retention) => {
-                let now = jiff::Timestamp::now().as_microsecond();
-                crate::retention::apply(conn, path, retention, now).map(Answer::Pruned)
+                )
+                .and_then(|mut s| s.execute(params![name, int(*position)]))
+                .map(|_| Answer::Done)
+                .map_err(sql),
+            Command::Snapshot { row, .. } => {
+                snapshot::write(conn, path, row).map(|()| Answer::Done)
             }
-            None => Ok(Answer::Pruned(Pruned {
-                events: 0,
-                through: crate::retention::pruned_through(conn, path)?,
-            })),
-        },
+            Command::Retain { .. } => match &options.retention {
+                Some(retention) => {
+                    let now = jiff::Timestamp::now().as_microsecond();
+                    let pruned = crate::retention::apply(conn, path, retention, now)?;
+                    if pruned.events > 0 {
+                        self.revisions.clear();
+                    }
+                    Ok(Answer::Pruned(pruned))
+                }
+                None => Ok(Answer::Pruned(Pruned {
+                    events: 0,
+                    through: crate::retention::pruned_through(conn, path)?,
+                })),
+            },
+        }
     }
 }
 
@@ -371,88 +414,98 @@ pub(crate) fn last_position(conn: &Connection, path: &Path) -> Result<u64, Store
     Ok(last.max(crate::retention::pruned_through(conn, path)?))
 }
 
-/// Checks every event of `appends`, then appends each stream's events, all or nothing (the
-/// caller's savepoint rolls back on an error).
-fn append(
-    conn: &Connection,
-    path: &Path,
-    options: &StoreOptions,
-    next: &mut u64,
-    appends: &[StreamAppend],
-) -> Result<Vec<Appended>, StoreError> {
-    for part in appends {
-        check(part, options)?;
-    }
-    let sql = |e| StoreError::sqlite(path, e);
-    let mut done = Vec::with_capacity(appends.len());
-    'parts: for part in appends {
-        let actual: Option<i64> = conn
-            .prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")
-            .and_then(|mut s| s.query_row(params![part.stream], |row| row.get(0)))
-            .map_err(sql)?;
-        let actual = actual.and_then(|r| u64::try_from(r).ok());
-        if !part.expected.admits(actual) {
-            // A retry of an append that was stored meets a stream that moved on: it is
-            // recognised by its first event's id (looked up only here, and when an insert
-            // finds the id stored, not on every append).
-            if let Some(first) = part.events.first()
-                && let Some(stored) = stored_retry(conn, path, part, first)?
-            {
-                done.push(stored);
-                continue;
-            }
-            return Err(StoreError::WrongExpectedRevision {
-                stream: part.stream.clone(),
-                expected: part.expected,
-                actual,
-            });
+impl Step<'_> {
+    /// Checks every event of `appends`, then appends each stream's events, all or nothing (the
+    /// caller's savepoint rolls back on an error).
+    fn append(
+        &mut self,
+        conn: &Connection,
+        appends: &[StreamAppend],
+    ) -> Result<Vec<Appended>, StoreError> {
+        let (path, options) = (self.path, self.options);
+        let next = &mut *self.next;
+        for part in appends {
+            check(part, options)?;
         }
-        let first_position = *next;
-        let mut revision = actual;
-        let mut insert = conn
-            .prepare_cached(
-                "INSERT INTO events (position, stream, revision, event_id, topic, \
-                 schema_version, payload, metadata, timestamp) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(sql)?;
-        for event in &part.events {
-            let this = revision.map_or(0, |r| r + 1);
-            let metadata = serde_json::to_string(&event.metadata).unwrap_or_default();
-            let inserted = insert.execute(params![
-                int(*next),
-                part.stream,
-                int(this),
-                event.id,
-                event.topic,
-                event.schema_version,
-                event.payload,
-                metadata,
-                event.timestamp.as_microsecond(),
-            ]);
-            if let Err(error) = inserted {
-                // The first event's id stored already: a retry (nothing of this part
-                // written yet), or a conflict.
-                if *next == first_position
-                    && is_constraint(&error)
-                    && let Some(stored) = stored_retry(conn, path, part, event)?
+        let sql = |e| StoreError::sqlite(path, e);
+        let mut done = Vec::with_capacity(appends.len());
+        'parts: for part in appends {
+            let actual = match self.revisions.get(&part.stream) {
+                Some(known) => known,
+                None => {
+                    let stored: Option<i64> = conn
+                        .prepare_cached("SELECT max(revision) FROM events WHERE stream = ?1")
+                        .and_then(|mut s| s.query_row(params![part.stream], |row| row.get(0)))
+                        .map_err(sql)?;
+                    let stored = stored.and_then(|r| u64::try_from(r).ok());
+                    self.revisions.set(&part.stream, stored);
+                    stored
+                }
+            };
+            if !part.expected.admits(actual) {
+                // A retry of an append that was stored meets a stream that moved on: it is
+                // recognised by its first event's id (looked up only here, and when an insert
+                // finds the id stored, not on every append).
+                if let Some(first) = part.events.first()
+                    && let Some(stored) = stored_retry(conn, path, part, first)?
                 {
                     done.push(stored);
-                    continue 'parts;
+                    continue;
                 }
-                return Err(conflict(conn, path, &event.id, error));
+                return Err(StoreError::WrongExpectedRevision {
+                    stream: part.stream.clone(),
+                    expected: part.expected,
+                    actual,
+                });
             }
-            revision = Some(this);
-            *next += 1;
+            let first_position = *next;
+            let mut revision = actual;
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO events (position, stream, revision, event_id, topic, \
+                 schema_version, payload, metadata, timestamp) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(sql)?;
+            for event in &part.events {
+                let this = revision.map_or(0, |r| r + 1);
+                let metadata = serde_json::to_string(&event.metadata).unwrap_or_default();
+                let inserted = insert.execute(params![
+                    int(*next),
+                    part.stream,
+                    int(this),
+                    event.id,
+                    event.topic,
+                    event.schema_version,
+                    event.payload,
+                    metadata,
+                    event.timestamp.as_microsecond(),
+                ]);
+                if let Err(error) = inserted {
+                    // The first event's id stored already: a retry (nothing of this part
+                    // written yet), or a conflict.
+                    if *next == first_position
+                        && is_constraint(&error)
+                        && let Some(stored) = stored_retry(conn, path, part, event)?
+                    {
+                        done.push(stored);
+                        continue 'parts;
+                    }
+                    return Err(conflict(conn, path, &event.id, error));
+                }
+                revision = Some(this);
+                *next += 1;
+            }
+            self.revisions.set(&part.stream, revision);
+            done.push(Appended {
+                first_position,
+                last_position: next.saturating_sub(1),
+                revision,
+                duplicate: false,
+            });
         }
-        done.push(Appended {
-            first_position,
-            last_position: next.saturating_sub(1),
-            revision,
-            duplicate: false,
-        });
+        Ok(done)
     }
-    Ok(done)
 }
 
 /// An event the store cannot take: an empty stream id, a bad topic, an oversized event,

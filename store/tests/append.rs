@@ -208,6 +208,67 @@ async fn an_append_to_several_streams_is_atomic() {
     assert_eq!(positions, [2, 3]);
 }
 
+/// One batch (the writer waits 100 ms for more) where appends to one stream succeed, fail
+/// before writing, and fail after writing (the batch is redone with savepoints): the revision
+/// each later append checks against is the one committed, never one a failed append took.
+#[tokio::test]
+async fn revisions_checked_in_a_batch_follow_the_appends_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions::new().batch_delay(std::time::Duration::from_millis(100));
+    let store = Store::open_with(dir.path().join("events.db"), options).unwrap();
+    store
+        .append("s", Expected::NoStream, vec![event("s.made", 0)])
+        .await
+        .unwrap();
+    store
+        .append("other", Expected::Any, vec![event("o", 0).id("taken")])
+        .await
+        .unwrap();
+    let batches = store.stats().batches;
+
+    let first = store.append("s", Expected::Exact(0), vec![event("s.next", 1)]);
+    // Writes `s` revision 2, then its second part's id is stored already: nothing of it stays.
+    let broken = store.append_all(vec![
+        ("s".into(), Expected::Exact(1), vec![event("s.next", 2)]),
+        ("t".into(), Expected::Any, vec![event("t", 0).id("taken")]),
+    ]);
+    let after = store.append("s", Expected::Exact(1), vec![event("s.next", 3)]);
+    let wrong = store.append("s", Expected::Exact(5), vec![event("s.next", 4)]);
+    let (first, broken, after, wrong) = tokio::join!(first, broken, after, wrong);
+    assert_eq!(store.stats().batches, batches + 1, "one batch");
+    assert_eq!(first.unwrap().revision, Some(1));
+    assert!(
+        matches!(broken, Err(StoreError::IdConflict { .. })),
+        "{broken:?}"
+    );
+    assert_eq!(after.unwrap().revision, Some(2));
+    assert!(
+        matches!(
+            wrong,
+            Err(StoreError::WrongExpectedRevision {
+                actual: Some(2),
+                ..
+            })
+        ),
+        "{wrong:?}"
+    );
+
+    let next = store
+        .append("s", Expected::Exact(2), vec![event("s.next", 5)])
+        .await
+        .unwrap();
+    assert_eq!(next.revision, Some(3));
+    let revisions: Vec<u64> = store
+        .read_stream("s", 0, Direction::Forwards, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.revision)
+        .collect();
+    assert_eq!(revisions, [0, 1, 2, 3]);
+    assert_eq!(store.stream_revision("t").await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn bad_events_are_refused_and_nothing_else_is_lost() {
     let dir = tempfile::tempdir().unwrap();

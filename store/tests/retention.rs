@@ -106,10 +106,27 @@ async fn by_age_everything_old_goes_and_positions_survive_a_reopen() {
     let pruned = store.apply_retention().await.unwrap();
     assert_eq!((pruned.events, pruned.through), (5, 5));
     assert!(positions(&store).await.is_empty());
+    // The stream lost every event: the writer's remembered revision went with them, and it
+    // starts again (as it would after a reopen); positions go on.
+    let again = store
+        .append(
+            "log",
+            Expected::NoStream,
+            vec![NewEvent::new("log.line", b"x".to_vec())],
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.first_position, again.revision), (6, Some(0)));
+    let pruned = store.apply_retention().await.unwrap();
+    assert_eq!(
+        (pruned.events, pruned.through),
+        (0, 5),
+        "the new event is recent"
+    );
     store.close().await.unwrap();
-    // Reopened with nothing stored: positions go on after the last one removed.
+    // Reopened: positions go on after the last one stored or removed.
     let store = open(&dir, Retention::new());
-    assert_eq!(store.last_position().await.unwrap(), 5);
+    assert_eq!(store.last_position().await.unwrap(), 6);
     let next = store
         .append(
             "log",
@@ -118,7 +135,7 @@ async fn by_age_everything_old_goes_and_positions_survive_a_reopen() {
         )
         .await
         .unwrap();
-    assert_eq!(next.first_position, 6);
+    assert_eq!((next.first_position, next.revision), (7, Some(1)));
 }
 
 #[tokio::test]
