@@ -107,11 +107,12 @@ impl Bus {
     /// retries, breaker, panics caught); a failure moves the event from delivered to failed
     /// and is buried.
     async fn call_detached(&self, host: &Host, sub: &Sub, detached: &Detached, item: Item) {
-        let Item::Dynamic(event) = item else {
-            return;
+        let (event, call) = match item {
+            Item::Dynamic(event) => (event, Call::ROOT),
+            Item::Replayed(event) => (event, Call::REPLAY),
+            Item::Static(_) => return,
         };
         let _permit = self.permit().await;
-        let call = Call::ROOT;
         let view = EventRef::dynamic_ref(&event);
         let mut probe = false;
         if let Some(breaker) = &sub.breaker {

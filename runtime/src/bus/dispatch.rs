@@ -111,17 +111,18 @@ impl Run {
         }
     }
 
-    /// Whether `sub` takes this event: still subscribed, and passing its filter. Counts the
+    /// Whether `sub` takes this event: still subscribed, and passing its filter (which also
+    /// refuses replays, for a subscription that takes none). Counts the
     /// drop otherwise; a filter that panicked is the subscription's failure, for the caller
     /// to count.
     #[inline(always)]
-    fn admits(&mut self, sub: &Sub, event: &impl Form) -> Result<bool, Outcome> {
+    fn admits(&mut self, sub: &Sub, call: &Call<'_>, event: &impl Form) -> Result<bool, Outcome> {
         if !sub.is_active() {
             self.books.drop_one(DropReason::Unsubscribed);
             return Ok(false);
         }
         if let Some(filter) = &sub.filter
-            && !invoke::filter(|| filter(&event.view()))?
+            && !invoke::filter(|| filter(&event.view(), call.replay))?
         {
             self.books.drop_one(DropReason::Filtered);
             return Ok(false);
@@ -192,7 +193,7 @@ impl Bus {
         let bytes = event.bytes();
         let last = route.subs.len().wrapping_sub(1);
         for (at, sub) in route.subs.iter().enumerate().skip(from) {
-            match run.admits(sub, event) {
+            match run.admits(sub, call, event) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(outcome) => {
@@ -224,6 +225,7 @@ impl Bus {
                 },
                 SubKind::Detached(detached) => match event.item(false, at == last) {
                     Some(item) => {
+                        let item = item.detached(call.replay);
                         detached.start(self, host, sub);
                         if REPORTED {
                             self.push_reported(sub, &detached.queue, item, bytes, run, tally);

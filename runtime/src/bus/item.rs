@@ -15,13 +15,25 @@ pub(crate) enum Item {
     /// A static event's value as it was published, for a typed subscriber: no attributes,
     /// no copy.
     Static(StaticValue),
+    /// A replayed event, queued for a detached handler (whose call, made later by its
+    /// worker, must still say it is a replay).
+    Replayed(Arc<DynamicEvent>),
 }
 
 impl Item {
+    /// The item queued for a detached handler under `call`: a replay stays one.
+    #[inline]
+    pub(crate) fn detached(self, replay: bool) -> Item {
+        match self {
+            Item::Dynamic(event) if replay => Item::Replayed(event),
+            item => item,
+        }
+    }
+
     /// The event's topic (a static event's name).
     pub(crate) fn topic(&self) -> &str {
         match self {
-            Item::Dynamic(event) => event.topic().as_str(),
+            Item::Dynamic(event) | Item::Replayed(event) => event.topic().as_str(),
             Item::Static(value) => value.desc().name(),
         }
     }

@@ -62,8 +62,9 @@ pub(crate) type AsyncHandler = Box<
         + Sync,
 >;
 
-/// Which events reach a subscription, beyond its pattern.
-pub(crate) type Filter = Box<dyn Fn(&EventRef<'_>) -> bool + Send + Sync>;
+/// Which events reach a subscription, beyond its pattern: asked with the event and whether
+/// it is a replay.
+pub(crate) type Filter = Box<dyn Fn(&EventRef<'_>, bool) -> bool + Send + Sync>;
 
 /// How one subscription takes an event.
 pub(crate) enum SubKind {

@@ -35,6 +35,8 @@ pub struct SubscribeOptions {
     breaker: Option<CircuitBreaker>,
     /// Detached, with this many workers.
     detached: Option<usize>,
+    /// Replayed events refused.
+    no_replays: bool,
 }
 
 impl SubscribeOptions {
@@ -55,8 +57,30 @@ impl SubscribeOptions {
     where
         F: Fn(&EventRef<'_>) -> bool + Send + Sync + 'static,
     {
-        self.filter = Some(Box::new(filter));
+        self.filter = Some(Box::new(move |event, _| filter(event)));
         self
+    }
+
+    /// Whether replayed events ([`EventSystem::replay`], a store's replay) reach this
+    /// subscription (the default) or not (`false`): a handler with a side effect that must
+    /// not happen twice (an email, a payment), or a pull subscriber that wants live events
+    /// only, the dynamic form of `#[handler(replay = false)]`. A replay it refuses counts as
+    /// dropped, reason [`Filtered`](crate::DropReason::Filtered), as an event its filter
+    /// refuses; events its handlers publish while handling a replay are replays too.
+    pub fn replay(mut self, replays: bool) -> Self {
+        self.no_replays = !replays;
+        self
+    }
+
+    /// The filter a subscription gets: the user's `filter`, and the refusal of replays.
+    fn subscription_filter(filter: Option<Filter>, no_replays: bool) -> Option<Filter> {
+        if !no_replays {
+            return filter;
+        }
+        Some(match filter {
+            None => Box::new(|_, replay| !replay),
+            Some(filter) => Box::new(move |event, replay| !replay && filter(event, replay)),
+        })
     }
 
     /// Events this pull subscriber can buffer, instead of the system's `channel_capacity`
@@ -133,6 +157,7 @@ impl std::fmt::Debug for SubscribeOptions {
             .field("retry", &self.retry)
             .field("circuit_breaker", &self.breaker)
             .field("detached", &self.detached)
+            .field("replay", &!self.no_replays)
             .finish()
     }
 }
@@ -311,7 +336,7 @@ impl EventSystem {
             .subscribe(NewSub {
                 pattern,
                 priority: options.priority,
-                filter: options.filter,
+                filter: SubscribeOptions::subscription_filter(options.filter, options.no_replays),
                 kind,
                 info: None,
                 timeout: options.timeout,
@@ -404,7 +429,7 @@ impl EventSystem {
             .subscribe(NewSub {
                 pattern,
                 priority: options.priority,
-                filter: options.filter,
+                filter: SubscribeOptions::subscription_filter(options.filter, options.no_replays),
                 kind: SubKind::Pull(Pull {
                     buffer: Arc::clone(&buffer),
                     typed,
