@@ -1,12 +1,15 @@
 //! The export format: one CloudEvents 1.0 structured-mode JSON object per line, both ways.
 //!
 //! The core attributes as the runtime's codec writes them (`runtime/src/dynamic/
-//! cloudevents.rs`): `specversion` "1.0", `id`, `source` ([`SOURCE`]), `type` (the topic),
-//! `time` (RFC 3339, microseconds), `datacontenttype`, then `data` or `data_base64`. The
-//! payload goes into `data` byte for byte when it is JSON on one line with nothing around
-//! it (so it comes back identical); any other payload goes into `data_base64`
-//! (`datacontenttype` `application/json` if it is JSON, else `application/octet-stream`);
-//! an empty payload has neither.
+//! cloudevents.rs`): `specversion` "1.0", `id`, `source`, `type` (the topic), `subject`,
+//! `time` (RFC 3339, microseconds), `datacontenttype`, `dataschema`, then `data` or
+//! `data_base64`. `source`, `subject`, `dataschema` and `datacontenttype` are the event's
+//! metadata entries of those names, which is where the runtime persists a dynamic event's
+//! attributes ([`CORE`]); without one, `source` is [`SOURCE`] and `datacontenttype`
+//! `application/json` for a JSON payload, else `application/octet-stream`. The payload goes
+//! into `data` byte for byte when it is JSON on one line with nothing around it and its
+//! content type is JSON (so it comes back identical); any other payload goes into
+//! `data_base64`; an empty payload has neither.
 //!
 //! Extension attributes (CloudEvents names: 1 to 20 of `a-z0-9`): `stream`, `revision`
 //! (a number), `sequence` (the position, a decimal string as the CloudEvents sequence
@@ -14,7 +17,8 @@
 //! the key is such a name and no attribute's, else under the key sanitised (lowercase
 //! letters and digits kept, cut to 20, a number added when taken), with the renamed keys
 //! in `metadatanames` (a JSON object, sanitised name -> key, as a string) so that import
-//! gives them back as they were.
+//! gives them back as they were; the core attributes taken from metadata are listed there
+//! too (under their own names), so that import tells them from the defaults.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +33,10 @@ pub(crate) const SOURCE: &str = "staticbus-store";
 
 /// The attribute listing renamed metadata keys.
 const NAMES: &str = "metadatanames";
+
+/// The core attributes a metadata entry of the same name becomes (the runtime persists a
+/// dynamic event's `source`, `subject`, content type and schema under these keys).
+const CORE: &[&str] = &["source", "subject", "datacontenttype", "dataschema"];
 
 /// Names a metadata key never takes as it is: the CloudEvents core attributes and the
 /// extensions this format writes.
@@ -63,27 +71,30 @@ pub(crate) struct Imported {
 
 /// The event as one line of the export format.
 pub(crate) fn encode(event: &StoredEvent) -> String {
+    let core = |name: &str| event.metadata.get(name).map(String::as_str);
     let mut out = Object::default();
     out.string("specversion", "1.0");
     out.string("id", &event.id);
-    out.string("source", SOURCE);
+    out.string("source", core("source").unwrap_or(SOURCE));
     out.string("type", &event.topic);
+    if let Some(subject) = core("subject") {
+        out.string("subject", subject);
+    }
     out.string("time", &event.timestamp.to_string());
     let payload = &event.payload;
+    let content_type = core("datacontenttype").or_else(|| default_content_type(payload));
     let data: Option<&str> = std::str::from_utf8(payload).ok().filter(|text| {
-        !text.starts_with(char::is_whitespace)
+        content_type.is_none_or(is_json_type)
+            && !text.starts_with(char::is_whitespace)
             && !text.ends_with(char::is_whitespace)
             && !text.contains(['\n', '\r'])
             && serde_json::from_str::<&RawValue>(text).is_ok()
     });
-    if !payload.is_empty() {
-        let json = data.is_some() || serde_json::from_slice::<&RawValue>(payload).is_ok();
-        let content_type = if json {
-            "application/json"
-        } else {
-            "application/octet-stream"
-        };
+    if let Some(content_type) = content_type {
         out.string("datacontenttype", content_type);
+    }
+    if let Some(schema) = core("dataschema") {
+        out.string("dataschema", schema);
     }
     out.string("stream", &event.stream);
     out.raw("revision", &event.revision.to_string());
@@ -108,7 +119,8 @@ pub(crate) fn encode(event: &StoredEvent) -> String {
     out.finish()
 }
 
-/// Each metadata entry's attribute name, and the renamed ones (name -> key).
+/// Each metadata entry's extension attribute name (none for the [`CORE`] ones), and the
+/// renamed ones and the core ones (name -> key).
 fn extension_names(
     metadata: &BTreeMap<String, String>,
 ) -> (Vec<(String, &str)>, BTreeMap<String, &str>) {
@@ -120,6 +132,11 @@ fn extension_names(
     let mut names = Vec::with_capacity(metadata.len());
     let mut renamed = BTreeMap::new();
     for (key, value) in metadata {
+        if CORE.contains(&key.as_str()) {
+            // Written as the core attribute; listed, so that import keeps it.
+            renamed.insert(key.clone(), key.as_str());
+            continue;
+        }
         if is_extension_name(key) && !RESERVED.contains(&key.as_str()) {
             names.push((key.clone(), value.as_str()));
             continue;
@@ -148,6 +165,26 @@ fn extension_names(
         names.push((name, value.as_str()));
     }
     (names, renamed)
+}
+
+/// The content type an export gives a payload without one in its metadata: none for an
+/// empty payload.
+fn default_content_type(payload: &[u8]) -> Option<&'static str> {
+    if payload.is_empty() {
+        None
+    } else if serde_json::from_slice::<&RawValue>(payload).is_ok() {
+        Some("application/json")
+    } else {
+        Some("application/octet-stream")
+    }
+}
+
+/// Whether a content type is JSON (`application/json`, `text/json`, `*+json`, parameters
+/// aside): its `data` is JSON text, not a string's text.
+fn is_json_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
 /// The CloudEvents extension attribute naming rule: 1 to 20 of `a-z0-9`.
@@ -234,13 +271,31 @@ pub(crate) fn decode(line: &str) -> Result<Imported, String> {
         (Some(raw), None) => data_bytes(&raw, content_type.as_deref()),
         (None, None) => Vec::new(),
     };
-    for ignored in ["source", "subject", "dataschema"] {
-        take(&mut attributes, ignored)?;
+    let listed = |name: &str| names.get(name).is_some_and(|key| key == name);
+    let mut core = Vec::new();
+    for name in ["source", "subject", "dataschema"] {
+        match take(&mut attributes, name)? {
+            None => {}
+            Some(Value::String(value)) => core.push((name, value)),
+            Some(other) => return Err(format!("`{name}` must be a string, found {other}")),
+        }
+    }
+    // The defaults an export writes are not metadata: a `source` of `staticbus-store` or
+    // the content type it gives such a payload, unless listed as taken from metadata.
+    core.retain(|(name, value)| *name != "source" || value != SOURCE || listed(name));
+    if let Some(content_type) = content_type
+        && (listed("datacontenttype")
+            || default_content_type(&payload) != Some(content_type.as_str()))
+    {
+        core.push(("datacontenttype", content_type));
     }
     let mut event = NewEvent::new(topic, payload)
         .id(id)
         .schema_version(schema_version)
         .timestamp(time);
+    for (name, value) in core {
+        event = event.metadata(name, value);
+    }
     let extensions: Vec<String> = attributes.keys().cloned().collect();
     for name in extensions {
         let value = match take(&mut attributes, &name)? {
@@ -280,12 +335,9 @@ fn take(
 /// `data`'s bytes: a JSON string under a content type that is not JSON is that string's
 /// text (CloudEvents' rule); anything else is the JSON text as it is in the line.
 fn data_bytes(raw: &RawValue, content_type: Option<&str>) -> Vec<u8> {
-    let json_type = content_type.is_none_or(|ct| {
-        let essence = ct.split(';').next().unwrap_or_default().trim();
-        let essence = essence.to_ascii_lowercase();
-        essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
-    });
-    if !json_type && let Ok(text) = serde_json::from_str::<String>(raw.get()) {
+    if !content_type.is_none_or(is_json_type)
+        && let Ok(text) = serde_json::from_str::<String>(raw.get())
+    {
         return text.into_bytes();
     }
     raw.get().as_bytes().to_vec()
@@ -352,6 +404,32 @@ mod tests {
         let line = r#"{"specversion":"1.0","id":"1","source":"x","type":"a.b"}"#;
         let error = decode(line).unwrap_err();
         assert!(error.contains("`stream`"), "{error}");
+    }
+
+    #[test]
+    fn a_foreign_events_source_subject_schema_and_content_type_are_kept_as_metadata() {
+        let line = r#"{"specversion":"1.0","id":"1","source":"urn:shop","type":"a.b",
+            "subject":"cart-7","dataschema":"urn:schema","datacontenttype":"text/plain",
+            "time":"2024-01-02T03:04:05Z","stream":"s","data":"hello"}"#;
+        let imported = decode(&line.replace('\n', "")).unwrap();
+        let expected = NewEvent::new("a.b", b"hello".to_vec())
+            .id("1")
+            .timestamp("2024-01-02T03:04:05Z".parse().unwrap())
+            .metadata("source", "urn:shop")
+            .metadata("subject", "cart-7")
+            .metadata("dataschema", "urn:schema")
+            .metadata("datacontenttype", "text/plain");
+        assert_eq!(imported.event, expected);
+
+        // The defaults an export writes for an event with none of them are not metadata.
+        let line = r#"{"specversion":"1.0","id":"2","source":"staticbus-store","type":"a.b",
+            "time":"2024-01-02T03:04:05Z","datacontenttype":"application/json",
+            "stream":"s","data":{"n":1}}"#;
+        let imported = decode(&line.replace('\n', "")).unwrap();
+        let expected = NewEvent::new("a.b", br#"{"n":1}"#.to_vec())
+            .id("2")
+            .timestamp("2024-01-02T03:04:05Z".parse().unwrap());
+        assert_eq!(imported.event, expected);
     }
 
     #[test]

@@ -149,6 +149,17 @@ fn export_writes_cloudevents_lines_between_positions_for_a_topic() {
         serde_json::json!({ "traceid": "trace-id", "source2": "Source" })
     );
     assert_eq!(events[1]["time"], "2023-11-14T22:13:21.234567Z");
+    // Metadata named as core attributes are those attributes, listed as taken from metadata.
+    assert_eq!(events[1]["source"], "billing");
+    assert_eq!(events[1]["subject"], "order-2");
+    assert_eq!(events[1]["dataschema"], "https://example.com/order.json");
+    assert!(first.get("subject").is_none() && first.get("dataschema").is_none());
+    let names: serde_json::Value =
+        serde_json::from_str(events[1]["metadatanames"].as_str().unwrap()).unwrap();
+    assert_eq!(names["source"], "source");
+    // A text content type: the payload is not JSON text to the reader, so base64.
+    assert_eq!(events[3]["datacontenttype"], "text/plain");
+    assert!(events[3].get("data").is_none() && events[3].get("data_base64").is_some());
     // Binary: base64; empty: no data; pretty JSON (a newline): base64, still JSON.
     assert_eq!(events[6]["data_base64"], "AJ+Slgo=");
     assert_eq!(events[6]["datacontenttype"], "application/octet-stream");

@@ -43,6 +43,11 @@ fn an_export_imported_into_a_fresh_store_gives_the_same_events() {
     // A metadata key that is not an extension name came back as it was.
     assert_eq!(after[0].metadata["trace-id"], "trace-0");
     assert_eq!(after[0].metadata["Source"], "upstream");
+    // Core attributes taken from metadata went back there; the export's defaults did not.
+    assert_eq!(after[1].metadata["source"], "billing");
+    assert_eq!(after[3].metadata["datacontenttype"], "text/plain");
+    assert!(!after[0].metadata.contains_key("source"));
+    assert!(!after[0].metadata.contains_key("datacontenttype"));
     assert_eq!(after[8].payload, b"{\n  \"pretty\": true\n}");
 
     let sum = |path| json(&run(path, &["--json", "verify"]))["checksum"].clone();

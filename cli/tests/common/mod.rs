@@ -98,7 +98,9 @@ pub(crate) const SAMPLE: &[(&str, &str)] = &[
 
 /// A store at `dir/events.db` holding [`SAMPLE`]: JSON payloads, metadata whose keys are
 /// and are not CloudEvents extension names, a binary, an empty and a pretty-printed JSON
-/// payload, times with microseconds, schema versions other than 1.
+/// payload, times with microseconds, schema versions other than 1; `source`, `subject`,
+/// `dataschema` (event 1) and `datacontenttype` (event 3, `text/plain` over a JSON payload)
+/// in metadata, as the runtime persists a dynamic event's attributes.
 pub(crate) fn sample(dir: &tempfile::TempDir) -> PathBuf {
     let path = dir.path().join("events.db");
     runtime().block_on(async {
@@ -120,6 +122,15 @@ pub(crate) fn sample(dir: &tempfile::TempDir) -> PathBuf {
                 .metadata("trace-id", format!("trace-{n}"))
                 .metadata("correlation", "c-1")
                 .metadata("Source", "upstream");
+            // The attributes the runtime persists under their CloudEvents names.
+            let event = match n {
+                1 => event
+                    .metadata("source", "billing")
+                    .metadata("subject", "order-2")
+                    .metadata("dataschema", "https://example.com/order.json"),
+                3 => event.metadata("datacontenttype", "text/plain"),
+                _ => event,
+            };
             store
                 .append(*stream, Expected::Any, vec![event])
                 .await
