@@ -147,7 +147,7 @@ impl Bus {
             BackpressureStrategy::Custom(custom) => {
                 let made;
                 let event = match item {
-                    Item::Dynamic(event) | Item::Replayed(event) => &**event,
+                    Item::Dynamic(event) => &**event,
                     Item::Static(value) => {
                         made = value.make_dynamic();
                         &made

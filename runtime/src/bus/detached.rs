@@ -107,10 +107,13 @@ impl Bus {
     /// retries, breaker, panics caught); a failure moves the event from delivered to failed
     /// and is buried.
     async fn call_detached(&self, host: &Host, sub: &Sub, detached: &Detached, item: Item) {
-        let (event, call) = match item {
-            Item::Dynamic(event) => (event, Call::ROOT),
-            Item::Replayed(event) => (event, Call::REPLAY),
-            Item::Static(_) => return,
+        let Item::Dynamic(event) = item else {
+            return;
+        };
+        let call = if event.replayed {
+            Call::REPLAY
+        } else {
+            Call::ROOT
         };
         let _permit = self.permit().await;
         let view = EventRef::dynamic_ref(&event);

@@ -15,17 +15,21 @@ pub(crate) enum Item {
     /// A static event's value as it was published, for a typed subscriber: no attributes,
     /// no copy.
     Static(StaticValue),
-    /// A replayed event, queued for a detached handler (whose call, made later by its
-    /// worker, must still say it is a replay).
-    Replayed(Arc<DynamicEvent>),
 }
 
 impl Item {
-    /// The item queued for a detached handler under `call`: a replay stays one.
+    /// The item queued for a detached handler under a call that is a replay or not: the
+    /// event says which, for the worker that calls the handler later. A copy of the event
+    /// only where it said otherwise (a replay, or an event a replay's handler published
+    /// again): never for a live event published live.
     #[inline]
     pub(crate) fn detached(self, replay: bool) -> Item {
         match self {
-            Item::Dynamic(event) if replay => Item::Replayed(event),
+            Item::Dynamic(event) if event.replayed != replay => {
+                let mut copy = DynamicEvent::clone(&event);
+                copy.replayed = replay;
+                Item::Dynamic(Arc::new(copy))
+            }
             item => item,
         }
     }
@@ -33,7 +37,7 @@ impl Item {
     /// The event's topic (a static event's name).
     pub(crate) fn topic(&self) -> &str {
         match self {
-            Item::Dynamic(event) | Item::Replayed(event) => event.topic().as_str(),
+            Item::Dynamic(event) => event.topic().as_str(),
             Item::Static(value) => value.desc().name(),
         }
     }

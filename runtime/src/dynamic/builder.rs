@@ -201,6 +201,7 @@ impl DynamicEventBuilder {
             data_schema: self.data_schema,
             headers: self.headers,
             payload: self.payload,
+            replayed: false,
         })
     }
 }

@@ -211,6 +211,7 @@ pub(super) fn from_cloudevent_value(value: Value) -> Result<DynamicEvent, EventE
         data_schema,
         headers,
         payload,
+        replayed: false,
     })
 }
 

@@ -81,6 +81,9 @@ pub struct DynamicEvent {
     pub(super) data_schema: Option<String>,
     pub(super) headers: BTreeMap<String, String>,
     pub(super) payload: Payload,
+    /// Queued for a detached handler by a replay: its worker's call is a replay too (not an
+    /// attribute: never encoded, never compared, not shown).
+    pub(crate) replayed: bool,
 }
 
 impl DynamicEvent {
@@ -122,6 +125,7 @@ impl DynamicEvent {
             data_schema: None,
             headers: BTreeMap::new(),
             payload,
+            replayed: false,
         }
     }
 

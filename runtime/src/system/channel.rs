@@ -123,7 +123,7 @@ impl<E: StaticEvent> Receive for E {
             Item::Static(value) => value
                 .downcast::<E>()
                 .map_err(|value| Buffered(Item::Static(value))),
-            Item::Dynamic(event) | Item::Replayed(event) => event
+            Item::Dynamic(event) => event
                 .value_arc::<E>()
                 .map(Received::shared)
                 .ok_or(Buffered(Item::Dynamic(event))),
@@ -137,7 +137,7 @@ impl Receive for DynamicEvent {
     #[inline]
     fn from_item(item: Buffered) -> Result<Arc<DynamicEvent>, Buffered> {
         match item.0 {
-            Item::Dynamic(event) | Item::Replayed(event) => Ok(event),
+            Item::Dynamic(event) => Ok(event),
             // Untyped subscribers are pushed dynamic events only; should a static value get
             // here, it is made into one.
             Item::Static(mut value) => Ok(Arc::new(value.make_dynamic())),
