@@ -7,6 +7,36 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# NATS JetStream for the bridge's tests (staticbus-bridge): Debian's nats-server, installed
+# if missing. Each test starts its own server (a free port, a directory under
+# STATICBUS_NATS_TMP) and stops it when done; whatever a killed test left running is
+# stopped here on exit, failure included. If it truly cannot be installed, the tests that
+# need it say so loudly and pass without running.
+ensure_nats() {
+    command -v nats-server >/dev/null 2>&1 && return 0
+    step "installing nats-server (Debian package)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q nats-server >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q nats-server >/dev/null 2>&1; } \
+        || true
+    command -v nats-server >/dev/null 2>&1
+}
+STATICBUS_NATS_TMP="$(mktemp -d "${TMPDIR:-/tmp}/staticbus-nats.XXXXXX")"
+export STATICBUS_NATS_TMP
+stop_nats() {
+    pkill -f -- "-sd $STATICBUS_NATS_TMP" 2>/dev/null || true
+    rm -rf "$STATICBUS_NATS_TMP"
+}
+trap stop_nats EXIT
+if ensure_nats; then
+    export STATICBUS_REQUIRE_NATS=1
+    echo "nats-server: $(nats-server --version)"
+else
+    echo "*** WARNING: nats-server could not be installed: the bridge's broker tests will be SKIPPED ***"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,0 +1,304 @@
+//! Inbound: a consumer group's messages delivered to the local system. Each message is
+//! decoded, checked against the dedup window, published locally with the origin header
+//! (`publish_dynamic`, which returns once every local handler finished, their own retries
+//! included), and then settled: acknowledged when the handlers succeeded; refused for later
+//! (`nak`, with a delay drawn by the retry formula: full jitter under the backoff's ceiling
+//! for this delivery) when one failed; given up on when the error is permanent or the
+//! delivery was the last one (`term`, after the message was published to the dead-letter
+//! subject). A long handling sends progress acknowledgements, so the broker waits.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use staticbus::{Error, EventSystem, Pattern, Permanent, Retry};
+use tokio::sync::{Semaphore, watch};
+
+use crate::bridge::{Counters, Group};
+use crate::codec::{Codec, ORIGIN};
+use crate::dedup::Dedup;
+use crate::transport::{Delivery, GroupSpec, Outgoing, Transport};
+
+/// The header of a dead letter saying why it was given up on.
+pub const DEAD_LETTER_REASON: &str = "staticbus-dead-letter-reason";
+/// The header of a dead letter naming the group that gave up on it.
+pub const DEAD_LETTER_GROUP: &str = "staticbus-dead-letter-group";
+/// The header of a dead letter giving the subject it came on.
+pub const DEAD_LETTER_SUBJECT: &str = "staticbus-dead-letter-subject";
+
+/// What a group member's loop needs.
+pub(crate) struct Member<T: Transport> {
+    pub(crate) system: EventSystem,
+    pub(crate) transport: Arc<T>,
+    pub(crate) codec: Arc<dyn Codec>,
+    pub(crate) prefix: Arc<str>,
+    pub(crate) dead_letter_prefix: Arc<str>,
+    pub(crate) origin: Arc<str>,
+    pub(crate) group: Group,
+    pub(crate) pattern: Pattern,
+    pub(crate) dedup: Arc<Dedup>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) rng: parking_lot::Mutex<fastrand::Rng>,
+}
+
+impl<T: Transport> Member<T> {
+    /// The group as the transport creates it: the pattern as a subject filter where the
+    /// broker's wildcards say the same (`*` a segment, a trailing `**` the rest), else every
+    /// subject of the prefix, filtered here.
+    pub(crate) fn spec(&self) -> GroupSpec {
+        GroupSpec {
+            name: self.group.name.clone(),
+            filter: filter_subject(&self.prefix, &self.pattern),
+            ack_wait: self.group.ack_wait,
+            // One more than the group's: a message whose last delivery was never settled (its
+            // member died) comes once more, to be dead-lettered rather than dropped.
+            max_deliver: self.group.max_deliver.saturating_add(1),
+        }
+    }
+
+    /// Takes the group's messages until `stop` turns true, at most `max_in_flight` handled
+    /// at once; returns when every message taken is settled.
+    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut messages = match self.transport.consume(self.spec()).await {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::error!(group = %self.group.name, %error, "staticbus-bridge: cannot consume");
+                return;
+            }
+        };
+        let slots = Arc::new(Semaphore::new(self.group.max_in_flight));
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => break,
+                next = messages.next() => next,
+            };
+            let delivery = match next {
+                None => break,
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => {
+                    self.counters
+                        .transport_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(group = %self.group.name, %error, "staticbus-bridge: consuming");
+                    continue;
+                }
+            };
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let member = Arc::clone(&self);
+            tokio::spawn(async move {
+                member.handle(delivery).await;
+                drop(slot);
+            });
+        }
+        // Every slot back: every message taken is settled.
+        let _ = slots
+            .acquire_many(u32::try_from(self.group.max_in_flight).unwrap_or(u32::MAX))
+            .await;
+    }
+
+    async fn handle(&self, delivery: T::Delivery) {
+        let counters = &self.counters;
+        counters.received.fetch_add(1, Ordering::Relaxed);
+        let subject = delivery.subject().to_owned();
+        let topic = subject
+            .strip_prefix(&*self.prefix)
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or(&subject);
+        // It came in from the broker: never exported back.
+        let mut headers = delivery.headers().clone();
+        headers
+            .entry(ORIGIN.to_owned())
+            .or_insert_with(|| self.origin.to_string());
+        let event = self.codec.decode(topic, &headers, delivery.payload());
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                counters.malformed.fetch_add(1, Ordering::Relaxed);
+                self.give_up(delivery, &error.to_string()).await;
+                return;
+            }
+        };
+        if !self.pattern.matches(event.topic().as_str()) {
+            counters.not_for_group.fetch_add(1, Ordering::Relaxed);
+            settle(delivery.ack().await, &subject);
+            return;
+        }
+        if delivery.attempt() > self.group.max_deliver {
+            let why = format!(
+                "{} deliveries without a settlement (its members stopped while handling it)",
+                delivery.attempt() - 1
+            );
+            self.give_up(delivery, &why).await;
+            return;
+        }
+        let id = event.id().to_owned();
+        if self.dedup.contains(&id) {
+            counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            settle(delivery.ack().await, &subject);
+            return;
+        }
+        let result = {
+            let publish = self.system.publish_dynamic(event);
+            tokio::pin!(publish);
+            let every = (self.group.ack_wait / 2).max(Duration::from_millis(10));
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    result = &mut publish => break result,
+                    _ = ticker.tick() => {
+                        counters.progress.fetch_add(1, Ordering::Relaxed);
+                        settle(delivery.progress().await, &subject);
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(_) => {
+                self.dedup.insert(&id);
+                counters.handled.fetch_add(1, Ordering::Relaxed);
+                settle(delivery.ack().await, &subject);
+            }
+            Err(Error::Shutdown) => {
+                // This member is going away: another one takes it.
+                counters.nacked.fetch_add(1, Ordering::Relaxed);
+                settle(delivery.nak(Duration::ZERO).await, &subject);
+            }
+            Err(error) => {
+                let permanent = match &error {
+                    Error::Handlers(failures) => failures
+                        .errors
+                        .iter()
+                        .any(|failure| failure.source.is::<Permanent>()),
+                    _ => true,
+                };
+                if permanent || delivery.attempt() >= self.group.max_deliver {
+                    let why = if permanent {
+                        format!("permanent: {error}")
+                    } else {
+                        format!("after {} deliveries: {error}", delivery.attempt())
+                    };
+                    self.give_up(delivery, &why).await;
+                } else {
+                    let delay = self.delay(delivery.attempt());
+                    counters.nacked.fetch_add(1, Ordering::Relaxed);
+                    settle(delivery.nak(delay).await, &subject);
+                }
+            }
+        }
+    }
+
+    /// Publishes the message to the dead-letter subject, then terminates it (if the dead
+    /// letter cannot be stored, the message is refused for later instead: never lost).
+    async fn give_up(&self, delivery: T::Delivery, why: &str) {
+        let subject = delivery.subject().to_owned();
+        let mut headers = delivery.headers().clone();
+        headers.insert(
+            DEAD_LETTER_REASON.to_owned(),
+            why.replace(['\r', '\n'], " "),
+        );
+        headers.insert(DEAD_LETTER_GROUP.to_owned(), self.group.name.clone());
+        headers.insert(DEAD_LETTER_SUBJECT.to_owned(), subject.clone());
+        let topic = subject
+            .strip_prefix(&*self.prefix)
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or("unknown");
+        let id = headers
+            .get(crate::codec::ID)
+            .cloned()
+            .unwrap_or_else(|| format!("{subject}-{}", delivery.attempt()));
+        let letter = Outgoing {
+            subject: format!("{}.{}.{topic}", self.dead_letter_prefix, self.group.name),
+            id: format!("{}:{id}", self.group.name),
+            headers,
+            payload: delivery.payload().clone(),
+        };
+        match self.transport.publish_dead_letter(letter).await {
+            Ok(_) => {
+                self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                settle(delivery.term().await, &subject);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "staticbus-bridge: a dead letter could not be published");
+                self.counters.nacked.fetch_add(1, Ordering::Relaxed);
+                let delay = self.delay(delivery.attempt());
+                settle(delivery.nak(delay).await, &subject);
+            }
+        }
+    }
+
+    /// The delay before delivery `attempt + 1`: full jitter under the ceiling of retry
+    /// `attempt` (the local retry formula).
+    fn delay(&self, attempt: u32) -> Duration {
+        jitter(&self.group.retry, attempt, &mut self.rng.lock())
+    }
+}
+
+/// A delay drawn uniformly from zero to the ceiling of retry `k` of `retry`.
+pub(crate) fn jitter(retry: &Retry, k: u32, rng: &mut fastrand::Rng) -> Duration {
+    let ceiling = retry.ceiling(k.max(1)).min(Duration::from_secs(3600));
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rng.u64(0..=nanos))
+}
+
+/// The broker subject filter for `pattern` under `prefix`.
+pub(crate) fn filter_subject(prefix: &str, pattern: &Pattern) -> String {
+    let all = format!("{prefix}.>");
+    if pattern.kind() == staticbus::PatternKind::Regex {
+        return all;
+    }
+    let source = pattern.as_str();
+    let segments: Vec<&str> = source.split('.').collect();
+    let mut subject = Vec::with_capacity(segments.len());
+    for (n, segment) in segments.iter().enumerate() {
+        let last = n + 1 == segments.len();
+        match *segment {
+            "*" => subject.push("*"),
+            "**" if last => subject.push(">"),
+            s if !s.is_empty() && !s.contains(['*', '?', '[', ']', '{', '}', '>']) => {
+                subject.push(s);
+            }
+            _ => return all,
+        }
+    }
+    format!("{prefix}.{}", subject.join("."))
+}
+
+fn settle(result: Result<(), crate::transport::TransportError>, subject: &str) {
+    if let Err(error) = result {
+        // The broker delivers it again after `ack_wait`; dedup keeps a handled one once.
+        tracing::warn!(%subject, %error, "staticbus-bridge: settling a message failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_become_subject_filters_where_the_wildcards_agree() {
+        let f = |p: &str| filter_subject("events", &Pattern::parse(p).unwrap());
+        assert_eq!(f("order.placed"), "events.order.placed");
+        assert_eq!(f("order.*"), "events.order.*");
+        assert_eq!(f("order.**"), "events.order.>");
+        assert_eq!(f("order.**.v2"), "events.>");
+        assert_eq!(f("or?er.*"), "events.>");
+        assert_eq!(f("^order\\..*$"), "events.>");
+    }
+
+    #[test]
+    fn redelivery_delays_stay_under_the_ceiling_and_follow_the_seed() {
+        let retry =
+            Retry::exponential(5, Duration::from_millis(100)).max_delay(Duration::from_secs(1));
+        let mut a = fastrand::Rng::with_seed(7);
+        let mut b = fastrand::Rng::with_seed(7);
+        for k in 1..=6 {
+            let d = jitter(&retry, k, &mut a);
+            assert!(d <= retry.ceiling(k), "{d:?}");
+            assert_eq!(d, jitter(&retry, k, &mut b));
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The NATS JetStream transport: one stream holding the bridged subjects (`<prefix>.>`),
+//! with a duplicate window so that a publish retried with the same id is stored once; one
+//! durable pull consumer per group; a second stream for the dead letters.
+//!
+//! The duplicate window defaults to 2 minutes (JetStream's own default): it must cover the
+//! longest a publish can be retried after its first try (the bridge's retry policy,
+//! `max_elapsed` included) plus the time a lost acknowledgement takes to be noticed (the
+//! publish timeout); longer only costs the server memory for the ids it remembers.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer, stream};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+
+use crate::transport::{Delivery, GroupSpec, Headers, Outgoing, Stored, Transport, TransportError};
+
+/// How the JetStream side is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsConfig {
+    /// The server (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The stream of bridged events.
+    pub stream: String,
+    /// The subjects it holds: `<prefix>.>`.
+    pub prefix: String,
+    /// The stream of dead letters, holding `<dead_letter_prefix>.>`.
+    pub dead_letter_stream: String,
+    /// Where dead letters are published: `<dead_letter_prefix>.<group>.<event name>`.
+    pub dead_letter_prefix: String,
+    /// How long the server remembers a message id to drop a duplicate (see the module doc).
+    pub duplicate_window: Duration,
+    /// How long a publish waits for its acknowledgement before it fails (and is retried).
+    pub publish_timeout: Duration,
+    /// The idle heartbeat of a group's pull requests: two missed, and its subscription is
+    /// made again.
+    pub heartbeat: Duration,
+}
+
+impl NatsConfig {
+    /// The server at `url`, events under `events.>` in stream `STATICBUS`, dead letters
+    /// under `deadletter.>` in `STATICBUS_DEAD_LETTERS`, a 2-minute duplicate window.
+    pub fn new(url: impl Into<String>) -> Self {
+        NatsConfig {
+            url: url.into(),
+            stream: "STATICBUS".to_owned(),
+            prefix: "events".to_owned(),
+            dead_letter_stream: "STATICBUS_DEAD_LETTERS".to_owned(),
+            dead_letter_prefix: "deadletter".to_owned(),
+            duplicate_window: Duration::from_secs(120),
+            publish_timeout: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(5),
+        }
+    }
+
+    /// The subjects' prefix (`events`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The stream's name (`STATICBUS`) and the dead letters' (`<name>_DEAD_LETTERS`).
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.stream = name.into();
+        self.dead_letter_stream = format!("{}_DEAD_LETTERS", self.stream);
+        self
+    }
+
+    /// The dead letters' subject prefix (`deadletter`).
+    pub fn dead_letter_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.dead_letter_prefix = prefix.into();
+        self
+    }
+
+    /// The duplicate window (2 minutes).
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// How long a publish waits for its acknowledgement (5 s).
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.publish_timeout = timeout;
+        self
+    }
+
+    /// The pull requests' idle heartbeat (5 s).
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+}
+
+/// A connection to a NATS server with JetStream, set up for the bridge.
+#[derive(Clone)]
+pub struct Nats {
+    js: jetstream::Context,
+    config: NatsConfig,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Nats {
+    /// Connects (retrying while the server is not up yet; reconnecting by itself later) and
+    /// creates the two streams if they do not exist.
+    ///
+    /// # Errors
+    ///
+    /// A [`TransportError`] naming what failed: the connection (a bad URL), or a stream
+    /// (JetStream not enabled, a stream of that name with other subjects).
+    pub async fn connect(config: NatsConfig) -> Result<Nats, TransportError> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| TransportError::new(format!("connect to {}", config.url), e))?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(config.publish_timeout);
+        let streams = [
+            (&config.stream, &config.prefix, config.duplicate_window),
+            (
+                &config.dead_letter_stream,
+                &config.dead_letter_prefix,
+                config.duplicate_window,
+            ),
+        ];
+        for (name, prefix, duplicate_window) in streams {
+            js.get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![format!("{prefix}.>")],
+                duplicate_window,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| TransportError::new(format!("create stream `{name}`"), e))?;
+        }
+        Ok(Nats { js, config })
+    }
+
+    /// How it was set up.
+    pub fn config(&self) -> &NatsConfig {
+        &self.config
+    }
+
+    async fn send(&self, message: Outgoing) -> Result<Stored, TransportError> {
+        let operation = || format!("publish to `{}`", message.subject);
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, value) in &message.headers {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(message.payload.clone())
+            .headers(headers)
+            .message_id(&message.id);
+        let ack = self
+            .js
+            .send_publish(message.subject.clone(), publish)
+            .await
+            .map_err(|e| TransportError::new(operation(), e))?
+            .await
+            .map_err(|e| TransportError::new(operation(), e))?;
+        Ok(Stored {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+}
+
+impl Transport for Nats {
+    type Delivery = NatsDelivery;
+
+    fn publish(
+        &self,
+        message: Outgoing,
+    ) -> impl Future<Output = Result<Stored, TransportError>> + Send {
+        self.send(message)
+    }
+
+    fn publish_dead_letter(
+        &self,
+        message: Outgoing,
+    ) -> impl Future<Output = Result<Stored, TransportError>> + Send {
+        self.send(message)
+    }
+
+    async fn consume(
+        &self,
+        group: GroupSpec,
+    ) -> Result<BoxStream<'static, Result<NatsDelivery, TransportError>>, TransportError> {
+        let stream =
+            self.js.get_stream(&self.config.stream).await.map_err(|e| {
+                TransportError::new(format!("open stream `{}`", self.config.stream), e)
+            })?;
+        let config = consumer::pull::Config {
+            durable_name: Some(group.name.clone()),
+            filter_subject: group.filter.clone(),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: group.ack_wait,
+            max_deliver: i64::from(group.max_deliver),
+            ..Default::default()
+        };
+        // Created now, so that a bad group fails here, not in the background.
+        stream
+            .get_or_create_consumer::<consumer::pull::Config>(&group.name, config.clone())
+            .await
+            .map_err(|e| TransportError::new(format!("create consumer `{}`", group.name), e))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let heartbeat = self.config.heartbeat;
+        tokio::spawn(async move {
+            loop {
+                let consumer = match stream
+                    .get_or_create_consumer::<consumer::pull::Config>(&group.name, config.clone())
+                    .await
+                {
+                    Ok(consumer) => consumer,
+                    Err(e) => {
+                        let error =
+                            TransportError::new(format!("create consumer `{}`", group.name), e);
+                        if tx.send(Err(error)).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                };
+                let messages = consumer.stream().heartbeat(heartbeat).messages().await;
+                let mut messages = match messages {
+                    Ok(messages) => messages,
+                    Err(e) => {
+                        let error = TransportError::new(format!("consume `{}`", group.name), e);
+                        if tx.send(Err(error)).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        continue;
+                    }
+                };
+                while let Some(next) = messages.next().await {
+                    let item = match next {
+                        Ok(message) => Ok(NatsDelivery::new(message)),
+                        Err(e) => Err(TransportError::new(format!("consume `{}`", group.name), e)),
+                    };
+                    let lost = item.is_err();
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                    if lost {
+                        // Subscribe again (a restarted server, missed heartbeats).
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(stream.boxed())
+    }
+}
+
+/// A message of a group, from JetStream.
+pub struct NatsDelivery {
+    message: jetstream::Message,
+    headers: Headers,
+    attempt: u32,
+}
+
+impl NatsDelivery {
+    fn new(message: jetstream::Message) -> Self {
+        let mut headers = Headers::new();
+        if let Some(map) = &message.headers {
+            for (name, values) in map.iter() {
+                if let Some(value) = values.first() {
+                    headers.insert(name.to_string(), value.as_str().to_owned());
+                }
+            }
+        }
+        let attempt = message
+            .info()
+            .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
+            .unwrap_or(1);
+        NatsDelivery {
+            message,
+            headers,
+            attempt,
+        }
+    }
+
+    async fn settle(&self, kind: AckKind, what: &str) -> Result<(), TransportError> {
+        self.message
+            .ack_with(kind)
+            .await
+            .map_err(|e| TransportError::new(format!("{what} `{}`", self.message.subject), e))
+    }
+}
+
+impl Delivery for NatsDelivery {
+    fn subject(&self) -> &str {
+        self.message.subject.as_str()
+    }
+
+    fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    fn payload(&self) -> &Bytes {
+        &self.message.payload
+    }
+
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    async fn ack(self) -> Result<(), TransportError> {
+        self.settle(AckKind::Ack, "ack").await
+    }
+
+    async fn nak(self, delay: Duration) -> Result<(), TransportError> {
+        self.settle(AckKind::Nak(Some(delay)), "nak").await
+    }
+
+    async fn term(self) -> Result<(), TransportError> {
+        self.settle(AckKind::Term, "term").await
+    }
+
+    async fn progress(&self) -> Result<(), TransportError> {
+        self.settle(AckKind::Progress, "progress").await
+    }
+}
