@@ -124,11 +124,10 @@ impl Codec for JsonCodec {
         } else {
             builder.bytes(body.clone())
         };
-        builder.build()
-            .map_err(|e| CodecError::Decode {
-                subject: subject.to_owned(),
-                reason: e.to_string(),
-            })
+        builder.build().map_err(|e| CodecError::Decode {
+            subject: subject.to_owned(),
+            reason: e.to_string(),
+        })
     }
 }
 
