@@ -58,6 +58,11 @@ cargo run -q --example reliability
 cargo run -q --example plugins >/dev/null
 cargo run -q --example quality_monitor >/dev/null
 cargo run -q -p staticbus-store --example event_sourcing >/dev/null
+if command -v nats-server >/dev/null 2>&1; then
+    cargo run -q -p staticbus-bridge --example cluster | tail -3
+else
+    echo "*** SKIPPED: the cluster example (no nats-server) ***"
+fi
 
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app
