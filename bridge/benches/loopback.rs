@@ -1,0 +1,225 @@
+//! End-to-end loopback through a real NATS server (one run: `cargo bench -p staticbus-bridge
+//! --bench loopback`; it starts its own `nats-server`, or says why not and measures nothing):
+//!
+//! - `loopback/bridge`: 2,000 events published on one system, exported by its bridge,
+//!   handled on a second system through its group (a durable pull consumer), acknowledged.
+//! - `loopback/raw_async_nats`: the same payloads and headers with `async-nats` directly:
+//!   JetStream publishes with the same number awaiting their acknowledgements at once
+//!   (256), a durable pull consumer taking and acknowledging each message.
+//!
+//! The target: the bridge's time at most 1.2x raw async-nats's.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::StreamExt as _;
+use staticbus::prelude::*;
+use staticbus_bridge::nats::{Nats, NatsConfig};
+use staticbus_bridge::{Bridge, Codec, Group, JsonCodec};
+
+const EVENTS: usize = 2_000;
+const UNACKED: usize = 256;
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Option<Server> {
+        let dir = tempfile::tempdir().ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(Server {
+            child,
+            port,
+            _dir: dir,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn event(round: u64, n: usize) -> DynamicEvent {
+    DynamicEvent::builder("bench.tick")
+        .id(format!("r{round}-{n}"))
+        .json(&serde_json::json!({ "n": n, "note": "a small JSON payload" }))
+        .build()
+        .expect("an event")
+}
+
+fn loopback(c: &mut Criterion) {
+    let Some(server) = Server::start() else {
+        eprintln!(
+            "*** loopback: nats-server cannot be started (apt-get install nats-server): nothing measured ***"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let url = server.url();
+
+    // The bridge: a producer system and a consumer system.
+    let (producer, out, handled, bridge_in) = rt.block_on(async {
+        let producer = EventSystem::builder().build().expect("a system");
+        let nats = Nats::connect(NatsConfig::new(&url)).await.expect("nats");
+        let out = Bridge::builder(&producer, nats)
+            .export("bench.*")
+            .max_unacked(UNACKED, 8192)
+            .start()
+            .await
+            .expect("a bridge");
+        let consumer = EventSystem::builder().build().expect("a system");
+        let handled = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&handled);
+        let sub = consumer
+            .on("bench.*", move |_: &EventRef<'_>| {
+                count.fetch_add(1, Ordering::Relaxed);
+            })
+            .expect("a handler");
+        std::mem::forget(sub);
+        let nats = Nats::connect(NatsConfig::new(&url)).await.expect("nats");
+        let bridge_in = Bridge::builder(&consumer, nats)
+            .group(Group::new("bench", "bench.*"))
+            .start()
+            .await
+            .expect("a bridge");
+        (producer, out, handled, (consumer, bridge_in))
+    });
+
+    // Raw async-nats: its own stream, the same setup.
+    let (js, raw_consumer) = rt.block_on(async {
+        let client = async_nats::connect(&url).await.expect("nats");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: "RAW".to_owned(),
+                subjects: vec!["raw.>".to_owned()],
+                duplicate_window: Duration::from_secs(120),
+                ..Default::default()
+            })
+            .await
+            .expect("a stream");
+        let consumer = stream
+            .get_or_create_consumer(
+                "raw",
+                async_nats::jetstream::consumer::pull::Config {
+                    durable_name: Some("raw".to_owned()),
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("a consumer");
+        (js, consumer)
+    });
+    let raw_messages = rt.block_on(async { raw_consumer.messages().await.expect("messages") });
+    let raw_messages = Arc::new(tokio::sync::Mutex::new(raw_messages));
+
+    let mut group = c.benchmark_group("loopback");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    let mut round = 0u64;
+    group.bench_function("bridge", |b| {
+        b.iter(|| {
+            round += 1;
+            rt.block_on(async {
+                let start = handled.load(Ordering::Relaxed);
+                for n in 0..EVENTS {
+                    producer
+                        .publish_dynamic(event(round, n))
+                        .await
+                        .expect("published");
+                }
+                while handled.load(Ordering::Relaxed) < start + EVENTS as u64 {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            })
+        })
+    });
+    group.bench_function("raw_async_nats", |b| {
+        b.iter(|| {
+            round += 1;
+            rt.block_on(async {
+                let consume = {
+                    let messages = Arc::clone(&raw_messages);
+                    tokio::spawn(async move {
+                        let mut messages = messages.lock().await;
+                        for _ in 0..EVENTS {
+                            let message =
+                                messages.next().await.expect("a message").expect("no error");
+                            message.ack().await.expect("acked");
+                        }
+                    })
+                };
+                futures_util::stream::iter(0..EVENTS)
+                    .map(|n| {
+                        let js = js.clone();
+                        async move {
+                            let event = event(round, n);
+                            let (headers, payload) = JsonCodec.encode(&event).expect("encoded");
+                            let mut map = async_nats::HeaderMap::new();
+                            for (name, value) in &headers {
+                                map.insert(name.as_str(), value.as_str());
+                            }
+                            let publish = async_nats::jetstream::message::PublishMessage::build()
+                                .payload(payload)
+                                .headers(map)
+                                .message_id(event.id());
+                            js.send_publish("raw.bench.tick", publish)
+                                .await
+                                .expect("sent")
+                                .await
+                                .expect("acknowledged");
+                        }
+                    })
+                    .buffer_unordered(UNACKED)
+                    .collect::<Vec<()>>()
+                    .await;
+                consume.await.expect("consumed");
+            })
+        })
+    });
+    group.finish();
+    rt.block_on(async {
+        bridge_in.1.shutdown().await;
+        out.shutdown().await;
+    });
+    drop(server);
+}
+
+criterion_group!(benches, loopback);
+criterion_main!(benches);
