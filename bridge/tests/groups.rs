@@ -313,3 +313,48 @@ async fn publishing_and_consuming_resume_after_the_server_restarts() {
     bridge.shutdown().await;
     out.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_deleted_on_the_server_is_made_again() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let producer = system();
+    let out = Bridge::builder(&producer, nats(&server).await)
+        .export("job.*")
+        .start()
+        .await
+        .unwrap();
+    let consumer = system();
+    let seen = recorder(&consumer, "job.*");
+    let bridge = Bridge::builder(&consumer, nats(&server).await)
+        .group(Group::new("workers", "job.*"))
+        .start()
+        .await
+        .unwrap();
+    for n in 0..20 {
+        producer.publish_dynamic(job(n)).await.unwrap();
+    }
+    eventually(Duration::from_secs(10), "the first events handled", || {
+        ids(&seen).len() == 20
+    })
+    .await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("STATICBUS").await.unwrap();
+    stream.delete_consumer("workers").await.unwrap();
+    for n in 20..40 {
+        producer.publish_dynamic(job(n)).await.unwrap();
+    }
+    // Made again, it starts from the stream's beginning: the first 20 come again and are
+    // acknowledged unhandled (dedup); the next 20 are handled.
+    eventually(Duration::from_secs(20), "the later events handled", || {
+        ids(&seen).len() == 40
+    })
+    .await;
+    let unique: BTreeSet<String> = ids(&seen).into_iter().collect();
+    assert_eq!(unique.len(), 40, "each once");
+    assert!(bridge.stats().transport_errors >= 1, "{:?}", bridge.stats());
+    bridge.shutdown().await;
+    out.shutdown().await;
+}
