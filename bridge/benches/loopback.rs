@@ -5,7 +5,10 @@
 //!   handled on a second system through its group (a durable pull consumer), acknowledged.
 //! - `loopback/raw_async_nats`: the same payloads and headers with `async-nats` directly:
 //!   JetStream publishes with the same number awaiting their acknowledgements at once
-//!   (256), a durable pull consumer taking and acknowledging each message.
+//!   (256) on one connection, a durable pull consumer on another taking and acknowledging
+//!   each message (two connections, as the bridge's two systems, or two processes, have).
+//!
+//! - `loopback/paired`: the two alternating, 20 pairs, the median ratio (printed).
 //!
 //! The target: the bridge's time at most 1.2x raw async-nats's.
 
@@ -120,11 +123,13 @@ fn loopback(c: &mut Criterion) {
         (producer, out, handled, (consumer, bridge_in))
     });
 
-    // Raw async-nats: its own stream, the same setup.
+    // Raw async-nats: its own stream, the same setup; a client publishing and another one
+    // consuming (as the bridge's two systems, and two processes, have).
     let (js, raw_consumer) = rt.block_on(async {
         let client = async_nats::connect(&url).await.expect("nats");
         let js = async_nats::jetstream::new(client);
-        let stream = js
+        let consuming = async_nats::jetstream::new(async_nats::connect(&url).await.expect("nats"));
+        let stream = consuming
             .get_or_create_stream(async_nats::jetstream::stream::Config {
                 name: "RAW".to_owned(),
                 subjects: vec!["raw.>".to_owned()],
@@ -152,68 +157,113 @@ fn loopback(c: &mut Criterion) {
     let mut group = c.benchmark_group("loopback");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.sample_size(10);
+    let bridge_round = |round: u64| {
+        rt.block_on(async {
+            let start = handled.load(Ordering::Relaxed);
+            for n in 0..EVENTS {
+                producer
+                    .publish_dynamic(event(round, n))
+                    .await
+                    .expect("published");
+            }
+            while handled.load(Ordering::Relaxed) < start + EVENTS as u64 {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        })
+    };
+    let raw_round = |round: u64| {
+        rt.block_on(async {
+            let consume = {
+                let messages = Arc::clone(&raw_messages);
+                tokio::spawn(async move {
+                    let mut messages = messages.lock().await;
+                    for _ in 0..EVENTS {
+                        let message = messages.next().await.expect("a message").expect("no error");
+                        message.ack().await.expect("acked");
+                    }
+                })
+            };
+            futures_util::stream::iter(0..EVENTS)
+                .map(|n| {
+                    let js = js.clone();
+                    async move {
+                        let event = event(round, n);
+                        let (headers, payload) = JsonCodec.encode(&event).expect("encoded");
+                        let mut map = async_nats::HeaderMap::new();
+                        for (name, value) in &headers {
+                            map.insert(name.as_str(), value.as_str());
+                        }
+                        let publish = async_nats::jetstream::message::PublishMessage::build()
+                            .payload(payload)
+                            .headers(map)
+                            .message_id(event.id());
+                        js.send_publish("raw.bench.tick", publish)
+                            .await
+                            .expect("sent")
+                            .await
+                            .expect("acknowledged");
+                    }
+                })
+                .buffer_unordered(UNACKED)
+                .collect::<Vec<()>>()
+                .await;
+            consume.await.expect("consumed");
+        })
+    };
     let mut round = 0u64;
     group.bench_function("bridge", |b| {
         b.iter(|| {
             round += 1;
-            rt.block_on(async {
-                let start = handled.load(Ordering::Relaxed);
-                for n in 0..EVENTS {
-                    producer
-                        .publish_dynamic(event(round, n))
-                        .await
-                        .expect("published");
-                }
-                while handled.load(Ordering::Relaxed) < start + EVENTS as u64 {
-                    tokio::time::sleep(Duration::from_micros(200)).await;
-                }
-            })
+            bridge_round(round)
         })
     });
     group.bench_function("raw_async_nats", |b| {
         b.iter(|| {
             round += 1;
-            rt.block_on(async {
-                let consume = {
-                    let messages = Arc::clone(&raw_messages);
-                    tokio::spawn(async move {
-                        let mut messages = messages.lock().await;
-                        for _ in 0..EVENTS {
-                            let message =
-                                messages.next().await.expect("a message").expect("no error");
-                            message.ack().await.expect("acked");
-                        }
-                    })
-                };
-                futures_util::stream::iter(0..EVENTS)
-                    .map(|n| {
-                        let js = js.clone();
-                        async move {
-                            let event = event(round, n);
-                            let (headers, payload) = JsonCodec.encode(&event).expect("encoded");
-                            let mut map = async_nats::HeaderMap::new();
-                            for (name, value) in &headers {
-                                map.insert(name.as_str(), value.as_str());
-                            }
-                            let publish = async_nats::jetstream::message::PublishMessage::build()
-                                .payload(payload)
-                                .headers(map)
-                                .message_id(event.id());
-                            js.send_publish("raw.bench.tick", publish)
-                                .await
-                                .expect("sent")
-                                .await
-                                .expect("acknowledged");
-                        }
-                    })
-                    .buffer_unordered(UNACKED)
-                    .collect::<Vec<()>>()
-                    .await;
-                consume.await.expect("consumed");
-            })
+            raw_round(round)
         })
     });
     group.finish();
+
+    // Paired: the two alternating (each first in every other pair), timed within a second
+    // of each other, so that a drifting machine moves both.
+    const PAIRS: usize = 20;
+    let mut ratios = Vec::with_capacity(PAIRS);
+    for pair in 0..PAIRS {
+        let mut time = |bridge: bool| {
+            round += 1;
+            let start = Instant::now();
+            if bridge {
+                bridge_round(round);
+            } else {
+                raw_round(round);
+            }
+            start.elapsed().as_secs_f64()
+        };
+        let (bridge, raw) = if pair % 2 == 0 {
+            let bridge = time(true);
+            (bridge, time(false))
+        } else {
+            let raw = time(false);
+            (time(true), raw)
+        };
+        if std::env::var_os("PAIRS_DEBUG").is_some() {
+            eprintln!(
+                "pair {pair}: bridge {:.1} ms raw {:.1} ms",
+                bridge * 1e3,
+                raw * 1e3
+            );
+        }
+        ratios.push(bridge / raw);
+    }
+    ratios.sort_by(f64::total_cmp);
+    eprintln!(
+        "loopback/paired: bridge time / raw async-nats time, median of {PAIRS} pairs {:.2} \
+         (quartiles {:.2} to {:.2})",
+        ratios[PAIRS / 2],
+        ratios[PAIRS / 4],
+        ratios[3 * PAIRS / 4]
+    );
     rt.block_on(async {
         bridge_in.1.shutdown().await;
         out.shutdown().await;

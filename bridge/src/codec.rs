@@ -75,11 +75,12 @@ pub enum CodecError {
 pub trait Codec: Send + Sync + 'static {
     /// The headers and body of `event`.
     fn encode(&self, event: &DynamicEvent) -> Result<(Headers, Bytes), CodecError>;
-    /// The event a message carries (`subject`: where it came from, for errors).
+    /// The event a message carries (`subject`: the topic when no header names it, and
+    /// where it came from, for errors; `headers`: name and value).
     fn decode(
         &self,
         subject: &str,
-        headers: &Headers,
+        headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<DynamicEvent, CodecError>;
 }
@@ -115,7 +116,7 @@ impl Codec for JsonCodec {
     fn decode(
         &self,
         subject: &str,
-        headers: &Headers,
+        headers: &[(&str, &str)],
         body: &Bytes,
     ) -> Result<DynamicEvent, CodecError> {
         let builder = event_of(subject, headers);
@@ -162,16 +163,19 @@ pub fn attributes(event: &DynamicEvent, content_type: Option<&str>) -> Headers {
 
 /// An event builder with the attributes of `headers` (the topic from `ce-type`), every
 /// other header as an event header; the caller adds the payload.
-pub fn event_of(subject: &str, headers: &Headers) -> staticbus::DynamicEventBuilder {
-    let topic = headers.get(TYPE).map(String::as_str).unwrap_or(subject);
+pub fn event_of(subject: &str, headers: &[(&str, &str)]) -> staticbus::DynamicEventBuilder {
+    let topic = headers
+        .iter()
+        .find(|(name, _)| *name == TYPE)
+        .map_or(subject, |(_, value)| *value);
     let mut builder = DynamicEvent::builder(topic);
-    for (name, value) in headers {
-        builder = match name.as_str() {
-            ID => builder.id(value.as_str()),
-            SOURCE => builder.source(value.as_str()),
-            SUBJECT => builder.subject(value.as_str()),
-            DATA_SCHEMA => builder.data_schema(value.as_str()),
-            CONTENT_TYPE => builder.content_type(value.as_str()),
+    for &(name, value) in headers {
+        builder = match name {
+            ID => builder.id(value),
+            SOURCE => builder.source(value),
+            SUBJECT => builder.subject(value),
+            DATA_SCHEMA => builder.data_schema(value),
+            CONTENT_TYPE => builder.content_type(value),
             TIME => match value.parse::<jiff::Timestamp>() {
                 Ok(time) => match system_time(time) {
                     Some(time) => builder.time(time),
@@ -179,7 +183,7 @@ pub fn event_of(subject: &str, headers: &Headers) -> staticbus::DynamicEventBuil
                 },
                 Err(_) => builder,
             },
-            _ if is_event_header(name) => builder.header(name.as_str(), value.as_str()),
+            _ if is_event_header(name) => builder.header(name, value),
             // The type is the topic; the broker's own headers (`Nats-Msg-Id`) and any
             // other name an event header cannot have stay on the message.
             _ => builder,
@@ -230,9 +234,11 @@ mod tests {
         assert_eq!(headers[ID], "e-1");
         assert_eq!(headers[TYPE], "order.placed");
         assert_eq!(headers["traceparent"], "00-abc-def-01");
-        let back = JsonCodec
-            .decode("events.order.placed", &headers, &body)
-            .unwrap();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let back = JsonCodec.decode("order.placed", &pairs, &body).unwrap();
         assert_eq!(
             (
                 back.id(),
@@ -261,7 +267,7 @@ mod tests {
         let error = JsonCodec.encode(&event).unwrap_err();
         assert!(error.to_string().contains("job.done"), "{error}");
         let error = JsonCodec
-            .decode("bad subject", &Headers::new(), &Bytes::new())
+            .decode("bad subject", &[], &Bytes::new())
             .unwrap_err();
         assert!(error.to_string().contains("bad subject"), "{error}");
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use staticbus::{Error, EventSystem, Pattern, Permanent, Retry};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::bridge::{Counters, Group};
 use crate::codec::{Codec, ORIGIN};
@@ -60,43 +60,33 @@ impl<T: Transport> Member<T> {
     /// Takes the group's messages until `stop` turns true, at most `max_in_flight` handled
     /// at once; returns when every message taken is settled.
     pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut messages = match self.transport.consume(self.spec()).await {
+        let messages = match self.transport.consume(self.spec()).await {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::error!(group = %self.group.name, %error, "staticbus-bridge: cannot consume");
                 return;
             }
         };
-        let slots = Arc::new(Semaphore::new(self.group.max_in_flight));
-        loop {
-            let next = tokio::select! {
-                biased;
-                _ = stop.wait_for(|stop| *stop) => break,
-                next = messages.next() => next,
-            };
-            let delivery = match next {
-                None => break,
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => {
-                    self.counters
-                        .transport_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(group = %self.group.name, %error, "staticbus-bridge: consuming");
-                    continue;
+        // One task: the handlings are futures polled together (no task spawned per
+        // message), at most `max_in_flight` at once; after the stop, those taken finish.
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let counters = &self.counters;
+        let name = &self.group.name;
+        messages
+            .take_until(stopped)
+            .filter_map(|next| async move {
+                match next {
+                    Ok(delivery) => Some(delivery),
+                    Err(error) => {
+                        counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(group = %name, %error, "staticbus-bridge: consuming");
+                        None
+                    }
                 }
-            };
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                break;
-            };
-            let member = Arc::clone(&self);
-            tokio::spawn(async move {
-                member.handle(delivery).await;
-                drop(slot);
-            });
-        }
-        // Every slot back: every message taken is settled.
-        let _ = slots
-            .acquire_many(u32::try_from(self.group.max_in_flight).unwrap_or(u32::MAX))
+            })
+            .for_each_concurrent(self.group.max_in_flight, |delivery| self.handle(delivery))
             .await;
     }
 
@@ -109,11 +99,12 @@ impl<T: Transport> Member<T> {
             .and_then(|s| s.strip_prefix('.'))
             .unwrap_or(&subject);
         // It came in from the broker: never exported back.
-        let mut headers = delivery.headers().clone();
-        headers
-            .entry(ORIGIN.to_owned())
-            .or_insert_with(|| self.origin.to_string());
+        let mut headers = delivery.headers();
+        if !headers.iter().any(|(name, _)| *name == ORIGIN) {
+            headers.push((ORIGIN, &self.origin));
+        }
         let event = self.codec.decode(topic, &headers, delivery.payload());
+        drop(headers);
         let event = match event {
             Ok(event) => event,
             Err(error) => {
@@ -144,12 +135,12 @@ impl<T: Transport> Member<T> {
         let result = {
             let publish = self.system.publish_dynamic(event);
             tokio::pin!(publish);
+            // The timer is armed only when the publish is still pending after a first poll.
             let every = (self.group.ack_wait / 2).max(Duration::from_millis(10));
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
-                tokio::select! {
-                    result = &mut publish => break result,
-                    _ = ticker.tick() => {
+                match tokio::time::timeout(every, &mut publish).await {
+                    Ok(result) => break result,
+                    Err(_) => {
                         counters.progress.fetch_add(1, Ordering::Relaxed);
                         settle(delivery.progress().await, &subject);
                     }
@@ -195,7 +186,11 @@ impl<T: Transport> Member<T> {
     /// letter cannot be stored, the message is refused for later instead: never lost).
     async fn give_up(&self, delivery: T::Delivery, why: &str) {
         let subject = delivery.subject().to_owned();
-        let mut headers = delivery.headers().clone();
+        let mut headers: crate::transport::Headers = delivery
+            .headers()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
         headers.insert(
             DEAD_LETTER_REASON.to_owned(),
             why.replace(['\r', '\n'], " "),

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
-use crate::transport::{Delivery, GroupSpec, Headers, Outgoing, Stored, Transport, TransportError};
+use crate::transport::{Delivery, GroupSpec, Outgoing, Stored, Transport, TransportError};
 
 /// How the JetStream side is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,29 +271,16 @@ impl Transport for Nats {
 /// A message of a group, from JetStream.
 pub struct NatsDelivery {
     message: jetstream::Message,
-    headers: Headers,
     attempt: u32,
 }
 
 impl NatsDelivery {
     fn new(message: jetstream::Message) -> Self {
-        let mut headers = Headers::new();
-        if let Some(map) = &message.headers {
-            for (name, values) in map.iter() {
-                if let Some(value) = values.first() {
-                    headers.insert(name.to_string(), value.as_str().to_owned());
-                }
-            }
-        }
         let attempt = message
             .info()
             .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
             .unwrap_or(1);
-        NatsDelivery {
-            message,
-            headers,
-            attempt,
-        }
+        NatsDelivery { message, attempt }
     }
 
     async fn settle(&self, kind: AckKind, what: &str) -> Result<(), TransportError> {
@@ -309,8 +296,13 @@ impl Delivery for NatsDelivery {
         self.message.subject.as_str()
     }
 
-    fn headers(&self) -> &Headers {
-        &self.headers
+    fn headers(&self) -> Vec<(&str, &str)> {
+        let Some(map) = &self.message.headers else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter_map(|(name, values)| Some((name.as_ref(), values.first()?.as_str())))
+            .collect()
     }
 
     fn payload(&self) -> &Bytes {

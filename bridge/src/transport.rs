@@ -105,8 +105,8 @@ pub trait Transport: Send + Sync + 'static {
 pub trait Delivery: Send + Sync + 'static {
     /// Its subject.
     fn subject(&self) -> &str;
-    /// Its headers.
-    fn headers(&self) -> &Headers;
+    /// Its headers, name and value (the first value of a header given several times).
+    fn headers(&self) -> Vec<(&str, &str)>;
     /// Its body.
     fn payload(&self) -> &Bytes;
     /// Which delivery of the message this is: 1 the first time.
