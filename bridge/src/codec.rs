@@ -183,22 +183,13 @@ pub fn event_of(subject: &str, headers: &[(&str, &str)]) -> staticbus::DynamicEv
                 },
                 Err(_) => builder,
             },
-            _ if is_event_header(name) => builder.header(name, value),
+            _ if DynamicEvent::is_header_name(name) => builder.header(name, value),
             // The type is the topic; the broker's own headers (`Nats-Msg-Id`) and any
             // other name an event header cannot have stay on the message.
             _ => builder,
         };
     }
     builder
-}
-
-/// Whether `name` can be an event header (a CloudEvents extension name: 1 to 20 of
-/// `a-z0-9`).
-fn is_event_header(name: &str) -> bool {
-    (1..=20).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// `time` as a `SystemTime`, if it is one on this platform.
@@ -226,18 +217,17 @@ mod tests {
             .json(&serde_json::json!({ "total": 7 }))
             .build()
             .unwrap();
-        let (mut headers, body) = JsonCodec.encode(&event).unwrap();
-        headers.insert(
-            "Nats-Expected-Stream".to_owned(),
-            "not an event header".to_owned(),
-        );
+        let (headers, body) = JsonCodec.encode(&event).unwrap();
         assert_eq!(headers[ID], "e-1");
         assert_eq!(headers[TYPE], "order.placed");
         assert_eq!(headers["traceparent"], "00-abc-def-01");
-        let pairs: Vec<(&str, &str)> = headers
+        let mut pairs: Vec<(&str, &str)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
+        // A broker's own header, and one named as a core attribute: not event headers.
+        pairs.push(("Nats-Expected-Stream", "not an event header"));
+        pairs.push(("data", "a foreign publisher's header"));
         let back = JsonCodec.decode("order.placed", &pairs, &body).unwrap();
         assert_eq!(
             (

@@ -216,7 +216,7 @@ impl fmt::Debug for DynamicEventBuilder {
 }
 
 /// A header name that [`DynamicEventBuilder::header`] accepts, or why not.
-fn check_header_name(name: &str) -> Result<(), EventError> {
+pub(super) fn check_header_name(name: &str) -> Result<(), EventError> {
     if let Some(hint) = reserved_hint(name) {
         return Err(EventError::ReservedHeaderName {
             name: name.to_owned(),

@@ -129,6 +129,22 @@ impl DynamicEvent {
         }
     }
 
+    /// Whether `name` can be a header of an event: the CloudEvents extension attribute
+    /// naming rule (1 to 20 of `a-z0-9`) and not one of its core attributes (`id`,
+    /// `source`, ...). What [`DynamicEventBuilder::header`] accepts; for code that copies
+    /// headers from elsewhere (a broker message) and must skip the others.
+    ///
+    /// ```
+    /// use staticbus::DynamicEvent;
+    ///
+    /// assert!(DynamicEvent::is_header_name("traceparent"));
+    /// assert!(!DynamicEvent::is_header_name("Nats-Msg-Id"));
+    /// assert!(!DynamicEvent::is_header_name("source"));
+    /// ```
+    pub fn is_header_name(name: &str) -> bool {
+        super::builder::check_header_name(name).is_ok()
+    }
+
     /// The CloudEvents `id`: unique per `source`.
     pub fn id(&self) -> &str {
         &self.id
