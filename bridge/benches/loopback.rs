@@ -12,7 +12,9 @@
 //!
 //! The target: the bridge's time at most 1.2x raw async-nats's.
 
-use std::process::{Child, Command, Stdio};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,53 +28,6 @@ use staticbus_bridge::{Bridge, Codec, Group, JsonCodec};
 const EVENTS: usize = 2_000;
 const UNACKED: usize = 256;
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Option<Server> {
-        let dir = tempfile::tempdir().ok()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Some(Server {
-            child,
-            port,
-            _dir: dir,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn event(round: u64, n: usize) -> DynamicEvent {
     DynamicEvent::builder("bench.tick")
         .id(format!("r{round}-{n}"))
@@ -82,7 +37,7 @@ fn event(round: u64, n: usize) -> DynamicEvent {
 }
 
 fn loopback(c: &mut Criterion) {
-    let Some(server) = Server::start() else {
+    let Some(server) = common::NatsServer::start() else {
         eprintln!(
             "*** loopback: nats-server cannot be started (apt-get install nats-server): nothing measured ***"
         );

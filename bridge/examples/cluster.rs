@@ -10,8 +10,11 @@
 //! Without `NATS_URL` it starts `nats-server` (Debian package `nats-server`) on a free port
 //! with a temporary store, and stops it at the end.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,7 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (url, _server) = match std::env::var("NATS_URL") {
         Ok(url) => (url, None),
         Err(_) => {
-            let server = Server::start()?;
+            let server = common::NatsServer::start().ok_or(
+                "no nats-server: install it (apt-get install nats-server) or set NATS_URL",
+            )?;
             (server.url(), Some(server))
         }
     };
@@ -141,52 +146,4 @@ async fn worker(name: &str, url: &str) -> Result<(), Box<dyn std::error::Error>>
     bridge.shutdown().await;
     println!("{name} total {}", handled.load(Ordering::Relaxed));
     Ok(())
-}
-
-/// A nats-server of the example's own, stopped when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Result<Server, Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!("cannot start nats-server ({e}): install it (apt-get install nats-server) or set NATS_URL")
-            })?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("nats-server did not start within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(Server {
-            child,
-            port,
-            _dir: dir,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -44,6 +44,29 @@ async fn nats(server: &NatsServer) -> Nats {
         .unwrap()
 }
 
+/// A system exporting `pattern`, and its bridge.
+async fn exporter(server: &NatsServer, pattern: &str) -> (EventSystem, Bridge) {
+    let producer = system();
+    let bridge = Bridge::builder(&producer, nats(server).await)
+        .export(pattern)
+        .start()
+        .await
+        .unwrap();
+    (producer, bridge)
+}
+
+/// A system recording the ids of `pattern`'s events, a member of `group` on `pattern`.
+async fn member(server: &NatsServer, group: Group, pattern: &str) -> (EventSystem, Seen, Bridge) {
+    let consumer = system();
+    let seen = recorder(&consumer, pattern);
+    let bridge = Bridge::builder(&consumer, nats(server).await)
+        .group(group)
+        .start()
+        .await
+        .unwrap();
+    (consumer, seen, bridge)
+}
+
 fn job(n: usize) -> DynamicEvent {
     DynamicEvent::builder("job.run")
         .id(format!("job-{n}"))
@@ -61,22 +84,11 @@ async fn members_of_a_group_split_the_events_and_each_group_gets_them_all() {
     let Some(server) = NatsServer::start() else {
         return;
     };
-    let producer = system();
-    let out = Bridge::builder(&producer, nats(&server).await)
-        .export("job.*")
-        .start()
-        .await
-        .unwrap();
+    let (producer, out) = exporter(&server, "job.*").await;
     let mut members = Vec::new();
     for group in ["workers", "workers", "audit"] {
-        let system = system();
-        let seen = recorder(&system, "job.*");
-        let bridge = Bridge::builder(&system, nats(&server).await)
-            .group(Group::new(group, "job.*").max_in_flight(4))
-            .start()
-            .await
-            .unwrap();
-        members.push((system, seen, bridge));
+        let group = Group::new(group, "job.*").max_in_flight(4);
+        members.push(member(&server, group, "job.*").await);
     }
     const N: usize = 300;
     for n in 0..N {
@@ -120,19 +132,8 @@ async fn an_event_id_is_stored_once_and_handled_once() {
     let Some(server) = NatsServer::start() else {
         return;
     };
-    let producer = system();
-    let out = Bridge::builder(&producer, nats(&server).await)
-        .export("job.*")
-        .start()
-        .await
-        .unwrap();
-    let consumer = system();
-    let seen = recorder(&consumer, "job.*");
-    let bridge = Bridge::builder(&consumer, nats(&server).await)
-        .group(Group::new("workers", "job.*"))
-        .start()
-        .await
-        .unwrap();
+    let (producer, out) = exporter(&server, "job.*").await;
+    let (_consumer, seen, bridge) = member(&server, Group::new("workers", "job.*"), "job.*").await;
 
     // A publish retried: the broker stores it once (same id within its window).
     producer.publish_dynamic(job(1)).await.unwrap();
@@ -208,12 +209,7 @@ async fn a_failure_is_redelivered_and_a_permanent_one_dead_lettered() {
     let Some(server) = NatsServer::start() else {
         return;
     };
-    let producer = system();
-    let out = Bridge::builder(&producer, nats(&server).await)
-        .export("pay.*")
-        .start()
-        .await
-        .unwrap();
+    let (producer, out) = exporter(&server, "pay.*").await;
     let consumer = system();
     let calls = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = Arc::clone(&calls);
@@ -279,19 +275,8 @@ async fn publishing_and_consuming_resume_after_the_server_restarts() {
     let Some(mut server) = NatsServer::start() else {
         return;
     };
-    let producer = system();
-    let out = Bridge::builder(&producer, nats(&server).await)
-        .export("job.*")
-        .start()
-        .await
-        .unwrap();
-    let consumer = system();
-    let seen = recorder(&consumer, "job.*");
-    let bridge = Bridge::builder(&consumer, nats(&server).await)
-        .group(Group::new("workers", "job.*"))
-        .start()
-        .await
-        .unwrap();
+    let (producer, out) = exporter(&server, "job.*").await;
+    let (_consumer, seen, bridge) = member(&server, Group::new("workers", "job.*"), "job.*").await;
     for n in 0..50 {
         producer.publish_dynamic(job(n)).await.unwrap();
     }
@@ -319,19 +304,8 @@ async fn a_consumer_deleted_on_the_server_is_made_again() {
     let Some(server) = NatsServer::start() else {
         return;
     };
-    let producer = system();
-    let out = Bridge::builder(&producer, nats(&server).await)
-        .export("job.*")
-        .start()
-        .await
-        .unwrap();
-    let consumer = system();
-    let seen = recorder(&consumer, "job.*");
-    let bridge = Bridge::builder(&consumer, nats(&server).await)
-        .group(Group::new("workers", "job.*"))
-        .start()
-        .await
-        .unwrap();
+    let (producer, out) = exporter(&server, "job.*").await;
+    let (_consumer, seen, bridge) = member(&server, Group::new("workers", "job.*"), "job.*").await;
     for n in 0..20 {
         producer.publish_dynamic(job(n)).await.unwrap();
     }
