@@ -97,16 +97,13 @@ impl Codec for JsonCodec {
             Some(bytes) => (bytes.clone(), event.content_type()),
             None if event.payload().is_empty() => (Bytes::new(), event.content_type()),
             None => {
-                let value = event.json_value().map_err(|e| CodecError::Encode {
+                let failed = |reason: String| CodecError::Encode {
                     topic: event.topic().as_str().to_owned(),
                     id: event.id().to_owned(),
-                    reason: e.to_string(),
-                })?;
-                let json = serde_json::to_vec(&value).map_err(|e| CodecError::Encode {
-                    topic: event.topic().as_str().to_owned(),
-                    id: event.id().to_owned(),
-                    reason: e.to_string(),
-                })?;
+                    reason,
+                };
+                let value = event.json_value().map_err(|e| failed(e.to_string()))?;
+                let json = serde_json::to_vec(&value).map_err(|e| failed(e.to_string()))?;
                 (Bytes::from(json), Some("application/json"))
             }
         };

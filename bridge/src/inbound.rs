@@ -94,10 +94,7 @@ impl<T: Transport> Member<T> {
         let counters = &self.counters;
         counters.received.fetch_add(1, Ordering::Relaxed);
         let subject = delivery.subject().to_owned();
-        let topic = subject
-            .strip_prefix(&*self.prefix)
-            .and_then(|s| s.strip_prefix('.'))
-            .unwrap_or(&subject);
+        let topic = self.topic(&subject).unwrap_or(&subject);
         // It came in from the broker: never exported back.
         let mut headers = delivery.headers();
         if !headers.iter().any(|(name, _)| *name == ORIGIN) {
@@ -197,10 +194,7 @@ impl<T: Transport> Member<T> {
         );
         headers.insert(DEAD_LETTER_GROUP.to_owned(), self.group.name.clone());
         headers.insert(DEAD_LETTER_SUBJECT.to_owned(), subject.clone());
-        let topic = subject
-            .strip_prefix(&*self.prefix)
-            .and_then(|s| s.strip_prefix('.'))
-            .unwrap_or("unknown");
+        let topic = self.topic(&subject).unwrap_or("unknown");
         let id = headers
             .get(crate::codec::ID)
             .cloned()
@@ -211,7 +205,7 @@ impl<T: Transport> Member<T> {
             headers,
             payload: delivery.payload().clone(),
         };
-        match self.transport.publish_dead_letter(letter).await {
+        match self.transport.publish(letter).await {
             Ok(_) => {
                 self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 settle(delivery.term().await, &subject);
@@ -223,6 +217,14 @@ impl<T: Transport> Member<T> {
                 settle(delivery.nak(delay).await, &subject);
             }
         }
+    }
+
+    /// The event name a subject of the bridge's prefix carries (`events.order.placed`:
+    /// `order.placed`).
+    fn topic<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        subject
+            .strip_prefix(&*self.prefix)
+            .and_then(|s| s.strip_prefix('.'))
     }
 
     /// The delay before delivery `attempt + 1`: full jitter under the ceiling of retry

@@ -185,13 +185,6 @@ impl Transport for Nats {
         self.send(message)
     }
 
-    fn publish_dead_letter(
-        &self,
-        message: Outgoing,
-    ) -> impl Future<Output = Result<Stored, TransportError>> + Send {
-        self.send(message)
-    }
-
     async fn consume(
         &self,
         group: GroupSpec,
@@ -217,26 +210,26 @@ impl Transport for Nats {
         let heartbeat = self.config.heartbeat;
         tokio::spawn(async move {
             loop {
-                let consumer = match stream
-                    .get_or_create_consumer::<consumer::pull::Config>(&group.name, config.clone())
-                    .await
-                {
-                    Ok(consumer) => consumer,
-                    Err(e) => {
-                        let error =
-                            TransportError::new(format!("create consumer `{}`", group.name), e);
-                        if tx.send(Err(error)).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                        continue;
-                    }
+                let subscribed = async {
+                    let consumer = stream
+                        .get_or_create_consumer::<consumer::pull::Config>(
+                            &group.name,
+                            config.clone(),
+                        )
+                        .await
+                        .map_err(|e| {
+                            TransportError::new(format!("create consumer `{}`", group.name), e)
+                        })?;
+                    consumer
+                        .stream()
+                        .heartbeat(heartbeat)
+                        .messages()
+                        .await
+                        .map_err(|e| TransportError::new(format!("consume `{}`", group.name), e))
                 };
-                let messages = consumer.stream().heartbeat(heartbeat).messages().await;
-                let mut messages = match messages {
+                let mut messages = match subscribed.await {
                     Ok(messages) => messages,
-                    Err(e) => {
-                        let error = TransportError::new(format!("consume `{}`", group.name), e);
+                    Err(error) => {
                         if tx.send(Err(error)).await.is_err() {
                             return;
                         }

@@ -76,14 +76,9 @@ pub trait Transport: Send + Sync + 'static {
     type Delivery: Delivery;
 
     /// Publishes `message`; resolves once the broker stored it (its acknowledgement), or
-    /// with the error. Calls may overlap: the bridge bounds how many wait at once.
+    /// with the error. Calls may overlap: the bridge bounds how many wait at once. Dead
+    /// letters go this way too, under the dead-letter subject.
     fn publish(
-        &self,
-        message: Outgoing,
-    ) -> impl Future<Output = Result<Stored, TransportError>> + Send;
-
-    /// Publishes a message that was given up on (`subject`: the dead-letter subject).
-    fn publish_dead_letter(
         &self,
         message: Outgoing,
     ) -> impl Future<Output = Result<Stored, TransportError>> + Send;
