@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::codec::{Codec, JsonCodec};
-use crate::dedup::Dedup;
+use crate::dedup::Handled;
 use crate::inbound::Member;
 use crate::transport::Transport;
 
@@ -69,6 +69,8 @@ pub struct Group {
     pub(crate) retry: Retry,
     pub(crate) dedup_capacity: usize,
     pub(crate) dedup_window: Duration,
+    #[cfg(feature = "store")]
+    pub(crate) dedup_store: Option<staticbus_store::Store>,
 }
 
 impl Group {
@@ -86,6 +88,8 @@ impl Group {
                 .max_delay(Duration::from_secs(10)),
             dedup_capacity: 100_000,
             dedup_window: Duration::from_secs(600),
+            #[cfg(feature = "store")]
+            dedup_store: None,
         }
     }
 
@@ -121,6 +125,22 @@ impl Group {
         self.dedup_window = window;
         self
     }
+
+    /// Also records the ids this group handled in `store` (feature `store`), so that they
+    /// outlive the member: a member with the same store (another process on the same
+    /// database file, or this one restarted) acknowledges them without handling them again.
+    /// One event per handled id, on stream `bridge.dedup.<group>` (topic
+    /// `staticbus.bridge.handled`, event id `<group>:<id>`), appended after the handlers
+    /// succeeded and before the acknowledgement; the store's retention bounds how long they
+    /// are kept. The memory window is asked first, the store only for an id it does not
+    /// know. A store that cannot be read refuses the message for later (it is never
+    /// handled unchecked); one that cannot be written is counted in
+    /// [`BridgeStats::dedup_errors`] (the message is acknowledged: its handlers ran).
+    #[cfg(feature = "store")]
+    pub fn dedup_store(mut self, store: staticbus_store::Store) -> Self {
+        self.dedup_store = Some(store);
+        self
+    }
 }
 
 /// What the bridge did, counted as it goes.
@@ -139,6 +159,7 @@ pub(crate) struct Counters {
     pub(crate) not_for_group: AtomicU64,
     pub(crate) progress: AtomicU64,
     pub(crate) transport_errors: AtomicU64,
+    pub(crate) dedup_errors: AtomicU64,
 }
 
 /// The bridge's counts ([`Bridge::stats`]).
@@ -170,6 +191,8 @@ pub struct BridgeStats {
     pub progress: u64,
     /// Errors of the transport while consuming (each recovered from by subscribing again).
     pub transport_errors: u64,
+    /// Reads or writes of the dedup store that failed ([`Group::dedup_store`]).
+    pub dedup_errors: u64,
 }
 
 impl Counters {
@@ -189,6 +212,7 @@ impl Counters {
             not_for_group: get(&self.not_for_group),
             progress: get(&self.progress),
             transport_errors: get(&self.transport_errors),
+            dedup_errors: get(&self.dedup_errors),
         }
     }
 }
@@ -366,7 +390,7 @@ impl<T: Transport> BridgeBuilder<T> {
                 origin: Arc::from(self.origin.as_str()),
                 group: group.clone(),
                 pattern,
-                dedup: Arc::new(Dedup::new(group.dedup_capacity, group.dedup_window)),
+                handled: Handled::of(group),
                 counters: Arc::clone(&counters),
                 rng: parking_lot::Mutex::new(fastrand::Rng::with_seed(seed)),
             }));

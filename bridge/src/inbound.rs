@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::bridge::{Counters, Group};
 use crate::codec::{Codec, ORIGIN};
-use crate::dedup::Dedup;
+use crate::dedup::Handled;
 use crate::transport::{Delivery, GroupSpec, Outgoing, Transport};
 
 /// The header of a dead letter saying why it was given up on.
@@ -37,7 +37,7 @@ pub(crate) struct Member<T: Transport> {
     pub(crate) origin: Arc<str>,
     pub(crate) group: Group,
     pub(crate) pattern: Pattern,
-    pub(crate) dedup: Arc<Dedup>,
+    pub(crate) handled: Handled,
     pub(crate) counters: Arc<Counters>,
     pub(crate) rng: parking_lot::Mutex<fastrand::Rng>,
 }
@@ -124,10 +124,23 @@ impl<T: Transport> Member<T> {
             return;
         }
         let id = event.id().to_owned();
-        if self.dedup.contains(&id) {
-            counters.duplicates.fetch_add(1, Ordering::Relaxed);
-            settle(delivery.ack().await, &subject);
-            return;
+        match self.handled.contains(&id).await {
+            Ok(true) => {
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                settle(delivery.ack().await, &subject);
+                return;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                // Not handled unchecked: it comes again (and, after `max_deliver`, goes to
+                // the dead letters).
+                tracing::warn!(%subject, %error, "staticbus-bridge: the dedup store cannot be read");
+                counters.dedup_errors.fetch_add(1, Ordering::Relaxed);
+                counters.nacked.fetch_add(1, Ordering::Relaxed);
+                let delay = self.delay(delivery.attempt());
+                settle(delivery.nak(delay).await, &subject);
+                return;
+            }
         }
         let result = {
             let publish = self.system.publish_dynamic(event);
@@ -146,7 +159,10 @@ impl<T: Transport> Member<T> {
         };
         match result {
             Ok(_) => {
-                self.dedup.insert(&id);
+                if let Err(error) = self.handled.insert(&id, &subject).await {
+                    tracing::warn!(%subject, %error, "staticbus-bridge: the dedup store cannot be written");
+                    counters.dedup_errors.fetch_add(1, Ordering::Relaxed);
+                }
                 counters.handled.fetch_add(1, Ordering::Relaxed);
                 settle(delivery.ack().await, &subject);
             }

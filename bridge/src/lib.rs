@@ -18,7 +18,10 @@
 //!   permanent error, it is published to the dead-letter subject and terminated. A member
 //!   that dies leaves its unacknowledged messages to the others after `ack_wait`. Each
 //!   member remembers the ids it handled (a bounded window) and acknowledges a redelivered
-//!   one without handling it again: effectively once, within the window, per member.
+//!   one without handling it again: effectively once, within the window, per member;
+//!   with a dedup store (feature `store`, [`Group::dedup_store`]), per group, across members
+//!   and restarts (but for a member dying between its handlers' success and the record's
+//!   commit).
 //! - **No loops**: an event delivered from the broker carries the origin header and is
 //!   never exported back.
 //!

@@ -254,6 +254,14 @@ impl Store {
             .await
     }
 
+    /// The position of the event whose id is `event_id` (`None`: no such event is stored,
+    /// or retention removed it). A lookup by the unique index of ids.
+    pub async fn position_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
+        let event_id = event_id.to_owned();
+        self.read(move |conn, path| read::position_of(conn, path, &event_id))
+            .await
+    }
+
     /// The last position stored (0: an empty store).
     pub async fn last_position(&self) -> Result<u64, StoreError> {
         self.read(writer::last_position).await

@@ -155,6 +155,20 @@ pub(crate) fn revision(
     Ok(last.and_then(|r| u64::try_from(r).ok()))
 }
 
+/// The position of the event whose id is `event_id` (`None`: not stored).
+pub(crate) fn position_of(
+    conn: &Connection,
+    path: &Path,
+    event_id: &str,
+) -> Result<Option<u64>, StoreError> {
+    use rusqlite::OptionalExtension;
+    let position: Option<i64> = conn
+        .prepare_cached("SELECT position FROM events WHERE event_id = ?1")
+        .and_then(|mut s| s.query_row(params![event_id], |row| row.get(0)).optional())
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    Ok(position.and_then(|p| u64::try_from(p).ok()))
+}
+
 /// The position checkpoint `name` stored (`None`: never stored).
 pub(crate) fn checkpoint(
     conn: &Connection,

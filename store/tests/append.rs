@@ -60,6 +60,24 @@ async fn positions_are_global_and_revisions_per_stream() {
 }
 
 #[tokio::test]
+async fn an_event_is_found_by_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .append("a", Expected::Any, vec![event("t", 1).id("first")])
+        .await
+        .unwrap();
+    store
+        .append("b", Expected::Any, vec![event("t", 2).id("second")])
+        .await
+        .unwrap();
+    assert_eq!(store.position_of("second").await.unwrap(), Some(2));
+    assert_eq!(store.position_of("first").await.unwrap(), Some(1));
+    assert_eq!(store.position_of("third").await.unwrap(), None);
+    assert_eq!(store.position_of("").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn a_wrong_expected_revision_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
