@@ -27,6 +27,16 @@ pub const DEAD_LETTER_GROUP: &str = "staticbus-dead-letter-group";
 /// The header of a dead letter giving the subject it came on.
 pub const DEAD_LETTER_SUBJECT: &str = "staticbus-dead-letter-subject";
 
+/// What becomes of a message.
+enum Verdict {
+    /// Handled (or nothing to handle): acknowledged.
+    Ack,
+    /// Refused for later, delivered again after the delay.
+    Nak(Duration),
+    /// Dead-lettered (why), then terminated.
+    GiveUp(String),
+}
+
 /// What a group member's loop needs.
 pub(crate) struct Member<T: Transport> {
     pub(crate) system: EventSystem,
@@ -67,34 +77,56 @@ impl<T: Transport> Member<T> {
                 return;
             }
         };
-        // One task: the handlings are futures polled together (no task spawned per
-        // message), at most `max_in_flight` at once; after the stop, those taken finish.
+        // One task, `max_in_flight` loops polled together, each taking the next message
+        // and handling it: no task, and no future allocated, per message. After the stop,
+        // the stream ends and each loop finishes the message it took.
         let stopped = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
-        let counters = &self.counters;
-        let name = &self.group.name;
-        messages
-            .take_until(stopped)
-            .filter_map(|next| async move {
+        let messages = tokio::sync::Mutex::new(Box::pin(messages.take_until(stopped)));
+        let taker = || async {
+            loop {
+                let next = messages.lock().await.next().await;
                 match next {
-                    Ok(delivery) => Some(delivery),
-                    Err(error) => {
-                        counters.transport_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(group = %name, %error, "staticbus-bridge: consuming");
-                        None
+                    Some(Ok(delivery)) => self.handle(delivery).await,
+                    Some(Err(error)) => {
+                        self.counters
+                            .transport_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(group = %self.group.name, %error, "staticbus-bridge: consuming");
                     }
+                    None => break,
                 }
-            })
-            .for_each_concurrent(self.group.max_in_flight, |delivery| self.handle(delivery))
-            .await;
+            }
+        };
+        futures_util::future::join_all((0..self.group.max_in_flight).map(|_| taker())).await;
     }
 
+    /// Decides what becomes of one message, then settles it. (The decision borrows the
+    /// delivery and the settlement takes it: one await point holds it, so the future
+    /// polled per message stays small; the rare paths are boxed.)
     async fn handle(&self, delivery: T::Delivery) {
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let verdict = self.decide(&delivery).await;
+        let subject = delivery.subject();
+        match verdict {
+            Verdict::Ack => {
+                let subject = subject.to_owned();
+                settle(delivery.ack().await, &subject);
+            }
+            Verdict::Nak(delay) => {
+                self.counters.nacked.fetch_add(1, Ordering::Relaxed);
+                let subject = subject.to_owned();
+                settle(Box::pin(delivery.nak(delay)).await, &subject);
+            }
+            Verdict::GiveUp(why) => Box::pin(self.give_up(delivery, &why)).await,
+        }
+    }
+
+    async fn decide(&self, delivery: &T::Delivery) -> Verdict {
         let counters = &self.counters;
-        counters.received.fetch_add(1, Ordering::Relaxed);
-        let subject = delivery.subject().to_owned();
-        let topic = self.topic(&subject).unwrap_or(&subject);
+        let subject = delivery.subject();
+        let topic = self.topic(subject).unwrap_or(subject);
         // It came in from the broker: never exported back.
         let mut headers = delivery.headers();
         if !headers.iter().any(|(name, _)| *name == ORIGIN) {
@@ -106,29 +138,24 @@ impl<T: Transport> Member<T> {
             Ok(event) => event,
             Err(error) => {
                 counters.malformed.fetch_add(1, Ordering::Relaxed);
-                self.give_up(delivery, &error.to_string()).await;
-                return;
+                return Verdict::GiveUp(error.to_string());
             }
         };
         if !self.pattern.matches(event.topic().as_str()) {
             counters.not_for_group.fetch_add(1, Ordering::Relaxed);
-            settle(delivery.ack().await, &subject);
-            return;
+            return Verdict::Ack;
         }
         if delivery.attempt() > self.group.max_deliver {
-            let why = format!(
+            return Verdict::GiveUp(format!(
                 "{} deliveries without a settlement (its members stopped while handling it)",
                 delivery.attempt() - 1
-            );
-            self.give_up(delivery, &why).await;
-            return;
+            ));
         }
         let id = event.id().to_owned();
         match self.handled.contains(&id).await {
             Ok(true) => {
                 counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                settle(delivery.ack().await, &subject);
-                return;
+                return Verdict::Ack;
             }
             Ok(false) => {}
             Err(error) => {
@@ -136,10 +163,7 @@ impl<T: Transport> Member<T> {
                 // the dead letters).
                 tracing::warn!(%subject, %error, "staticbus-bridge: the dedup store cannot be read");
                 counters.dedup_errors.fetch_add(1, Ordering::Relaxed);
-                counters.nacked.fetch_add(1, Ordering::Relaxed);
-                let delay = self.delay(delivery.attempt());
-                settle(delivery.nak(delay).await, &subject);
-                return;
+                return Verdict::Nak(self.delay(delivery.attempt()));
             }
         }
         let result = {
@@ -152,25 +176,22 @@ impl<T: Transport> Member<T> {
                     Ok(result) => break result,
                     Err(_) => {
                         counters.progress.fetch_add(1, Ordering::Relaxed);
-                        settle(delivery.progress().await, &subject);
+                        settle(Box::pin(delivery.progress()).await, subject);
                     }
                 }
             }
         };
         match result {
             Ok(_) => {
-                if let Err(error) = self.handled.insert(&id, &subject).await {
+                if let Err(error) = self.handled.insert(&id, subject).await {
                     tracing::warn!(%subject, %error, "staticbus-bridge: the dedup store cannot be written");
                     counters.dedup_errors.fetch_add(1, Ordering::Relaxed);
                 }
                 counters.handled.fetch_add(1, Ordering::Relaxed);
-                settle(delivery.ack().await, &subject);
+                Verdict::Ack
             }
-            Err(Error::Shutdown) => {
-                // This member is going away: another one takes it.
-                counters.nacked.fetch_add(1, Ordering::Relaxed);
-                settle(delivery.nak(Duration::ZERO).await, &subject);
-            }
+            // This member is going away: another one takes it.
+            Err(Error::Shutdown) => Verdict::Nak(Duration::ZERO),
             Err(error) => {
                 let permanent = match &error {
                     Error::Handlers(failures) => failures
@@ -179,17 +200,12 @@ impl<T: Transport> Member<T> {
                         .any(|failure| failure.source.is::<Permanent>()),
                     _ => true,
                 };
-                if permanent || delivery.attempt() >= self.group.max_deliver {
-                    let why = if permanent {
-                        format!("permanent: {error}")
-                    } else {
-                        format!("after {} deliveries: {error}", delivery.attempt())
-                    };
-                    self.give_up(delivery, &why).await;
+                if permanent {
+                    Verdict::GiveUp(format!("permanent: {error}"))
+                } else if delivery.attempt() >= self.group.max_deliver {
+                    Verdict::GiveUp(format!("after {} deliveries: {error}", delivery.attempt()))
                 } else {
-                    let delay = self.delay(delivery.attempt());
-                    counters.nacked.fetch_add(1, Ordering::Relaxed);
-                    settle(delivery.nak(delay).await, &subject);
+                    Verdict::Nak(self.delay(delivery.attempt()))
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! `max_elapsed` included) plus the time a lost acknowledgement takes to be noticed (the
 //! publish timeout); longer only costs the server memory for the ids it remembers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, stream};
@@ -152,22 +153,29 @@ impl Nats {
     }
 
     async fn send(&self, message: Outgoing) -> Result<Stored, TransportError> {
-        let operation = || format!("publish to `{}`", message.subject);
+        // Only the subject (a reference-counted `Subject`) is held with the publish's
+        // future: the rest of the message moves into the publish.
+        let Outgoing {
+            subject,
+            id,
+            headers: named,
+            payload,
+        } = message;
+        let subject = async_nats::Subject::from(subject);
         let mut headers = async_nats::HeaderMap::new();
-        for (name, value) in &message.headers {
+        for (name, value) in &named {
             headers.insert(name.as_str(), value.as_str());
         }
+        drop(named);
         let publish = jetstream::message::PublishMessage::build()
-            .payload(message.payload.clone())
+            .payload(payload)
             .headers(headers)
-            .message_id(&message.id);
-        let ack = self
-            .js
-            .send_publish(message.subject.clone(), publish)
-            .await
-            .map_err(|e| TransportError::new(operation(), e))?
-            .await
-            .map_err(|e| TransportError::new(operation(), e))?;
+            .message_id(id);
+        let failed = |e: jetstream::context::PublishError| {
+            TransportError::new(format!("publish to `{subject}`"), e)
+        };
+        let ack = self.js.send_publish(subject.clone(), publish).await;
+        let ack = ack.map_err(failed)?.await.map_err(failed)?;
         Ok(Stored {
             sequence: ack.sequence,
             duplicate: ack.duplicate,
@@ -206,59 +214,73 @@ impl Transport for Nats {
             .get_or_create_consumer::<consumer::pull::Config>(&group.name, config.clone())
             .await
             .map_err(|e| TransportError::new(format!("create consumer `{}`", group.name), e))?;
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        // The messages, as one stream that subscribes again whenever its subscription
+        // fails or ends (a restarted server, missed heartbeats, the consumer deleted:
+        // `get_or_create_consumer` makes it again): the error is handed on (the member
+        // counts it), then the next poll subscribes. No task of its own, no channel: the
+        // member polls the subscription directly.
         let heartbeat = self.config.heartbeat;
-        tokio::spawn(async move {
-            loop {
-                let subscribed = async {
-                    let consumer = stream
-                        .get_or_create_consumer::<consumer::pull::Config>(
-                            &group.name,
-                            config.clone(),
-                        )
-                        .await
-                        .map_err(|e| {
-                            TransportError::new(format!("create consumer `{}`", group.name), e)
-                        })?;
-                    consumer
-                        .stream()
-                        .heartbeat(heartbeat)
-                        .messages()
-                        .await
-                        .map_err(|e| TransportError::new(format!("consume `{}`", group.name), e))
-                };
-                let mut messages = match subscribed.await {
-                    Ok(messages) => messages,
-                    Err(error) => {
-                        if tx.send(Err(error)).await.is_err() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                        continue;
-                    }
-                };
-                while let Some(next) = messages.next().await {
-                    let item = match next {
-                        Ok(message) => Ok(NatsDelivery::new(message)),
-                        Err(e) => Err(TransportError::new(format!("consume `{}`", group.name), e)),
-                    };
-                    let lost = item.is_err();
-                    if tx.send(item).await.is_err() {
-                        return;
-                    }
-                    if lost {
-                        // Subscribe again (a restarted server, missed heartbeats).
-                        break;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        let name: Arc<str> = Arc::from(group.name.as_str());
+        let subscribe = Arc::new(move || {
+            let (stream, config, name) = (stream.clone(), config.clone(), group.name.clone());
+            async move {
+                let consumer = stream
+                    .get_or_create_consumer::<consumer::pull::Config>(&name, config)
+                    .await
+                    .map_err(|e| TransportError::new(format!("create consumer `{name}`"), e))?;
+                consumer
+                    .stream()
+                    .heartbeat(heartbeat)
+                    .messages()
+                    .await
+                    .map_err(|e| TransportError::new(format!("consume `{name}`"), e))
             }
         });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        let state = Consuming::Subscribe(Duration::ZERO);
+        let stream = futures_util::stream::unfold(state, move |mut state| {
+            // Two reference counts per message, nothing copied.
+            let (subscribe, name) = (Arc::clone(&subscribe), Arc::clone(&name));
+            async move {
+                loop {
+                    match state {
+                        Consuming::Subscribe(after) => {
+                            if !after.is_zero() {
+                                tokio::time::sleep(after).await;
+                            }
+                            match subscribe().await {
+                                Ok(messages) => state = Consuming::Messages(Box::new(messages)),
+                                Err(error) => {
+                                    let again = Consuming::Subscribe(Duration::from_millis(250));
+                                    return Some((Err(error), again));
+                                }
+                            }
+                        }
+                        Consuming::Messages(mut messages) => match messages.next().await {
+                            Some(Ok(message)) => {
+                                let delivery = NatsDelivery::new(message);
+                                return Some((Ok(delivery), Consuming::Messages(messages)));
+                            }
+                            Some(Err(e)) => {
+                                let error = TransportError::new(format!("consume `{name}`"), e);
+                                let again = Consuming::Subscribe(Duration::from_millis(100));
+                                return Some((Err(error), again));
+                            }
+                            None => state = Consuming::Subscribe(Duration::from_millis(100)),
+                        },
+                    }
+                }
+            }
         });
         Ok(stream.boxed())
     }
+}
+
+/// Where a group's stream of messages is.
+enum Consuming {
+    /// To subscribe, after a pause.
+    Subscribe(Duration),
+    /// Subscribed.
+    Messages(Box<consumer::pull::Stream>),
 }
 
 /// A message of a group, from JetStream.

@@ -17,6 +17,64 @@ use crate::bridge::{Counters, ExportOptions};
 use crate::codec::{CAUSATION, CORRELATION, Codec, ORIGIN};
 use crate::transport::{Outgoing, Transport};
 
+/// What an export's handler needs, behind one reference count (the future made per event
+/// holds one pointer to it: small futures allocate from the allocator's fast bins).
+struct Exporter<T> {
+    transport: Arc<T>,
+    codec: Arc<dyn Codec>,
+    prefix: Arc<str>,
+    counters: Arc<Counters>,
+}
+
+impl<T: Transport> Exporter<T> {
+    /// The message of `event` (causation and correlation ids from the publishing call), or
+    /// `None` for an event that came in from the broker.
+    fn message(
+        &self,
+        event: &DynamicEvent,
+        causation: Option<String>,
+        correlation: Option<String>,
+    ) -> Result<Option<Outgoing>, BoxError> {
+        if event.header(ORIGIN).is_some() {
+            self.counters.not_exported.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let (mut headers, payload) = self
+            .codec
+            .encode(event)
+            .map_err(|e| BoxError::from(Permanent::new(e)))?;
+        for (name, value) in [(CAUSATION, causation), (CORRELATION, correlation)] {
+            if let Some(value) = value {
+                headers.insert(name.to_owned(), value);
+            }
+        }
+        Ok(Some(Outgoing {
+            subject: format!("{}.{}", self.prefix, event.topic().as_str()),
+            id: event.id().to_owned(),
+            headers,
+            payload,
+        }))
+    }
+
+    async fn export(&self, message: Outgoing) -> Result<(), BoxError> {
+        match self.transport.publish(message).await {
+            Ok(stored) => {
+                let counter = if stored.duplicate {
+                    &self.counters.export_duplicates
+                } else {
+                    &self.counters.exported
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(error) => {
+                self.counters.export_errors.fetch_add(1, Ordering::Relaxed);
+                Err(BoxError::from(error))
+            }
+        }
+    }
+}
+
 /// Subscribes the export of `pattern` on `system`.
 pub(crate) fn export<T: Transport>(
     system: &EventSystem,
@@ -31,49 +89,26 @@ pub(crate) fn export<T: Transport>(
         .concurrency(options.max_unacked)
         .buffer_capacity(options.queue)
         .retry(options.retry);
+    let exporter = Arc::new(Exporter {
+        transport,
+        codec,
+        prefix,
+        counters,
+    });
     system.on_async_with(
         pattern,
         subscribe,
         move |event: Arc<DynamicEvent>, ctx: &HandlerContext<'_>| {
-            let transport = Arc::clone(&transport);
-            let codec = Arc::clone(&codec);
-            let prefix = Arc::clone(&prefix);
-            let counters = Arc::clone(&counters);
+            // Encoded before the future is made: the future holds the message, not the
+            // event and the ids.
             let causation = ctx.causation_id().map(str::to_owned);
             let correlation = ctx.correlation_id().map(str::to_owned);
+            let message = exporter.message(&event, causation, correlation);
+            let exporter = Arc::clone(&exporter);
             async move {
-                if event.header(ORIGIN).is_some() {
-                    counters.not_exported.fetch_add(1, Ordering::Relaxed);
-                    return Ok::<(), BoxError>(());
-                }
-                let (mut headers, payload) = codec
-                    .encode(&event)
-                    .map_err(|e| BoxError::from(Permanent::new(e)))?;
-                for (name, value) in [(CAUSATION, causation), (CORRELATION, correlation)] {
-                    if let Some(value) = value {
-                        headers.insert(name.to_owned(), value);
-                    }
-                }
-                let message = Outgoing {
-                    subject: format!("{prefix}.{}", event.topic().as_str()),
-                    id: event.id().to_owned(),
-                    headers,
-                    payload,
-                };
-                match transport.publish(message).await {
-                    Ok(stored) => {
-                        let counter = if stored.duplicate {
-                            &counters.export_duplicates
-                        } else {
-                            &counters.exported
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        Ok(())
-                    }
-                    Err(error) => {
-                        counters.export_errors.fetch_add(1, Ordering::Relaxed);
-                        Err(BoxError::from(error))
-                    }
+                match message? {
+                    Some(message) => exporter.export(message).await,
+                    None => Ok(()),
                 }
             }
         },

@@ -142,7 +142,8 @@ impl DynamicEvent {
     /// assert!(!DynamicEvent::is_header_name("source"));
     /// ```
     pub fn is_header_name(name: &str) -> bool {
-        super::builder::check_header_name(name).is_ok()
+        super::header::follows_header_name_rule(name)
+            && super::header::reserved_hint(name).is_none()
     }
 
     /// The CloudEvents `id`: unique per `source`.

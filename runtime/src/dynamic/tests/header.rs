@@ -44,3 +44,34 @@ fn reserved_names_have_hints() {
         assert_eq!(header_name_problem(name), None, "{name:?}");
     }
 }
+
+#[test]
+fn the_quick_check_agrees_with_the_one_that_explains() {
+    let long = "z".repeat(MAX_HEADER_NAME_LEN + 1);
+    let longest = "z".repeat(MAX_HEADER_NAME_LEN);
+    for name in [
+        "",
+        "a",
+        "0",
+        "traceparent",
+        "Nats-Msg-Id",
+        "ce-id",
+        "é",
+        "a b",
+        "source",
+        "data",
+        &long,
+        &longest,
+    ] {
+        assert_eq!(
+            follows_header_name_rule(name),
+            header_name_problem(name).is_none(),
+            "{name:?}"
+        );
+        assert_eq!(
+            crate::DynamicEvent::is_header_name(name),
+            crate::dynamic::builder::check_header_name(name).is_ok(),
+            "{name:?}"
+        );
+    }
+}
