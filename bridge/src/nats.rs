@@ -161,12 +161,10 @@ impl Nats {
             headers: named,
             payload,
         } = message;
+        let headers = nats_headers(named).map_err(|reason| {
+            TransportError::permanent(format!("publish to `{subject}`"), reason)
+        })?;
         let subject = async_nats::Subject::from(subject);
-        let mut headers = async_nats::HeaderMap::new();
-        for (name, value) in &named {
-            headers.insert(name.as_str(), value.as_str());
-        }
-        drop(named);
         let publish = jetstream::message::PublishMessage::build()
             .payload(payload)
             .headers(headers)
@@ -275,6 +273,27 @@ impl Transport for Nats {
     }
 }
 
+/// `headers` as the client's map; a name or value the protocol cannot carry (a name with a
+/// colon, space or control character, a value with a line break: the client would panic
+/// on them) is an error naming it.
+fn nats_headers(headers: crate::transport::Headers) -> Result<async_nats::HeaderMap, String> {
+    use std::str::FromStr as _;
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers {
+        let key = async_nats::header::HeaderName::from_str(&name).ok();
+        let Some(key) = key.filter(|_| !name.is_empty()) else {
+            return Err(format!("header name {name:?} cannot be sent to NATS"));
+        };
+        if value.contains(['\r', '\n']) {
+            return Err(format!(
+                "the value of header `{name}` has a line break: NATS headers cannot carry it"
+            ));
+        }
+        map.insert(key, async_nats::HeaderValue::from(value));
+    }
+    Ok(map)
+}
+
 /// Where a group's stream of messages is.
 enum Consuming {
     /// To subscribe, after a pause.
@@ -342,5 +361,35 @@ impl Delivery for NatsDelivery {
 
     async fn progress(&self) -> Result<(), TransportError> {
         self.settle(AckKind::Progress, "progress").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nats_headers;
+    use crate::transport::Headers;
+
+    fn headers(pairs: &[(&str, &str)]) -> Headers {
+        pairs
+            .iter()
+            .map(|&(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn headers_the_protocol_cannot_carry_are_errors_not_panics() {
+        let map = nats_headers(headers(&[("ce-id", "e-1"), ("note", "fine: yes")])).unwrap();
+        assert_eq!(map.get("ce-id").map(|v| v.as_str()), Some("e-1"));
+        for (name, value, says) in [
+            ("note", "two\nlines", "line break"),
+            ("note", "a\rb", "line break"),
+            ("bad:name", "v", "bad:name"),
+            ("with space", "v", "with space"),
+            ("", "v", "\"\""),
+            ("é", "v", "é"),
+        ] {
+            let error = nats_headers(headers(&[(name, value)])).unwrap_err();
+            assert!(error.contains(says), "{name:?}: {error}");
+        }
     }
 }

@@ -69,7 +69,11 @@ impl<T: Transport> Exporter<T> {
             }
             Err(error) => {
                 self.counters.export_errors.fetch_add(1, Ordering::Relaxed);
-                Err(BoxError::from(error))
+                if error.permanent {
+                    Err(BoxError::from(Permanent::new(error)))
+                } else {
+                    Err(BoxError::from(error))
+                }
             }
         }
     }

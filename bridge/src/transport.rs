@@ -58,14 +58,26 @@ pub struct TransportError {
     pub operation: String,
     /// What went wrong, as the broker's client says it.
     pub reason: String,
+    /// Whether trying again cannot help (the message itself is refused, e.g. a header the
+    /// broker cannot carry): the export dead-letters it without retrying.
+    pub permanent: bool,
 }
 
 impl TransportError {
-    /// An error of `operation`.
+    /// An error of `operation`, which a retry may overcome.
     pub fn new(operation: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         TransportError {
             operation: operation.into(),
             reason: reason.to_string(),
+            permanent: false,
+        }
+    }
+
+    /// An error of `operation` that no retry overcomes (the message is refused).
+    pub fn permanent(operation: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        TransportError {
+            permanent: true,
+            ..TransportError::new(operation, reason)
         }
     }
 }

@@ -332,3 +332,32 @@ async fn a_consumer_deleted_on_the_server_is_made_again() {
     bridge.shutdown().await;
     out.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_broker_cannot_carry_is_a_dead_letter_at_once_not_a_panic() {
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let (producer, out) = exporter(&server, "job.*").await;
+    let event = DynamicEvent::builder("job.run")
+        .id("job-newline")
+        .header("note", "two\nlines")
+        .build()
+        .unwrap();
+    producer.publish_dynamic(event).await.unwrap();
+    producer.publish_dynamic(job(1)).await.unwrap();
+    eventually(Duration::from_secs(10), "the good event exported", || {
+        out.stats().exported == 1 && !producer.dead_letters().is_empty()
+    })
+    .await;
+    let letters = producer.dead_letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts(), 1, "permanent: not retried");
+    assert!(!letters[0].panicked(), "{}", letters[0].error());
+    assert!(
+        letters[0].error().contains("line break"),
+        "{}",
+        letters[0].error()
+    );
+    out.shutdown().await;
+}
