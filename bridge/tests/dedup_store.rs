@@ -5,56 +5,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{NatsServer, eventually};
+use common::{NatsServer, Seen, eventually, ids, job, member, nats};
 use staticbus::prelude::*;
-use staticbus_bridge::nats::{Nats, NatsConfig};
 use staticbus_bridge::{Bridge, Group};
 use staticbus_store::{Direction, Store};
 
-type Seen = Arc<Mutex<Vec<String>>>;
-
-async fn nats(server: &NatsServer) -> Nats {
-    Nats::connect(NatsConfig::new(server.url()).heartbeat(Duration::from_secs(1)))
-        .await
-        .unwrap()
-}
-
-/// A fresh system recording the ids of the `job.*` events it handles, a member of `group`.
-async fn member(server: &NatsServer, group: Group) -> (EventSystem, Seen, Bridge) {
-    let system = EventSystem::builder().build().unwrap();
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    let sub = system
-        .on(
-            "job.*",
-            move |_: &EventRef<'_>, ctx: &HandlerContext<'_>| {
-                let id = ctx.event_id().unwrap_or_default().to_owned();
-                log.lock().unwrap().push(id);
-            },
-        )
-        .unwrap();
-    std::mem::forget(sub);
-    let bridge = Bridge::builder(&system, nats(server).await)
-        .group(group)
-        .start()
-        .await
-        .unwrap();
-    (system, seen, bridge)
-}
-
-fn job(n: usize) -> DynamicEvent {
-    DynamicEvent::builder("job.run")
-        .id(format!("job-{n}"))
-        .json(&serde_json::json!({ "n": n }))
-        .build()
-        .unwrap()
-}
-
 fn count(seen: &Seen) -> usize {
-    seen.lock().unwrap().len()
+    ids(seen).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,8 +30,8 @@ async fn handled_ids_in_the_store_outlive_the_member() {
         .await
         .unwrap();
     let stored = Group::new("workers", "job.*").dedup_store(store.clone());
-    let (_first, first_seen, first) = member(&server, stored.clone()).await;
-    let (_plain, plain_seen, plain) = member(&server, Group::new("plain", "job.*")).await;
+    let (_first, first_seen, first) = member(&server, stored.clone(), "job.*").await;
+    let (_plain, plain_seen, plain) = member(&server, Group::new("plain", "job.*"), "job.*").await;
     for n in 0..20 {
         producer.publish_dynamic(job(n)).await.unwrap();
     }
@@ -103,8 +62,8 @@ async fn handled_ids_in_the_store_outlive_the_member() {
     for group in ["workers", "plain"] {
         stream.delete_consumer(group).await.unwrap();
     }
-    let (_second, second_seen, second) = member(&server, stored).await;
-    let (_again, again_seen, again) = member(&server, Group::new("plain", "job.*")).await;
+    let (_second, second_seen, second) = member(&server, stored, "job.*").await;
+    let (_again, again_seen, again) = member(&server, Group::new("plain", "job.*"), "job.*").await;
     for n in 20..30 {
         producer.publish_dynamic(job(n)).await.unwrap();
     }
@@ -118,7 +77,7 @@ async fn handled_ids_in_the_store_outlive_the_member() {
         count(&second_seen) == 10
     })
     .await;
-    let mut handled = second_seen.lock().unwrap().clone();
+    let mut handled = ids(&second_seen);
     handled.sort_by_key(|id| id[4..].parse::<usize>().unwrap_or(usize::MAX));
     let expected: Vec<String> = (20..30).map(|n| format!("job-{n}")).collect();
     assert_eq!(

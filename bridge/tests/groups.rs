@@ -8,41 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{NatsServer, eventually};
+use common::{NatsServer, eventually, ids, job, member, nats, recorder, system};
 use staticbus::prelude::*;
 use staticbus::{BoxError, Permanent, Retry};
-use staticbus_bridge::nats::{Nats, NatsConfig};
 use staticbus_bridge::{Bridge, Codec, Group, Outgoing, Transport};
-
-type Seen = Arc<Mutex<Vec<String>>>;
-
-fn system() -> EventSystem {
-    EventSystem::builder().build().unwrap()
-}
-
-/// Records the ids of `pattern`'s events handled on `system`.
-fn recorder(system: &EventSystem, pattern: &str) -> Seen {
-    let seen: Seen = Arc::default();
-    let log = Arc::clone(&seen);
-    let sub = system
-        .on(
-            pattern,
-            move |_: &EventRef<'_>, ctx: &HandlerContext<'_>| {
-                log.lock()
-                    .unwrap()
-                    .push(ctx.event_id().unwrap_or_default().to_owned());
-            },
-        )
-        .unwrap();
-    std::mem::forget(sub);
-    seen
-}
-
-async fn nats(server: &NatsServer) -> Nats {
-    Nats::connect(NatsConfig::new(server.url()).heartbeat(Duration::from_secs(1)))
-        .await
-        .unwrap()
-}
 
 /// A system exporting `pattern`, and its bridge.
 async fn exporter(server: &NatsServer, pattern: &str) -> (EventSystem, Bridge) {
@@ -53,30 +22,6 @@ async fn exporter(server: &NatsServer, pattern: &str) -> (EventSystem, Bridge) {
         .await
         .unwrap();
     (producer, bridge)
-}
-
-/// A system recording the ids of `pattern`'s events, a member of `group` on `pattern`.
-async fn member(server: &NatsServer, group: Group, pattern: &str) -> (EventSystem, Seen, Bridge) {
-    let consumer = system();
-    let seen = recorder(&consumer, pattern);
-    let bridge = Bridge::builder(&consumer, nats(server).await)
-        .group(group)
-        .start()
-        .await
-        .unwrap();
-    (consumer, seen, bridge)
-}
-
-fn job(n: usize) -> DynamicEvent {
-    DynamicEvent::builder("job.run")
-        .id(format!("job-{n}"))
-        .json(&serde_json::json!({ "n": n }))
-        .build()
-        .unwrap()
-}
-
-fn ids(seen: &Seen) -> Vec<String> {
-    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,12 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use staticbus::prelude::*;
+use staticbus_bridge::nats::{Nats, NatsConfig};
+use staticbus_bridge::{Bridge, Group};
 
 pub(crate) struct NatsServer {
     child: Option<Child>,
@@ -123,4 +128,69 @@ pub(crate) async fn eventually(limit: Duration, what: &str, mut done: impl FnMut
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+// Systems and group members the tests share.
+
+/// The ids of the events a recorder saw, in order.
+pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
+
+/// A system with the default options.
+pub(crate) fn system() -> EventSystem {
+    EventSystem::builder().build().unwrap()
+}
+
+/// Records the ids of `pattern`'s events handled on `system`.
+pub(crate) fn recorder(system: &EventSystem, pattern: &str) -> Seen {
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    let sub = system
+        .on(
+            pattern,
+            move |_: &EventRef<'_>, ctx: &HandlerContext<'_>| {
+                log.lock()
+                    .unwrap()
+                    .push(ctx.event_id().unwrap_or_default().to_owned());
+            },
+        )
+        .unwrap();
+    std::mem::forget(sub);
+    seen
+}
+
+/// A NATS transport to `server`, its heartbeats every second.
+pub(crate) async fn nats(server: &NatsServer) -> Nats {
+    Nats::connect(NatsConfig::new(server.url()).heartbeat(Duration::from_secs(1)))
+        .await
+        .unwrap()
+}
+
+/// A system recording the ids of `pattern`'s events, a member of `group` on `pattern`.
+pub(crate) async fn member(
+    server: &NatsServer,
+    group: Group,
+    pattern: &str,
+) -> (EventSystem, Seen, Bridge) {
+    let consumer = system();
+    let seen = recorder(&consumer, pattern);
+    let bridge = Bridge::builder(&consumer, nats(server).await)
+        .group(group)
+        .start()
+        .await
+        .unwrap();
+    (consumer, seen, bridge)
+}
+
+/// Event `job.run` number `n` (id `job-<n>`).
+pub(crate) fn job(n: usize) -> DynamicEvent {
+    DynamicEvent::builder("job.run")
+        .id(format!("job-{n}"))
+        .json(&serde_json::json!({ "n": n }))
+        .build()
+        .unwrap()
+}
+
+/// The ids seen so far.
+pub(crate) fn ids(seen: &Seen) -> Vec<String> {
+    seen.lock().unwrap().clone()
 }
