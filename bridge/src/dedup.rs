@@ -141,12 +141,16 @@ mod persisted {
             format!("{}:{id}", self.group)
         }
 
-        pub(crate) async fn contains(&self, id: &str) -> Result<bool, String> {
+        pub(crate) async fn contains(&self, id: &str) -> Result<bool, super::RecordError> {
             let found = self.store.position_of(&self.key(id)).await;
             found.map(|p| p.is_some()).map_err(|e| e.to_string())
         }
 
-        pub(crate) async fn insert(&self, id: &str, subject: &str) -> Result<(), String> {
+        pub(crate) async fn insert(
+            &self,
+            id: &str,
+            subject: &str,
+        ) -> Result<(), super::RecordError> {
             let body = serde_json::json!({ "group": self.group, "id": id, "subject": subject });
             let record = NewEvent::json(HANDLED_TOPIC, &body)
                 .map_err(|e| e.to_string())?

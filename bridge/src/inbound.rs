@@ -108,15 +108,12 @@ impl<T: Transport> Member<T> {
     async fn handle(&self, delivery: T::Delivery) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         let verdict = self.decide(&delivery).await;
-        let subject = delivery.subject();
+        // For the log, should settling fail: the delivery goes into the settlement.
+        let subject = delivery.subject().to_owned();
         match verdict {
-            Verdict::Ack => {
-                let subject = subject.to_owned();
-                settle(delivery.ack().await, &subject);
-            }
+            Verdict::Ack => settle(delivery.ack().await, &subject),
             Verdict::Nak(delay) => {
                 self.counters.nacked.fetch_add(1, Ordering::Relaxed);
-                let subject = subject.to_owned();
                 settle(Box::pin(delivery.nak(delay)).await, &subject);
             }
             Verdict::GiveUp(why) => Box::pin(self.give_up(delivery, &why)).await,

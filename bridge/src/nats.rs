@@ -161,17 +161,15 @@ impl Nats {
             headers: named,
             payload,
         } = message;
-        let headers = nats_headers(named).map_err(|reason| {
-            TransportError::permanent(format!("publish to `{subject}`"), reason)
-        })?;
         let subject = async_nats::Subject::from(subject);
+        let operation = || format!("publish to `{subject}`");
+        let headers =
+            nats_headers(named).map_err(|reason| TransportError::permanent(operation(), reason))?;
         let publish = jetstream::message::PublishMessage::build()
             .payload(payload)
             .headers(headers)
             .message_id(id);
-        let failed = |e: jetstream::context::PublishError| {
-            TransportError::new(format!("publish to `{subject}`"), e)
-        };
+        let failed = |e: jetstream::context::PublishError| TransportError::new(operation(), e);
         let ack = self.js.send_publish(subject.clone(), publish).await;
         let ack = ack.map_err(failed)?.await.map_err(failed)?;
         Ok(Stored {
@@ -207,37 +205,22 @@ impl Transport for Nats {
             max_deliver: i64::from(group.max_deliver),
             ..Default::default()
         };
-        // Created now, so that a bad group fails here, not in the background.
-        stream
-            .get_or_create_consumer::<consumer::pull::Config>(&group.name, config.clone())
-            .await
-            .map_err(|e| TransportError::new(format!("create consumer `{}`", group.name), e))?;
         // The messages, as one stream that subscribes again whenever its subscription
         // fails or ends (a restarted server, missed heartbeats, the consumer deleted:
         // `get_or_create_consumer` makes it again): the error is handed on (the member
         // counts it), then the next poll subscribes. No task of its own, no channel: the
         // member polls the subscription directly.
-        let heartbeat = self.config.heartbeat;
-        let name: Arc<str> = Arc::from(group.name.as_str());
-        let subscribe = Arc::new(move || {
-            let (stream, config, name) = (stream.clone(), config.clone(), group.name.clone());
-            async move {
-                let consumer = stream
-                    .get_or_create_consumer::<consumer::pull::Config>(&name, config)
-                    .await
-                    .map_err(|e| TransportError::new(format!("create consumer `{name}`"), e))?;
-                consumer
-                    .stream()
-                    .heartbeat(heartbeat)
-                    .messages()
-                    .await
-                    .map_err(|e| TransportError::new(format!("consume `{name}`"), e))
-            }
+        let subscriber = Arc::new(Subscriber {
+            stream,
+            config,
+            name: Arc::from(group.name.as_str()),
+            heartbeat: self.config.heartbeat,
         });
-        let state = Consuming::Subscribe(Duration::ZERO);
+        // The first subscription now, so that a bad group fails here, not in the stream.
+        let state = Consuming::Messages(Box::new(subscriber.subscribe().await?));
         let stream = futures_util::stream::unfold(state, move |mut state| {
-            // Two reference counts per message, nothing copied.
-            let (subscribe, name) = (Arc::clone(&subscribe), Arc::clone(&name));
+            // One reference count per message, nothing copied.
+            let subscriber = Arc::clone(&subscriber);
             async move {
                 loop {
                     match state {
@@ -245,7 +228,7 @@ impl Transport for Nats {
                             if !after.is_zero() {
                                 tokio::time::sleep(after).await;
                             }
-                            match subscribe().await {
+                            match subscriber.subscribe().await {
                                 Ok(messages) => state = Consuming::Messages(Box::new(messages)),
                                 Err(error) => {
                                     let again = Consuming::Subscribe(Duration::from_millis(250));
@@ -259,6 +242,7 @@ impl Transport for Nats {
                                 return Some((Ok(delivery), Consuming::Messages(messages)));
                             }
                             Some(Err(e)) => {
+                                let name = &subscriber.name;
                                 let error = TransportError::new(format!("consume `{name}`"), e);
                                 let again = Consuming::Subscribe(Duration::from_millis(100));
                                 return Some((Err(error), again));
@@ -292,6 +276,32 @@ fn nats_headers(headers: crate::transport::Headers) -> Result<async_nats::Header
         map.insert(key, async_nats::HeaderValue::from(value));
     }
     Ok(map)
+}
+
+/// What subscribing (again) to a group's consumer needs.
+struct Subscriber {
+    stream: stream::Stream,
+    config: consumer::pull::Config,
+    name: Arc<str>,
+    heartbeat: Duration,
+}
+
+impl Subscriber {
+    /// The group's consumer (made if it is missing) and a pull subscription on it.
+    async fn subscribe(&self) -> Result<consumer::pull::Stream, TransportError> {
+        let name = &self.name;
+        let consumer = self
+            .stream
+            .get_or_create_consumer::<consumer::pull::Config>(name, self.config.clone())
+            .await
+            .map_err(|e| TransportError::new(format!("create consumer `{name}`"), e))?;
+        consumer
+            .stream()
+            .heartbeat(self.heartbeat)
+            .messages()
+            .await
+            .map_err(|e| TransportError::new(format!("consume `{name}`"), e))
+    }
 }
 
 /// Where a group's stream of messages is.

@@ -161,12 +161,12 @@ pub(crate) fn position_of(
     path: &Path,
     event_id: &str,
 ) -> Result<Option<u64>, StoreError> {
-    use rusqlite::OptionalExtension;
-    let position: Option<i64> = conn
-        .prepare_cached("SELECT position FROM events WHERE event_id = ?1")
-        .and_then(|mut s| s.query_row(params![event_id], |row| row.get(0)).optional())
-        .map_err(|e| StoreError::sqlite(path, e))?;
-    Ok(position.and_then(|p| u64::try_from(p).ok()))
+    position_by(
+        conn,
+        path,
+        "SELECT position FROM events WHERE event_id = ?1",
+        event_id,
+    )
 }
 
 /// The position checkpoint `name` stored (`None`: never stored).
@@ -175,10 +175,25 @@ pub(crate) fn checkpoint(
     path: &Path,
     name: &str,
 ) -> Result<Option<u64>, StoreError> {
+    position_by(
+        conn,
+        path,
+        "SELECT position FROM checkpoints WHERE name = ?1",
+        name,
+    )
+}
+
+/// The position `sql` (one `position` column, at most one row) selects for `key`.
+fn position_by(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    key: &str,
+) -> Result<Option<u64>, StoreError> {
     use rusqlite::OptionalExtension;
     let position: Option<i64> = conn
-        .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")
-        .and_then(|mut s| s.query_row(params![name], |row| row.get(0)).optional())
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params![key], |row| row.get(0)).optional())
         .map_err(|e| StoreError::sqlite(path, e))?;
     Ok(position.and_then(|p| u64::try_from(p).ok()))
 }
