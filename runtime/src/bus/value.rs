@@ -173,6 +173,12 @@ impl StaticValue {
         }
     }
 
+    /// A value shared already (a dynamic event's payload of its type).
+    #[inline]
+    pub(crate) fn from_arc<E: StaticEvent>(value: Arc<E>) -> StaticValue {
+        StaticValue::from_shared(value)
+    }
+
     /// A shared value.
     fn from_shared(shared: Arc<dyn StaticItem>) -> StaticValue {
         let mut words = Words::uninit();

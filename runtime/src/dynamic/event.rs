@@ -129,6 +129,15 @@ impl DynamicEvent {
         }
     }
 
+    /// This event's attributes and headers, with `made`'s topic and payload (the dynamic
+    /// form of a static value): an event received from elsewhere, published as its static
+    /// type ([`EventSystem::publish_as`](crate::EventSystem::publish_as)).
+    pub(crate) fn carrying(mut self, made: DynamicEvent) -> DynamicEvent {
+        self.topic = made.topic;
+        self.payload = made.payload;
+        self
+    }
+
     /// Whether `name` can be a header of an event: the CloudEvents extension attribute
     /// naming rule (1 to 20 of `a-z0-9`) and not one of its core attributes (`id`,
     /// `source`, ...). What [`DynamicEventBuilder::header`] accepts; for code that copies

@@ -122,6 +122,20 @@ pub enum Error {
         /// Each failure with the event's index in the batch.
         errors: Vec<(usize, Error)>,
     },
+    /// [`EventSystem::publish_as`](crate::EventSystem::publish_as) of an event whose topic is
+    /// not the static type's name.
+    #[error(
+        "event {topic:?} cannot be published as a `{type_name}`: that type's events are named \
+         {name:?}"
+    )]
+    NotItsType {
+        /// The event's topic.
+        topic: String,
+        /// The static type asked for.
+        type_name: &'static str,
+        /// Its events' name.
+        name: &'static str,
+    },
     /// A durable publish could not persist its event: it was not dispatched either.
     #[error(transparent)]
     Persist(#[from] crate::bus::PersistError),

@@ -16,6 +16,7 @@ mod future;
 mod persist;
 mod plugins;
 mod publish;
+mod received;
 mod reported;
 mod reports;
 mod request;

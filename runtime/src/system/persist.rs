@@ -150,7 +150,7 @@ impl SystemRef<'_> {
 
 #[cold]
 #[inline(never)]
-fn persist_dynamic_now(persistence: &crate::bus::Persistence, event: &DynamicEvent) {
+pub(super) fn persist_dynamic_now(persistence: &crate::bus::Persistence, event: &DynamicEvent) {
     match durable_dynamic(event) {
         Ok(durable) => crate::bus::persist::send(persistence, durable),
         Err(error) => crate::bus::persist::refused(&error),

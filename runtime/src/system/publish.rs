@@ -448,7 +448,7 @@ fn dynamic_result(tally: &mut Tally) -> Result<Published, Error> {
 
 /// A static publish's result: its table's part, then the bus's.
 #[inline(always)]
-fn static_result(
+pub(super) fn static_result(
     event: &'static str,
     handled: usize,
     errors: Vec<HandlerError>,
