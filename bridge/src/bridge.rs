@@ -5,7 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use staticbus::{EventSystem, Pattern, Retry, StaticEvent, Subscription};
+use std::collections::HashMap;
+
+use staticbus::{
+    BoxFuture, DynamicEvent, Error, EventSystem, Pattern, Published, Retry, StaticEvent,
+    Subscription,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -44,6 +49,22 @@ pub enum BridgeError {
     /// Two groups of one bridge with the same name.
     #[error("group `{0}` is joined twice")]
     DuplicateGroup(String),
+}
+
+/// How a message of an imported static type is published locally: as that type
+/// ([`EventSystem::publish_as`]).
+pub(crate) type ImportFn =
+    for<'a> fn(&'a EventSystem, DynamicEvent) -> BoxFuture<'a, Result<Published, Error>>;
+
+/// The imported static types, by name.
+pub(crate) type Imports = HashMap<&'static str, ImportFn>;
+
+/// [`ImportFn`] for `E`.
+fn import<E: StaticEvent + serde::de::DeserializeOwned>(
+    system: &EventSystem,
+    event: DynamicEvent,
+) -> BoxFuture<'_, Result<Published, Error>> {
+    Box::pin(system.publish_as::<E>(event))
 }
 
 /// How exported events are published.
@@ -226,6 +247,7 @@ pub struct BridgeBuilder<T: Transport> {
     dead_letter_prefix: String,
     origin: String,
     exports: Vec<String>,
+    imports: Imports,
     export: ExportOptions,
     groups: Vec<Group>,
     seed: Option<u64>,
@@ -271,6 +293,18 @@ impl<T: Transport> BridgeBuilder<T> {
     /// can encode it.
     pub fn export_static<E: StaticEvent + serde::Serialize>(self) -> Self {
         self.export(E::NAME)
+    }
+
+    /// Delivers the events of static type `E` that this bridge's groups take (by its
+    /// `NAME`) as `E`: its static handlers (`#[handler]`, `#[on]`) get the value, read
+    /// from the payload by the codec's JSON, as if it had been published here
+    /// ([`EventSystem::publish_as`]); dynamic subscribers still get the event, with its id
+    /// and headers. Without it, an event is delivered as a dynamic event only, which a
+    /// static type's handlers do not see. A payload that does not read as an `E` is a
+    /// permanent failure: dead-lettered with the reason, never handled.
+    pub fn import_static<E: StaticEvent + serde::de::DeserializeOwned>(mut self) -> Self {
+        self.imports.insert(E::NAME, import::<E>);
+        self
     }
 
     /// Messages published and not yet acknowledged, at most (default 256, at least 1);
@@ -358,6 +392,7 @@ impl<T: Transport> BridgeBuilder<T> {
         let mut members = Vec::new();
         let counters = Arc::new(Counters::default());
         let prefix: Arc<str> = Arc::from(self.prefix.as_str());
+        let imports = Arc::new(self.imports.clone());
         for group in &self.groups {
             if !names.insert(group.name.clone()) {
                 return Err(BridgeError::DuplicateGroup(group.name.clone()));
@@ -390,10 +425,21 @@ impl<T: Transport> BridgeBuilder<T> {
                 origin: Arc::from(self.origin.as_str()),
                 group: group.clone(),
                 pattern,
+                imports: Arc::clone(&imports),
                 handled: Handled::of(group),
                 counters: Arc::clone(&counters),
                 rng: parking_lot::Mutex::new(fastrand::Rng::with_seed(seed)),
             }));
+        }
+        for name in self.imports.keys() {
+            if !members.iter().any(|member| member.pattern.matches(name)) {
+                return Err(BridgeError::InvalidOption {
+                    option: "import_static",
+                    reason: format!(
+                        "no group of this bridge takes `{name}`: join a group whose pattern matches it"
+                    ),
+                });
+            }
         }
         let mut exports = Vec::new();
         for pattern in &self.exports {
@@ -459,6 +505,7 @@ impl Bridge {
             dead_letter_prefix: "deadletter".to_owned(),
             origin: format!("bridge-{}-{n}", std::process::id()),
             exports: Vec::new(),
+            imports: Imports::new(),
             export: ExportOptions {
                 max_unacked: 256,
                 queue: 4096,

@@ -1,7 +1,8 @@
 //! Inbound: a consumer group's messages delivered to the local system. Each message is
 //! decoded, checked against the dedup window, published locally with the origin header
-//! (`publish_dynamic`, which returns once every local handler finished, their own retries
-//! included), and then settled: acknowledged when the handlers succeeded; refused for later
+//! (`publish_dynamic`, or `publish_as::<E>` for a static type the bridge imports, so that
+//! `E`'s static handlers get it as an `E`; either returns once every local handler
+//! finished, their own retries included), and then settled: acknowledged when the handlers succeeded; refused for later
 //! (`nak`, with a delay drawn by the retry formula: full jitter under the backoff's ceiling
 //! for this delivery) when one failed; given up on when the error is permanent or the
 //! delivery was the last one (`term`, after the message was published to the dead-letter
@@ -15,7 +16,7 @@ use futures_util::StreamExt as _;
 use staticbus::{Error, EventSystem, Pattern, Permanent, Retry};
 use tokio::sync::watch;
 
-use crate::bridge::{Counters, Group};
+use crate::bridge::{Counters, Group, Imports};
 use crate::codec::{Codec, ORIGIN};
 use crate::dedup::Handled;
 use crate::transport::{Delivery, GroupSpec, Outgoing, Transport};
@@ -47,6 +48,8 @@ pub(crate) struct Member<T: Transport> {
     pub(crate) origin: Arc<str>,
     pub(crate) group: Group,
     pub(crate) pattern: Pattern,
+    /// The static types delivered as themselves.
+    pub(crate) imports: Arc<Imports>,
     pub(crate) handled: Handled,
     pub(crate) counters: Arc<Counters>,
     pub(crate) rng: parking_lot::Mutex<fastrand::Rng>,
@@ -164,7 +167,10 @@ impl<T: Transport> Member<T> {
             }
         }
         let result = {
-            let publish = self.system.publish_dynamic(event);
+            let publish = match self.imports.get(event.topic().as_str()) {
+                Some(import) => futures_util::future::Either::Left(import(&self.system, event)),
+                None => futures_util::future::Either::Right(self.system.publish_dynamic(event)),
+            };
             tokio::pin!(publish);
             // The timer is armed only when the publish is still pending after a first poll.
             let every = (self.group.ack_wait / 2).max(Duration::from_millis(10));

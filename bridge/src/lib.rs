@@ -3,7 +3,8 @@
 //! A [`Bridge`] exports the events of chosen topic patterns (dynamic events, and static
 //! events published under a matching name) to the broker, and joins consumer groups: each
 //! event published to the broker is handled by one member of each group, by that member's
-//! local handlers. The broker is behind a small [`Transport`] trait; [`nats::Nats`] (NATS
+//! local handlers: its dynamic subscribers, and, for a static type the bridge imports
+//! ([`BridgeBuilder::import_static`]), that type's static handlers, which get the value. The broker is behind a small [`Transport`] trait; [`nats::Nats`] (NATS
 //! JetStream, feature `nats`, on by default) is the one this crate ships.
 //!
 //! # Delivery guarantees
@@ -36,6 +37,7 @@
 //! let bridge = Bridge::builder(&system, nats)
 //!     .export("order.*")
 //!     .group(Group::new("billing", "order.*"))
+//!     // .import_static::<OrderPlaced>() // its #[handler]s get an `OrderPlaced`
 //!     .start()
 //!     .await?;
 //! // ... publish, handle ...
