@@ -268,3 +268,80 @@ async fn an_async_closure_publishes_later_through_a_handle() {
         "ctx.async.done"
     );
 }
+
+// ---- the cause reaches a detached handler -------------------------------------------------
+
+/// A detached handler is called later, by its worker: its context still names the cause of
+/// an event published inside a handler, and the flow (here: an async handler publishing
+/// through its handle, and the detached handler's own publish, one step further).
+#[tokio::test]
+async fn a_detached_handler_sees_the_cause_of_what_a_handler_published() {
+    let system = EventSystem::builder().build().unwrap();
+    let seen: Arc<Mutex<Vec<Ids>>> = Arc::default();
+    let _first = system
+        .on_async(
+            "ctx.later.first",
+            |_: Arc<DynamicEvent>, ctx: &HandlerContext<'_>| {
+                let handle = ctx.handle();
+                async move {
+                    let next = DynamicEvent::builder("ctx.later.second")
+                        .id("l2")
+                        .build()
+                        .unwrap();
+                    handle.publish_dynamic(next).await.map(drop)
+                }
+            },
+        )
+        .unwrap();
+    let record = |seen: &Arc<Mutex<Vec<Ids>>>, then: Option<&'static str>| {
+        let seen = Arc::clone(seen);
+        move |e: Arc<DynamicEvent>, ctx: &HandlerContext<'_>| {
+            seen.lock().unwrap().push((
+                e.id().to_owned(),
+                ctx.causation_id().map(str::to_owned),
+                ctx.correlation_id().map(str::to_owned),
+            ));
+            let handle = ctx.handle();
+            async move {
+                if let Some(topic) = then {
+                    let next = DynamicEvent::builder(topic).id("l3").build().unwrap();
+                    handle.publish_dynamic(next).await.map(drop)?;
+                }
+                Ok::<(), staticbus::Error>(())
+            }
+        }
+    };
+    let detached = || staticbus::SubscribeOptions::new().detached();
+    let _second = system
+        .on_async_with(
+            "ctx.later.second",
+            detached(),
+            record(&seen, Some("ctx.later.third")),
+        )
+        .unwrap();
+    let _third = system
+        .on_async_with("ctx.later.third", detached(), record(&seen, None))
+        .unwrap();
+    let first = DynamicEvent::builder("ctx.later.first")
+        .id("l1")
+        .build()
+        .unwrap();
+    system.publish_dynamic(first).await.unwrap();
+    // The workers run later: wait (5 s at most) for both before shutting down.
+    for _ in 0..500 {
+        if seen.lock().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let report = system.shutdown(std::time::Duration::from_secs(5)).await;
+    assert!(report.drained, "{report:?}");
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("l2".to_owned(), some("l1"), some("l1")),
+            ("l3".to_owned(), some("l2"), some("l1")),
+        ]
+    );
+}

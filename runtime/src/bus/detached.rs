@@ -110,10 +110,13 @@ impl Bus {
         let Item::Dynamic(event) = item else {
             return;
         };
-        let call = if event.replayed {
-            Call::REPLAY
-        } else {
-            Call::ROOT
+        // The call of the publish that queued it (see `Item::detached`).
+        let cause = event.cause.as_deref();
+        let call = Call {
+            causation: cause.and_then(|c| c.causation.as_deref()),
+            correlation: cause.and_then(|c| c.correlation.as_deref()),
+            attempt: 1,
+            replay: event.replayed,
         };
         let _permit = self.permit().await;
         let view = EventRef::dynamic_ref(&event);

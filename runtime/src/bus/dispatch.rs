@@ -225,7 +225,7 @@ impl Bus {
                 },
                 SubKind::Detached(detached) => match event.item(false, at == last) {
                     Some(item) => {
-                        let item = item.detached(call.replay);
+                        let item = item.detached(call);
                         detached.start(self, host, sub);
                         if REPORTED {
                             self.push_reported(sub, &detached.queue, item, bytes, run, tally);

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::dynamic::{DynamicEvent, EventRef};
+use crate::dynamic::{Cause, DynamicEvent, EventRef};
+use crate::linked::Call;
 
 use super::value::StaticValue;
 
@@ -18,16 +19,19 @@ pub(crate) enum Item {
 }
 
 impl Item {
-    /// The item queued for a detached handler under a call that is a replay or not: the
-    /// event says which, for the worker that calls the handler later. A copy of the event
-    /// only where it said otherwise (a replay, or an event a replay's handler published
-    /// again): never for a live event published live.
+    /// The item queued for a detached handler under `call`: the event says whether the
+    /// call is a replay and, for a publish made inside a handler, its causation and
+    /// correlation ids, for the worker that calls the handler later. A copy of the event
+    /// only where it said otherwise (a replay, an event published inside a handler, or
+    /// one published again under another call): never for an event published from outside
+    /// any handler, live, that says nothing.
     #[inline]
-    pub(crate) fn detached(self, replay: bool) -> Item {
+    pub(crate) fn detached(self, call: &Call<'_>) -> Item {
         match self {
-            Item::Dynamic(event) if event.replayed != replay => {
+            Item::Dynamic(event) if !queued_under(&event, call) => {
                 let mut copy = DynamicEvent::clone(&event);
-                copy.replayed = replay;
+                copy.replayed = call.replay;
+                copy.cause = cause_of(call);
                 Item::Dynamic(Arc::new(copy))
             }
             item => item,
@@ -41,6 +45,33 @@ impl Item {
             Item::Static(value) => value.desc().name(),
         }
     }
+}
+
+/// Whether `event` says what `call` is: a replay or not, and the same ids.
+#[inline(always)]
+fn queued_under(event: &DynamicEvent, call: &Call<'_>) -> bool {
+    if event.replayed != call.replay {
+        return false;
+    }
+    match (&event.cause, call.causation, call.correlation) {
+        (None, None, None) => true,
+        (Some(cause), causation, correlation) => {
+            cause.causation.as_deref() == causation && cause.correlation.as_deref() == correlation
+        }
+        (None, _, _) => false,
+    }
+}
+
+/// The ids `call` passes on, if it has any.
+#[cold]
+fn cause_of(call: &Call<'_>) -> Option<Arc<Cause>> {
+    if call.causation.is_none() && call.correlation.is_none() {
+        return None;
+    }
+    Some(Arc::new(Cause {
+        causation: call.causation.map(Box::from),
+        correlation: call.correlation.map(Box::from),
+    }))
 }
 
 /// How one dispatch holds its event: what the walk asks of it, borrowed or shared.

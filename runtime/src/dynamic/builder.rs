@@ -202,6 +202,7 @@ impl DynamicEventBuilder {
             headers: self.headers,
             payload: self.payload,
             replayed: false,
+            cause: None,
         })
     }
 }

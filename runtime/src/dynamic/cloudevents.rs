@@ -212,6 +212,7 @@ pub(super) fn from_cloudevent_value(value: Value) -> Result<DynamicEvent, EventE
         headers,
         payload,
         replayed: false,
+        cause: None,
     })
 }
 

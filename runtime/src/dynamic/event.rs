@@ -84,6 +84,17 @@ pub struct DynamicEvent {
     /// Queued for a detached handler by a replay: its worker's call is a replay too (not an
     /// attribute: never encoded, never compared, not shown).
     pub(crate) replayed: bool,
+    /// Queued for a detached handler by a publish made inside a handler: the ids of that
+    /// publish's call, which the worker's call carries too (not an attribute, as above).
+    pub(crate) cause: Option<Arc<Cause>>,
+}
+
+/// The ids of the call that queued an event for a detached handler: what caused it, the
+/// flow it belongs to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Cause {
+    pub(crate) causation: Option<Box<str>>,
+    pub(crate) correlation: Option<Box<str>>,
 }
 
 impl DynamicEvent {
@@ -126,6 +137,7 @@ impl DynamicEvent {
             headers: BTreeMap::new(),
             payload,
             replayed: false,
+            cause: None,
         }
     }
 

@@ -55,6 +55,7 @@ mod view;
 
 pub use builder::DynamicEventBuilder;
 pub use error::EventError;
+pub(crate) use event::Cause;
 pub use event::DynamicEvent;
 pub use pattern::{Pattern, PatternError, PatternKind};
 pub use payload::{Payload, ValuePayload};
