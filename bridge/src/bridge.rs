@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use staticbus::{
-    BoxFuture, DynamicEvent, Error, EventSystem, Pattern, Published, Retry, StaticEvent,
+    BoxFuture, DynamicEvent, Error, EventSystem, Flow, Pattern, Published, Retry, StaticEvent,
     Subscription,
 };
 use tokio::sync::watch;
@@ -51,20 +51,21 @@ pub enum BridgeError {
     DuplicateGroup(String),
 }
 
-/// How a message of an imported static type is published locally: as that type
-/// ([`EventSystem::publish_as`]).
+/// How a message of an imported static type is published locally: as that type, in the
+/// flow it comes from ([`EventSystem::publish_as_in`]).
 pub(crate) type ImportFn =
-    for<'a> fn(&'a EventSystem, DynamicEvent) -> BoxFuture<'a, Result<Published, Error>>;
+    for<'a> fn(&'a EventSystem, Flow<'a>, DynamicEvent) -> BoxFuture<'a, Result<Published, Error>>;
 
 /// The imported static types, by name.
 pub(crate) type Imports = HashMap<&'static str, ImportFn>;
 
 /// [`ImportFn`] for `E`.
-fn import<E: StaticEvent + serde::de::DeserializeOwned>(
-    system: &EventSystem,
+fn import<'a, E: StaticEvent + serde::de::DeserializeOwned>(
+    system: &'a EventSystem,
+    flow: Flow<'a>,
     event: DynamicEvent,
-) -> BoxFuture<'_, Result<Published, Error>> {
-    Box::pin(system.publish_as::<E>(event))
+) -> BoxFuture<'a, Result<Published, Error>> {
+    Box::pin(system.publish_as_in::<E>(flow, event))
 }
 
 /// How exported events are published.

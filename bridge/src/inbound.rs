@@ -17,7 +17,7 @@ use staticbus::{Error, EventSystem, Pattern, Permanent, Retry};
 use tokio::sync::watch;
 
 use crate::bridge::{Counters, Group, Imports};
-use crate::codec::{Codec, ORIGIN};
+use crate::codec::{CAUSATION, CORRELATION, Codec, ORIGIN};
 use crate::dedup::Handled;
 use crate::transport::{Delivery, GroupSpec, Outgoing, Transport};
 
@@ -129,6 +129,15 @@ impl<T: Transport> Member<T> {
         let topic = self.topic(subject).unwrap_or(subject);
         // It came in from the broker: never exported back.
         let mut headers = delivery.headers();
+        // Where it sits in its flow: its handlers continue it.
+        let mut flow = staticbus::Flow::default();
+        for &(name, value) in &headers {
+            match name {
+                CAUSATION => flow.causation = Some(value),
+                CORRELATION => flow.correlation = Some(value),
+                _ => {}
+            }
+        }
         if !headers.iter().any(|(name, _)| *name == ORIGIN) {
             headers.push((ORIGIN, &self.origin));
         }
@@ -168,8 +177,12 @@ impl<T: Transport> Member<T> {
         }
         let result = {
             let publish = match self.imports.get(event.topic().as_str()) {
-                Some(import) => futures_util::future::Either::Left(import(&self.system, event)),
-                None => futures_util::future::Either::Right(self.system.publish_dynamic(event)),
+                Some(import) => {
+                    futures_util::future::Either::Left(import(&self.system, flow, event))
+                }
+                None => {
+                    futures_util::future::Either::Right(self.system.publish_dynamic_in(flow, event))
+                }
             };
             tokio::pin!(publish);
             // The timer is armed only when the publish is still pending after a first poll.

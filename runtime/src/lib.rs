@@ -202,10 +202,10 @@ pub use pipeline::{
 pub use system::{
     AsyncHandlerFn, CONFIG_REJECTED_TOPIC, CONFIG_RELOADED_TOPIC, CallError, ConfigRejected,
     ConfigReloaded, DetachedLeft, Durably, Error, EventPublisher, EventSubscriber, EventSystem,
-    EventSystemBuilder, HandlerContext, HealthIssue, HealthReport, ImplementationType, NamedCall,
-    PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState,
-    PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable, Published,
-    Receive, Redriven, ReloadFailure, ReportedPublish, RequestCall, ShutdownReport,
+    EventSystemBuilder, Flow, HandlerContext, HealthIssue, HealthReport, ImplementationType,
+    NamedCall, PluginContext, PluginFailed, PluginLoaded, PluginProblem, PluginStarted,
+    PluginState, PluginStatus, PluginStopped, Publish, PublishFuture, PublishReport, Publishable,
+    Published, Receive, Redriven, ReloadFailure, ReportedPublish, RequestCall, ShutdownReport,
     SubscribeOptions, SyncHandlerFn, SystemHandle,
 };
 /// The `tower` traits request layers are written against (re-exported: `tower-service` and

@@ -288,3 +288,98 @@ async fn a_persisted_type_is_persisted_with_the_received_id() {
         assert_eq!(payload, serde_json::json!({ "n": 5 }));
     }
 }
+
+#[derive(StaticEvent, Debug, serde::Deserialize)]
+#[event(name = "received.traced")]
+struct Traced {
+    n: u64,
+}
+
+/// What a handler saw: its event's id, its cause, its flow.
+type Ids = (Option<String>, Option<String>, Option<String>);
+
+static TRACED: Mutex<Vec<Ids>> = Mutex::new(Vec::new());
+
+fn ids(ctx: &HandlerContext<'_>) -> Ids {
+    (
+        ctx.event_id().map(str::to_owned),
+        ctx.causation_id().map(str::to_owned),
+        ctx.correlation_id().map(str::to_owned),
+    )
+}
+
+#[handler]
+fn traced(e: &Traced, ctx: &HandlerContext<'_>) {
+    TRACED.lock().unwrap().push(ids(ctx));
+    let after = DynamicEvent::builder("received.after")
+        .id(format!("after-{}", e.n))
+        .build()
+        .unwrap();
+    ctx.emit_dynamic(&after);
+}
+
+#[tokio::test]
+async fn a_received_event_continues_the_flow_it_comes_from() {
+    let system = EventSystem::builder().build().unwrap();
+    let after: std::sync::Arc<Mutex<Vec<Ids>>> = Default::default();
+    let log = std::sync::Arc::clone(&after);
+    let _after = system
+        .on(
+            "received.after",
+            move |_: &EventRef<'_>, ctx: &HandlerContext<'_>| log.lock().unwrap().push(ids(ctx)),
+        )
+        .unwrap();
+    let flow = staticbus::Flow {
+        causation: Some("c0"),
+        correlation: Some("flow-1"),
+    };
+    let event = DynamicEvent::builder("received.traced")
+        .id("t1")
+        .json(&serde_json::json!({ "n": 1 }))
+        .build()
+        .unwrap();
+    system.publish_as_in::<Traced>(flow, event).await.unwrap();
+    // Without a flow: the static handler still has the id, and causes what it publishes.
+    let event = DynamicEvent::builder("received.traced")
+        .id("t2")
+        .json(&serde_json::json!({ "n": 2 }))
+        .build()
+        .unwrap();
+    system.publish_as::<Traced>(event).await.unwrap();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        std::mem::take(&mut *TRACED.lock().unwrap()),
+        [
+            (some("t1"), some("c0"), some("flow-1")),
+            (some("t2"), None, None)
+        ],
+        "the static handler: the received id, the flow's ids"
+    );
+    assert_eq!(
+        *after.lock().unwrap(),
+        [
+            (some("after-1"), some("t1"), some("flow-1")),
+            (some("after-2"), some("t2"), some("t2"))
+        ],
+        "what it published: caused by the received event, in its flow"
+    );
+
+    // A dynamic event in a flow.
+    let seen: std::sync::Arc<Mutex<Vec<Ids>>> = Default::default();
+    let log = std::sync::Arc::clone(&seen);
+    let _dynamic = system
+        .on(
+            "received.plain",
+            move |_: &EventRef<'_>, ctx: &HandlerContext<'_>| log.lock().unwrap().push(ids(ctx)),
+        )
+        .unwrap();
+    let plain = DynamicEvent::builder("received.plain")
+        .id("p1")
+        .build()
+        .unwrap();
+    system.publish_dynamic_in(flow, plain).await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(some("p1"), some("c0"), some("flow-1"))]
+    );
+}

@@ -117,6 +117,7 @@ impl Bus {
             correlation: cause.and_then(|c| c.correlation.as_deref()),
             attempt: 1,
             replay: event.replayed,
+            event: None,
         };
         let _permit = self.permit().await;
         let view = EventRef::dynamic_ref(&event);

@@ -384,6 +384,10 @@ pub struct Call<'a> {
     pub(crate) attempt: u32,
     /// A stored event delivered again (a replay), and everything its handlers publish.
     pub(crate) replay: bool,
+    /// The id of the event its static handlers handle, when the publish has one to give
+    /// them (a static event received from elsewhere, `publish_as`); a static event
+    /// published here has none. Not passed on to the calls of what they publish.
+    pub(crate) event: Option<&'a str>,
 }
 
 impl Call<'static> {
@@ -393,6 +397,7 @@ impl Call<'static> {
         correlation: None,
         attempt: 1,
         replay: false,
+        event: None,
     };
 
     /// The call of a replay: a stored event delivered again.
@@ -401,6 +406,7 @@ impl Call<'static> {
         correlation: None,
         attempt: 1,
         replay: true,
+        event: None,
     };
 }
 
@@ -422,6 +428,7 @@ impl<'a> Call<'a> {
             correlation: self.correlation.or(cause),
             attempt: 1,
             replay: self.replay,
+            event: None,
         }
     }
 }

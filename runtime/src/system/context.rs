@@ -74,7 +74,7 @@ impl<'a> HandlerContext<'a> {
             system: SystemRef::of(host),
             call: *call,
             topic,
-            event_id: None,
+            event_id: call.event,
         }
     }
 
@@ -95,7 +95,9 @@ impl<'a> HandlerContext<'a> {
     }
 
     /// The id of the event being handled: a dynamic event's CloudEvents `id`; `None` for a
-    /// static event.
+    /// static event published in this process (one received from elsewhere, delivered by
+    /// [`EventSystem::publish_as`](crate::EventSystem::publish_as), has the id it came with;
+    /// but for a detached handler's).
     pub fn event_id(&self) -> Option<&'a str> {
         self.event_id
     }
@@ -207,6 +209,7 @@ impl SystemHandle {
             correlation: self.correlation.as_deref(),
             attempt: 1,
             replay: false,
+            event: None,
         }
     }
 

@@ -46,6 +46,7 @@ pub use plugins::{
     PluginFailed, PluginLoaded, PluginProblem, PluginStarted, PluginState, PluginStatus,
     PluginStopped, ReloadFailure,
 };
+pub use received::Flow;
 pub use reported::{PublishReport, ReportedPublish};
 pub use reports::{DetachedLeft, HealthIssue, HealthReport, Published, ShutdownReport};
 pub use request::RequestCall;

@@ -1,7 +1,8 @@
-//! A dynamic event published as the static type its topic names: an event that arrived from
-//! elsewhere (a broker, a file, a script) as a topic, attributes and a payload, delivered to
-//! the static handlers of its type as if it had been published here, and to the dynamic
-//! subscribers of its name with its attributes.
+//! Events received from elsewhere (a broker, a file, a script): published in the flow they
+//! come from ([`Flow`]: their handlers see its causation and correlation ids), and a
+//! dynamic event published as the static type its topic names (delivered to the static
+//! handlers of its type as if it had been published here, and to the dynamic subscribers of
+//! its name with its attributes).
 
 use std::sync::Arc;
 
@@ -15,7 +16,64 @@ use super::persist::persist_dynamic_now;
 use super::publish::static_result;
 use super::{Error, EventSystem, Published, SystemRef};
 
+/// Where an event received from elsewhere sits in its flow, as its sender knew it (a
+/// broker's headers): the handlers of an event published in it see these ids as their
+/// [`causation_id`](crate::HandlerContext::causation_id) and
+/// [`correlation_id`](crate::HandlerContext::correlation_id), and what they publish
+/// continues the flow (caused by the event, in the same correlation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flow<'a> {
+    /// The id of the event whose handler published it.
+    pub causation: Option<&'a str>,
+    /// The id of its flow: the first event's.
+    pub correlation: Option<&'a str>,
+}
+
+impl<'a> Flow<'a> {
+    /// The call of a publish in this flow.
+    fn call(self) -> Call<'a> {
+        Call {
+            causation: self.causation,
+            correlation: self.correlation,
+            ..Call::ROOT
+        }
+    }
+}
+
 impl EventSystem {
+    /// [`publish_dynamic`](Self::publish_dynamic) of an event received from elsewhere, in
+    /// the flow it comes from: its handlers see `flow`'s ids as their causation and
+    /// correlation, and what they publish is caused by `event`, in `flow`'s correlation
+    /// (or, when it has none, `event`'s).
+    ///
+    /// ```standalone_crate
+    /// use staticbus::prelude::*;
+    /// use staticbus::Flow;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = EventSystem::builder().build()?;
+    /// let _sub = system.on("order.paid", |_: &EventRef<'_>, ctx: &HandlerContext<'_>| {
+    ///     assert_eq!(ctx.causation_id(), Some("order-7"));
+    ///     assert_eq!(ctx.correlation_id(), Some("cart-1"));
+    /// })?;
+    /// let paid = DynamicEvent::builder("order.paid").id("payment-3").build()?;
+    /// let flow = Flow { causation: Some("order-7"), correlation: Some("cart-1") };
+    /// system.publish_dynamic_in(flow, paid).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`publish_dynamic`](Self::publish_dynamic).
+    pub async fn publish_dynamic_in(
+        &self,
+        flow: Flow<'_>,
+        event: DynamicEvent,
+    ) -> Result<Published, Error> {
+        self.view().publish_event(&flow.call(), event).await
+    }
+
     /// Publishes `event` as the static event `E` its topic names: an event received from
     /// elsewhere (a broker, a file, a script), delivered as if `E` had been published here.
     ///
@@ -26,6 +84,10 @@ impl EventSystem {
     /// get `event` itself: its id, source, time and headers, its payload the `E` value
     /// (shared, no copy). Static handlers run first, then the dynamic route, as for a
     /// publish; the result is one [`Published`] for both.
+    ///
+    /// Its static handlers' context has `event`'s id
+    /// ([`event_id`](crate::HandlerContext::event_id)), so what they publish is caused by
+    /// it. [`publish_as_in`](Self::publish_as_in) publishes it in the flow it comes from.
     ///
     /// An `#[event(persist)]` type is persisted as `event` (with its id: a store keeps an
     /// event received twice once); another type, as a dynamic event of its topic is.
@@ -65,6 +127,23 @@ impl EventSystem {
     where
         E: StaticEvent + DeserializeOwned,
     {
+        self.publish_as_in::<E>(Flow::default(), event).await
+    }
+
+    /// [`publish_as`](Self::publish_as) in the flow `event` comes from, as
+    /// [`publish_dynamic_in`](Self::publish_dynamic_in) for a dynamic event.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish_as`](Self::publish_as).
+    pub async fn publish_as_in<E>(
+        &self,
+        flow: Flow<'_>,
+        event: DynamicEvent,
+    ) -> Result<Published, Error>
+    where
+        E: StaticEvent + DeserializeOwned,
+    {
         if event.topic().as_str() != E::NAME {
             return Err(Error::NotItsType {
                 topic: event.topic().as_str().to_owned(),
@@ -77,7 +156,7 @@ impl EventSystem {
             None => StaticValue::new(event.json::<E>()?),
         };
         self.view()
-            .publish_as(E::__table().core(), value, event, E::__PERSIST)
+            .publish_as(E::__table().core(), flow, value, event, E::__PERSIST)
             .await
     }
 }
@@ -88,14 +167,19 @@ impl<'a> SystemRef<'a> {
     fn publish_as(
         &self,
         table: &'static TableCore,
+        flow: Flow<'a>,
         mut value: StaticValue,
         received: DynamicEvent,
         persist: bool,
     ) -> BoxFuture<'a, Result<Published, Error>> {
         let this = *self;
         Box::pin(async move {
-            let call = &Call::ROOT;
             let event = Arc::new(received.carrying(value.make_dynamic()));
+            // Its static handlers have its id; the route's handlers read it from the event.
+            let call = &Call {
+                event: Some(event.id()),
+                ..flow.call()
+            };
             this.check_payload(&event)?;
             if persist {
                 if let Some(persistence) = this.bus.persistence() {
@@ -118,9 +202,13 @@ impl<'a> SystemRef<'a> {
                     .await
             };
             let mut tally = Tally::default();
-            let dispatched = this
-                .bus
-                .dispatch(this.host, call, event, Some(in_flight), &mut tally);
+            let dispatched = this.bus.dispatch(
+                this.host,
+                call,
+                Arc::clone(&event),
+                Some(in_flight),
+                &mut tally,
+            );
             this.finish(call, dispatched, &mut tally).await?;
             static_result(table.desc().name(), handled, errors, &mut tally)
         })
