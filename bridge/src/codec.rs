@@ -2,7 +2,7 @@
 //! headers (`ce-id`, `ce-source`, `ce-type`, `ce-time`, `ce-subject`, `ce-dataschema`,
 //! `content-type`), the event's own headers (trace context among them) under their names,
 //! and the body is the payload: JSON by default ([`JsonCodec`]); another codec changes the
-//! body's format only.
+//! body's format only (`CborCodec`, feature `cbor`: JSON payloads as CBOR).
 
 use std::time::SystemTime;
 
@@ -44,6 +44,8 @@ pub const RESERVED: &[&str] = &[
     DATA_SCHEMA,
     CONTENT_TYPE,
     ORIGIN,
+    // `CborCodec`'s mark of a body made CBOR.
+    "staticbuscbor",
     "Nats-Msg-Id",
 ];
 

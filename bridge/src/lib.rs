@@ -47,6 +47,8 @@
 //! ```
 
 mod bridge;
+#[cfg(feature = "cbor")]
+mod cbor;
 pub mod codec;
 mod dedup;
 mod inbound;
@@ -56,6 +58,8 @@ mod outbound;
 pub mod transport;
 
 pub use bridge::{Bridge, BridgeBuilder, BridgeError, BridgeStats, Group};
+#[cfg(feature = "cbor")]
+pub use cbor::{CBOR_FROM, CborCodec};
 pub use codec::{Codec, CodecError, JsonCodec};
 pub use dedup::Dedup;
 pub use inbound::{DEAD_LETTER_GROUP, DEAD_LETTER_REASON, DEAD_LETTER_SUBJECT};

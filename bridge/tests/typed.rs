@@ -201,3 +201,58 @@ async fn an_import_that_no_group_takes_is_a_setup_error() {
     );
     assert!(error.to_string().contains("ship.sent"), "{error}");
 }
+
+/// The compact codec end to end: both bridges use it, and the static type comes out as it
+/// went in; the stored message's body is CBOR, smaller than its JSON.
+#[cfg(feature = "cbor")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_type_travels_as_cbor_with_the_cbor_codec() {
+    use staticbus_bridge::CborCodec;
+    let Some(server) = NatsServer::start() else {
+        return;
+    };
+    let producer = system();
+    let out = Bridge::builder(&producer, nats(&server).await)
+        .codec(CborCodec)
+        .export_static::<Shipped>()
+        .start()
+        .await
+        .unwrap();
+    let consumer = system();
+    let bridge = Bridge::builder(&consumer, nats(&server).await)
+        .codec(CborCodec)
+        .import_static::<Shipped>()
+        .group(Group::new("shipping", "ship.*"))
+        .start()
+        .await
+        .unwrap();
+    let to = "a dock far away, with a long address".to_owned();
+    producer
+        .publish(Shipped {
+            n: 1_000_000,
+            to: to.clone(),
+        })
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "handled", || {
+        bridge.stats().handled == 1
+    })
+    .await;
+    assert_eq!(seen(&consumer), [1_000_000]);
+
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("STATICBUS").await.unwrap();
+    let message = stream.get_raw_message(1).await.unwrap();
+    let content_type = message.headers.get("content-type").unwrap().as_str();
+    assert_eq!(content_type, "application/cbor");
+    let json = serde_json::to_vec(&serde_json::json!({ "n": 1_000_000, "to": to })).unwrap();
+    assert!(
+        message.payload.len() < json.len(),
+        "{} bytes of CBOR vs {} of JSON",
+        message.payload.len(),
+        json.len()
+    );
+    bridge.shutdown().await;
+    out.shutdown().await;
+}
