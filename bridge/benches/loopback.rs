@@ -28,6 +28,35 @@ use staticbus_bridge::{Bridge, Codec, Group, JsonCodec};
 const EVENTS: usize = 2_000;
 const UNACKED: usize = 256;
 
+/// The consumer side's count, and a wake-up when it reaches the round's target.
+#[derive(Default)]
+struct Handled {
+    count: AtomicU64,
+    target: AtomicU64,
+    reached: tokio::sync::Notify,
+}
+
+impl Handled {
+    /// One more handled.
+    fn one(&self) {
+        let count = self.count.fetch_add(1, Ordering::AcqRel) + 1;
+        if count == self.target.load(Ordering::Acquire) {
+            self.reached.notify_one();
+        }
+    }
+
+    /// Waits until `n` more than now are handled.
+    fn expect(&self, n: u64) -> impl std::future::Future<Output = ()> + '_ {
+        let target = self.count.load(Ordering::Acquire) + n;
+        self.target.store(target, Ordering::Release);
+        async move {
+            while self.count.load(Ordering::Acquire) < target {
+                self.reached.notified().await;
+            }
+        }
+    }
+}
+
 fn event(round: u64, n: usize) -> DynamicEvent {
     DynamicEvent::builder("bench.tick")
         .id(format!("r{round}-{n}"))
@@ -61,12 +90,10 @@ fn loopback(c: &mut Criterion) {
             .await
             .expect("a bridge");
         let consumer = EventSystem::builder().build().expect("a system");
-        let handled = Arc::new(AtomicU64::new(0));
+        let handled = Arc::new(Handled::default());
         let count = Arc::clone(&handled);
         let sub = consumer
-            .on("bench.*", move |_: &EventRef<'_>| {
-                count.fetch_add(1, Ordering::Relaxed);
-            })
+            .on("bench.*", move |_: &EventRef<'_>| count.one())
             .expect("a handler");
         std::mem::forget(sub);
         let nats = Nats::connect(NatsConfig::new(&url)).await.expect("nats");
@@ -114,16 +141,16 @@ fn loopback(c: &mut Criterion) {
     group.sample_size(10);
     let bridge_round = |round: u64| {
         rt.block_on(async {
-            let start = handled.load(Ordering::Relaxed);
+            let done = handled.expect(EVENTS as u64);
             for n in 0..EVENTS {
                 producer
                     .publish_dynamic(event(round, n))
                     .await
                     .expect("published");
             }
-            while handled.load(Ordering::Relaxed) < start + EVENTS as u64 {
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
+            // Woken by the handler of the last one (as the raw side's round ends when its
+            // consumer task does; a polling sleep would add up to a timer tick).
+            done.await;
         })
     };
     let raw_round = |round: u64| {
@@ -176,11 +203,7 @@ fn loopback(c: &mut Criterion) {
             .and_then(|n| n.parse().ok())
             .unwrap_or(50)
             .max(1);
-        let cpu = || {
-            let usage = rusage();
-            usage.0 + usage.1
-        };
-        let (start, cpu_start) = (Instant::now(), cpu());
+        let (start, cpu_start, switches_start) = (Instant::now(), rusage(), switches());
         for _ in 0..rounds {
             round += 1;
             if side == "bridge" {
@@ -190,10 +213,14 @@ fn loopback(c: &mut Criterion) {
             }
         }
         let per_round = |seconds: f64| seconds * 1e3 / f64::from(rounds);
+        let (cpu, switched) = (rusage(), switches());
         eprintln!(
-            "loopback/{side}: {:.1} ms wall, {:.1} ms CPU of this process per round",
+            "loopback/{side}: per round {:.1} ms wall, this process's CPU {:.1} ms user + \
+             {:.1} ms system, {:.0} context switches per 1,000 events",
             per_round(start.elapsed().as_secs_f64()),
-            per_round(cpu() - cpu_start)
+            per_round(cpu.0 - cpu_start.0),
+            per_round(cpu.1 - cpu_start.1),
+            (switched - switches_start) as f64 * 1000.0 / (f64::from(rounds) * EVENTS as f64)
         );
         return;
     }
@@ -255,6 +282,27 @@ fn loopback(c: &mut Criterion) {
         out.shutdown().await;
     });
     drop(server);
+}
+
+/// This process's context switches so far, voluntary and not: summed over its threads
+/// (`/proc/self/task/*/status`).
+fn switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
 }
 
 /// This process's user and system CPU time so far, in seconds (from `/proc/self/stat`;
