@@ -17,7 +17,7 @@ use staticbus::{Error, EventSystem, Pattern, Permanent, Retry};
 use tokio::sync::watch;
 
 use crate::bridge::{Counters, Group, Imports};
-use crate::codec::{CAUSATION, CORRELATION, Codec, ORIGIN};
+use crate::codec::{CAUSATION, CORRELATION, Codec, ID, ORIGIN};
 use crate::dedup::Handled;
 use crate::transport::{Delivery, GroupSpec, Outgoing, Transport};
 
@@ -111,13 +111,13 @@ impl<T: Transport> Member<T> {
     async fn handle(&self, delivery: T::Delivery) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
         let verdict = self.decide(&delivery).await;
-        // For the log, should settling fail: the delivery goes into the settlement.
-        let subject = delivery.subject().to_owned();
+        // A failure to settle names the message (the transport's error says which).
+        let group = &*self.group.name;
         match verdict {
-            Verdict::Ack => settle(delivery.ack().await, &subject),
+            Verdict::Ack => settle(delivery.ack().await, group),
             Verdict::Nak(delay) => {
                 self.counters.nacked.fetch_add(1, Ordering::Relaxed);
-                settle(Box::pin(delivery.nak(delay)).await, &subject);
+                settle(Box::pin(delivery.nak(delay)).await, group);
             }
             Verdict::GiveUp(why) => Box::pin(self.give_up(delivery, &why)).await,
         }
@@ -131,10 +131,12 @@ impl<T: Transport> Member<T> {
         let mut headers = delivery.headers();
         // Where it sits in its flow: its handlers continue it.
         let mut flow = staticbus::Flow::default();
+        let mut id_header = None;
         for &(name, value) in &headers {
             match name {
                 CAUSATION => flow.causation = Some(value),
                 CORRELATION => flow.correlation = Some(value),
+                ID => id_header = Some(value),
                 _ => {}
             }
         }
@@ -160,7 +162,11 @@ impl<T: Transport> Member<T> {
                 delivery.attempt() - 1
             ));
         }
-        let id = event.id().to_owned();
+        // The id, borrowed from the message where the codec took it from its header.
+        let id: std::borrow::Cow<'_, str> = match id_header {
+            Some(id) if id == event.id() => id.into(),
+            _ => event.id().to_owned().into(),
+        };
         match self.handled.contains(&id).await {
             Ok(true) => {
                 counters.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -312,10 +318,11 @@ pub(crate) fn filter_subject(prefix: &str, pattern: &Pattern) -> String {
     format!("{prefix}.{}", subject.join("."))
 }
 
-fn settle(result: Result<(), crate::transport::TransportError>, subject: &str) {
+/// Logs a settlement that failed (`context`: the group, or the message's subject).
+fn settle(result: Result<(), crate::transport::TransportError>, context: &str) {
     if let Err(error) = result {
         // The broker delivers it again after `ack_wait`; dedup keeps a handled one once.
-        tracing::warn!(%subject, %error, "staticbus-bridge: settling a message failed");
+        tracing::warn!(%context, %error, "staticbus-bridge: settling a message failed");
     }
 }
 

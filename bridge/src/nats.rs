@@ -278,6 +278,20 @@ fn nats_headers(headers: crate::transport::Headers) -> Result<async_nats::Header
     Ok(map)
 }
 
+/// The delivery count a JetStream reply subject carries (ADR-15: after `$JS.ACK.`, 7 tokens
+/// `<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or 9 and
+/// more with `<domain>.<account hash>.` first), as async-nats's `Message::info` reads it,
+/// without the rest (it parses the sequences and converts the time, per message).
+fn delivered(reply: &str) -> Option<u64> {
+    let rest = reply.strip_prefix("$JS.ACK.")?;
+    let index = match rest.split('.').count() {
+        7 => 2,
+        n if n >= 9 => 4,
+        _ => return None,
+    };
+    rest.split('.').nth(index)?.parse().ok()
+}
+
 /// What subscribing (again) to a group's consumer needs.
 struct Subscriber {
     stream: stream::Stream,
@@ -321,9 +335,10 @@ pub struct NatsDelivery {
 impl NatsDelivery {
     fn new(message: jetstream::Message) -> Self {
         let attempt = message
-            .info()
-            .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
-            .unwrap_or(1);
+            .reply
+            .as_deref()
+            .and_then(delivered)
+            .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
         NatsDelivery { message, attempt }
     }
 
@@ -376,8 +391,34 @@ impl Delivery for NatsDelivery {
 
 #[cfg(test)]
 mod tests {
-    use super::nats_headers;
+    use super::{delivered, nats_headers};
     use crate::transport::Headers;
+
+    #[test]
+    fn the_delivery_count_is_read_from_both_reply_formats() {
+        // ADR-15: the original form, and the one with domain and account hash (with and
+        // without the trailing random token).
+        assert_eq!(
+            delivered("$JS.ACK.STATICBUS.billing.3.120.77.1733140000000000000.5"),
+            Some(3)
+        );
+        assert_eq!(
+            delivered("$JS.ACK._.ACCHASH.STATICBUS.billing.2.120.77.1733140000000000000.5"),
+            Some(2)
+        );
+        assert_eq!(
+            delivered("$JS.ACK.hub.ACCHASH.STATICBUS.billing.9.120.77.1733140000000000000.5.x1"),
+            Some(9)
+        );
+        for bad in [
+            "_INBOX.abc",
+            "$JS.ACK.STATICBUS.billing.3",
+            "$JS.ACK.STATICBUS.billing.three.120.77.1.5",
+            "$JS.ACK.a.b.c.d.e.f.g.h",
+        ] {
+            assert_eq!(delivered(bad), None, "{bad}");
+        }
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> Headers {
         pairs

@@ -48,8 +48,13 @@ impl<T: Transport> Exporter<T> {
                 headers.insert(name.to_owned(), value);
             }
         }
+        let topic = event.topic().as_str();
+        let mut subject = String::with_capacity(self.prefix.len() + 1 + topic.len());
+        subject.push_str(&self.prefix);
+        subject.push('.');
+        subject.push_str(topic);
         Ok(Some(Outgoing {
-            subject: format!("{}.{}", self.prefix, event.topic().as_str()),
+            subject,
             id: event.id().to_owned(),
             headers,
             payload,
