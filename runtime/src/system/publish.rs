@@ -277,16 +277,7 @@ impl<'a> SystemRef<'a> {
             let in_flight = this.bus.begin().map_err(|_| Error::Shutdown)?;
             let _permit = this.bus.permit().await;
             let handlers = table.built();
-            let (handled, errors) = if this.zero_copy {
-                (0, Vec::new())
-            } else {
-                let timeout = this.bus.settings.handler_timeout;
-                let jitter = |ceiling| this.bus.jitter(ceiling);
-                value
-                    .view(table)
-                    .publish(this.host, call, timeout, jitter)
-                    .await
-            };
+            let (handled, errors) = this.table_handlers(table, call, &value).await;
             let name = table.desc().name();
             let mut tally = Tally::default();
             if this.bus.static_match(handlers.index()) {
@@ -297,6 +288,26 @@ impl<'a> SystemRef<'a> {
             }
             static_result(name, handled, errors, &mut tally)
         }))
+    }
+
+    /// Runs the handlers of `value`'s table, in order, each async one awaited (none under
+    /// ZeroCopy: its static handlers are subscriptions of the event's name, on the route):
+    /// how many succeeded, and the failures.
+    pub(super) async fn table_handlers(
+        &self,
+        table: &'static TableCore,
+        call: &Call<'_>,
+        value: &StaticValue,
+    ) -> (usize, Vec<HandlerError>) {
+        if self.zero_copy {
+            return (0, Vec::new());
+        }
+        let timeout = self.bus.settings.handler_timeout;
+        let jitter = |ceiling| self.bus.jitter(ceiling);
+        value
+            .view(table)
+            .publish(self.host, call, timeout, jitter)
+            .await
     }
 
     /// Awaits what a dispatch left pending.

@@ -190,17 +190,7 @@ impl<'a> SystemRef<'a> {
             }
             let in_flight = this.bus.begin().map_err(|_| Error::Shutdown)?;
             let _permit = this.bus.permit().await;
-            let (handled, errors) = if this.zero_copy {
-                // Its static handlers are subscriptions of its name: the route has them.
-                (0, Vec::new())
-            } else {
-                let timeout = this.bus.settings.handler_timeout;
-                let jitter = |ceiling| this.bus.jitter(ceiling);
-                value
-                    .view(table)
-                    .publish(this.host, call, timeout, jitter)
-                    .await
-            };
+            let (handled, errors) = this.table_handlers(table, call, &value).await;
             let mut tally = Tally::default();
             let dispatched = this.bus.dispatch(
                 this.host,
