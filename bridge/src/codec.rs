@@ -163,30 +163,62 @@ pub fn attributes(event: &DynamicEvent, content_type: Option<&str>) -> Headers {
 /// An event builder with the attributes of `headers` (the topic from `ce-type`), every
 /// other header as an event header; the caller adds the payload.
 pub fn event_of(subject: &str, headers: &[(&str, &str)]) -> staticbus::DynamicEventBuilder {
-    let topic = headers
-        .iter()
-        .find(|(name, _)| *name == TYPE)
-        .map_or(subject, |(_, value)| *value);
-    let mut builder = DynamicEvent::builder(topic);
+    // The attributes first, then one builder call each: the builder is not moved through
+    // a loop (a copy of it per header).
+    let (mut topic, mut id, mut source, mut subject_attr) = (subject, None, None, None);
+    let (mut data_schema, mut content_type, mut time) = (None, None, None);
+    let mut extensions = 0;
     for &(name, value) in headers {
-        builder = match name {
-            ID => builder.id(value),
-            SOURCE => builder.source(value),
-            SUBJECT => builder.subject(value),
-            DATA_SCHEMA => builder.data_schema(value),
-            CONTENT_TYPE => builder.content_type(value),
-            TIME => match value.parse::<jiff::Timestamp>() {
-                Ok(time) => match system_time(time) {
-                    Some(time) => builder.time(time),
-                    None => builder,
-                },
-                Err(_) => builder,
-            },
-            _ if DynamicEvent::is_header_name(name) => builder.header(name, value),
-            // The type is the topic; the broker's own headers (`Nats-Msg-Id`) and any
-            // other name an event header cannot have stay on the message.
-            _ => builder,
-        };
+        match name {
+            TYPE => topic = value,
+            ID => id = Some(value),
+            SOURCE => source = Some(value),
+            SUBJECT => subject_attr = Some(value),
+            DATA_SCHEMA => data_schema = Some(value),
+            CONTENT_TYPE => content_type = Some(value),
+            TIME => time = value.parse::<jiff::Timestamp>().ok().and_then(system_time),
+            _ => extensions += 1,
+        }
+    }
+    let mut builder = DynamicEvent::builder(topic);
+    if let Some(id) = id {
+        builder = builder.id(id);
+    }
+    if let Some(source) = source {
+        builder = builder.source(source);
+    }
+    if let Some(subject) = subject_attr {
+        builder = builder.subject(subject);
+    }
+    if let Some(data_schema) = data_schema {
+        builder = builder.data_schema(data_schema);
+    }
+    if let Some(content_type) = content_type {
+        builder = builder.content_type(content_type);
+    }
+    if let Some(time) = time {
+        builder = builder.time(time);
+    }
+    if extensions > 0 {
+        builder = extension_headers(builder, headers);
+    }
+    builder
+}
+
+/// The headers that are event headers: the broker's own (`Nats-Msg-Id`) and any other name
+/// an event header cannot have stay on the message.
+fn extension_headers(
+    mut builder: staticbus::DynamicEventBuilder,
+    headers: &[(&str, &str)],
+) -> staticbus::DynamicEventBuilder {
+    for &(name, value) in headers {
+        let attribute = matches!(
+            name,
+            TYPE | ID | SOURCE | SUBJECT | DATA_SCHEMA | CONTENT_TYPE | TIME
+        );
+        if !attribute && DynamicEvent::is_header_name(name) {
+            builder = builder.header(name, value);
+        }
     }
     builder
 }

@@ -57,6 +57,7 @@ impl DynamicEventBuilder {
     }
 
     /// Sets the CloudEvents `id` (default: a random UUID v4). Must not be empty.
+    #[inline]
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
         self
@@ -64,6 +65,7 @@ impl DynamicEventBuilder {
 
     /// Sets the CloudEvents `source`, a URI-reference such as `/shop/checkout` (default
     /// `"staticbus"`). Must not be empty.
+    #[inline]
     pub fn source(mut self, source: impl Into<String>) -> Self {
         self.source = Some(source.into());
         self
@@ -72,24 +74,28 @@ impl DynamicEventBuilder {
     /// Sets the CloudEvents `time` (default: when [`build`](Self::build) runs). Must lie
     /// between 1970-01-01 and the end of year 9999, the range RFC 3339 timestamps can carry
     /// here.
+    #[inline]
     pub fn time(mut self, time: SystemTime) -> Self {
         self.time = Some(time);
         self
     }
 
     /// Sets the CloudEvents `subject`. Must not be empty.
+    #[inline]
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
         self
     }
 
     /// Sets the CloudEvents `datacontenttype`, e.g. `application/json`. Must not be empty.
+    #[inline]
     pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
         self
     }
 
     /// Sets the CloudEvents `dataschema`, a URI. Must not be empty.
+    #[inline]
     pub fn data_schema(mut self, data_schema: impl Into<String>) -> Self {
         self.data_schema = Some(data_schema.into());
         self
@@ -101,18 +107,24 @@ impl DynamicEventBuilder {
     /// Names follow the CloudEvents 1.0 extension attribute naming rule, 1 to 20 lowercase
     /// ASCII letters or digits (`traceparent`, `tenant`), and are not one of the CloudEvents
     /// attributes (`id`, `type`, `time`, ...); anything else makes [`build`](Self::build) fail.
+    #[inline]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let name = name.into();
+        self.add_header(name.into(), value.into());
+        self
+    }
+
+    /// [`header`](Self::header)'s work, in place (the builder is not moved through it).
+    fn add_header(&mut self, name: String, value: String) {
         if let Err(e) = check_header_name(&name) {
             self.header_error.get_or_insert(e);
         } else {
-            self.headers.insert(name, value.into());
+            self.headers.insert(name, value);
         }
-        self
     }
 
     /// Sets the payload to these bytes, shared, not copied (a `Vec<u8>`, `String`,
     /// `&'static [u8]` or [`Bytes`]).
+    #[inline]
     pub fn bytes(self, bytes: impl Into<Bytes>) -> Self {
         self.payload(Payload::bytes(bytes))
     }
@@ -149,6 +161,7 @@ impl DynamicEventBuilder {
     }
 
     /// Sets the payload.
+    #[inline]
     pub fn payload(mut self, payload: Payload) -> Self {
         self.payload = payload;
         self.json_error = None;
