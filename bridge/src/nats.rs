@@ -283,13 +283,26 @@ fn nats_headers(headers: crate::transport::Headers) -> Result<async_nats::Header
 /// more with `<domain>.<account hash>.` first), as async-nats's `Message::info` reads it,
 /// without the rest (it parses the sequences and converts the time, per message).
 fn delivered(reply: &str) -> Option<u64> {
-    let rest = reply.strip_prefix("$JS.ACK.")?;
-    let index = match rest.split('.').count() {
-        7 => 2,
-        n if n >= 9 => 4,
+    let rest = reply.strip_prefix("$JS.ACK.")?.as_bytes();
+    // One pass: where the 3rd and 5th tokens start and end, and how many tokens.
+    let (mut tokens, mut starts, mut ends) = (1usize, [0usize; 6], [rest.len(); 6]);
+    for (at, &byte) in rest.iter().enumerate() {
+        if byte == b'.' {
+            if tokens <= 5 {
+                ends[tokens] = at;
+                starts[tokens] = at + 1;
+            }
+            tokens += 1;
+        }
+    }
+    // Token k (from 1) spans starts[k - 1]..ends[k].
+    let token = match tokens {
+        7 => 3,
+        n if n >= 9 => 5,
         _ => return None,
     };
-    rest.split('.').nth(index)?.parse().ok()
+    let digits = rest.get(starts[token - 1]..ends[token])?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// What subscribing (again) to a group's consumer needs.
