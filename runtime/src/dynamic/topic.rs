@@ -45,9 +45,20 @@ impl Topic {
     /// segment (`a..b`, `.a`, `a.`) or a character other than ASCII letters, digits, `_`, `-`
     /// and the separating `.`.
     pub fn new(name: impl AsRef<str>) -> Result<Topic, TopicError> {
-        let name = name.as_ref();
+        Topic::made(name.as_ref())
+    }
+
+    /// [`new`](Self::new), one copy for every argument type. A name this thread made a
+    /// topic of lately (the same few topics, event after event) shares that topic's
+    /// allocation and is not validated again.
+    fn made(name: &str) -> Result<Topic, TopicError> {
+        if let Some(topic) = recent::find(name) {
+            return Ok(topic);
+        }
         validate_topic(name)?;
-        Ok(Topic(Arc::from(name)))
+        let topic = Topic(Arc::from(name));
+        recent::keep(&topic);
+        Ok(topic)
     }
 
     /// Whether `name` is a valid topic (see [`Topic::new`]).
@@ -75,6 +86,52 @@ impl Topic {
     /// The dot-separated segments: `order.item.added` yields `order`, `item`, `added`.
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.0.split('.')
+    }
+}
+
+/// The topics this thread made last from names (a few: the same topics come again and
+/// again), kept so that making one again costs a comparison, not a validation and an
+/// allocation; and so that events of one topic share its allocation ([`Topic::same`]
+/// compares pointers first).
+mod recent {
+    use std::cell::RefCell;
+
+    use super::Topic;
+
+    /// How many are kept.
+    const KEPT: usize = 4;
+
+    thread_local! {
+        static RECENT: RefCell<([Option<Topic>; KEPT], usize)> =
+            const { RefCell::new(([None, None, None, None], 0)) };
+    }
+
+    /// The topic named `name`, if this thread made it lately.
+    #[inline]
+    pub(super) fn find(name: &str) -> Option<Topic> {
+        RECENT
+            .try_with(|recent| {
+                let recent = recent.try_borrow().ok()?;
+                recent
+                    .0
+                    .iter()
+                    .flatten()
+                    .find(|topic| topic.as_str() == name)
+                    .cloned()
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `topic` in place of the oldest.
+    pub(super) fn keep(topic: &Topic) {
+        let _ = RECENT.try_with(|recent| {
+            if let Ok(mut recent) = recent.try_borrow_mut() {
+                let (kept, next) = &mut *recent;
+                kept[*next] = Some(topic.clone());
+                *next = (*next + 1) % KEPT;
+            }
+        });
     }
 }
 

@@ -146,3 +146,27 @@ fn topic_serde() {
     let back: Topic = serde_json::from_str("\"order\\u002eplaced\"").unwrap();
     assert_eq!(back, "order.placed");
 }
+
+#[test]
+fn a_topic_made_again_on_a_thread_shares_its_allocation_and_is_still_checked() {
+    let first = Topic::new("recent.order.placed").unwrap();
+    let again = Topic::new(String::from("recent.order.placed")).unwrap();
+    assert!(Arc::ptr_eq(&first.0, &again.0), "shared, not made again");
+    assert_eq!(first, again);
+    // More names than are kept: each still comes back equal and valid.
+    let names: Vec<String> = (0..10).map(|n| format!("recent.n{n}")).collect();
+    for _ in 0..3 {
+        for name in &names {
+            assert_eq!(Topic::new(name).unwrap().as_str(), name);
+        }
+    }
+    // An invalid name is never kept, however often it is asked for.
+    for _ in 0..3 {
+        assert!(Topic::new("recent..bad").is_err());
+    }
+    // Another thread makes its own.
+    let other = std::thread::spawn(|| Topic::new("recent.order.placed").unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(other, first);
+}
