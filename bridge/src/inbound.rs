@@ -152,7 +152,7 @@ impl<T: Transport> Member<T> {
                 return Verdict::GiveUp(error.to_string());
             }
         };
-        if !self.pattern.matches(event.topic().as_str()) {
+        if !self.pattern.matches_topic(event.topic()) {
             counters.not_for_group.fetch_add(1, Ordering::Relaxed);
             return Verdict::Ack;
         }

@@ -216,12 +216,22 @@ impl Pattern {
     /// Exact patterns compare strings; globs match segment-wise and never match a string that
     /// is not a valid [`Topic`]; regexes search `topic` as written.
     pub fn matches(&self, topic: &str) -> bool {
+        if matches!(self.inner, Inner::Glob { .. }) && !Topic::is_valid(topic) {
+            return false;
+        }
+        self.matches_valid(topic)
+    }
+
+    /// [`matches`](Self::matches) for a [`Topic`], valid already: it is not checked again.
+    pub fn matches_topic(&self, topic: &Topic) -> bool {
+        self.matches_valid(topic.as_str())
+    }
+
+    /// Whether `topic`, a valid topic if the pattern is a glob, matches.
+    fn matches_valid(&self, topic: &str) -> bool {
         match &self.inner {
             Inner::Exact(exact) => exact.as_str() == topic,
             Inner::Glob { regex, .. } => {
-                if !Topic::is_valid(topic) {
-                    return false;
-                }
                 let mut buf = [0u8; Topic::MAX_LEN];
                 let buf = &mut buf[..topic.len()];
                 for (slot, b) in buf.iter_mut().zip(topic.bytes()) {

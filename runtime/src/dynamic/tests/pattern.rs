@@ -384,3 +384,33 @@ fn regex_wildcard_in_a_glob_points_to_double_star() {
     let p = Pattern::parse("^order\\..*").unwrap();
     assert!(p.matches("order.item.added"));
 }
+
+#[test]
+fn matches_topic_agrees_with_matches_on_valid_topics() {
+    let patterns = [
+        "order.*",
+        "order.**",
+        "order.placed",
+        "^order\\..*$",
+        "*.{a,b}",
+        "**",
+    ];
+    let topics = [
+        "order.placed",
+        "order.item.added",
+        "billing.a",
+        "x.b",
+        "order",
+    ];
+    for pattern in patterns {
+        let pattern = Pattern::parse(pattern).unwrap();
+        for topic in topics {
+            let valid = Topic::new(topic).unwrap();
+            assert_eq!(
+                pattern.matches_topic(&valid),
+                pattern.matches(topic),
+                "{pattern:?} on {topic}"
+            );
+        }
+    }
+}
