@@ -68,6 +68,10 @@ fn import<'a, E: StaticEvent + serde::de::DeserializeOwned>(
     Box::pin(system.publish_as_in::<E>(flow, event))
 }
 
+/// Messages in flight at most, per export and per group member (each a worker, or a loop
+/// of the member's task): more is a mistake that would exhaust memory.
+const MAX_IN_FLIGHT: usize = 65_536;
+
 /// How exported events are published.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ExportOptions {
@@ -115,14 +119,15 @@ impl Group {
         }
     }
 
-    /// Messages handled at once, at most (at least 1).
+    /// Messages handled at once, at most (at least 1, at most 65,536).
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
         self
     }
 
     /// How long the broker waits for a settlement before it delivers a message again
-    /// (progress acknowledgements are sent every half of it while handlers run).
+    /// (progress acknowledgements are sent every half of it while handlers run). More than
+    /// zero, and at most what the broker counts in nanoseconds (about 292 years).
     pub fn ack_wait(mut self, wait: Duration) -> Self {
         self.ack_wait = wait;
         self
@@ -308,7 +313,8 @@ impl<T: Transport> BridgeBuilder<T> {
         self
     }
 
-    /// Messages published and not yet acknowledged, at most (default 256, at least 1);
+    /// Messages published and not yet acknowledged, at most (default 256, at least 1, at
+    /// most 65,536);
     /// and events waiting for a publisher, at most (default 4,096).
     pub fn max_unacked(mut self, n: usize, queue: usize) -> Self {
         self.export.max_unacked = n;
@@ -353,6 +359,16 @@ impl<T: Transport> BridgeBuilder<T> {
                 "max_unacked",
                 "at least 1 message must be allowed in flight",
             ));
+        }
+        if self.export.max_unacked > MAX_IN_FLIGHT {
+            return Err(BridgeError::InvalidOption {
+                option: "max_unacked",
+                reason: format!(
+                    "{} messages in flight is more than {MAX_IN_FLIGHT} (each is a publish \
+                     awaiting its acknowledgement, in a worker of its own)",
+                    self.export.max_unacked
+                ),
+            });
         }
         if self.export.queue == 0 {
             return Err(invalid(
@@ -403,6 +419,26 @@ impl<T: Transport> BridgeBuilder<T> {
                     "Group",
                     "max_in_flight and max_deliver must be at least 1",
                 ));
+            }
+            if group.max_in_flight > MAX_IN_FLIGHT {
+                return Err(BridgeError::InvalidOption {
+                    option: "Group::max_in_flight",
+                    reason: format!(
+                        "{} messages handled at once is more than {MAX_IN_FLIGHT}",
+                        group.max_in_flight
+                    ),
+                });
+            }
+            // The broker takes it in nanoseconds, as a 64-bit signed integer.
+            if group.ack_wait.is_zero() || group.ack_wait.as_nanos() > i64::MAX as u128 {
+                return Err(BridgeError::InvalidOption {
+                    option: "Group::ack_wait",
+                    reason: format!(
+                        "{:?} is not a wait the broker can keep: more than zero, at most \
+                         about 292 years",
+                        group.ack_wait
+                    ),
+                });
             }
             if group.name.is_empty() || group.name.contains(['.', ' ', '*', '>']) {
                 return Err(BridgeError::InvalidOption {

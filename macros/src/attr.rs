@@ -262,7 +262,20 @@ pub(crate) fn parse_one(
         CONCURRENCY => {
             let what = "concurrency is how many calls of the detached handler may run at once, \
                         at least 1: `concurrency = 4`";
-            let value = parse_count(meta, what, errors)?;
+            let mut value = parse_count(meta, what, errors)?;
+            if let Some((lit, n)) = &value
+                && *n > staticbus_names::MAX_CONCURRENCY
+            {
+                errors.spanned(
+                    lit,
+                    format!(
+                        "concurrency {n} is more than the {} calls of a detached handler that \
+                         may run at once (each is a worker task)",
+                        staticbus_names::MAX_CONCURRENCY
+                    ),
+                );
+                value = None;
+            }
             replace(&mut args.concurrency, value)
         }
         _ => unreachable!("key checked against `allowed`"),

@@ -18,6 +18,11 @@ pub mod plugin;
 /// The longest name, in bytes.
 pub const MAX_LEN: usize = 255;
 
+/// The most calls of one detached handler that may run at once (`concurrency = N`,
+/// `SubscribeOptions::concurrency`): each is a worker task, made when the first event
+/// arrives, so a larger count is a mistake that would exhaust memory, not a setting.
+pub const MAX_CONCURRENCY: u32 = 65_536;
+
 /// What a name error message ends with: the rule, with an example.
 pub const RULE: &str = "names are dot-separated segments of ASCII letters, digits, `_` or `-`, \
                         e.g. \"order.placed\"";

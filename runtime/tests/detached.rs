@@ -223,6 +223,24 @@ async fn only_an_async_handler_can_be_detached() {
     }
 }
 
+#[tokio::test]
+async fn more_workers_than_the_limit_is_a_configuration_error_not_an_exhausted_memory() {
+    let system = EventSystem::builder().build().unwrap();
+    let handler = |_: Arc<DynamicEvent>| async {};
+    let most = SubscribeOptions::new().concurrency(65_536);
+    assert!(system.on_async_with("x", most, handler).is_ok());
+    for n in [65_537, usize::MAX] {
+        let options = SubscribeOptions::new().concurrency(n);
+        match system.on_async_with("x", options, handler) {
+            Err(Error::InvalidConfig { option, reason }) => {
+                assert_eq!(option, "SubscribeOptions::concurrency");
+                assert!(reason.contains("65536"), "{reason}");
+            }
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+}
+
 // ---- static handlers ---------------------------------------------------------------------
 
 #[derive(StaticEvent, Debug, Clone)]

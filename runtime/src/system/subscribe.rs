@@ -138,9 +138,11 @@ impl SubscribeOptions {
         self
     }
 
-    /// A detached handler's workers: at most `n` calls at once (at least 1), in no
-    /// particular order between them. Implies [`detached`](Self::detached).
-    /// `max_concurrent_dispatches` still bounds the whole system.
+    /// A detached handler's workers: at most `n` calls at once (at least 1; at most
+    /// 65,536, more is an [`Error::InvalidConfig`](crate::Error::InvalidConfig): each is a
+    /// worker task), in no particular order between them. Implies
+    /// [`detached`](Self::detached). `max_concurrent_dispatches` still bounds the whole
+    /// system.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.detached = Some(n.max(1));
         self
@@ -314,6 +316,16 @@ impl EventSystem {
             return Err(no_timeout("a sync handler"));
         }
         let kind = match (kind, options.detached) {
+            (_, Some(n)) if n > staticbus_names::MAX_CONCURRENCY as usize => {
+                return Err(Error::InvalidConfig {
+                    option: "SubscribeOptions::concurrency",
+                    reason: format!(
+                        "{n} calls at once is more than the {} a detached handler may run \
+                         (each is a worker task)",
+                        staticbus_names::MAX_CONCURRENCY
+                    ),
+                });
+            }
             (SubKind::Async(handler), Some(concurrency)) => {
                 let queue = Pull {
                     buffer: self.bus.new_buffer(options.capacity),

@@ -26,4 +26,9 @@ async fn no_workers(e: &OrderPlaced) {
     let _ = e.id;
 }
 
+#[handler(concurrency = 100000)]
+async fn too_many_workers(e: &OrderPlaced) {
+    let _ = e.id;
+}
+
 fn main() {}
