@@ -86,10 +86,42 @@ impl NatsConfig {
         self
     }
 
-    /// The pull requests' idle heartbeat (5 s).
+    /// The pull requests' idle heartbeat (5 s; more than zero, at most 15 s: half the
+    /// pull requests' 30 s expiry).
     pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
         self.heartbeat = heartbeat;
         self
+    }
+
+    /// Whether every duration is one the server and the client can keep: the error names
+    /// the option otherwise.
+    fn check(&self) -> Result<(), TransportError> {
+        let nanos = |d: Duration| d.as_nanos() <= i64::MAX as u128;
+        let problem = if !nanos(self.duplicate_window) {
+            Some((
+                "duplicate_window",
+                "at most what the server counts in nanoseconds",
+            ))
+        } else if self.publish_timeout.is_zero() {
+            Some((
+                "publish_timeout",
+                "more than zero (every publish would time out)",
+            ))
+        } else if self.heartbeat.is_zero() || self.heartbeat > Duration::from_secs(15) {
+            Some((
+                "heartbeat",
+                "more than zero and at most 15 s (half the pull requests' 30 s expiry)",
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some((option, rule)) => Err(TransportError::permanent(
+                format!("configure NATS: `{option}`"),
+                format!("must be {rule}"),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -114,9 +146,11 @@ impl Nats {
     ///
     /// # Errors
     ///
-    /// A [`TransportError`] naming what failed: the connection (a bad URL), or a stream
-    /// (JetStream not enabled, a stream of that name with other subjects).
+    /// A [`TransportError`] naming what failed: an option out of its range (before any
+    /// connection), the connection (a bad URL), or a stream (JetStream not enabled, a
+    /// stream of that name with other subjects).
     pub async fn connect(config: NatsConfig) -> Result<Nats, TransportError> {
+        config.check()?;
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))

@@ -70,3 +70,30 @@ async fn options_out_of_range_are_errors_naming_the_option() {
         .unwrap();
     bridge.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_durations_out_of_range_are_errors_before_connecting() {
+    use staticbus_bridge::nats::{Nats, NatsConfig};
+    // No server is needed: the options are checked first.
+    let url = "nats://127.0.0.1:1";
+    let cases = [
+        (
+            "duplicate_window",
+            NatsConfig::new(url).duplicate_window(Duration::MAX),
+        ),
+        (
+            "publish_timeout",
+            NatsConfig::new(url).publish_timeout(Duration::ZERO),
+        ),
+        ("heartbeat", NatsConfig::new(url).heartbeat(Duration::ZERO)),
+        (
+            "heartbeat",
+            NatsConfig::new(url).heartbeat(Duration::from_secs(16)),
+        ),
+    ];
+    for (option, config) in cases {
+        let error = Nats::connect(config).await.unwrap_err();
+        assert!(error.permanent, "{error}");
+        assert!(error.to_string().contains(option), "{option}: {error}");
+    }
+}
