@@ -2,6 +2,11 @@
 //! JetStream: each job is handled by one of the workers; each prints what it handled, and
 //! the producer the totals.
 //!
+//! A job is a static event (`Job`), handled by the `#[on]` method of the `worker` plugin:
+//! the producer exports it (`export_static`) and, in its own process, disables the plugin
+//! by configuration (`enabled = false`); each worker imports it (`import_static`), so the
+//! plugin's handler gets a `Job`, as if it had been published there.
+//!
 //! ```text
 //! cargo run -p staticbus-bridge --example cluster            # starts its own nats-server
 //! NATS_URL=nats://127.0.0.1:4222 cargo run -p staticbus-bridge --example cluster
@@ -15,7 +20,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -24,6 +29,59 @@ use staticbus_bridge::nats::{Nats, NatsConfig};
 use staticbus_bridge::{Bridge, Group};
 
 const JOBS: usize = 200;
+
+/// A job for the workers.
+#[derive(StaticEvent, serde::Serialize, serde::Deserialize)]
+#[event(name = "job.run")]
+struct Job {
+    n: usize,
+}
+
+/// This process's name, for what the worker prints.
+static NAME: OnceLock<String> = OnceLock::new();
+
+/// A worker process's side: counts and prints each job it handles.
+struct Worker {
+    handled: AtomicU64,
+    last: parking_lot::Mutex<Instant>,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            handled: AtomicU64::new(0),
+            last: parking_lot::Mutex::new(Instant::now()),
+        }
+    }
+}
+
+#[plugin(name = "worker", version = "1.0.0")]
+impl Worker {
+    #[on]
+    fn run(&self, job: &Job, ctx: &HandlerContext<'_>) {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+        *self.last.lock() = Instant::now();
+        let name = NAME.get().map_or("?", String::as_str);
+        let id = ctx.event_id().unwrap_or_default();
+        println!("{name} handled job {} (event {id})", job.n);
+    }
+}
+
+/// The producer's configuration: the `worker` plugin off in its process.
+#[derive(serde::Serialize)]
+struct ProducerConfig {
+    plugins: Plugins,
+}
+
+#[derive(serde::Serialize)]
+struct Plugins {
+    worker: Enabled,
+}
+
+#[derive(serde::Serialize)]
+struct Enabled {
+    enabled: bool,
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -65,19 +123,20 @@ async fn producer(url: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         workers.push((name, child, lines));
     }
-    let system = EventSystem::builder().build()?;
+    let off = ProducerConfig {
+        plugins: Plugins {
+            worker: Enabled { enabled: false },
+        },
+    };
+    let system = EventSystem::builder().config(&off).build()?;
     let nats = Nats::connect(NatsConfig::new(url)).await?;
     let bridge = Bridge::builder(&system, nats)
-        .export("job.*")
+        .export_static::<Job>()
         .export("cluster.*")
         .start()
         .await?;
     for n in 0..JOBS {
-        let job = DynamicEvent::builder("job.run")
-            .id(format!("job-{n}"))
-            .json(&serde_json::json!({ "n": n }))
-            .build()?;
-        system.publish_dynamic(job).await?;
+        system.publish(Job { n }).await?;
     }
     while bridge.stats().exported < JOBS as u64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -112,18 +171,8 @@ async fn producer(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 /// A member of group `workers` (the jobs) and of its own group (`cluster.done`: every
 /// worker hears it); prints each job it handles, then its total once done and idle.
 async fn worker(name: &str, url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let _ = NAME.set(name.to_owned());
     let system = EventSystem::builder().build()?;
-    let handled = Arc::new(AtomicU64::new(0));
-    let last = Arc::new(parking_lot::Mutex::new(Instant::now()));
-    let (count, at, me) = (Arc::clone(&handled), Arc::clone(&last), name.to_owned());
-    let _jobs = system.on(
-        "job.*",
-        move |_: &EventRef<'_>, ctx: &HandlerContext<'_>| {
-            count.fetch_add(1, Ordering::Relaxed);
-            *at.lock() = Instant::now();
-            println!("{me} handled {}", ctx.event_id().unwrap_or_default());
-        },
-    )?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let done_tx = parking_lot::Mutex::new(Some(done_tx));
     let _done = system.on("cluster.done", move |_: &EventRef<'_>| {
@@ -133,6 +182,7 @@ async fn worker(name: &str, url: &str) -> Result<(), Box<dyn std::error::Error>>
     })?;
     let nats = Nats::connect(NatsConfig::new(url)).await?;
     let bridge = Bridge::builder(&system, nats)
+        .import_static::<Job>()
         .group(Group::new("workers", "job.*"))
         .group(Group::new(format!("control-{name}"), "cluster.done"))
         .start()
@@ -140,10 +190,13 @@ async fn worker(name: &str, url: &str) -> Result<(), Box<dyn std::error::Error>>
     println!("ready");
     done_rx.await?;
     // Done was published after every job was stored: wait until no job came for 300 ms.
-    while last.lock().elapsed() < Duration::from_millis(300) {
+    let worker = system
+        .plugin::<Worker>()
+        .ok_or("the worker plugin is linked")?;
+    while worker.last.lock().elapsed() < Duration::from_millis(300) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bridge.shutdown().await;
-    println!("{name} total {}", handled.load(Ordering::Relaxed));
+    println!("{name} total {}", worker.handled.load(Ordering::Relaxed));
     Ok(())
 }
