@@ -25,8 +25,9 @@ use super::topic::Topic;
 #[must_use = "a builder does nothing until `.build()`"]
 pub struct DynamicEventBuilder {
     topic: Result<Topic, EventError>,
-    id: Option<String>,
-    source: Option<String>,
+    // Shared already: the event keeps them as they are (one allocation each).
+    id: Option<Arc<str>>,
+    source: Option<Arc<str>>,
     time: Option<SystemTime>,
     subject: Option<String>,
     content_type: Option<String>,
@@ -58,16 +59,16 @@ impl DynamicEventBuilder {
 
     /// Sets the CloudEvents `id` (default: a random UUID v4). Must not be empty.
     #[inline]
-    pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
+    pub fn id(mut self, id: impl AsRef<str>) -> Self {
+        self.id = Some(Arc::from(id.as_ref()));
         self
     }
 
     /// Sets the CloudEvents `source`, a URI-reference such as `/shop/checkout` (default
     /// `"staticbus"`). Must not be empty.
     #[inline]
-    pub fn source(mut self, source: impl Into<String>) -> Self {
-        self.source = Some(source.into());
+    pub fn source(mut self, source: impl AsRef<str>) -> Self {
+        self.source = Some(Arc::from(source.as_ref()));
         self
     }
 
@@ -189,14 +190,14 @@ impl DynamicEventBuilder {
             });
         }
         let attributes = [
-            ("id", &self.id),
-            ("source", &self.source),
-            ("subject", &self.subject),
-            ("datacontenttype", &self.content_type),
-            ("dataschema", &self.data_schema),
+            ("id", self.id.as_deref()),
+            ("source", self.source.as_deref()),
+            ("subject", self.subject.as_deref()),
+            ("datacontenttype", self.content_type.as_deref()),
+            ("dataschema", self.data_schema.as_deref()),
         ];
         for (attribute, value) in attributes {
-            if value.as_deref() == Some("") {
+            if value == Some("") {
                 return Err(EventError::EmptyAttribute { attribute });
             }
         }
@@ -205,9 +206,9 @@ impl DynamicEventBuilder {
             return Err(EventError::TimeOutOfRange { time });
         }
         Ok(DynamicEvent {
-            id: self.id.map_or_else(new_id, Arc::from),
+            id: self.id.unwrap_or_else(new_id),
             topic,
-            source: self.source.map_or_else(default_source, Arc::from),
+            source: self.source.unwrap_or_else(default_source),
             time,
             subject: self.subject,
             content_type: self.content_type,
