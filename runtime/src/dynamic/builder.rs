@@ -1,6 +1,7 @@
 //! [`DynamicEventBuilder`]: sets a [`DynamicEvent`]'s attributes, then checks them all at once.
 
 use std::any::{Any, type_name};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use super::cloudevents::JSON_CONTENT_TYPE;
 use super::error::EventError;
-use super::event::{DynamicEvent, default_source, new_id};
+use super::event::{DynamicEvent, content_type_of, default_source, new_id};
 use super::header::{header_name_problem, reserved_hint};
 use super::payload::Payload;
 use super::time;
@@ -30,7 +31,7 @@ pub struct DynamicEventBuilder {
     source: Option<Arc<str>>,
     time: Option<SystemTime>,
     subject: Option<String>,
-    content_type: Option<String>,
+    content_type: Option<Cow<'static, str>>,
     data_schema: Option<String>,
     headers: BTreeMap<String, String>,
     header_error: Option<EventError>,
@@ -90,8 +91,8 @@ impl DynamicEventBuilder {
 
     /// Sets the CloudEvents `datacontenttype`, e.g. `application/json`. Must not be empty.
     #[inline]
-    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.content_type = Some(content_type.into());
+    pub fn content_type(mut self, content_type: impl AsRef<str>) -> Self {
+        self.content_type = Some(content_type_of(content_type.as_ref()));
         self
     }
 
@@ -138,7 +139,7 @@ impl DynamicEventBuilder {
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
-                self.content_type = Some(JSON_CONTENT_TYPE.to_owned());
+                self.content_type = Some(Cow::Borrowed(JSON_CONTENT_TYPE));
                 self.payload(Payload::Bytes(Bytes::from(bytes)))
             }
             Err(source) => {

@@ -30,13 +30,13 @@ pub(super) fn to_cloudevent(event: &DynamicEvent) -> Result<Value, EventError> {
     let time = rfc3339(event.time).ok_or(EventError::TimeOutOfRange { time: event.time })?;
     ce.insert("time".into(), time.into());
     let optional = [
-        ("subject", &event.subject),
-        ("datacontenttype", &event.content_type),
-        ("dataschema", &event.data_schema),
+        ("subject", event.subject.as_deref()),
+        ("datacontenttype", event.content_type.as_deref()),
+        ("dataschema", event.data_schema.as_deref()),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
-            ce.insert(name.into(), value.clone().into());
+            ce.insert(name.into(), value.into());
         }
     }
     for (name, value) in &event.headers {
@@ -207,7 +207,7 @@ pub(super) fn from_cloudevent_value(value: Value) -> Result<DynamicEvent, EventE
         source: source.into(),
         time,
         subject,
-        content_type,
+        content_type: content_type.as_deref().map(super::event::content_type_of),
         data_schema,
         headers,
         payload,

@@ -1,6 +1,7 @@
 //! [`DynamicEvent`]: an event known only at run time, its attributes and payload accessors.
 
 use std::any::{Any, type_name};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -77,7 +78,8 @@ pub struct DynamicEvent {
     pub(super) source: Arc<str>,
     pub(super) time: SystemTime,
     pub(super) subject: Option<String>,
-    pub(super) content_type: Option<String>,
+    /// `application/json`, the usual one, is not allocated (see `content_type_of`).
+    pub(super) content_type: Option<Cow<'static, str>>,
     pub(super) data_schema: Option<String>,
     pub(super) headers: BTreeMap<String, String>,
     pub(super) payload: Payload,
@@ -373,6 +375,16 @@ pub(super) fn new_id() -> Arc<str> {
 }
 
 /// The shared `source` of events that set none.
+/// A content type as an event keeps it: `application/json` (what `.json()` sets, what a
+/// bridge reads back) borrowed from a constant, any other owned.
+pub(super) fn content_type_of(content_type: &str) -> Cow<'static, str> {
+    if content_type == super::cloudevents::JSON_CONTENT_TYPE {
+        Cow::Borrowed(super::cloudevents::JSON_CONTENT_TYPE)
+    } else {
+        Cow::Owned(content_type.to_owned())
+    }
+}
+
 pub(super) fn default_source() -> Arc<str> {
     static SOURCE: std::sync::LazyLock<Arc<str>> =
         std::sync::LazyLock::new(|| Arc::from(DEFAULT_SOURCE));
