@@ -302,7 +302,7 @@ fn nats_headers(headers: crate::transport::Headers) -> Result<async_nats::Header
         let Some(key) = key.filter(|_| !name.is_empty()) else {
             return Err(format!("header name {name:?} cannot be sent to NATS"));
         };
-        if value.contains(['\r', '\n']) {
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err(format!(
                 "the value of header `{name}` has a line break: NATS headers cannot carry it"
             ));
@@ -375,7 +375,9 @@ enum Consuming {
 
 /// A message of a group, from JetStream.
 pub struct NatsDelivery {
-    message: jetstream::Message,
+    // Boxed: a message is 408 bytes, and a delivery is moved through each layer of the
+    // stream that yields it and into the member's handling (a copy each, per message).
+    message: Box<jetstream::Message>,
     attempt: u32,
 }
 
@@ -386,7 +388,10 @@ impl NatsDelivery {
             .as_deref()
             .and_then(delivered)
             .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
-        NatsDelivery { message, attempt }
+        NatsDelivery {
+            message: Box::new(message),
+            attempt,
+        }
     }
 
     async fn settle(&self, kind: AckKind, what: &str) -> Result<(), TransportError> {
