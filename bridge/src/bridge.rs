@@ -68,8 +68,9 @@ fn import<'a, E: StaticEvent + serde::de::DeserializeOwned>(
     Box::pin(system.publish_as_in::<E>(flow, event))
 }
 
-/// Messages in flight at most, per export and per group member (each a worker, or a loop
-/// of the member's task): more is a mistake that would exhaust memory.
+/// Messages in flight at most, per export and per group member (each a call of the export,
+/// or a loop of the member's task, holding its message): more is a mistake that would
+/// exhaust memory.
 const MAX_IN_FLIGHT: usize = 65_536;
 
 /// How exported events are published.
@@ -365,7 +366,7 @@ impl<T: Transport> BridgeBuilder<T> {
                 option: "max_unacked",
                 reason: format!(
                     "{} messages in flight is more than {MAX_IN_FLIGHT} (each is a publish \
-                     awaiting its acknowledgement, in a worker of its own)",
+                     awaiting its acknowledgement, holding its message)",
                     self.export.max_unacked
                 ),
             });

@@ -1,6 +1,6 @@
 //! Outbound: the events of an exported pattern, published to the broker. Each exported
-//! pattern is a detached subscription of the system whose workers (as many as the bridge
-//! allows unacknowledged messages) publish one event each and wait for the broker's
+//! pattern is a detached subscription of the system whose calls (as many at once as the
+//! bridge allows unacknowledged messages) publish one event each and wait for the broker's
 //! acknowledgement: an event counts as exported only then. A failed publish is retried by
 //! the subscription's retry policy (the reliability layer's: full jitter, `max_elapsed`),
 //! then the system dead-letters it, as any handler's failure. An event that came in from the

@@ -270,7 +270,7 @@ pub(crate) fn parse_one(
                     lit,
                     format!(
                         "concurrency {n} is more than the {} calls of a detached handler that \
-                         may run at once (each is a worker task)",
+                         may run at once (each call in flight holds its event and state)",
                         staticbus_names::MAX_CONCURRENCY
                     ),
                 );

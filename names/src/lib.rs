@@ -19,8 +19,8 @@ pub mod plugin;
 pub const MAX_LEN: usize = 255;
 
 /// The most calls of one detached handler that may run at once (`concurrency = N`,
-/// `SubscribeOptions::concurrency`): each is a worker task, made when the first event
-/// arrives, so a larger count is a mistake that would exhaust memory, not a setting.
+/// `SubscribeOptions::concurrency`): a larger count is a mistake (each call in flight holds
+/// its event and state), not a setting.
 pub const MAX_CONCURRENCY: u32 = 65_536;
 
 /// What a name error message ends with: the rule, with an example.

@@ -4,10 +4,12 @@
 //!
 //! An event counts as delivered once queued, as for a pull subscriber; if the call then
 //! fails, it moves from delivered to failed (and it becomes a dead letter), so that
-//! `delivered + dropped + failed = matched` holds once the queue is drained. The workers
-//! (`concurrency` of them) start on the Tokio runtime of the first publish that reaches the
-//! handler; they hold the system weakly, and end when the queue closes (unsubscribe,
-//! shutdown, the system dropped).
+//! `delivered + dropped + failed = matched` holds once the queue is drained. The worker, one
+//! task that takes queued events while fewer than `concurrency` calls run and drives those
+//! calls (a call's wake-up wakes that one task: no task per call in flight), starts on the
+//! Tokio runtime of the first publish that reaches the handler; it holds the system weakly,
+//! and ends when the queue is closed (unsubscribe, shutdown, the system dropped) and its
+//! calls have finished.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -20,13 +22,14 @@ use super::Bus;
 use super::item::Item;
 use super::metrics::DropReason;
 use super::subscription::{AsyncHandler, Pull, Sub, SubKind};
+use crate::queue::TryRecv;
 
 /// A detached handler's side of the bus.
 pub(crate) struct Detached {
     pub(crate) handler: AsyncHandler,
     /// Its queue (untyped: the handler takes a `DynamicEvent`).
     pub(crate) queue: Pull,
-    /// Workers, each making one call at a time.
+    /// Calls at once, at most.
     pub(crate) concurrency: usize,
     started: AtomicBool,
     /// Calls running now.
@@ -44,7 +47,7 @@ impl Detached {
         }
     }
 
-    /// Starts the workers the first time an event is queued (on the publish's runtime).
+    /// Starts the worker the first time an event is queued (on the publish's runtime).
     #[inline]
     pub(crate) fn start(&self, bus: &Bus, host: &Host, sub: &Arc<Sub>) {
         if !self.started.load(Ordering::Acquire) {
@@ -62,14 +65,12 @@ impl Detached {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
-        for _ in 0..self.concurrency {
-            let worker = Worker {
-                bus: bus.me.clone(),
-                host: host.downgrade(),
-                sub: Arc::clone(sub),
-            };
-            runtime.spawn(worker.run());
-        }
+        let worker = Worker {
+            bus: bus.me.clone(),
+            host: host.downgrade(),
+            sub: Arc::clone(sub),
+        };
+        runtime.spawn(worker.run());
     }
 
     /// Calls running now.
@@ -78,7 +79,7 @@ impl Detached {
     }
 }
 
-/// One worker of a detached handler.
+/// The worker of a detached handler.
 struct Worker {
     bus: Weak<Bus>,
     host: WeakHost,
@@ -86,19 +87,77 @@ struct Worker {
 }
 
 impl Worker {
+    /// Takes queued events while fewer than `concurrency` calls run, and drives the calls,
+    /// all in this one task; returns when the queue is closed and every call finished (or
+    /// the system is gone).
     async fn run(self) {
+        use futures_util::StreamExt as _;
         let SubKind::Detached(detached) = &self.sub.kind else {
             return;
         };
-        while let Some(item) = detached.queue.buffer.recv().await {
-            let (Some(bus), Some(host)) = (self.bus.upgrade(), self.host.upgrade()) else {
-                return;
-            };
-            detached.running.fetch_add(1, Ordering::AcqRel);
-            bus.call_detached(&host, &self.sub, detached, item).await;
+        let buffer = &detached.queue.buffer;
+        let mut calls = futures_util::stream::FuturesUnordered::new();
+        let mut open = true;
+        loop {
+            // What is queued, without waiting, while there is room.
+            while open && calls.len() < detached.concurrency {
+                match buffer.try_recv() {
+                    Ok(item) => match self.call(detached, item) {
+                        Some(call) => calls.push(call),
+                        None => return,
+                    },
+                    Err(TryRecv::Empty) => break,
+                    Err(TryRecv::Closed) => open = false,
+                }
+            }
+            if calls.is_empty() {
+                if !open {
+                    return;
+                }
+                // Nothing running: the next event.
+                match buffer.recv().await {
+                    Some(item) => match self.call(detached, item) {
+                        Some(call) => calls.push(call),
+                        None => return,
+                    },
+                    None => return,
+                }
+            } else if open && calls.len() < detached.concurrency {
+                // Room for more: a call ending, or an event arriving (`recv` is cancel-safe).
+                tokio::select! {
+                    biased;
+                    _ = calls.next() => {}
+                    item = buffer.recv() => match item {
+                        Some(item) => match self.call(detached, item) {
+                            Some(call) => calls.push(call),
+                            None => return,
+                        },
+                        None => open = false,
+                    },
+                }
+            } else {
+                calls.next().await;
+            }
+        }
+    }
+
+    /// The call of the handler on `item`, counted running until it ends; `None` when the
+    /// system is gone.
+    fn call<'w>(
+        &'w self,
+        detached: &'w Detached,
+        item: Item,
+    ) -> Option<impl Future<Output = ()> + 'w> {
+        let (Some(bus), Some(host)) = (self.bus.upgrade(), self.host.upgrade()) else {
+            return None;
+        };
+        detached.running.fetch_add(1, Ordering::AcqRel);
+        let sub = &self.sub;
+        Some(async move {
+            bus.call_detached(&host, sub, detached, item).await;
             detached.running.fetch_sub(1, Ordering::AcqRel);
             bus.drain.detached_done();
-        }
+        })
     }
 }
 

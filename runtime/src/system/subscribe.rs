@@ -138,11 +138,12 @@ impl SubscribeOptions {
         self
     }
 
-    /// A detached handler's workers: at most `n` calls at once (at least 1; at most
-    /// 65,536, more is an [`Error::InvalidConfig`](crate::Error::InvalidConfig): each is a
-    /// worker task), in no particular order between them. Implies
-    /// [`detached`](Self::detached). `max_concurrent_dispatches` still bounds the whole
-    /// system.
+    /// A detached handler's calls at once: at most `n` (at least 1; at most 65,536, more
+    /// is an [`Error::InvalidConfig`](crate::Error::InvalidConfig)), in no particular order
+    /// between them. The handler's worker, one task, polls them together: they share its
+    /// thread while they run, so a handler with heavy computation gives it to
+    /// `tokio::task::spawn_blocking`. Implies [`detached`](Self::detached).
+    /// `max_concurrent_dispatches` still bounds the whole system.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.detached = Some(n.max(1));
         self
@@ -321,7 +322,7 @@ impl EventSystem {
                     option: "SubscribeOptions::concurrency",
                     reason: format!(
                         "{n} calls at once is more than the {} a detached handler may run \
-                         (each is a worker task)",
+                         (each call in flight holds its event and state)",
                         staticbus_names::MAX_CONCURRENCY
                     ),
                 });
