@@ -1,11 +1,10 @@
 //! The bridge: its builder (what is exported, which groups are joined, the policies), the
 //! running bridge (its counts, its shutdown).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use staticbus::{
     BoxFuture, DynamicEvent, Error, EventSystem, Flow, Pattern, Published, Retry, StaticEvent,

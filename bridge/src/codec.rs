@@ -205,18 +205,15 @@ pub fn event_of(subject: &str, headers: &[(&str, &str)]) -> staticbus::DynamicEv
     builder
 }
 
-/// The headers that are event headers: the broker's own (`Nats-Msg-Id`) and any other name
-/// an event header cannot have stay on the message.
+/// The headers that are event headers. The attributes' headers (`ce-*`, `content-type`) are
+/// not event header names, nor are the broker's own (`Nats-Msg-Id`) or any other name an
+/// event header cannot have: those stay on the message.
 fn extension_headers(
     mut builder: staticbus::DynamicEventBuilder,
     headers: &[(&str, &str)],
 ) -> staticbus::DynamicEventBuilder {
     for &(name, value) in headers {
-        let attribute = matches!(
-            name,
-            TYPE | ID | SOURCE | SUBJECT | DATA_SCHEMA | CONTENT_TYPE | TIME
-        );
-        if !attribute && DynamicEvent::is_header_name(name) {
+        if DynamicEvent::is_header_name(name) {
             builder = builder.header(name, value);
         }
     }
@@ -277,6 +274,14 @@ mod tests {
         assert_eq!(at(&back), at(&event));
         assert_eq!(back.header("traceparent"), Some("00-abc-def-01"));
         assert_eq!(back.json::<serde_json::Value>().unwrap()["total"], 7);
+    }
+
+    #[test]
+    fn no_attribute_header_is_an_event_header_name() {
+        // `extension_headers` copies what `is_header_name` takes: never an attribute.
+        for name in [TYPE, ID, SOURCE, SUBJECT, DATA_SCHEMA, CONTENT_TYPE, TIME] {
+            assert!(!DynamicEvent::is_header_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! decoded, checked against the dedup window, published locally with the origin header
 //! (`publish_dynamic`, or `publish_as::<E>` for a static type the bridge imports, so that
 //! `E`'s static handlers get it as an `E`; either returns once every local handler
-//! finished, their own retries included), and then settled: acknowledged when the handlers succeeded; refused for later
-//! (`nak`, with a delay drawn by the retry formula: full jitter under the backoff's ceiling
-//! for this delivery) when one failed; given up on when the error is permanent or the
+//! finished, their own retries included), and then settled: acknowledged when the handlers
+//! succeeded; refused for later (`nak`, with a delay drawn by the retry formula: full
+//! jitter under the backoff's ceiling for this delivery) when one failed; given up on when the error is permanent or the
 //! delivery was the last one (`term`, after the message was published to the dead-letter
 //! subject). A long handling sends progress acknowledgements, so the broker waits.
 
@@ -131,16 +131,17 @@ impl<T: Transport> Member<T> {
         let mut headers = delivery.headers();
         // Where it sits in its flow: its handlers continue it.
         let mut flow = staticbus::Flow::default();
-        let mut id_header = None;
+        let (mut id_header, mut has_origin) = (None, false);
         for &(name, value) in &headers {
             match name {
                 CAUSATION => flow.causation = Some(value),
                 CORRELATION => flow.correlation = Some(value),
                 ID => id_header = Some(value),
+                ORIGIN => has_origin = true,
                 _ => {}
             }
         }
-        if !headers.iter().any(|(name, _)| *name == ORIGIN) {
+        if !has_origin {
             headers.push((ORIGIN, &self.origin));
         }
         let event = self.codec.decode(topic, &headers, delivery.payload());

@@ -102,41 +102,43 @@ impl Worker {
             // What is queued, without waiting, while there is room.
             while open && calls.len() < detached.concurrency {
                 match buffer.try_recv() {
-                    Ok(item) => match self.call(detached, item) {
-                        Some(call) => calls.push(call),
-                        None => return,
-                    },
+                    Ok(item) => {
+                        let Some(call) = self.call(detached, item) else {
+                            return;
+                        };
+                        calls.push(call);
+                    }
                     Err(TryRecv::Empty) => break,
                     Err(TryRecv::Closed) => open = false,
                 }
             }
-            if calls.is_empty() {
+            // Then wait: for the next event when nothing runs; for a call to end or an
+            // event to arrive, whichever comes first, when there is room (`recv` is
+            // cancel-safe); for a call to end otherwise.
+            let arrived = if calls.is_empty() {
                 if !open {
                     return;
                 }
-                // Nothing running: the next event.
-                match buffer.recv().await {
-                    Some(item) => match self.call(detached, item) {
-                        Some(call) => calls.push(call),
-                        None => return,
-                    },
-                    None => return,
-                }
+                Some(buffer.recv().await)
             } else if open && calls.len() < detached.concurrency {
-                // Room for more: a call ending, or an event arriving (`recv` is cancel-safe).
                 tokio::select! {
                     biased;
-                    _ = calls.next() => {}
-                    item = buffer.recv() => match item {
-                        Some(item) => match self.call(detached, item) {
-                            Some(call) => calls.push(call),
-                            None => return,
-                        },
-                        None => open = false,
-                    },
+                    _ = calls.next() => None,
+                    item = buffer.recv() => Some(item),
                 }
             } else {
                 calls.next().await;
+                None
+            };
+            match arrived {
+                Some(Some(item)) => {
+                    let Some(call) = self.call(detached, item) else {
+                        return;
+                    };
+                    calls.push(call);
+                }
+                Some(None) => open = false,
+                None => {}
             }
         }
     }

@@ -374,7 +374,6 @@ pub(super) fn new_id() -> Arc<str> {
     Arc::from(&*id.hyphenated().encode_lower(&mut buf))
 }
 
-/// The shared `source` of events that set none.
 /// A content type as an event keeps it: `application/json` (what `.json()` sets, what a
 /// bridge reads back) borrowed from a constant, any other owned.
 pub(super) fn content_type_of(content_type: &str) -> Cow<'static, str> {
@@ -385,6 +384,7 @@ pub(super) fn content_type_of(content_type: &str) -> Cow<'static, str> {
     }
 }
 
+/// The shared `source` of events that set none.
 pub(super) fn default_source() -> Arc<str> {
     static SOURCE: std::sync::LazyLock<Arc<str>> =
         std::sync::LazyLock::new(|| Arc::from(DEFAULT_SOURCE));

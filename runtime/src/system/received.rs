@@ -79,8 +79,7 @@ impl EventSystem {
     ///
     /// Its payload becomes an `E` (a payload that is an `E` value already is taken as it is;
     /// any other is read as JSON). `E`'s static handlers get that value, as from
-    /// [`publish`](Self::publish) (a static handler's context has no event id, as for any
-    /// static event); the dynamic subscribers of its name, and typed subscribers of `E`,
+    /// [`publish`](Self::publish); the dynamic subscribers of its name, and typed subscribers of `E`,
     /// get `event` itself: its id, source, time and headers, its payload the `E` value
     /// (shared, no copy). Static handlers run first, then the dynamic route, as for a
     /// publish; the result is one [`Published`] for both.
