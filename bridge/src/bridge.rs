@@ -462,6 +462,7 @@ impl<T: Transport> BridgeBuilder<T> {
                 origin: Arc::from(self.origin.as_str()),
                 group: group.clone(),
                 pattern,
+                last_match: parking_lot::Mutex::new(None),
                 imports: Arc::clone(&imports),
                 handled: Handled::of(group),
                 counters: Arc::clone(&counters),

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use staticbus::{Error, EventSystem, Pattern, Permanent, Retry};
+use staticbus::{Error, EventSystem, Pattern, Permanent, Retry, Topic};
 use tokio::sync::watch;
 
 use crate::bridge::{Counters, Group, Imports};
@@ -48,6 +48,9 @@ pub(crate) struct Member<T: Transport> {
     pub(crate) origin: Arc<str>,
     pub(crate) group: Group,
     pub(crate) pattern: Pattern,
+    /// The last topic the pattern was asked about, and its answer: a group's messages
+    /// mostly share a few topics, and a glob's match is a regex search.
+    pub(crate) last_match: parking_lot::Mutex<Option<(Topic, bool)>>,
     /// The static types delivered as themselves.
     pub(crate) imports: Arc<Imports>,
     pub(crate) handled: Handled,
@@ -56,6 +59,19 @@ pub(crate) struct Member<T: Transport> {
 }
 
 impl<T: Transport> Member<T> {
+    /// Whether the group's pattern matches `topic` (the last answer kept).
+    fn for_group(&self, topic: &Topic) -> bool {
+        let mut last = self.last_match.lock();
+        match &*last {
+            Some((seen, matched)) if seen == topic => *matched,
+            _ => {
+                let matched = self.pattern.matches_topic(topic);
+                *last = Some((topic.clone(), matched));
+                matched
+            }
+        }
+    }
+
     /// The group as the transport creates it: the pattern as a subject filter where the
     /// broker's wildcards say the same (`*` a segment, a trailing `**` the rest), else every
     /// subject of the prefix, filtered here.
@@ -153,7 +169,7 @@ impl<T: Transport> Member<T> {
                 return Verdict::GiveUp(error.to_string());
             }
         };
-        if !self.pattern.matches_topic(event.topic()) {
+        if !self.for_group(event.topic()) {
             counters.not_for_group.fetch_add(1, Ordering::Relaxed);
             return Verdict::Ack;
         }

@@ -154,7 +154,13 @@ pub(crate) async fn run_retrying<'a>(
         .max_elapsed_limit()
         .map(|_| tokio::time::Instant::now());
     let first = run_async(first, timeout, via, 1).await;
-    retried(first, again, timeout, via, retry, jitter, started).await
+    if matches!(first, Outcome::Handled) {
+        return (first, Tried::once());
+    }
+    // Boxed: the retries' state (a backoff timer, another attempt under its timeout) is
+    // made only for a call that failed, and the future of one that succeeds stays small
+    // (a detached handler's worker allocates one per call it drives).
+    Box::pin(retried(first, again, timeout, via, retry, jitter, started)).await
 }
 
 /// The retries of a sync handler's call whose first attempt came to `first`: each attempt

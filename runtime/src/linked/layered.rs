@@ -198,7 +198,8 @@ where
         envelope: RequestEnvelope,
     ) -> BoxFuture<'static, Result<AnyResponse, BoxError>> {
         let future = Service::call(self, envelope);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        // Mapped in place, not awaited in an `async` block (which would hold it twice).
+        Box::pin(futures_util::TryFutureExt::map_err(future, Into::into))
     }
     fn clone_box(&self) -> Box<dyn ErasedService> {
         Box::new(self.clone())

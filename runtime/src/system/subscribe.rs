@@ -2,7 +2,9 @@
 //! subscribers, and their options.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::bus::{
@@ -212,12 +214,38 @@ where
     }
 }
 
+/// The handler's future, boxed, its output made a handler result where it is polled: an
+/// `async` block awaiting it would hold it twice (as its capture and as what it awaits),
+/// doubling the allocation, and copy it from one to the other on the first poll.
 fn boxed<Fut, R>(fut: Fut) -> BoxFuture<'static, Result<(), BoxError>>
 where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoHandlerResult,
 {
-    Box::pin(async move { fut.await.into_handler_result() })
+    Box::pin(IntoResult { fut })
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's future whose output becomes a handler result, polled in place.
+    struct IntoResult<Fut> {
+        #[pin]
+        fut: Fut,
+    }
+}
+
+impl<Fut> Future for IntoResult<Fut>
+where
+    Fut: Future,
+    Fut::Output: IntoHandlerResult,
+{
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .fut
+            .poll(cx)
+            .map(IntoHandlerResult::into_handler_result)
+    }
 }
 
 impl<F, Fut, R> AsyncHandlerFn<EventOnly<(Fut, R)>> for F
@@ -493,5 +521,33 @@ fn no_timeout(what: &str) -> Error {
             "{what} runs to the end once called and cannot be cancelled: only an async \
              handler (`on_async_with`) takes a timeout"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BoxError, boxed};
+
+    /// A future whose state holds `N` bytes across its await.
+    async fn holding<const N: usize>() -> Result<(), BoxError> {
+        let buffer = [7u8; N];
+        tokio::task::yield_now().await;
+        assert_eq!(std::hint::black_box(buffer)[N - 1], 7);
+        Ok(())
+    }
+
+    #[test]
+    fn a_boxed_handler_future_is_held_once() {
+        let future = holding::<4096>();
+        let size = std::mem::size_of_val(&future);
+        let boxed = boxed(future);
+        // Its own size: an `async` block awaiting it held it twice (8 KiB and more here).
+        assert_eq!(std::mem::size_of_val(&*boxed), size);
+    }
+
+    #[tokio::test]
+    async fn a_boxed_handler_future_still_runs_to_its_result() {
+        assert!(boxed(holding::<64>()).await.is_ok());
+        assert!(boxed(async { Err::<(), _>("refused") }).await.is_err());
     }
 }
