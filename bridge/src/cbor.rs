@@ -3,12 +3,9 @@
 use bytes::Bytes;
 use staticbus::DynamicEvent;
 
+pub use crate::codec::CBOR_FROM;
 use crate::codec::{CONTENT_TYPE, Codec, CodecError, attributes, event_of};
 use crate::transport::Headers;
-
-/// The header of a body this codec made CBOR from JSON: its value is the payload's content
-/// type, given back on decoding (with the body made JSON again).
-pub const CBOR_FROM: &str = "staticbuscbor";
 
 /// The content type of a body made CBOR.
 const CBOR: &str = "application/cbor";

@@ -33,6 +33,9 @@ pub const ORIGIN: &str = "staticbusorigin";
 pub const CAUSATION: &str = "causationid";
 /// The header of the first event of the flow this one belongs to, when known.
 pub const CORRELATION: &str = "correlationid";
+/// The header of a body `CborCodec` (feature `cbor`) made CBOR from JSON: its value is the
+/// payload's content type, given back on decoding (with the body made JSON again).
+pub const CBOR_FROM: &str = "staticbuscbor";
 
 /// Headers the codec writes itself: an event header of one of these names is not copied.
 pub const RESERVED: &[&str] = &[
@@ -44,8 +47,7 @@ pub const RESERVED: &[&str] = &[
     DATA_SCHEMA,
     CONTENT_TYPE,
     ORIGIN,
-    // `CborCodec`'s mark of a body made CBOR.
-    "staticbuscbor",
+    CBOR_FROM,
     "Nats-Msg-Id",
 ];
 
