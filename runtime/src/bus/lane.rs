@@ -121,24 +121,40 @@ impl Bus {
         let is_static = matches!(item, Item::Static(_));
         match pull.buffer.try_enqueue(item, bytes) {
             Ok(()) => self.pushed(route, 1, is_static),
-            Err(item) => {
-                let offered = self.offer(sub, &pull.buffer, item, bytes);
-                // The event as a dispatch holds it once its last subscription took it.
-                let mut taken = match is_static {
-                    true => Carried::Static {
-                        value: None,
-                        size: bytes,
-                        dynamic: None,
-                    },
-                    false => Carried::Dynamic(None),
-                };
-                self.detour(host, call, route, &mut taken, bytes, 0, Some(offered))
-            }
+            Err(item) => self.refused_single(host, call, route, (sub, pull), item, bytes),
         }
     }
 
-    /// Pushes `event` into each buffer of the pull-only `route`, in order.
-    #[inline(always)]
+    /// [`push_single`](Self::push_single) when the buffer did not simply take the item: the
+    /// backpressure decision, then the walk. Out of line, so the common push stays small.
+    #[cold]
+    #[inline(never)]
+    fn refused_single<'h>(
+        &'h self,
+        host: &'h Host,
+        call: &'h Call<'h>,
+        route: &Arc<Route>,
+        (sub, pull): (&Sub, &Pull),
+        item: Item,
+        bytes: usize,
+    ) -> Lane<'h> {
+        let is_static = matches!(item, Item::Static(_));
+        let offered = self.offer(sub, &pull.buffer, item, bytes);
+        // The event as a dispatch holds it once its last subscription took it.
+        let mut taken = match is_static {
+            true => Carried::Static {
+                value: None,
+                size: bytes,
+                dynamic: None,
+            },
+            false => Carried::Dynamic(None),
+        };
+        self.detour(host, call, route, &mut taken, bytes, 0, Some(offered))
+    }
+
+    /// Pushes `event` into each buffer of the pull-only `route`, in order. Out of line: its
+    /// loop and its detours would otherwise weigh on the single-subscriber push.
+    #[inline(never)]
     fn push_route<'h>(
         &'h self,
         host: &'h Host,
