@@ -98,12 +98,10 @@ impl Codec for CborCodec {
     }
 }
 
-/// Whether a payload under `content_type` is JSON (`application/json`, `...+json`).
+/// Whether a payload under `content_type` is JSON, by the runtime's one rule
+/// ([`staticbus::is_json_content_type`]).
 fn is_json(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|t| {
-        let t = t.split(';').next().unwrap_or(t).trim();
-        t.eq_ignore_ascii_case("application/json") || t.to_ascii_lowercase().ends_with("+json")
-    })
+    content_type.is_some_and(staticbus::is_json_content_type)
 }
 
 #[cfg(test)]
@@ -155,6 +153,29 @@ mod tests {
         assert_eq!(back.id(), "e-1");
         assert_eq!(back.header("traceparent"), Some("00-abc-def-01"));
         assert_eq!(back.header(CBOR_FROM), None, "not an event header");
+    }
+
+    #[test]
+    fn a_payload_is_json_by_the_runtime_s_rule_text_json_included() {
+        let event = DynamicEvent::builder("order.placed")
+            .content_type("text/json; charset=utf-8")
+            .bytes(&br#"{"order":7}"#[..])
+            .build()
+            .unwrap();
+        let (headers, body) = CborCodec.encode(&event).unwrap();
+        assert_eq!(
+            headers[CONTENT_TYPE], CBOR,
+            "re-encoded, as application/json is"
+        );
+        assert_eq!(headers[CBOR_FROM], "text/json; charset=utf-8");
+        let back = CborCodec
+            .decode("events.order.placed", &pairs(&headers), &body)
+            .unwrap();
+        assert_eq!(
+            back.json::<serde_json::Value>().unwrap(),
+            serde_json::json!({ "order": 7 })
+        );
+        assert_eq!(back.content_type(), Some("text/json; charset=utf-8"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(super) fn to_cloudevent(event: &DynamicEvent) -> Result<Value, EventError> {
             if event
                 .content_type
                 .as_deref()
-                .is_some_and(is_json_media_type)
+                .is_some_and(is_json_content_type)
             {
                 let data: Value =
                     serde_json::from_slice(bytes).map_err(|source| EventError::Json {
@@ -66,7 +66,7 @@ pub(super) fn to_cloudevent(event: &DynamicEvent) -> Result<Value, EventError> {
                 None => {
                     ce.insert("datacontenttype".into(), JSON_CONTENT_TYPE.into());
                 }
-                Some(ct) if is_json_media_type(ct) => {}
+                Some(ct) if is_json_content_type(ct) => {}
                 Some(ct) => {
                     return Err(EventError::NotJsonContentType {
                         topic: event.topic.to_string(),
@@ -161,7 +161,7 @@ pub(super) fn from_cloudevent_value(value: Value) -> Result<DynamicEvent, EventE
                 content_type = Some(JSON_CONTENT_TYPE.to_owned());
                 Payload::Bytes(Bytes::from(data.to_string()))
             }
-            Some(ct) if is_json_media_type(ct) => Payload::Bytes(Bytes::from(data.to_string())),
+            Some(ct) if is_json_content_type(ct) => Payload::Bytes(Bytes::from(data.to_string())),
             Some(_) => match data {
                 Value::String(text) => Payload::Bytes(Bytes::from(text)),
                 other => {
@@ -216,8 +216,17 @@ pub(super) fn from_cloudevent_value(value: Value) -> Result<DynamicEvent, EventE
     })
 }
 
-/// `application/json`, `text/json` or any `+json` suffix, ignoring parameters and case.
-fn is_json_media_type(content_type: &str) -> bool {
+/// Whether a payload of this content type is JSON: `application/json`, `text/json` or any
+/// `+json` suffix (`application/cloudevents+json`), ignoring parameters and case. The one
+/// rule of the crate (the CloudEvents codec, and codecs such as a bridge's, which re-encode
+/// only JSON payloads).
+///
+/// ```
+/// assert!(staticbus::is_json_content_type("application/json; charset=utf-8"));
+/// assert!(staticbus::is_json_content_type("application/cloudevents+json"));
+/// assert!(!staticbus::is_json_content_type("text/plain"));
+/// ```
+pub fn is_json_content_type(content_type: &str) -> bool {
     let essence = content_type
         .split(';')
         .next()

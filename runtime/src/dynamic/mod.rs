@@ -54,6 +54,7 @@ mod topic;
 mod view;
 
 pub use builder::DynamicEventBuilder;
+pub use cloudevents::is_json_content_type;
 pub use error::EventError;
 pub(crate) use event::Cause;
 pub use event::DynamicEvent;

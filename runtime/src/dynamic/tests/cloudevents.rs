@@ -512,7 +512,7 @@ fn json_media_types() {
         ("application/octet-stream", false),
         ("", false),
     ] {
-        assert_eq!(is_json_media_type(ct), json, "{ct:?}");
+        assert_eq!(is_json_content_type(ct), json, "{ct:?}");
     }
 }
 
