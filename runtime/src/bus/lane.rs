@@ -18,7 +18,7 @@ use super::backpressure::Offered;
 use super::dispatch::{Dispatched, Run};
 use super::item::{Carried, Form, Item};
 use super::metrics::Books;
-use super::route::{Route, TopicRef};
+use super::route::{Route, Single, TopicRef};
 use super::subscription::{Pull, Sub, SubKind};
 use super::tally::Tally;
 use super::value::StaticValue;
@@ -234,12 +234,17 @@ impl Bus {
 /// typed, when `typed`: a static value then moves into its buffer as it is).
 #[inline(always)]
 fn single_pull(route: &Route, typed: bool) -> Option<(&Sub, &Pull)> {
-    let [sub] = &*route.subs else {
-        return None;
+    let takes = match route.single {
+        Single::Typed => true,
+        Single::Untyped => !typed,
+        Single::No => false,
     };
+    if !takes {
+        return None;
+    }
+    let sub = route.subs.first()?;
     let SubKind::Pull(pull) = &sub.kind else {
         return None;
     };
-    let takes = (pull.typed || !typed) && sub.filter.is_none() && sub.is_active();
-    takes.then_some((&**sub, pull))
+    sub.is_active().then_some((&**sub, pull))
 }

@@ -34,7 +34,34 @@ pub(crate) struct Route {
     pub(crate) pull_only: bool,
     /// Subscriptions that metrics count (all but installed static handlers).
     pub(crate) metered: usize,
+    /// The route is one pull subscriber without a filter, typed or not: what the lane's
+    /// single push needs to know, decided once.
+    pub(crate) single: Single,
     pub(crate) stats: Arc<Counters>,
+}
+
+/// Whether a route is a single pull subscriber without a filter, and which kind.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Single {
+    /// Anything else.
+    No,
+    /// A typed subscriber (`subscribe::<E>()`): it takes a static value as it is.
+    Typed,
+    /// An untyped one (`subscribe_topic`): it takes dynamic events.
+    Untyped,
+}
+
+impl Single {
+    fn of(subs: &[Arc<Sub>]) -> Single {
+        match subs {
+            [sub] if sub.filter.is_none() => match &sub.kind {
+                SubKind::Pull(pull) if pull.typed => Single::Typed,
+                SubKind::Pull(_) => Single::Untyped,
+                _ => Single::No,
+            },
+            _ => Single::No,
+        }
+    }
 }
 
 /// The route cache of one bus.
@@ -76,11 +103,20 @@ impl Key {
     pub(crate) fn is(&self, topic: TopicRef<'_>) -> bool {
         match (self, topic) {
             (Key::Topic(a), TopicRef::Topic(b)) => a.same(b),
-            (Key::Static(a), TopicRef::Static(b)) => std::ptr::eq(*a, b) || *a == b,
+            // The same constant, nearly always: one comparison of addresses and lengths;
+            // the bytes (a name the compiler copied) out of line.
+            (Key::Static(a), TopicRef::Static(b)) => std::ptr::eq(*a, b) || same_bytes(a, b),
             (Key::Topic(a), TopicRef::Static(b)) => a.as_str() == b,
             (Key::Static(a), TopicRef::Topic(b)) => *a == b.as_str(),
         }
     }
+}
+
+/// Two names' bytes, for [`Key::is`] when their addresses differ.
+#[cold]
+#[inline(never)]
+fn same_bytes(a: &str, b: &str) -> bool {
+    a == b
 }
 
 /// A topic being published on: a dynamic event's, or a static event's name.
@@ -263,6 +299,7 @@ impl Bus {
                 .iter()
                 .all(|s| matches!(s.kind, SubKind::Pull(_)) && s.filter.is_none()),
             metered: matching.iter().filter(|s| s.metered()).count(),
+            single: Single::of(&matching),
             subs: matching,
             stats: self.topic_stats(topic),
         });
