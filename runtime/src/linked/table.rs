@@ -121,6 +121,17 @@ impl<'a> StaticRef<'a> {
         ptr::from_ref(self.value).cast()
     }
 
+    /// `emit`'s fast path, type-erased: what [`Table::try_emit`] does, compiled once (debug
+    /// builds call it instead of inlining the typed path at every call site).
+    #[cfg(debug_assertions)]
+    pub(crate) fn try_emit(&self, host: &Host, call: &Call<'_>) -> Option<Emitted> {
+        // SAFETY: `value` is of `table`'s event type (checked, or typed at construction).
+        #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+        unsafe {
+            self.table.try_emit(host, call, self.as_ptr())
+        }
+    }
+
     /// Calls every sync handler of its table, in order.
     pub(crate) fn emit(&self, host: &Host, call: &Call<'_>) -> Emitted {
         let built = self.table.built();
