@@ -219,10 +219,11 @@ impl EventSystem {
     /// `emit` per event type logs a `tracing` warning. Use [`publish`](Self::publish) for those.
     #[inline(always)]
     pub fn emit<E: StaticEvent>(&self, event: &E) -> Emitted {
-        // A debug build calls one function compiled once for every event type: each `emit`
-        // call site then costs the build a call, not the typed fast path (measured: the
-        // compile-time benchmark's debug rows). Optimised builds inline the fast path below,
-        // the one the benches measure; both run the same steps.
+        // With debug assertions on (debug builds), one function compiled once for every
+        // event type: each `emit` call site then costs the build a call, not the typed fast
+        // path (measured: the compile-time benchmark's debug rows). Without them (release
+        // builds) the fast path below is inlined, the one the benches measure; both run the
+        // same steps.
         #[cfg(debug_assertions)]
         {
             self.emit_erased(StaticRef::new(event), E::__PERSIST)
@@ -240,7 +241,7 @@ impl EventSystem {
         }
     }
 
-    /// [`emit`](Self::emit) in a debug build, type-erased.
+    /// [`emit`](Self::emit) with debug assertions on, type-erased.
     #[cfg(debug_assertions)]
     #[inline(never)]
     fn emit_erased(&self, event: StaticRef<'_>, persist: bool) -> Emitted {
