@@ -141,6 +141,27 @@ impl Default for Requests {
     }
 }
 
+/// A request's timeout, armed on its first `Pending`. Its drop is one test, inlined into the
+/// request's: most requests never arm it, and a field of type `Option<Pin<Box<Sleep>>>`
+/// is dropped through a call.
+struct Timer(Option<Pin<Box<tokio::time::Sleep>>>);
+
+impl Drop for Timer {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(sleep) = self.0.take() {
+            disarm(sleep);
+        }
+    }
+}
+
+/// Drops an armed timeout (out of line: the rare case).
+#[cold]
+#[inline(never)]
+fn disarm(sleep: Pin<Box<tokio::time::Sleep>>) {
+    drop(sleep);
+}
+
 pin_project_lite::pin_project! {
     /// A request on its way: the responder's future (held in place, not boxed, when it is
     /// small enough), under its timeout.
@@ -157,7 +178,7 @@ pin_project_lite::pin_project! {
         timeout: Option<Duration>,
         // Made when the responder first returns `Pending`: an answer in the first poll reads
         // no clock.
-        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+        sleep: Timer,
         // What the caller attached, for the layers (taken by the first poll).
         metadata: Option<Box<Metadata>>,
         // A retrying responder's count of its attempts.
@@ -184,7 +205,7 @@ impl<'s, R: Request> RequestFuture<'s, R> {
             info: None,
             host,
             timeout,
-            sleep: None,
+            sleep: Timer(None),
             metadata,
             attempts: None,
             gate: None,
@@ -309,14 +330,14 @@ impl<R: Request> RequestFuture<'_, R> {
         let timeout = *this
             .timeout
             .get_or_insert_with(|| info.timeout().unwrap_or(host.requests().timeout));
-        if this.sleep.is_none() {
+        if this.sleep.0.is_none() {
             // A deadline too far to represent is none.
             match tokio::time::Instant::now().checked_add(timeout) {
-                Some(at) => *this.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                Some(at) => this.sleep.0 = Some(Box::pin(tokio::time::sleep_until(at))),
                 None => return Poll::Pending,
             }
         }
-        let Some(sleep) = this.sleep.as_mut() else {
+        let Some(sleep) = this.sleep.0.as_mut() else {
             return Poll::Pending;
         };
         if sleep.as_mut().poll(cx).is_pending() {
