@@ -407,11 +407,13 @@ impl TableCore {
     }
 
     /// `publish`'s inline part: the single handler or the walk, when every handler is sync
-    /// and nothing else is owed.
+    /// and nothing else is owed. Called, not inlined, in debug builds, as
+    /// [`try_emit`](Self::try_emit).
     ///
     /// # Safety
     /// `event` points to a live value of this table's event type.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
     #[allow(unsafe_code, reason = "the table's handlers take the table's type")]
     unsafe fn try_publish(
         &self,
