@@ -29,6 +29,17 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
     // `persist`: the constant `emit` reads, the marker `publish_durable` takes, and the
     // check (on the key's span) that the type is stored and read back as JSON.
     let persist = event.args.persist.as_ref().map(|key| {
+        let p = quote!(#krate::__private);
+        let replay = slice_element(
+            &p,
+            "REPLAYERS",
+            quote! {
+                static __STATICBUS_REPLAY: #p::ReplayDecl = #p::ReplayDecl {
+                    name: <#ident as #krate::StaticEvent>::NAME,
+                    replay: #p::replay_static::<#ident>,
+                };
+            },
+        );
         let check = quote_spanned! {key.span()=>
             const _: fn() = || {
                 fn __staticbus_persisted<T: #krate::__private::PersistCheck>() {}
@@ -39,13 +50,7 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
             #check
             impl #krate::PersistentEvent for #ident {}
 
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::REPLAYERS)]
-            #[linkme(crate = #krate::__private::linkme)]
-            #[allow(unsafe_code)]
-            static __STATICBUS_REPLAY: #krate::__private::ReplayDecl = #krate::__private::ReplayDecl {
-                name: <#ident as #krate::StaticEvent>::NAME,
-                replay: #krate::__private::replay_static::<#ident>,
-            };
+            #replay
         }
     });
     let persist_const = event.args.persist.as_ref().map(|_| {
@@ -53,12 +58,18 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
             const __PERSIST: bool = true;
         )
     });
+    let p = quote!(#krate::__private);
+    let event_element = slice_element(
+        &p,
+        "EVENTS",
+        quote! {
+            static __STATICBUS_EVENT: #p::EventDecl =
+                #p::EventDecl::new::<#ident>(::core::file!(), #line);
+        },
+    );
     quote! {
         const _: () = {
             #persist
-
-            static __STATICBUS_TABLE: #krate::__private::Table<#ident> =
-                #krate::__private::Table::new();
 
             // Not listed among "other types that implement `StaticEvent`" when a type is
             // not one: that list would be every event of the program.
@@ -70,8 +81,10 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                 #persist_const
 
                 #[inline(always)]
-                fn __table() -> &'static #krate::__private::Table<Self> {
-                    &__STATICBUS_TABLE
+                #[allow(unsafe_code)]
+                fn __table() -> &'static #p::Table<Self> {
+                    // SAFETY: `__STATICBUS_EVENT` is made by `EventDecl::new::<Self>`.
+                    unsafe { #p::Table::of(&__STATICBUS_EVENT) }
                 }
                 #size
 
@@ -89,16 +102,28 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                 }
             }
 
-            #[#krate::__private::linkme::distributed_slice(#krate::__private::EVENTS)]
-            #[linkme(crate = #krate::__private::linkme)]
-            #[allow(unsafe_code)]
-            static __STATICBUS_EVENT: #krate::__private::EventDecl =
-                #krate::__private::EventDecl::new::<#ident>(
-                    &__STATICBUS_TABLE,
-                    ::core::file!(),
-                    #line,
-                );
+            #event_element
         };
+    }
+}
+
+/// `item`, a `static` of one of the runtime's link-time slices (`slice`, in `p` =
+/// `staticbus::__private`), as an element of that slice: written through the `macro_rules!`
+/// that `#[linkme::distributed_slice]` declares with the slice, which puts the linker-section
+/// attributes of every target on it. This is what `#[distributed_slice(SLICE)]` on an element
+/// expands to, less that attribute's own expansion and the function it adds to check the
+/// element's type against the slice's: the macros write the slice's element type
+/// themselves, so there is nothing to check, and both cost build time per element
+/// (`benches/compile_time/`). The runtime pins linkme's version: this protocol is linkme's,
+/// between its attribute and the macro it declares.
+pub(crate) fn slice_element(p: &TokenStream, slice: &str, item: TokenStream) -> TokenStream {
+    let slice = format_ident!("{}", slice);
+    quote! {
+        #p::#slice! {
+            #![linkme_macro = #p::#slice]
+            #[allow(unsafe_code)]
+            #item
+        }
     }
 }
 
@@ -133,14 +158,16 @@ pub(crate) fn handler(handler: &Handler, signature: &Signature<'_>) -> TokenStre
         &registration.thunk,
         &registration.decl,
     );
+    let element = slice_element(
+        &p,
+        "HANDLERS",
+        quote!(static __STATICBUS_HANDLER: #p::HandlerDecl = #decl;),
+    );
     quote! {
         #item
         const _: () = {
             #thunk
-            #[#p::linkme::distributed_slice(#p::HANDLERS)]
-            #[linkme(crate = #p::linkme)]
-            #[allow(unsafe_code)]
-            static __STATICBUS_HANDLER: #p::HandlerDecl = #decl;
+            #element
         };
     }
 }
@@ -213,6 +240,20 @@ pub(crate) fn plugin(
     let (responder_fns, responder_decls) =
         expand_responders(plugin, responder_sigs, &plugin_name_lit);
     let responder_count = responder_decls.len();
+    let element = slice_element(
+        &p,
+        "PLUGINS",
+        quote! {
+            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(
+                &__STATICBUS_HANDLERS,
+                &__STATICBUS_RESPONDERS,
+                &[#(#depends_on),*],
+                #lifecycle,
+                ::core::file!(),
+                #line,
+            );
+        },
+    );
     quote! {
         #imp
         const _: () = {
@@ -242,17 +283,7 @@ pub(crate) fn plugin(
             static __STATICBUS_RESPONDERS: [#p::ResponderDecl; #responder_count] =
                 [#(#responder_decls),*];
 
-            #[#p::linkme::distributed_slice(#p::PLUGINS)]
-            #[linkme(crate = #p::linkme)]
-            #[allow(unsafe_code)]
-            static __STATICBUS_PLUGIN: #p::PluginDecl = #decl(
-                &__STATICBUS_HANDLERS,
-                &__STATICBUS_RESPONDERS,
-                &[#(#depends_on),*],
-                #lifecycle,
-                ::core::file!(),
-                #line,
-            );
+            #element
 
             #(#thunks)*
             #(#responder_fns)*

@@ -147,6 +147,17 @@ pub(crate) fn expand_request(request: &RequestType) -> TokenStream {
         .map_or_else(|| type_name.clone(), syn::LitStr::value);
     let response = &request.response;
     let line = quote_spanned!(ident.span()=> ::core::line!());
+    let element = crate::expand::slice_element(
+        &p,
+        "REQUESTS",
+        quote! {
+            static __STATICBUS_REQUEST: #p::RequestDecl = #p::RequestDecl::new::<#ident>(
+                ::core::concat!(::core::module_path!(), "::", #type_name),
+                ::core::file!(),
+                #line,
+            );
+        },
+    );
     quote! {
         const _: () = {
             static __STATICBUS_RESPONDERS: #p::ResponderTable<#ident> = #p::ResponderTable::new();
@@ -161,14 +172,7 @@ pub(crate) fn expand_request(request: &RequestType) -> TokenStream {
                 }
             }
 
-            #[#p::linkme::distributed_slice(#p::REQUESTS)]
-            #[linkme(crate = #p::linkme)]
-            #[allow(unsafe_code)]
-            static __STATICBUS_REQUEST: #p::RequestDecl = #p::RequestDecl::new::<#ident>(
-                ::core::concat!(::core::module_path!(), "::", #type_name),
-                ::core::file!(),
-                #line,
-            );
+            #element
         };
     }
 }

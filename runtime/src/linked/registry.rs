@@ -80,7 +80,7 @@ impl EventInfo {
 
     /// The event type's table.
     pub(crate) fn table(&self) -> &'static TableCore {
-        self.decl.table
+        &self.decl.table
     }
 }
 

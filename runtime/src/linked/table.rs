@@ -12,7 +12,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use super::event::{EventDesc, StaticEvent};
+use super::event::{EventDecl, EventDesc, StaticEvent};
 use super::guarded;
 use super::handler::{BoxError, HandlerInfo, RawHandler, RawSync};
 use super::host::{Call, Host, PluginInactive};
@@ -27,6 +27,7 @@ use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
 /// (not built yet, a dynamic subscription matches the event's name in some live system, or
 /// the "async handlers skipped" warning is still owed), which sends `emit` to its slow path.
 #[doc(hidden)]
+#[repr(transparent)]
 pub struct Table<E: 'static> {
     /// Never dropped (a table is a `static`): `ManuallyDrop` keeps `Table<E>` free of drop
     /// glue, which would otherwise be made for every event type.
@@ -311,25 +312,19 @@ impl<'a> StaticRef<'a> {
 }
 
 impl<E: StaticEvent> Table<E> {
-    /// An empty table, for the derive's `static`.
-    #[allow(
-        clippy::new_without_default,
-        reason = "a const constructor for statics"
-    )]
-    pub const fn new() -> Self {
-        Table {
-            core: ManuallyDrop::new(TableCore {
-                desc: EventDesc::of::<E>(),
-                built: OnceLock::new(),
-                fast: AtomicPtr::new(ptr::null_mut()),
-                single: AtomicPtr::new(ptr::null_mut()),
-                reasons: Mutex::new(SlowReasons {
-                    dynamic_refs: 0,
-                    warned: false,
-                }),
-            }),
-            _event: PhantomData,
-        }
+    /// `decl`'s table, typed: what the derive's `__table` returns.
+    ///
+    /// # Safety
+    /// `decl` was made by [`EventDecl::new::<E>`](EventDecl::new), for this `E`: its
+    /// handlers take an `E`.
+    #[inline(always)]
+    #[allow(unsafe_code, reason = "a typed view of the decl's table")]
+    pub const unsafe fn of(decl: &'static EventDecl) -> &'static Self {
+        // SAFETY: `Table<E>` is `repr(transparent)` over `ManuallyDrop<TableCore>`, itself
+        // `repr(transparent)` over `TableCore` (the other field is a `PhantomData`); the
+        // reference is to `decl.table`, alive for `'static`. Every test that emits goes
+        // through it.
+        unsafe { &*(&raw const decl.table).cast::<Self>() }
     }
 
     /// The untyped table.
@@ -374,6 +369,20 @@ impl<E: StaticEvent> Table<E> {
 }
 
 impl TableCore {
+    /// An empty table of the event `desc` describes.
+    pub(crate) const fn new(desc: EventDesc) -> Self {
+        TableCore {
+            desc,
+            built: OnceLock::new(),
+            fast: AtomicPtr::new(ptr::null_mut()),
+            single: AtomicPtr::new(ptr::null_mut()),
+            reasons: Mutex::new(SlowReasons {
+                dynamic_refs: 0,
+                warned: false,
+            }),
+        }
+    }
+
     /// The handlers, if `emit` may walk them and nothing else: one acquire load.
     #[inline(always)]
     pub(crate) fn fast(&self) -> Option<&Built> {
@@ -526,7 +535,7 @@ impl TableCore {
     }
 
     /// What the bus needs of this event type.
-    pub(crate) fn desc(&'static self) -> &'static EventDesc {
+    pub(crate) fn desc(&self) -> &EventDesc {
         &self.desc
     }
 
