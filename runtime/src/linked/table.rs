@@ -38,6 +38,12 @@ pub struct Table<E: 'static> {
 /// A [`Table`] without its event type: everything but the typed entry points.
 pub(crate) struct TableCore {
     desc: EventDesc,
+    state: TableState,
+}
+
+/// A table's handlers and the pointers `emit` reads: the same empty value in every table
+/// when it is made ([`TableState::EMPTY`]).
+struct TableState {
     built: OnceLock<Built>,
     fast: AtomicPtr<Built>,
     /// `fast`'s only handler (the function itself), when it has exactly one (the most common
@@ -371,26 +377,41 @@ impl<E: StaticEvent> Table<E> {
 impl TableCore {
     /// An empty table of the event `desc` describes.
     pub(crate) const fn new(desc: EventDesc) -> Self {
+        // One evaluation of the empty state for every event type, copied into each table
+        // (each derive's `static` initializer is evaluated when its crate is built).
         TableCore {
             desc,
-            built: OnceLock::new(),
-            fast: AtomicPtr::new(ptr::null_mut()),
-            single: AtomicPtr::new(ptr::null_mut()),
-            reasons: Mutex::new(SlowReasons {
-                dynamic_refs: 0,
-                warned: false,
-            }),
+            state: TableState::EMPTY,
         }
     }
+}
 
+impl TableState {
+    /// The state of a table nothing has built yet.
+    #[allow(
+        clippy::declare_interior_mutable_const,
+        reason = "a template copied into each table's static, never used in place"
+    )]
+    const EMPTY: TableState = TableState {
+        built: OnceLock::new(),
+        fast: AtomicPtr::new(ptr::null_mut()),
+        single: AtomicPtr::new(ptr::null_mut()),
+        reasons: Mutex::new(SlowReasons {
+            dynamic_refs: 0,
+            warned: false,
+        }),
+    };
+}
+
+impl TableCore {
     /// The handlers, if `emit` may walk them and nothing else: one acquire load.
     #[inline(always)]
     pub(crate) fn fast(&self) -> Option<&Built> {
-        let built = self.fast.load(Ordering::Acquire);
+        let built = self.state.fast.load(Ordering::Acquire);
         if built.is_null() {
             return None;
         }
-        // SAFETY: `fast` is only ever null or `&self.built`'s value (see `refresh`), stored
+        // SAFETY: `fast` is only ever null or `&self.state.built`'s value (see `refresh`), stored
         // with `Release` after the `OnceLock` was initialized; a `OnceLock`'s value never
         // moves or changes once set, and `self` is a `static`. So the pointer is valid and
         // the value initialized for as long as `&self` lives. `tests/no_alloc.rs` and
@@ -450,7 +471,7 @@ impl TableCore {
         event: *const (),
         sync_only: bool,
     ) -> Option<Emitted> {
-        let single = self.single.load(Ordering::Acquire);
+        let single = self.state.single.load(Ordering::Acquire);
         if !single.is_null() {
             // SAFETY: the caller's contract; `single` was just loaded non-null.
             return Some(unsafe { self.call_single(single, host, call, event) });
@@ -467,7 +488,7 @@ impl TableCore {
     ///
     /// # Safety
     /// `event` points to a live value of this table's event type; `single` was loaded
-    /// non-null from `self.single`.
+    /// non-null from `self.state.single`.
     #[inline(always)]
     #[allow(unsafe_code, reason = "one load and a call on every emit")]
     unsafe fn call_single(
@@ -477,7 +498,7 @@ impl TableCore {
         call: &Call<'_>,
         event: *const (),
     ) -> Emitted {
-        // SAFETY: `single` is only ever null or `self.built`'s only handler, a `RawSync` cast
+        // SAFETY: `single` is only ever null or `self.state.built`'s only handler, a `RawSync` cast
         // to a data pointer (see `refresh`); a function pointer and a data pointer have the
         // same size on every target Rust supports (`transmute` checks it).
         // `fast_path_follows_dynamic_refs` (in `linked/tests.rs`) checks it is set, called
@@ -527,11 +548,11 @@ impl TableCore {
 
     /// The handlers, building them now if no system did yet.
     pub(crate) fn built(&self) -> &Built {
-        if let Some(built) = self.built.get() {
+        if let Some(built) = self.state.built.get() {
             return built;
         }
         self.prepare();
-        self.built.get_or_init(|| Built::build(&self.desc))
+        self.state.built.get_or_init(|| Built::build(&self.desc))
     }
 
     /// What the bus needs of this event type.
@@ -542,7 +563,7 @@ impl TableCore {
     /// Builds the handlers now (`build()` does it for every table, so that `emit` never
     /// allocates).
     pub(crate) fn prepare(&self) {
-        let built = self.built.get_or_init(|| Built::build(&self.desc));
+        let built = self.state.built.get_or_init(|| Built::build(&self.desc));
         let mut reasons = self.lock();
         reasons.warned |= built.async_count == 0;
         self.refresh(&reasons);
@@ -572,13 +593,16 @@ impl TableCore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SlowReasons> {
-        self.reasons.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state
+            .reasons
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Points `fast` at the handlers exactly when nothing else is owed. Called with the
     /// reasons locked, so concurrent changes apply in order.
     fn refresh(&self, reasons: &SlowReasons) {
-        let (fast, single) = match self.built.get() {
+        let (fast, single) = match self.state.built.get() {
             Some(built) if reasons.dynamic_refs == 0 && reasons.warned && !built.closed => (
                 ptr::from_ref(built).cast_mut(),
                 match (&*built.sync, built.async_count) {
@@ -590,11 +614,11 @@ impl TableCore {
         };
         // `single` first when opening, last when closing: whenever it is set, so is `fast`.
         if fast.is_null() {
-            self.single.store(single, Ordering::Release);
-            self.fast.store(fast, Ordering::Release);
+            self.state.single.store(single, Ordering::Release);
+            self.state.fast.store(fast, Ordering::Release);
         } else {
-            self.fast.store(fast, Ordering::Release);
-            self.single.store(single, Ordering::Release);
+            self.state.fast.store(fast, Ordering::Release);
+            self.state.single.store(single, Ordering::Release);
         }
     }
 }
