@@ -419,12 +419,31 @@ impl Registration<'_> {
                         let _ = host;
                         #sync_instance
                         #sync_skip
-                        #make_ctx
-                        let #output = #call;
-                        #into_result(#output)
+                        // Optimised builds: the thunk catches its own panics, so that
+                        // `emit`'s inlined fast path calls it bare (`HandlerFn::SyncCaught`).
+                        #[cfg(not(debug_assertions))]
+                        let result = #p::thunk_caught(|| {
+                            #make_ctx
+                            let #output = #call;
+                            #into_result(#output)
+                        });
+                        // Debug builds: the caller catches (no closure: each is a function).
+                        #[cfg(debug_assertions)]
+                        let result = {
+                            #make_ctx
+                            let #output = #call;
+                            #into_result(#output)
+                        };
+                        result
                     }
                 },
-                quote!(Sync),
+                quote! {
+                    if ::core::cfg!(debug_assertions) {
+                        #p::HandlerFn::Sync(#thunk)
+                    } else {
+                        #p::HandlerFn::SyncCaught(#thunk)
+                    }
+                },
             ),
             Some(async_span) => {
                 let boxed = quote_spanned!(async_span=> ::std::boxed::Box::pin);
@@ -452,7 +471,7 @@ impl Registration<'_> {
                             })
                         }
                     },
-                    quote!(Async),
+                    quote!(#p::HandlerFn::Async(#thunk)),
                 )
             }
         };
@@ -465,7 +484,7 @@ impl Registration<'_> {
         };
         let decl = quote! {
             #p::HandlerDecl::new::<#event>(
-                #p::HandlerFn::#variant(#thunk),
+                #variant,
                 #p::HandlerMeta {
                     plugin: #plugin,
                     function: ::core::concat!(::core::module_path!(), "::", #function),

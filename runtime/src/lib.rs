@@ -258,7 +258,7 @@ pub mod __private {
         HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
         JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PersistCheck, PluginDecl, PluginDefault,
         PluginKey, PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async,
-        parse_config, parse_no_config, take_config,
+        parse_config, parse_no_config, take_config, thunk_caught,
     };
     pub use crate::linked::{
         Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,

@@ -31,6 +31,11 @@ pub type AsyncFn<E> = for<'a> fn(&'a Host, &'a Call<'a>, &'a E) -> BoxFuture<'a,
 pub enum HandlerFn<E> {
     /// Runs inline, from both `emit` and `publish`.
     Sync(SyncFn<E>),
+    /// As `Sync`, a thunk that catches its own panics
+    /// ([`thunk_caught`](super::invoke::thunk_caught)): what the macros generate in
+    /// optimised builds, so that `emit`'s inlined fast path may call it bare when it is its
+    /// table's only handler (no landing pad at the call site for it).
+    SyncCaught(SyncFn<E>),
     /// Runs only from `publish`, awaited in dispatch order.
     Async(AsyncFn<E>),
 }
@@ -227,14 +232,17 @@ pub struct HandlerDecl {
     pub(crate) info: HandlerInfo,
     pub(crate) event_type: TypeId,
     pub(crate) handler: RawHandler,
+    /// A sync handler whose thunk catches its own panics ([`HandlerFn::SyncCaught`]).
+    pub(crate) caught: bool,
 }
 
 impl HandlerDecl {
     /// Describes one handler of `E`.
     pub const fn new<E: StaticEvent>(entry: HandlerFn<E>, meta: HandlerMeta) -> Self {
-        let (kind, handler) = match entry {
-            HandlerFn::Sync(f) => (HandlerKind::Sync, RawHandler::Sync(erase_sync(f))),
-            HandlerFn::Async(f) => (HandlerKind::Async, RawHandler::Async(erase_async(f))),
+        let (kind, handler, caught) = match entry {
+            HandlerFn::Sync(f) => (HandlerKind::Sync, RawHandler::Sync(erase_sync(f)), false),
+            HandlerFn::SyncCaught(f) => (HandlerKind::Sync, RawHandler::Sync(erase_sync(f)), true),
+            HandlerFn::Async(f) => (HandlerKind::Async, RawHandler::Async(erase_async(f)), false),
         };
         HandlerDecl {
             info: HandlerInfo {
@@ -253,6 +261,7 @@ impl HandlerDecl {
             },
             event_type: TypeId::of::<E>(),
             handler,
+            caught,
         }
     }
 

@@ -66,6 +66,19 @@ pub(crate) fn run(call: impl FnOnce() -> HandlerResult) -> Outcome {
     }
 }
 
+/// Runs a sync handler's body and catches a panic in it as the call's failure
+/// ([`HandlerPanic`]), as [`run`] does around a call: what the thunks the macros generate in
+/// optimised builds do, so that `emit`'s inlined fast path can call a table's single handler
+/// bare (the landing pad is in the thunk, once per handler, not at every `emit` call site).
+#[doc(hidden)]
+#[inline(always)]
+pub fn thunk_caught(body: impl FnOnce() -> HandlerResult) -> HandlerResult {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => Err(panic_error(payload)),
+    }
+}
+
 /// Makes one async handler call's future: a panic while making it (in the code of a closure
 /// before its `async` block) is the call's failure, as one while polling it is.
 #[inline(always)]

@@ -55,6 +55,7 @@ pub use host::{Call, Host, inactive, inactive_async};
 pub(crate) use host::{SystemPart, WeakHost};
 pub use invoke::{
     HandlerError, HandlerErrors, HandlerPanic, HandlerRef, HandlerTimeout, SubscriptionId,
+    thunk_caught,
 };
 pub use layered::{
     AnyResponse, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, Metadata,

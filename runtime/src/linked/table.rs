@@ -82,6 +82,9 @@ pub(crate) struct Built {
     guarded: bool,
     /// `publish` must await some handler: an async one, or a sync one's retries.
     waits: bool,
+    /// The only sync handler's thunk catches its own panics (`HandlerFn::SyncCaught`, what
+    /// the macros generate in optimised builds): `emit` may call it bare (see `fast_call`).
+    bare_single: bool,
     /// The fast path stays closed: a handler has a breaker, or a sync one retries (which
     /// only `publish`'s waiting path does). `emit` and `publish` of other tables pay nothing.
     closed: bool,
@@ -505,7 +508,7 @@ impl TableCore {
         // and cleared with `fast`.
         let handler = unsafe { std::mem::transmute::<*mut (), RawSync>(single) };
         // SAFETY: the caller's contract: `event` is of this table's type.
-        match invoke::run(|| unsafe { handler(host, call, event) }) {
+        match unsafe { single_call(handler, host, call, event) } {
             Outcome::Handled => Emitted {
                 handled: 1,
                 skipped_async: 0,
@@ -606,7 +609,8 @@ impl TableCore {
             Some(built) if reasons.dynamic_refs == 0 && reasons.warned && !built.closed => (
                 ptr::from_ref(built).cast_mut(),
                 match (&*built.sync, built.async_count) {
-                    ([only], 0) => *only as *mut (),
+                    // Optimised builds call it bare: only a thunk that catches its panics.
+                    ([only], 0) if built.bare_single || cfg!(debug_assertions) => *only as *mut (),
                     _ => ptr::null_mut(),
                 },
             ),
@@ -636,11 +640,13 @@ impl Built {
             .collect();
         let mut sync = Vec::new();
         let mut sync_info = Vec::new();
+        let mut sync_caught = Vec::new();
         let mut ordered = Vec::with_capacity(decls.len());
         for &decl in &decls {
             if let RawHandler::Sync(s) = decl.handler {
                 sync.push(s);
                 sync_info.push(&decl.info);
+                sync_caught.push(decl.caught);
             }
             ordered.push((decl.handler, &decl.info));
         }
@@ -660,6 +666,7 @@ impl Built {
             desc: *desc,
             guarded,
             waits: total > sync_len || sync_retried,
+            bare_single: sync_caught == [true],
             closed: guarded || sync_retried,
         }
     }
@@ -760,6 +767,31 @@ impl Built {
             skipped_async: self.async_count,
             errors: (!errors.is_empty()).then(|| Box::new(errors)),
         }
+    }
+}
+
+/// The call of a table's single handler from `emit`'s fast path. In optimised builds it is
+/// bare, so that an `emit` call site holds no landing pad for it: `single` is set in them
+/// only for a thunk that catches its own panics ([`HandlerFn::SyncCaught`], what the macros
+/// generate in optimised builds; see `refresh`). With debug assertions on, the fast path is
+/// called, not inlined, and catches here (the macros' thunks then do not).
+///
+/// # Safety
+/// `event` points to a live value of `handler`'s event type.
+///
+/// [`HandlerFn::SyncCaught`]: super::handler::HandlerFn::SyncCaught
+#[inline(always)]
+#[allow(unsafe_code, reason = "the table's handlers take the table's type")]
+unsafe fn single_call(handler: RawSync, host: &Host, call: &Call<'_>, event: *const ()) -> Outcome {
+    #[cfg(debug_assertions)]
+    {
+        // SAFETY: the caller's contract.
+        invoke::run(|| unsafe { handler(host, call, event) })
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        // SAFETY: the caller's contract; the thunk catches its own panics (see above).
+        Outcome::from(unsafe { handler(host, call, event) })
     }
 }
 

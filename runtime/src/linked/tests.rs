@@ -176,3 +176,82 @@ fn retry_ceilings_saturate_for_any_retry_number_and_duration() {
     let constant = Retry::constant(3, Duration::from_millis(7));
     assert_eq!(constant.ceiling(1), constant.ceiling(1000));
 }
+
+#[derive(StaticEvent, Debug)]
+#[event(name = "linked.tests.uncaught")]
+struct Uncaught(bool);
+
+/// A thunk that does not catch its own panics: what a crate of handlers built with debug
+/// assertions on registers (`HandlerFn::Sync`).
+fn uncaught_thunk(_: &Host, _: &Call<'_>, event: &Uncaught) -> super::HandlerResult {
+    assert!(!event.0, "asked to panic");
+    Ok(())
+}
+
+::staticbus::__private::HANDLERS! {
+    #![linkme_macro = ::staticbus::__private::HANDLERS]
+    #[allow(unsafe_code)]
+    static UNCAUGHT: super::HandlerDecl = super::HandlerDecl::new::<Uncaught>(
+        super::HandlerFn::Sync(uncaught_thunk),
+        super::HandlerMeta {
+            plugin: None,
+            function: "linked::tests::uncaught_thunk",
+            priority: 0,
+            timeout: None,
+            retry: None,
+            breaker: None,
+            detached: None,
+            file: file!(),
+            line: line!(),
+        },
+    );
+}
+
+#[test]
+fn a_single_handler_that_does_not_catch_its_panics_is_still_isolated() {
+    let core = Uncaught::__table().core();
+    core.prepare();
+    assert!(
+        core.fast().is_some(),
+        "the walk catches: the fast path is open"
+    );
+    // Optimised builds call a table's single handler bare, which would let this panic
+    // through `emit` if it were called that way: such a thunk is walked, not called bare.
+    let system = EventSystem::builder().build().expect("a system");
+    assert_eq!(system.emit(&Uncaught(false)).handled(), 1);
+    let emitted = system.emit(&Uncaught(true));
+    assert_eq!(emitted.handled(), 0);
+    let [error] = emitted.errors() else {
+        panic!("one failure, got {:?}", emitted.errors())
+    };
+    assert!(
+        error.panic().is_some(),
+        "the panic is caught, in every build: {error}"
+    );
+}
+
+#[derive(StaticEvent, Debug)]
+#[event(name = "linked.tests.caught")]
+struct Caught(bool);
+
+#[handler]
+fn caught_panics(event: &Caught) {
+    assert!(!event.0, "asked to panic");
+}
+
+#[test]
+fn a_generated_handler_takes_the_fast_path_and_its_panic_is_caught() {
+    let core = Caught::__table().core();
+    core.prepare();
+    assert!(
+        core.fast().is_some(),
+        "the macros' thunks may be called bare"
+    );
+    let system = EventSystem::builder().build().expect("a system");
+    let emitted = system.emit(&Caught(true));
+    let [error] = emitted.errors() else {
+        panic!("one failure, got {:?}", emitted.errors())
+    };
+    assert!(error.panic().is_some(), "{error}");
+    assert_eq!(system.emit(&Caught(false)).handled(), 1);
+}
