@@ -207,6 +207,22 @@ fn uncaught_thunk(_: &Host, _: &Call<'_>, event: &Uncaught) -> super::HandlerRes
     );
 }
 
+/// Emits `panicking` on a system of its own, after `quiet`: the quiet one is handled, the
+/// panicking one comes back as its handler's only failure, a caught panic.
+fn assert_isolated<E: StaticEvent>(quiet: &E, panicking: &E) {
+    let system = EventSystem::builder().build().expect("a system");
+    assert_eq!(system.emit(quiet).handled(), 1);
+    let emitted = system.emit(panicking);
+    assert_eq!(emitted.handled(), 0);
+    let [error] = emitted.errors() else {
+        panic!("one failure, got {:?}", emitted.errors())
+    };
+    assert!(
+        error.panic().is_some(),
+        "a caught panic, in every build: {error}"
+    );
+}
+
 #[test]
 fn a_single_handler_that_does_not_catch_its_panics_is_still_isolated() {
     let core = Uncaught::__table().core();
@@ -217,17 +233,7 @@ fn a_single_handler_that_does_not_catch_its_panics_is_still_isolated() {
     );
     // Optimised builds call a table's single handler bare, which would let this panic
     // through `emit` if it were called that way: such a thunk is walked, not called bare.
-    let system = EventSystem::builder().build().expect("a system");
-    assert_eq!(system.emit(&Uncaught(false)).handled(), 1);
-    let emitted = system.emit(&Uncaught(true));
-    assert_eq!(emitted.handled(), 0);
-    let [error] = emitted.errors() else {
-        panic!("one failure, got {:?}", emitted.errors())
-    };
-    assert!(
-        error.panic().is_some(),
-        "the panic is caught, in every build: {error}"
-    );
+    assert_isolated(&Uncaught(false), &Uncaught(true));
 }
 
 #[derive(StaticEvent, Debug)]
@@ -247,11 +253,5 @@ fn a_generated_handler_takes_the_fast_path_and_its_panic_is_caught() {
         core.fast().is_some(),
         "the macros' thunks may be called bare"
     );
-    let system = EventSystem::builder().build().expect("a system");
-    let emitted = system.emit(&Caught(true));
-    let [error] = emitted.errors() else {
-        panic!("one failure, got {:?}", emitted.errors())
-    };
-    assert!(error.panic().is_some(), "{error}");
-    assert_eq!(system.emit(&Caught(false)).handled(), 1);
+    assert_isolated(&Caught(false), &Caught(true));
 }
