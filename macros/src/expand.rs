@@ -28,8 +28,8 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
     let type_name = syn::ext::IdentExt::unraw(ident).to_string();
     // `persist`: the constant `emit` reads, the marker `publish_durable` takes, and the
     // check (on the key's span) that the type is stored and read back as JSON.
+    let p = quote!(#krate::__private);
     let persist = event.args.persist.as_ref().map(|key| {
-        let p = quote!(#krate::__private);
         let replay = slice_element(
             &p,
             "REPLAYERS",
@@ -58,7 +58,6 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
             const __PERSIST: bool = true;
         )
     });
-    let p = quote!(#krate::__private);
     let event_element = slice_element(
         &p,
         "EVENTS",

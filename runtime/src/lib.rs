@@ -250,8 +250,6 @@ macro_rules! link {
 pub mod __private {
     #![allow(missing_docs, reason = "generated code only")]
 
-    pub use linkme;
-
     pub use crate::linked::{
         AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,
         ConfigSection, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
