@@ -83,7 +83,7 @@ pub(crate) struct Built {
     /// `publish` must await some handler: an async one, or a sync one's retries.
     waits: bool,
     /// The only sync handler's thunk catches its own panics (`HandlerFn::SyncCaught`, what
-    /// the macros generate in optimised builds): `emit` may call it bare (see `fast_call`).
+    /// the macros generate in optimised builds): `emit` may call it bare (see `single_call`).
     bare_single: bool,
     /// The fast path stays closed: a handler has a breaker, or a sync one retries (which
     /// only `publish`'s waiting path does). `emit` and `publish` of other tables pay nothing.
@@ -377,18 +377,6 @@ impl<E: StaticEvent> Table<E> {
     }
 }
 
-impl TableCore {
-    /// An empty table of the event `desc` describes.
-    pub(crate) const fn new(desc: EventDesc) -> Self {
-        // One evaluation of the empty state for every event type, copied into each table
-        // (each derive's `static` initializer is evaluated when its crate is built).
-        TableCore {
-            desc,
-            state: TableState::EMPTY,
-        }
-    }
-}
-
 impl TableState {
     /// The state of a table nothing has built yet.
     #[allow(
@@ -407,6 +395,16 @@ impl TableState {
 }
 
 impl TableCore {
+    /// An empty table of the event `desc` describes.
+    pub(crate) const fn new(desc: EventDesc) -> Self {
+        // One evaluation of the empty state for every event type, copied into each table
+        // (each derive's `static` initializer is evaluated when its crate is built).
+        TableCore {
+            desc,
+            state: TableState::EMPTY,
+        }
+    }
+
     /// The handlers, if `emit` may walk them and nothing else: one acquire load.
     #[inline(always)]
     pub(crate) fn fast(&self) -> Option<&Built> {
@@ -414,8 +412,8 @@ impl TableCore {
         if built.is_null() {
             return None;
         }
-        // SAFETY: `fast` is only ever null or `&self.state.built`'s value (see `refresh`), stored
-        // with `Release` after the `OnceLock` was initialized; a `OnceLock`'s value never
+        // SAFETY: `fast` is only ever null or `&self.state.built`'s value (see `refresh`),
+        // stored with `Release` after the `OnceLock` was initialized; a `OnceLock`'s value never
         // moves or changes once set, and `self` is a `static`. So the pointer is valid and
         // the value initialized for as long as `&self` lives. `tests/no_alloc.rs` and
         // `tests/dispatch.rs` emit through it, and `fast_path_follows_dynamic_refs` below
@@ -501,8 +499,8 @@ impl TableCore {
         call: &Call<'_>,
         event: *const (),
     ) -> Emitted {
-        // SAFETY: `single` is only ever null or `self.state.built`'s only handler, a `RawSync` cast
-        // to a data pointer (see `refresh`); a function pointer and a data pointer have the
+        // SAFETY: `single` is only ever null or `self.state.built`'s only handler, a `RawSync`
+        // cast to a data pointer (see `refresh`); a function pointer and a data pointer have the
         // same size on every target Rust supports (`transmute` checks it).
         // `fast_path_follows_dynamic_refs` (in `linked/tests.rs`) checks it is set, called
         // and cleared with `fast`.
@@ -640,13 +638,14 @@ impl Built {
             .collect();
         let mut sync = Vec::new();
         let mut sync_info = Vec::new();
-        let mut sync_caught = Vec::new();
+        // Every sync handler's thunk catches its own panics.
+        let mut sync_caught = true;
         let mut ordered = Vec::with_capacity(decls.len());
         for &decl in &decls {
             if let RawHandler::Sync(s) = decl.handler {
                 sync.push(s);
                 sync_info.push(&decl.info);
-                sync_caught.push(decl.caught);
+                sync_caught &= decl.caught;
             }
             ordered.push((decl.handler, &decl.info));
         }
@@ -666,7 +665,7 @@ impl Built {
             desc: *desc,
             guarded,
             waits: total > sync_len || sync_retried,
-            bare_single: sync_caught == [true],
+            bare_single: sync_len == 1 && sync_caught,
             closed: guarded || sync_retried,
         }
     }
