@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, docs, tests (incl. doc tests and trybuild ui tests),
-# the runtime's tests again in release, and the cross-crate fixture in release (linker section
-# GC differs there).
+# the runtime's tests again in release, the cross-crate fixture in release (linker section
+# GC differs there), and the unsafe code's tests under Miri.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +69,29 @@ fi
 step "cross-crate fixture (release)"
 cargo run --release -p fixture-app
 cargo test --release -p fixture-app
+
+# The unsafe code's own tests under Miri (nightly's; installed if missing): the in-place
+# responder future (strict, leaks included) and the in-place bus values (whose tests leak
+# their counters on purpose, and whose dynamic form reads the clock). Stacked borrows, then
+# tree borrows for the future.
+ensure_miri() {
+    cargo +nightly miri --version >/dev/null 2>&1 && return 0
+    timeout 600 rustup toolchain install nightly --profile minimal -c miri -c rust-src >/dev/null 2>&1 \
+        || timeout 600 rustup component add --toolchain nightly miri rust-src >/dev/null 2>&1 \
+        || true
+    cargo +nightly miri --version >/dev/null 2>&1
+}
+step "unsafe code under Miri"
+if ensure_miri; then
+    miri_target="${CARGO_TARGET_DIR:-target}/miri-build"
+    CARGO_TARGET_DIR="$miri_target" cargo +nightly miri test -q -p staticbus --lib linked::in_place
+    CARGO_TARGET_DIR="$miri_target" MIRIFLAGS=-Zmiri-tree-borrows \
+        cargo +nightly miri test -q -p staticbus --lib linked::in_place
+    CARGO_TARGET_DIR="$miri_target" MIRIFLAGS="-Zmiri-ignore-leaks -Zmiri-disable-isolation" \
+        cargo +nightly miri test -q -p staticbus --lib bus::value
+else
+    echo "*** WARNING: Miri could not be installed: the unsafe code's Miri run is SKIPPED ***"
+fi
 
 step "compile-time benchmark, quick (the generated crates build, warning-free)"
 EVENTS=4 RUNS=1 OUT=target/compile_time_check benches/compile_time/run.sh

@@ -212,7 +212,11 @@ pub(crate) fn expand_responders(
             };
             let retries = method.args.retries.is_some();
             // Only a retrying responder counts its attempts.
-            let ignore_attempts = (!retries).then(|| quote!(let _ = attempts;));
+            let ignore_attempts = if retries {
+                quote!(let attempts = ::core::clone::Clone::clone(attempts);)
+            } else {
+                quote!(let _ = attempts;)
+            };
             let breaker = crate::breaker::tokens(krate, method.args.breaker.as_ref());
             let wait = sig.asyncness.map(|_| quote!(.await));
             let into = quote_spanned!(sig.output_span=> #p::IntoResponse::<#response>::into_response);
@@ -251,12 +255,33 @@ pub(crate) fn expand_responders(
                     }
                 }
             };
+            // Without retries or a context, no `async` block around the method: a sync one
+            // answers in the thunk (no future at all), an async one's future is the
+            // responder's, its output mapped (one state machine fewer).
+            let start = match (&method.args.retries, sig.context, sig.asyncness) {
+                (None, false, None) => quote! {
+                    let _ = (call, slot, cx);
+                    let #output = #method_call(#args);
+                    ::core::task::Poll::Ready(#into(#output))
+                },
+                (None, false, Some(_)) => quote! {
+                    let _ = call;
+                    let answer = #p::Answer::new(#method_call(#args), |#output| #into(#output));
+                    #p::start_responder(slot, answer, cx)
+                },
+                _ => quote! {
+                    #p::start_responder(slot, async move {
+                        #make_ctx
+                        #answer
+                    }, cx)
+                },
+            };
             let thunk_fn = quote! {
                 fn #thunk<'a>(
                     host: &'a #p::Host,
                     call: &'a #p::Call<'a>,
                     request: #request,
-                    attempts: #p::Attempts,
+                    attempts: &#p::Attempts,
                     slot: #p::ResponderSlot<'_, 'a, #response>,
                     cx: &mut ::core::task::Context<'_>,
                 ) -> ::core::task::Poll<::core::result::Result<#response, #krate::BoxError>> {
@@ -264,10 +289,7 @@ pub(crate) fn expand_responders(
                         return #p::responder_inactive();
                     };
                     #ignore_attempts
-                    #p::start_responder(slot, async move {
-                        #make_ctx
-                        #answer
-                    }, cx)
+                    #start
                 }
 
                 fn #install(info: &'static #krate::ResponderInfo) -> bool {

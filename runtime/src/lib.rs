@@ -251,18 +251,18 @@ pub mod __private {
     #![allow(missing_docs, reason = "generated code only")]
 
     pub use crate::linked::{
+        Answer, Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable,
+        CallProbe, CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS,
+        RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderSlot,
+        ResponderTable, responder_inactive, retry_responder, start_responder,
+    };
+    pub use crate::linked::{
         AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,
         ConfigSection, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
         HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
         JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PersistCheck, PluginDecl, PluginDefault,
         PluginKey, PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async,
         parse_config, parse_no_config, take_config, thunk_caught,
-    };
-    pub use crate::linked::{
-        Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable, CallProbe,
-        CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS, RequestDecl,
-        ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderSlot, ResponderTable,
-        responder_inactive, retry_responder, start_responder,
     };
     pub use crate::system::{REPLAYERS, ReplayDecl, ReplayFn, replay_static};
 

@@ -32,6 +32,10 @@ struct Explode;
 struct Refuse;
 
 #[derive(Request)]
+#[request(response = ())]
+struct ExplodeNow;
+
+#[derive(Request)]
 #[request(response = &'static str)]
 struct Slow(Duration);
 
@@ -79,6 +83,12 @@ impl Pricing {
     #[responds]
     async fn explode(&self, _: Explode) -> Result<(), std::io::Error> {
         panic!("pricing table corrupt");
+    }
+
+    // A sync responder answers in its thunk, with no future: its panic is caught there.
+    #[responds]
+    fn explode_now(&self, _: ExplodeNow) -> Result<(), std::io::Error> {
+        panic!("pricing table gone");
     }
 
     #[responds]
@@ -184,6 +194,16 @@ async fn a_panicking_responder_is_panicked() {
         matches!(&err, RequestError::Panicked { panic, .. } if panic.message() == "pricing table corrupt"),
         "{err}"
     );
+    let err = system.request(ExplodeNow).await.unwrap_err();
+    assert!(
+        matches!(&err, RequestError::Panicked { panic, attempts: 1, .. } if panic.message() == "pricing table gone"),
+        "{err}"
+    );
+    assert_eq!(
+        system.request(CountStock("sku-1")).await.unwrap(),
+        5,
+        "still answering"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -261,7 +281,7 @@ fn the_registry_lists_each_responder() {
         "{responders:?}"
     );
     assert!(responders.contains(&("Audited", "audit")), "{responders:?}");
-    assert_eq!(responders.len(), 9);
+    assert_eq!(responders.len(), 10);
 }
 
 #[tokio::test]

@@ -365,7 +365,7 @@ pub(crate) fn start<'s, R: Request>(
     let service = stack.lock().clone();
     let metadata = metadata.map(|m| *m).unwrap_or_default();
     let future = layered(host.clone(), info, service, request, metadata, attempts);
-    stackfuture::StackFuture::from_or_box(future)
+    super::request::ResponderFuture::holding(future)
 }
 
 /// An outcome of the layers, carried to `RequestFuture` as a responder's error.

@@ -20,6 +20,7 @@ mod guarded;
 mod handler;
 pub(crate) mod handler_layers;
 mod host;
+mod in_place;
 mod instances;
 pub(crate) mod invoke;
 pub(crate) mod layered;
@@ -69,9 +70,9 @@ pub use registry::{
     EVENTS, EventInfo, HANDLERS, PLUGINS, REQUESTS, Registry, RegistryProblem, registry,
 };
 pub use request::{
-    Attempts, IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn, ResponderFuture,
-    ResponderInfo, ResponderMeta, ResponderSlot, ResponderTable, responder_inactive,
-    retry_responder, start_responder,
+    Answer, Attempts, IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn,
+    ResponderFuture, ResponderInfo, ResponderMeta, ResponderSlot, ResponderTable,
+    responder_inactive, retry_responder, start_responder,
 };
 pub use requesting::{RequestError, RequestFuture};
 pub use retry::{Permanent, Retry};

@@ -30,13 +30,7 @@ pub trait Request: Send + Sized + 'static {
     fn __table() -> &'static ResponderTable<Self>;
 }
 
-/// Bytes a responder's future may take in place (in the request's own future, no
-/// allocation); a larger one is boxed.
-pub(crate) const RESPONDER_FUTURE_BYTES: usize = 128;
-
-/// A responder's future: in place when it fits in 128 bytes, else boxed.
-pub type ResponderFuture<'a, T> =
-    stackfuture::StackFuture<'a, Result<T, BoxError>, RESPONDER_FUTURE_BYTES>;
+pub use super::in_place::ResponderFuture;
 
 /// Where a retrying responder counts its attempts, for the request's error (`None` for a
 /// responder without `retries`: its one attempt needs no counter).
@@ -44,7 +38,7 @@ pub type Attempts = Option<Arc<AtomicU32>>;
 
 /// Where a responder's future is made, in place: in the request's own future (which pins
 /// it), so that the responder's first poll needs no move of it.
-pub type ResponderSlot<'p, 'a, T> = Pin<&'p mut Option<ResponderFuture<'a, T>>>;
+pub type ResponderSlot<'p, 'a, T> = Pin<&'p mut ResponderFuture<'a, T>>;
 
 /// A responder, erased to a plain function pointer: given the system it runs in, the call's
 /// ids, the request and the counter of its attempts, it makes its future in `slot` and polls
@@ -55,7 +49,7 @@ pub type ResponderFn<R> =
         &'a Host,
         &'a Call<'a>,
         R,
-        Attempts,
+        &'c Attempts,
         ResponderSlot<'p, 'a, <R as Request>::Response>,
         &'c mut Context<'w>,
     ) -> Poll<Result<<R as Request>::Response, BoxError>>;
@@ -266,22 +260,55 @@ pub fn responder_inactive<T>() -> Poll<Result<T, BoxError>> {
 #[doc(hidden)]
 #[inline(always)]
 pub fn start_responder<'a, T, F>(
-    mut slot: ResponderSlot<'_, 'a, T>,
+    slot: ResponderSlot<'_, 'a, T>,
     future: F,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, BoxError>>
 where
     F: std::future::Future<Output = Result<T, BoxError>> + Send + 'a,
 {
-    slot.set(Some(stackfuture::StackFuture::from_or_box(future)));
-    let polled = match slot.as_mut().as_pin_mut() {
-        Some(future) => future.poll(cx),
-        None => return responder_inactive(),
-    };
-    if polled.is_ready() {
-        slot.set(None);
+    slot.start(future, cx)
+}
+
+pin_project_lite::pin_project! {
+    /// An async responder's future, its output made a response by `map`
+    /// ([`IntoResponse::into_response`]): what a responder without a context answers with,
+    /// one state machine fewer than an `async` block around it.
+    #[doc(hidden)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Answer<F, G> {
+        #[pin]
+        future: F,
+        map: G,
     }
-    polled
+}
+
+impl<F, G> Answer<F, G> {
+    /// `future`, its output mapped with `map` (bound here, so that a closure's argument is
+    /// typed from `F` and a wrong response is an error in its body, on the method's output).
+    #[inline(always)]
+    pub fn new<T>(future: F, map: G) -> Self
+    where
+        F: std::future::Future,
+        G: Fn(F::Output) -> Result<T, BoxError>,
+    {
+        Answer { future, map }
+    }
+}
+
+impl<T, F: std::future::Future, G: Fn(F::Output) -> Result<T, BoxError>> std::future::Future
+    for Answer<F, G>
+{
+    type Output = Result<T, BoxError>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.future.poll(cx) {
+            Poll::Ready(output) => Poll::Ready((this.map)(output)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Runs `R`'s responder `call` to its answer, as a future of its own: made and polled in
@@ -293,15 +320,15 @@ pub(crate) async fn answer<R: Request>(
     request: R,
     attempts: Attempts,
 ) -> Result<R::Response, BoxError> {
-    let mut slot = std::pin::pin!(None);
+    let mut slot = std::pin::pin!(ResponderFuture::new());
     let mut first = Some((request, attempts));
     std::future::poll_fn(move |cx| {
         let polled = panic::catch_unwind(AssertUnwindSafe(|| match first.take() {
             Some((request, attempts)) => {
-                call(host, &Call::ROOT, request, attempts, slot.as_mut(), cx)
+                call(host, &Call::ROOT, request, &attempts, slot.as_mut(), cx)
             }
-            None => match slot.as_mut().as_pin_mut() {
-                Some(future) => future.poll(cx),
+            None => match slot.as_mut().poll_held(cx) {
+                Some(polled) => polled,
                 None => responder_inactive(),
             },
         }));

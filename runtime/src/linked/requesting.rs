@@ -141,25 +141,20 @@ impl Default for Requests {
     }
 }
 
-/// A request's timeout, armed on its first `Pending`. Its drop is one test, inlined into the
-/// request's: most requests never arm it, and a field of type `Option<Pin<Box<Sleep>>>`
-/// is dropped through a call.
-struct Timer(Option<Pin<Box<tokio::time::Sleep>>>);
-
-impl Drop for Timer {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(sleep) = self.0.take() {
-            disarm(sleep);
-        }
-    }
-}
-
-/// Drops an armed timeout (out of line: the rare case).
-#[cold]
-#[inline(never)]
-fn disarm(sleep: Pin<Box<tokio::time::Sleep>>) {
-    drop(sleep);
+/// What few requests need, boxed (made only by one that needs it): a request answered in its
+/// first poll, with no metadata, no breaker and no retries, carries a null pointer, whose drop
+/// is one test.
+#[derive(Default)]
+struct Extra<'s> {
+    // Made when the responder first returns `Pending`: an answer in the first poll reads no
+    // clock.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    // What the caller attached, for the layers (taken by the first poll).
+    metadata: Option<Box<Metadata>>,
+    // A retrying responder's count of its attempts.
+    attempts: Attempts,
+    // The responder's breaker, when it has one, and whether this call is its probe.
+    gate: Option<(&'s Breaker, bool)>,
 }
 
 pin_project_lite::pin_project! {
@@ -169,22 +164,14 @@ pin_project_lite::pin_project! {
     pub struct RequestFuture<'s, R: Request> {
         // Made in the first poll, in place, by the responder's thunk (not moved after).
         #[pin]
-        future: Option<ResponderFuture<'s, R::Response>>,
+        future: ResponderFuture<'s, R::Response>,
         // Until the first poll.
         request: Option<R>,
         info: Option<&'static ResponderInfo>,
         host: &'s Host,
         // The call's; else the responder's, else the system's.
         timeout: Option<Duration>,
-        // Made when the responder first returns `Pending`: an answer in the first poll reads
-        // no clock.
-        sleep: Timer,
-        // What the caller attached, for the layers (taken by the first poll).
-        metadata: Option<Box<Metadata>>,
-        // A retrying responder's count of its attempts.
-        attempts: Attempts,
-        // The responder's breaker, when it has one, and whether this call is its probe.
-        gate: Option<(&'s Breaker, bool)>,
+        extra: Option<Box<Extra<'s>>>,
     }
 }
 
@@ -200,15 +187,17 @@ impl<'s, R: Request> RequestFuture<'s, R> {
         metadata: Option<Box<Metadata>>,
     ) -> Self {
         RequestFuture {
-            future: None,
+            future: ResponderFuture::new(),
             request: Some(request),
             info: None,
             host,
             timeout,
-            sleep: Timer(None),
-            metadata,
-            attempts: None,
-            gate: None,
+            extra: metadata.map(|metadata| {
+                Box::new(Extra {
+                    metadata: Some(metadata),
+                    ..Extra::default()
+                })
+            }),
         }
     }
 }
@@ -274,31 +263,36 @@ impl<R: Request> RequestFuture<'_, R> {
         self: Pin<&mut Self>,
         request: R,
         cx: &mut Context<'_>,
-    ) -> Result<Poll<Result<R::Response, BoxError>>, RequestError> {
+    ) -> Result<Poll<Result<R::Response, BoxError>>, Box<RequestError>> {
         let mut this = self.project();
         let Some(&(info, call)) = R::__table().responder() else {
-            return Err(no_responder::<R>("the binary links none"));
+            return Err(Box::new(no_responder::<R>("the binary links none")));
         };
         let host = *this.host;
         *this.info = Some(info);
         if info.circuit_breaker.is_some() || info.retries {
-            *this.gate = guard(host, info, this.attempts)?;
+            guard(host, info, this.extra.get_or_insert_default()).map_err(Box::new)?;
         }
-        let attempts = this.attempts.clone();
         let polled = if let Some(stack) = &host.requests().stack {
-            let metadata = this.metadata.take();
+            let metadata = this.extra.as_mut().and_then(|extra| extra.metadata.take());
+            let attempts = this.extra.as_ref().and_then(|extra| extra.attempts.clone());
             let future = super::layered::start(host, info, stack, metadata, request, attempts);
-            this.future.set(Some(future));
-            let future = this.future.as_pin_mut();
-            panic::catch_unwind(AssertUnwindSafe(|| future.map(|f| f.poll(cx))))
+            this.future.set(future);
+            let future = this.future;
+            panic::catch_unwind(AssertUnwindSafe(|| future.poll_held(cx)))
                 .map(|polled| polled.unwrap_or(Poll::Pending))
         } else {
+            const NO_ATTEMPTS: &Attempts = &None;
+            let attempts = this
+                .extra
+                .as_ref()
+                .map_or(NO_ATTEMPTS, |extra| &extra.attempts);
             let slot = this.future;
             panic::catch_unwind(AssertUnwindSafe(|| {
                 call(host, &Call::ROOT, request, attempts, slot, cx)
             }))
         };
-        polled.map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.attempts)))
+        polled.map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.extra)))
     }
 
     /// Every later poll: the responder's future, polled where it is.
@@ -306,13 +300,17 @@ impl<R: Request> RequestFuture<'_, R> {
     fn again(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Result<Poll<Result<R::Response, BoxError>>, RequestError> {
+    ) -> Result<Poll<Result<R::Response, BoxError>>, Box<RequestError>> {
         let this = self.project();
-        let (Some(future), Some(info)) = (this.future.as_pin_mut(), *this.info) else {
-            return Err(no_responder::<R>("the request was already answered"));
+        let (true, Some(info)) = (this.future.is_busy(), *this.info) else {
+            return Err(Box::new(no_responder::<R>(
+                "the request was already answered",
+            )));
         };
-        panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
-            .map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.attempts)))
+        let future = this.future;
+        panic::catch_unwind(AssertUnwindSafe(|| future.poll_held(cx)))
+            .map(|polled| polled.unwrap_or(Poll::Pending))
+            .map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.extra)))
     }
 
     /// The responder is not done: arms the timeout (the call's, else the responder's, else
@@ -330,14 +328,15 @@ impl<R: Request> RequestFuture<'_, R> {
         let timeout = *this
             .timeout
             .get_or_insert_with(|| info.timeout().unwrap_or(host.requests().timeout));
-        if this.sleep.0.is_none() {
+        let extra = this.extra.get_or_insert_default();
+        if extra.sleep.is_none() {
             // A deadline too far to represent is none.
             match tokio::time::Instant::now().checked_add(timeout) {
-                Some(at) => this.sleep.0 = Some(Box::pin(tokio::time::sleep_until(at))),
+                Some(at) => extra.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
                 None => return Poll::Pending,
             }
         }
-        let Some(sleep) = this.sleep.0.as_mut() else {
+        let Some(sleep) = extra.sleep.as_mut() else {
             return Poll::Pending;
         };
         if sleep.as_mut().poll(cx).is_pending() {
@@ -347,7 +346,7 @@ impl<R: Request> RequestFuture<'_, R> {
             request: R::NAME,
             responder: info.method(),
             after: timeout,
-            attempts: count(this.attempts),
+            attempts: count(this.extra),
         };
         Poll::Ready(self.finish(Err(error)))
     }
@@ -360,10 +359,11 @@ impl<R: Request> RequestFuture<'_, R> {
         outcome: Result<R::Response, RequestError>,
     ) -> Result<R::Response, RequestError> {
         let mut this = self.project();
-        if this.future.is_some() {
-            this.future.set(None);
+        if this.future.is_busy() {
+            this.future.as_mut().clear();
         }
-        if let (Some(gate), Some(info)) = (this.gate.take(), *this.info) {
+        let gate = this.extra.as_mut().and_then(|extra| extra.gate.take());
+        if let (Some(gate), Some(info)) = (gate, *this.info) {
             tell(this.host, info, gate, &outcome);
         }
         outcome
@@ -380,10 +380,15 @@ impl<R: Request> Future for RequestFuture<'_, R> {
             None => self.as_mut().again(cx),
         };
         let outcome = match polled {
+            // An answer leaves no future behind (the responder's is dropped as it answers):
+            // only a breaker is left to tell.
+            Ok(Poll::Ready(Ok(response))) if self.extra.is_none() => {
+                return Poll::Ready(Ok(response));
+            }
             Ok(Poll::Ready(Ok(response))) => Ok(response),
             Ok(Poll::Pending) => return self.wait(cx),
             Ok(Poll::Ready(Err(source))) => Err(self.as_mut().failure(source)),
-            Err(error) => Err(error),
+            Err(error) => Err(*error),
         };
         Poll::Ready(self.finish(outcome))
     }
@@ -395,7 +400,7 @@ impl<R: Request> RequestFuture<'_, R> {
     fn failure(self: Pin<&mut Self>, source: BoxError) -> RequestError {
         let this = self.project();
         match *this.info {
-            Some(info) => failed::<R>(info, source, count(this.attempts)),
+            Some(info) => failed::<R>(info, source, count(this.extra)),
             None => no_responder::<R>("the request was already answered"),
         }
     }
@@ -407,37 +412,37 @@ fn panicked<R: Request>(
     info: &'static ResponderInfo,
     payload: &(dyn std::any::Any + Send),
     attempts: u32,
-) -> RequestError {
-    RequestError::Panicked {
+) -> Box<RequestError> {
+    Box::new(RequestError::Panicked {
         request: R::NAME,
         responder: info.method(),
         panic: HandlerPanic::from_payload(payload),
         attempts,
-    }
+    })
 }
 
 /// The attempts a responder made: its counter's, else 1.
-fn count(attempts: &Attempts) -> u32 {
-    attempts.as_ref().map_or(1, |n| n.load(Ordering::Relaxed))
+fn count(extra: &Option<Box<Extra<'_>>>) -> u32 {
+    let attempts = extra.as_ref().and_then(|extra| extra.attempts.as_ref());
+    attempts.map_or(1, |n| n.load(Ordering::Relaxed))
 }
 
-/// A responder with a breaker or retries: its breaker asked (see [`admit`]), its counter
-/// of attempts made.
+/// A responder with a breaker or retries: its breaker asked (see [`admit`]; the gate kept in
+/// `extra` when it lets the call through), its counter of attempts made.
 #[cold]
 #[inline(never)]
 fn guard<'s>(
     host: &'s Host,
     info: &'static ResponderInfo,
-    attempts: &mut Attempts,
-) -> Result<Option<(&'s Breaker, bool)>, RequestError> {
-    let gate = match info.circuit_breaker {
-        Some(_) => admit(host, info)?,
-        None => None,
-    };
-    if info.retries {
-        *attempts = Some(Default::default());
+    extra: &mut Extra<'s>,
+) -> Result<(), RequestError> {
+    if info.circuit_breaker.is_some() {
+        extra.gate = admit(host, info)?;
     }
-    Ok(gate)
+    if info.retries {
+        extra.attempts = Some(Default::default());
+    }
+    Ok(())
 }
 
 /// What a responder's error comes to: an outcome of the layers, a plugin not running, a
