@@ -262,7 +262,7 @@ pub(crate) fn expand_responders(
                 (None, false, None) => quote! {
                     let _ = (call, slot, cx);
                     let #output = #method_call(#args);
-                    ::core::task::Poll::Ready(#into(#output))
+                    #p::answered(::core::task::Poll::Ready(#into(#output)))
                 },
                 (None, false, Some(_)) => quote! {
                     let _ = call;
@@ -284,7 +284,7 @@ pub(crate) fn expand_responders(
                     attempts: &#p::Attempts,
                     slot: #p::ResponderSlot<'_, 'a, #response>,
                     cx: &mut ::core::task::Context<'_>,
-                ) -> ::core::task::Poll<::core::result::Result<#response, #krate::BoxError>> {
+                ) -> #p::Answered<#response> {
                     let ::core::option::Option::Some(__this) = host.__plugin_at::<#self_ty>(&__STATICBUS_KEY) else {
                         return #p::responder_inactive();
                     };

@@ -251,10 +251,10 @@ pub mod __private {
     #![allow(missing_docs, reason = "generated code only")]
 
     pub use crate::linked::{
-        Answer, Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable,
+        Answer, Answered, Attempts, CacheProbe, CacheProbeCacheable, CacheProbeFallback, Cacheable,
         CallProbe, CallProbeFallback, CallProbeJson, IntoResponse, JsonCallFn, REQUESTS,
         RequestDecl, ResponderDecl, ResponderFn, ResponderFuture, ResponderMeta, ResponderSlot,
-        ResponderTable, responder_inactive, retry_responder, start_responder,
+        ResponderTable, ThinError, answered, responder_inactive, retry_responder, start_responder,
     };
     pub use crate::linked::{
         AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,

@@ -1,5 +1,6 @@
 //! `emit` never allocates: a counting global allocator watches 10,000 emits to 3 handlers
-//! (two free functions and a plugin method).
+//! (two free functions and a plugin method); nor does a plain request answered at once
+//! (async and sync responders, in a system without layers).
 //!
 //! This file is its own test binary because the global allocator is per binary.
 
@@ -7,6 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::future::{Future, IntoFuture};
+
+use staticbus::Request;
 use staticbus::prelude::*;
 
 struct Counting;
@@ -104,6 +108,59 @@ fn emit_does_not_allocate() {
     assert_eq!(allocations, 0, "emit allocated {allocations} times");
 }
 
+#[derive(Request)]
+#[request(response = u64)]
+struct Quote(u64);
+
+#[derive(Request)]
+#[request(response = u64)]
+struct QuoteNow(u64);
+
+#[derive(Default)]
+struct Quoter;
+
+#[plugin]
+impl Quoter {
+    #[responds]
+    async fn quote(&self, q: Quote) -> Result<u64, std::io::Error> {
+        Ok(q.0 * 3)
+    }
+
+    #[responds]
+    fn quote_now(&self, q: QuoteNow) -> Result<u64, std::io::Error> {
+        Ok(q.0 * 5)
+    }
+}
+
+/// `request`'s answer, which its first poll must give.
+fn answered_at_once<F: Future<Output = Result<u64, staticbus::RequestError>>>(
+    request: F,
+    cx: &mut std::task::Context<'_>,
+) -> u64 {
+    match std::pin::pin!(request).poll(cx) {
+        std::task::Poll::Ready(Ok(answer)) => answer,
+        std::task::Poll::Ready(Err(error)) => panic!("{error}"),
+        std::task::Poll::Pending => panic!("not answered at once"),
+    }
+}
+
+#[test]
+fn a_plain_request_does_not_allocate() {
+    let system = EventSystem::builder().build().expect("build");
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut sum = 0;
+    let before = allocations();
+    COUNTING.set(true);
+    for i in 0..10_000u64 {
+        sum += answered_at_once(system.request(Quote(i)).into_future(), &mut cx);
+        sum += answered_at_once(system.request(QuoteNow(i)).into_future(), &mut cx);
+    }
+    COUNTING.set(false);
+    let allocations = allocations() - before;
+    assert_eq!(sum, (0..10_000).map(|i| i * 8).sum::<u64>());
+    assert_eq!(allocations, 0, "requests allocated {allocations} times");
+}
+
 #[test]
 fn the_counter_sees_allocations() {
     // Guards the test above against a counter that never counts.
@@ -121,4 +178,15 @@ fn the_counter_sees_allocations() {
 fn emitted_fits_in_two_registers() {
     // Returned in registers and dropped with a null check: part of why `emit` is cheap.
     assert_eq!(std::mem::size_of::<staticbus::Emitted>(), 16);
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_responders_answer_of_one_word_fits_in_two_registers() {
+    // A responder's thunk returns it through a function pointer: in registers, not through
+    // memory (where mismatched stores and loads stalled every request; README, requests).
+    assert_eq!(
+        std::mem::size_of::<staticbus::__private::Answered<u64>>(),
+        16
+    );
 }

@@ -70,9 +70,9 @@ pub use registry::{
     EVENTS, EventInfo, HANDLERS, PLUGINS, REQUESTS, Registry, RegistryProblem, registry,
 };
 pub use request::{
-    Answer, Attempts, IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn,
-    ResponderFuture, ResponderInfo, ResponderMeta, ResponderSlot, ResponderTable,
-    responder_inactive, retry_responder, start_responder,
+    Answer, Answered, Attempts, IntoResponse, Request, RequestDecl, ResponderDecl, ResponderFn,
+    ResponderFuture, ResponderInfo, ResponderMeta, ResponderSlot, ResponderTable, ThinError,
+    answered, responder_inactive, retry_responder, start_responder,
 };
 pub use requesting::{RequestError, RequestFuture};
 pub use retry::{Permanent, Retry};

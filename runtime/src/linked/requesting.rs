@@ -14,7 +14,7 @@ use super::handler::BoxError;
 use super::host::{Call, Host};
 use super::invoke::{self, HandlerPanic};
 use super::layered::{Metadata, RequestService};
-use super::request::{Attempts, Request, ResponderFuture, ResponderInfo};
+use super::request::{Answered, Attempts, Request, ResponderFuture, ResponderInfo, answered};
 
 /// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
@@ -255,22 +255,45 @@ fn tell<T>(
 }
 
 impl<R: Request> RequestFuture<'_, R> {
-    /// The first poll: finds the responder, asks its breaker, makes its future (or the
-    /// layers') in place and polls it once; the error that ends the request at once
-    /// otherwise.
+    /// The first poll: finds the responder and, for a plain request (no breaker, no retries,
+    /// no metadata, no layers), makes its future in place and polls it once, in one call; the
+    /// error that ends the request at once otherwise.
     #[inline]
     fn begin(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         request: R,
         cx: &mut Context<'_>,
-    ) -> Result<Poll<Result<R::Response, BoxError>>, Box<RequestError>> {
-        let mut this = self.project();
+    ) -> Result<Answered<R::Response>, Box<RequestError>> {
         let Some(&(info, call)) = R::__table().responder() else {
             return Err(Box::new(no_responder::<R>("the binary links none")));
         };
+        let this = self.as_mut().project();
         let host = *this.host;
         *this.info = Some(info);
-        if info.circuit_breaker.is_some() || info.retries {
+        if info.guarded || this.extra.is_some() || host.requests().stack.is_some() {
+            return self.begin_guarded(info, call, request, cx);
+        }
+        let slot = this.future;
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            call(host, &Call::ROOT, request, &None, slot, cx)
+        }))
+        .map_err(|payload| panicked::<R>(info, payload.as_ref(), 1))
+    }
+
+    /// The first poll of a request that is not plain: asks the responder's breaker, counts
+    /// its attempts, sends it through the layers with its metadata.
+    #[cold]
+    #[inline(never)]
+    fn begin_guarded(
+        self: Pin<&mut Self>,
+        info: &'static ResponderInfo,
+        call: super::request::ResponderFn<R>,
+        request: R,
+        cx: &mut Context<'_>,
+    ) -> Result<Answered<R::Response>, Box<RequestError>> {
+        let mut this = self.project();
+        let host = *this.host;
+        if info.guarded {
             guard(host, info, this.extra.get_or_insert_default()).map_err(Box::new)?;
         }
         let polled = if let Some(stack) = &host.requests().stack {
@@ -280,7 +303,7 @@ impl<R: Request> RequestFuture<'_, R> {
             this.future.set(future);
             let future = this.future;
             panic::catch_unwind(AssertUnwindSafe(|| future.poll_held(cx)))
-                .map(|polled| polled.unwrap_or(Poll::Pending))
+                .map(|polled| answered(polled.unwrap_or(Poll::Pending)))
         } else {
             const NO_ATTEMPTS: &Attempts = &None;
             let attempts = this
@@ -300,7 +323,7 @@ impl<R: Request> RequestFuture<'_, R> {
     fn again(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Result<Poll<Result<R::Response, BoxError>>, Box<RequestError>> {
+    ) -> Result<Answered<R::Response>, Box<RequestError>> {
         let this = self.project();
         let (true, Some(info)) = (this.future.is_busy(), *this.info) else {
             return Err(Box::new(no_responder::<R>(
@@ -309,7 +332,7 @@ impl<R: Request> RequestFuture<'_, R> {
         };
         let future = this.future;
         panic::catch_unwind(AssertUnwindSafe(|| future.poll_held(cx)))
-            .map(|polled| polled.unwrap_or(Poll::Pending))
+            .map(|polled| answered(polled.unwrap_or(Poll::Pending)))
             .map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.extra)))
     }
 
@@ -387,7 +410,7 @@ impl<R: Request> Future for RequestFuture<'_, R> {
             }
             Ok(Poll::Ready(Ok(response))) => Ok(response),
             Ok(Poll::Pending) => return self.wait(cx),
-            Ok(Poll::Ready(Err(source))) => Err(self.as_mut().failure(source)),
+            Ok(Poll::Ready(Err(source))) => Err(self.as_mut().failure(*source)),
             Err(error) => Err(*error),
         };
         Poll::Ready(self.finish(outcome))
