@@ -210,8 +210,9 @@ impl<'a, T> ResponderFuture<'a, T> {
 #[inline(always)]
 fn place_in<F: Future>(slot: &mut Option<Held>, future: F) -> *mut F {
     debug_assert!(fits::<F>());
-    // SAFETY: `slot` is a valid `Option<Held>`.
-    unsafe { clear(slot) };
+    if slot.is_some() {
+        replaced(slot);
+    }
     let held = slot.insert(Held {
         erased: &Functions::<F>::ERASED,
         place: MaybeUninit::uninit(),
@@ -221,6 +222,15 @@ fn place_in<F: Future>(slot: &mut Option<Held>, future: F) -> *mut F {
     // dropped.
     unsafe { at.write(future) };
     at
+}
+
+/// Drops the future a slot about to hold another one holds (out of line: requests make
+/// their responder's future in an empty slot).
+#[cold]
+#[inline(never)]
+fn replaced(slot: &mut Option<Held>) {
+    // SAFETY: `slot` is a valid `Option<Held>`, borrowed only here.
+    unsafe { clear(slot) }
 }
 
 /// Drops the future `slot` holds, if any, and empties it (also if that drop panics: never

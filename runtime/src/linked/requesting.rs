@@ -167,7 +167,6 @@ pin_project_lite::pin_project! {
         future: ResponderFuture<'s, R::Response>,
         // Until the first poll.
         request: Option<R>,
-        info: Option<&'static ResponderInfo>,
         host: &'s Host,
         // The call's; else the responder's, else the system's.
         timeout: Option<Duration>,
@@ -189,7 +188,6 @@ impl<'s, R: Request> RequestFuture<'s, R> {
         RequestFuture {
             future: ResponderFuture::new(),
             request: Some(request),
-            info: None,
             host,
             timeout,
             extra: metadata.map(|metadata| {
@@ -269,7 +267,6 @@ impl<R: Request> RequestFuture<'_, R> {
         };
         let this = self.as_mut().project();
         let host = *this.host;
-        *this.info = Some(info);
         if info.guarded || this.extra.is_some() || host.requests().stack.is_some() {
             return self.begin_guarded(info, call, request, cx);
         }
@@ -325,7 +322,7 @@ impl<R: Request> RequestFuture<'_, R> {
         cx: &mut Context<'_>,
     ) -> Result<Answered<R::Response>, Box<RequestError>> {
         let this = self.project();
-        let (true, Some(info)) = (this.future.is_busy(), *this.info) else {
+        let (true, Some(info)) = (this.future.is_busy(), responder_info::<R>()) else {
             return Err(Box::new(no_responder::<R>(
                 "the request was already answered",
             )));
@@ -344,7 +341,7 @@ impl<R: Request> RequestFuture<'_, R> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<R::Response, RequestError>> {
         let this = self.as_mut().project();
-        let Some(info) = *this.info else {
+        let Some(info) = responder_info::<R>() else {
             return Poll::Pending;
         };
         let host = *this.host;
@@ -386,7 +383,7 @@ impl<R: Request> RequestFuture<'_, R> {
             this.future.as_mut().clear();
         }
         let gate = this.extra.as_mut().and_then(|extra| extra.gate.take());
-        if let (Some(gate), Some(info)) = (gate, *this.info) {
+        if let (Some(gate), Some(info)) = (gate, responder_info::<R>()) {
             tell(this.host, info, gate, &outcome);
         }
         outcome
@@ -422,7 +419,7 @@ impl<R: Request> RequestFuture<'_, R> {
     #[cold]
     fn failure(self: Pin<&mut Self>, source: BoxError) -> RequestError {
         let this = self.project();
-        match *this.info {
+        match responder_info::<R>() {
             Some(info) => failed::<R>(info, source, count(this.extra)),
             None => no_responder::<R>("the request was already answered"),
         }
@@ -442,6 +439,12 @@ fn panicked<R: Request>(
         panic: HandlerPanic::from_payload(payload),
         attempts,
     })
+}
+
+/// `R`'s responder, as the first poll found it (installed once, never changed): what the
+/// later polls and the errors name, read again rather than kept in every request.
+fn responder_info<R: Request>() -> Option<&'static ResponderInfo> {
+    R::__table().responder().map(|&(info, _)| info)
 }
 
 /// The attempts a responder made: its counter's, else 1.
