@@ -87,18 +87,14 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                 }
                 #size
 
-                fn __probes() -> #krate::__private::Probes {
+                const __PROBES: #p::Probes = {
                     #[allow(unused_imports)]
-                    use #krate::__private::{
-                        CloneProbeClone as _, CloneProbeFallback as _, JsonProbeFallback as _,
-                        JsonProbeSerialize as _,
-                    };
-                    let probe = &&#krate::__private::ValueProbe::<#ident>(::core::marker::PhantomData);
-                    #krate::__private::Probes {
-                        json: probe.json_fn(),
-                        clone: probe.clone_fn(),
+                    use #p::{CloneProbeFallback as _, JsonProbeFallback as _};
+                    #p::Probes {
+                        json: #p::ValueProbe::<#ident>::JSON,
+                        clone: #p::ValueProbe::<#ident>::CLONE,
                     }
-                }
+                };
             }
 
             #event_element

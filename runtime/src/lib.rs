@@ -257,12 +257,12 @@ pub mod __private {
         ResponderTable, ThinError, answered, responder_inactive, retry_responder, start_responder,
     };
     pub use crate::linked::{
-        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeClone, CloneProbeFallback, ConfigChangedFn,
-        ConfigSection, EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta,
-        HandlerResult, HookFn, Host, InitFn, IntoHandlerResult, JsonProbeFallback,
-        JsonProbeSerialize, Lifecycle, NoConfig, PLUGINS, PersistCheck, PluginDecl, PluginDefault,
-        PluginKey, PluginKeyed, Probes, SyncFn, Table, ValueProbe, inactive, inactive_async,
-        parse_config, parse_no_config, take_config, thunk_caught,
+        AsyncFn, BoxFuture, Call, CloneFn, CloneProbeFallback, ConfigChangedFn, ConfigSection,
+        EVENTS, EventDecl, HANDLERS, HandlerDecl, HandlerFn, HandlerMeta, HandlerResult, HookFn,
+        Host, InitFn, IntoHandlerResult, JsonProbeFallback, Lifecycle, NoConfig, PLUGINS,
+        PersistCheck, PluginDecl, PluginDefault, PluginKey, PluginKeyed, Probes, SyncFn, Table,
+        ValueProbe, inactive, inactive_async, parse_config, parse_no_config, take_config,
+        thunk_caught,
     };
     pub use crate::system::{REPLAYERS, ReplayDecl, ReplayFn, replay_static};
 

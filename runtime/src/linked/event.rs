@@ -82,15 +82,11 @@ pub trait StaticEvent: Send + Sync + 'static {
         Self: Sized;
 
     /// What the derive detects of the type (its JSON encoder if it implements
-    /// `serde::Serialize`, its copier if it implements `Clone`). One function for both: each
-    /// function per event type is compile time.
+    /// `serde::Serialize`, its copier if it implements `Clone`): a constant, read into the
+    /// type's table when its crate is built (a function here was one more per event type,
+    /// and its probes one method resolution each).
     #[doc(hidden)]
-    fn __probes() -> Probes
-    where
-        Self: Sized,
-    {
-        Probes::NONE
-    }
+    const __PROBES: Probes = Probes::NONE;
 
     /// The bytes this event counts for in buffer budgets (`global_buffer_bytes`): its
     /// `size_of` unless the type names a method with `#[event(size = method)]`.
@@ -131,7 +127,7 @@ pub(crate) struct EventDesc {
     name: &'static str,
     type_id: TypeId,
     type_name: &'static str,
-    probes: fn() -> Probes,
+    probes: Probes,
 }
 
 impl EventDesc {
@@ -141,7 +137,7 @@ impl EventDesc {
             name: E::NAME,
             type_id: TypeId::of::<E>(),
             type_name: E::__TYPE_NAME,
-            probes: E::__probes,
+            probes: E::__PROBES,
         }
     }
 
@@ -162,7 +158,7 @@ impl EventDesc {
 
     /// Its JSON encoder, if the type implements `Serialize`.
     pub(crate) fn json(&self) -> Option<JsonFn> {
-        (self.probes)().json
+        self.probes.json
     }
 
     /// A shared copy of `value`, if the type implements `Clone`; `None` also when `value`
@@ -187,7 +183,7 @@ impl EventDesc {
     /// `at` is the address of a live value of this description's type.
     #[allow(unsafe_code, reason = "a type-erased clone")]
     pub(crate) unsafe fn copy_at(&self, at: *const ()) -> Option<Arc<dyn Any + Send + Sync>> {
-        let clone = (self.probes)().clone?;
+        let clone = self.probes.clone?;
         // SAFETY: the caller's contract; `clone` was made for this description's type
         // (`of::<E>` takes both from the same `E`).
         Some(unsafe { clone(at) })
@@ -203,24 +199,43 @@ impl fmt::Debug for EventDesc {
     }
 }
 
-/// Autoref probe: `(&&ValueProbe::<E>(PhantomData)).json_fn()` is `Some` exactly when `E: Serialize`
-/// (and `.clone_fn()` when `E: Clone`).
-/// The derive calls it on its concrete type, where method resolution picks the impl.
+/// The probes of a type: `ValueProbe::<E>::JSON` is `Some` exactly when `E: Serialize`,
+/// `ValueProbe::<E>::CLONE` exactly when `E: Clone`. An inherent associated item whose impl's
+/// bounds hold is found before a trait's, and one whose bounds do not hold is passed over:
+/// with [`JsonProbeFallback`] and [`CloneProbeFallback`] in scope, the path names the
+/// inherent constant when the type implements the trait and the fallback's `None` otherwise.
+/// The derive reads them on its concrete type, in a constant: no function, no method
+/// resolution per event type.
 #[doc(hidden)]
 pub struct ValueProbe<T>(pub std::marker::PhantomData<fn() -> T>);
 
-#[doc(hidden)]
-pub trait JsonProbeSerialize {
-    fn json_fn(&self) -> Option<JsonFn>;
+impl<T: serde::Serialize + Any + Send + Sync> ValueProbe<T> {
+    /// `T`'s JSON encoder.
+    pub const JSON: Option<JsonFn> = Some(json_of::<T>);
 }
 
-impl<T: serde::Serialize + Any + Send + Sync> JsonProbeSerialize for &ValueProbe<T> {
-    // Inlined into the derive's `__probes`, also in debug builds: no second function per type.
-    #[inline(always)]
-    fn json_fn(&self) -> Option<JsonFn> {
-        Some(json_of::<T>)
-    }
+impl<T: Clone + Any + Send + Sync> ValueProbe<T> {
+    /// `T`'s copier.
+    pub const CLONE: Option<CloneFn> = Some(clone_of::<T>);
 }
+
+/// `ValueProbe::<T>::JSON` for a type that is not `Serialize`.
+#[doc(hidden)]
+pub trait JsonProbeFallback {
+    /// None.
+    const JSON: Option<JsonFn> = None;
+}
+
+impl<T> JsonProbeFallback for ValueProbe<T> {}
+
+/// `ValueProbe::<T>::CLONE` for a type that is not `Clone`.
+#[doc(hidden)]
+pub trait CloneProbeFallback {
+    /// None.
+    const CLONE: Option<CloneFn> = None;
+}
+
+impl<T> CloneProbeFallback for ValueProbe<T> {}
 
 /// The [`JsonFn`] of `T`. A function item rather than a closure: a closure coerced to a
 /// function pointer is two functions (its body and a shim).
@@ -233,32 +248,6 @@ fn json_of<T: serde::Serialize + Any>(
             "expected a `{}`",
             std::any::type_name::<T>()
         ))),
-    }
-}
-
-#[doc(hidden)]
-pub trait JsonProbeFallback {
-    fn json_fn(&self) -> Option<JsonFn>;
-}
-
-impl<T> JsonProbeFallback for ValueProbe<T> {
-    #[inline(always)]
-    fn json_fn(&self) -> Option<JsonFn> {
-        None
-    }
-}
-
-/// The autoref probe of `Clone`, on the same [`ValueProbe`]:
-/// `(&&ValueProbe::<E>(PhantomData)).clone_fn()` is `Some` exactly when `E: Clone`.
-#[doc(hidden)]
-pub trait CloneProbeClone {
-    fn clone_fn(&self) -> Option<CloneFn>;
-}
-
-impl<T: Clone + Any + Send + Sync> CloneProbeClone for &ValueProbe<T> {
-    #[inline(always)]
-    fn clone_fn(&self) -> Option<CloneFn> {
-        Some(clone_of::<T>)
     }
 }
 
@@ -281,18 +270,6 @@ unsafe fn clone_of<T: Clone + Any + Send + Sync>(at: *const ()) -> Arc<dyn Any +
 #[inline(never)]
 fn shared(value: Box<dyn Any + Send + Sync>) -> Arc<dyn Any + Send + Sync> {
     Arc::from(value)
-}
-
-#[doc(hidden)]
-pub trait CloneProbeFallback {
-    fn clone_fn(&self) -> Option<CloneFn>;
-}
-
-impl<T> CloneProbeFallback for ValueProbe<T> {
-    #[inline(always)]
-    fn clone_fn(&self) -> Option<CloneFn> {
-        None
-    }
 }
 
 /// One element of the global event slice, and the event type's handler table: the one

@@ -42,8 +42,8 @@ pub use config::{
 };
 pub(crate) use config::{ENABLED, PLUGINS_KEY, line_of};
 pub use event::{
-    CloneFn, CloneProbeClone, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback,
-    JsonProbeSerialize, PersistCheck, PersistentEvent, Probes, StaticEvent, ValueProbe,
+    CloneFn, CloneProbeFallback, EventDecl, JsonFn, JsonProbeFallback, PersistCheck,
+    PersistentEvent, Probes, StaticEvent, ValueProbe,
 };
 pub use handler::{
     AsyncFn, BoxError, BoxFuture, HandlerDecl, HandlerFn, HandlerInfo, HandlerKind, HandlerMeta,

@@ -255,3 +255,42 @@ fn a_generated_handler_takes_the_fast_path_and_its_panic_is_caught() {
     );
     assert_isolated(&Caught(false), &Caught(true));
 }
+
+/// `Serialize` and `Clone`: both probes find their function.
+#[derive(StaticEvent, Clone, serde::Serialize)]
+#[event(name = "linked.tests.probed")]
+struct Probed(u64);
+
+/// Neither: both fall back to none.
+#[derive(StaticEvent)]
+#[event(name = "linked.tests.unprobed")]
+struct Unprobed;
+
+/// `Clone` only, and `Serialize` only.
+#[derive(StaticEvent, Clone)]
+#[event(name = "linked.tests.cloned")]
+struct Cloned;
+
+#[derive(StaticEvent, serde::Serialize)]
+#[event(name = "linked.tests.serialized")]
+struct Serialized;
+
+#[test]
+fn the_derives_probes_find_exactly_the_traits_a_type_implements() {
+    let found = |p: super::Probes| (p.json.is_some(), p.clone.is_some());
+    assert_eq!(found(Probed::__PROBES), (true, true));
+    assert_eq!(found(Unprobed::__PROBES), (false, false));
+    assert_eq!(found(Cloned::__PROBES), (false, true));
+    assert_eq!(found(Serialized::__PROBES), (true, false));
+
+    // And what they found works: a JSON encoding, a copy that is the event's.
+    let desc = Probed::__table().core().desc();
+    let json = desc.json().expect("Serialize")(&Probed(7)).expect("encodes");
+    assert_eq!(json, serde_json::json!(7));
+    let copy = desc.copy(&Probed(8)).expect("Clone");
+    assert_eq!(copy.downcast_ref::<Probed>().map(|p| p.0), Some(8));
+    assert!(
+        desc.copy(&Unprobed).is_none(),
+        "not of the description's type"
+    );
+}
