@@ -76,8 +76,9 @@ cargo test --release -p fixture-app
 # tree borrows for the future.
 ensure_miri() {
     cargo +nightly miri --version >/dev/null 2>&1 && return 0
-    timeout 240 rustup toolchain install nightly --profile minimal -c miri -c rust-src >/dev/null 2>&1 \
-        || timeout 240 rustup component add --toolchain nightly miri rust-src >/dev/null 2>&1 \
+    # The components if nightly is there (a small download), else nightly itself.
+    timeout 240 rustup component add --toolchain nightly miri rust-src >/dev/null 2>&1 \
+        || timeout 240 rustup toolchain install nightly --profile minimal -c miri -c rust-src >/dev/null 2>&1 \
         || true
     cargo +nightly miri --version >/dev/null 2>&1
 }
