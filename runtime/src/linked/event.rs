@@ -20,7 +20,7 @@ pub type JsonFn = fn(&(dyn Any + Send + Sync)) -> Result<Value, serde_json::Erro
 #[doc(hidden)]
 pub type CloneFn = unsafe fn(*const ()) -> Arc<dyn Any + Send + Sync>;
 
-/// What [`StaticEvent::__probes`] found: the functions of the traits the type implements.
+/// What [`StaticEvent::__PROBES`] holds: the functions of the traits the type implements.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct Probes {
