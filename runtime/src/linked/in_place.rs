@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use super::handler::BoxError;
 
 /// Bytes a responder's future may take in place; a larger one is boxed.
-pub(crate) const RESPONDER_FUTURE_BYTES: usize = 128;
+const RESPONDER_FUTURE_BYTES: usize = 128;
 
 /// Alignment of the place; a future that needs more is boxed.
 const ALIGN: usize = 16;

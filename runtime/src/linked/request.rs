@@ -62,6 +62,12 @@ pub fn answered<T>(polled: Poll<Result<T, BoxError>>) -> Answered<T> {
     }
 }
 
+/// `answer`, its error (if any) made a plain [`BoxError`] again: for callers that return it.
+#[inline(always)]
+fn thick<T>(answer: Answered<T>) -> Poll<Result<T, BoxError>> {
+    answer.map(|answer| answer.map_err(|error| *error))
+}
+
 /// An error made thin (out of line: the rare case).
 #[cold]
 #[inline(never)]
@@ -355,13 +361,17 @@ pub(crate) async fn answer<R: Request>(
     let mut first = Some((request, attempts));
     std::future::poll_fn(move |cx| {
         let polled = panic::catch_unwind(AssertUnwindSafe(|| match first.take() {
-            Some((request, attempts)) => {
-                call(host, &Call::ROOT, request, &attempts, slot.as_mut(), cx)
-                    .map(|answer| answer.map_err(|error| *error))
-            }
+            Some((request, attempts)) => thick(call(
+                host,
+                &Call::ROOT,
+                request,
+                &attempts,
+                slot.as_mut(),
+                cx,
+            )),
             None => match slot.as_mut().poll_held(cx) {
                 Some(polled) => polled,
-                None => responder_inactive().map(|answer| answer.map_err(|error| *error)),
+                None => thick(responder_inactive()),
             },
         }));
         polled.unwrap_or_else(|payload| Poll::Ready(Err(panic_error(payload))))

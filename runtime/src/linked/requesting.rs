@@ -322,15 +322,17 @@ impl<R: Request> RequestFuture<'_, R> {
         cx: &mut Context<'_>,
     ) -> Result<Answered<R::Response>, Box<RequestError>> {
         let this = self.project();
-        let (true, Some(info)) = (this.future.is_busy(), responder_info::<R>()) else {
-            return Err(Box::new(no_responder::<R>(
-                "the request was already answered",
-            )));
+        let answered_already = || Box::new(no_responder::<R>("the request was already answered"));
+        let Some(info) = responder_info::<R>() else {
+            return Err(answered_already());
         };
         let future = this.future;
-        panic::catch_unwind(AssertUnwindSafe(|| future.poll_held(cx)))
-            .map(|polled| answered(polled.unwrap_or(Poll::Pending)))
-            .map_err(|payload| panicked::<R>(info, payload.as_ref(), count(this.extra)))
+        match panic::catch_unwind(AssertUnwindSafe(|| future.poll_held(cx))) {
+            Ok(Some(polled)) => Ok(answered(polled)),
+            // No future left: it answered (or failed) in an earlier poll.
+            Ok(None) => Err(answered_already()),
+            Err(payload) => Err(panicked::<R>(info, payload.as_ref(), count(this.extra))),
+        }
     }
 
     /// The responder is not done: arms the timeout (the call's, else the responder's, else
@@ -379,9 +381,7 @@ impl<R: Request> RequestFuture<'_, R> {
         outcome: Result<R::Response, RequestError>,
     ) -> Result<R::Response, RequestError> {
         let mut this = self.project();
-        if this.future.is_busy() {
-            this.future.as_mut().clear();
-        }
+        this.future.as_mut().clear();
         let gate = this.extra.as_mut().and_then(|extra| extra.gate.take());
         if let (Some(gate), Some(info)) = (gate, responder_info::<R>()) {
             tell(this.host, info, gate, &outcome);
