@@ -90,6 +90,9 @@ if ensure_miri; then
         cargo +nightly miri test -q -p staticbus --lib linked::in_place
     CARGO_TARGET_DIR="$miri_target" MIRIFLAGS="-Zmiri-ignore-leaks -Zmiri-disable-isolation" \
         cargo +nightly miri test -q -p staticbus --lib bus::value
+    # The derive's copier, called through a type-erased function pointer.
+    CARGO_TARGET_DIR="$miri_target" cargo +nightly miri test -q -p staticbus --lib \
+        linked::tests::the_derives_probes
 else
     echo "*** WARNING: Miri could not be installed: the unsafe code's Miri run is SKIPPED ***"
 fi

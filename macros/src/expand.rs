@@ -79,12 +79,10 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
                     ::core::concat!(::core::module_path!(), "::", #type_name);
                 #persist_const
 
-                #[inline(always)]
                 #[allow(unsafe_code)]
-                fn __table() -> &'static #p::Table<Self> {
-                    // SAFETY: `__STATICBUS_EVENT` is made by `EventDecl::new::<Self>`.
-                    unsafe { #p::Table::of(&__STATICBUS_EVENT) }
-                }
+                // SAFETY: `__STATICBUS_EVENT` is made by `EventDecl::new::<Self>`.
+                const __TABLE: &'static #p::Table<Self> =
+                    unsafe { #p::Table::of(&__STATICBUS_EVENT) };
                 #size
 
                 const __PROBES: #p::Probes = {

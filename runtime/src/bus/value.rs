@@ -68,7 +68,7 @@ pub(crate) trait StaticItem: Any + Send + Sync {
 
 impl<E: StaticEvent> StaticItem for E {
     fn desc(&self) -> &'static EventDesc {
-        E::__table().desc()
+        E::__TABLE.desc()
     }
 
     fn size(&self) -> usize {

@@ -28,7 +28,7 @@ use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
 /// the "async handlers skipped" warning is still owed), which sends `emit` to its slow path.
 #[doc(hidden)]
 #[repr(transparent)]
-pub struct Table<E: 'static> {
+pub struct Table<E: ?Sized + 'static> {
     /// Never dropped (a table is a `static`): `ManuallyDrop` keeps `Table<E>` free of drop
     /// glue, which would otherwise be made for every event type.
     core: ManuallyDrop<TableCore>,
@@ -103,7 +103,7 @@ impl<'a> StaticRef<'a> {
     #[inline(always)]
     pub(crate) fn new<E: StaticEvent>(event: &'a E) -> Self {
         StaticRef {
-            table: E::__table().core(),
+            table: &E::__TABLE.core,
             value: event,
         }
     }
@@ -320,8 +320,9 @@ impl<'a> StaticRef<'a> {
     }
 }
 
-impl<E: StaticEvent> Table<E> {
-    /// `decl`'s table, typed: what the derive's `__table` returns.
+impl<E: ?Sized> Table<E> {
+    /// `decl`'s table, typed: the derive's `__TABLE`. No bound on `E`: each event type's
+    /// constant calls it, and a bound is one more obligation to prove per type.
     ///
     /// # Safety
     /// `decl` was made by [`EventDecl::new::<E>`](EventDecl::new), for this `E`: its
@@ -333,9 +334,13 @@ impl<E: StaticEvent> Table<E> {
         // `repr(transparent)` over `TableCore` (the other field is a `PhantomData`); the
         // reference is to `decl.table`, alive for `'static`. Every test that emits goes
         // through it.
-        unsafe { &*(&raw const decl.table).cast::<Self>() }
+        // An `as` cast, not `cast()`: this runs in the const evaluator once per event type,
+        // where a function call is a frame to interpret.
+        unsafe { &*(&raw const decl.table as *const Self) }
     }
+}
 
+impl<E: StaticEvent + ?Sized> Table<E> {
     /// The untyped table.
     #[inline(always)]
     pub(crate) const fn core(&'static self) -> &'static TableCore {

@@ -23,7 +23,7 @@ fn host() -> Host {
 
 #[test]
 fn fast_path_follows_dynamic_refs() {
-    let table = Fast::__table();
+    let table = Fast::__TABLE;
     let core = table.core();
     let host = host();
     core.prepare();
@@ -61,7 +61,7 @@ fn add_untyped(e: &Untyped) {
 
 #[test]
 fn an_untyped_table_calls_its_handlers_with_its_own_type_only() {
-    let table = Untyped::__table().core();
+    let table = Untyped::__TABLE.core();
     let host = host();
     let view = StaticRef::checked(table, &Untyped(7)).expect("an `Untyped` for its table");
     assert_eq!(view.emit(&host, &Call::ROOT).handled(), 1);
@@ -96,7 +96,7 @@ async fn later(_: &Warned) {}
 
 #[test]
 fn a_table_with_async_handlers_opens_its_fast_path_after_the_warning() {
-    let table = Warned::__table();
+    let table = Warned::__TABLE;
     let core = table.core();
     core.prepare();
     assert!(core.fast().is_none(), "the warning is owed");
@@ -110,7 +110,7 @@ fn a_table_with_async_handlers_opens_its_fast_path_after_the_warning() {
 
 #[tokio::test]
 async fn an_async_handler_runs_through_its_untyped_entry() {
-    let table = Warned::__table().core();
+    let table = Warned::__TABLE.core();
     let host = host();
     let decls = registry().handlers_of(table.desc().type_id());
     let [decl] = decls else {
@@ -225,7 +225,7 @@ fn assert_isolated<E: StaticEvent>(quiet: &E, panicking: &E) {
 
 #[test]
 fn a_single_handler_that_does_not_catch_its_panics_is_still_isolated() {
-    let core = Uncaught::__table().core();
+    let core = Uncaught::__TABLE.core();
     core.prepare();
     assert!(
         core.fast().is_some(),
@@ -247,7 +247,7 @@ fn caught_panics(event: &Caught) {
 
 #[test]
 fn a_generated_handler_takes_the_fast_path_and_its_panic_is_caught() {
-    let core = Caught::__table().core();
+    let core = Caught::__TABLE.core();
     core.prepare();
     assert!(
         core.fast().is_some(),
@@ -265,6 +265,12 @@ struct Probed(u64);
 #[derive(StaticEvent)]
 #[event(name = "linked.tests.unprobed")]
 struct Unprobed;
+
+/// `Clone`, with a field that owns memory: its copy is a deep one, made through the
+/// type-erased copier (run under Miri by `scripts/test.sh`).
+#[derive(StaticEvent, Clone)]
+#[event(name = "linked.tests.owning")]
+struct Owning(String);
 
 /// `Clone` only, and `Serialize` only.
 #[derive(StaticEvent, Clone)]
@@ -284,7 +290,7 @@ fn the_derives_probes_find_exactly_the_traits_a_type_implements() {
     assert_eq!(found(Serialized::__PROBES), (true, false));
 
     // And what they found works: a JSON encoding, a copy that is the event's.
-    let desc = Probed::__table().core().desc();
+    let desc = Probed::__TABLE.core().desc();
     let json = desc.json().expect("Serialize")(&Probed(7)).expect("encodes");
     assert_eq!(json, serde_json::json!(7));
     let copy = desc.copy(&Probed(8)).expect("Clone");
@@ -292,5 +298,16 @@ fn the_derives_probes_find_exactly_the_traits_a_type_implements() {
     assert!(
         desc.copy(&Unprobed).is_none(),
         "not of the description's type"
+    );
+    let original = Owning("dead letter".to_owned());
+    let copy = Owning::__TABLE
+        .core()
+        .desc()
+        .copy(&original)
+        .expect("Clone");
+    drop(original);
+    assert_eq!(
+        copy.downcast_ref::<Owning>().map(|o| o.0.as_str()),
+        Some("dead letter")
     );
 }

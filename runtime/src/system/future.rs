@@ -113,7 +113,7 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
         if E::__PERSIST {
             system.view().persist_static(StaticRef::new(&self.0));
         }
-        let table = E::__table();
+        let table = E::__TABLE;
         if system.plain {
             if system.bus.is_closed() {
                 return PublishStart(Start::done(Err(Error::Shutdown)));
@@ -139,7 +139,7 @@ impl<E: StaticEvent> Publishable for StaticPublish<E> {
         let value = StaticValue::new(self.0);
         system
             .view()
-            .publish_static_reported(E::__table().core(), &Call::ROOT, value, size)
+            .publish_static_reported(E::__TABLE.core(), &Call::ROOT, value, size)
     }
 }
 

@@ -234,7 +234,7 @@ impl EventSystem {
                 self.view().persist_static(StaticRef::new(event));
             }
             // The inline part reads the table only: the view is made on the slow path.
-            match E::__table().try_emit(&self.host, &Call::ROOT, event) {
+            match E::__TABLE.try_emit(&self.host, &Call::ROOT, event) {
                 Some(emitted) => emitted,
                 None => self.emit_slow(StaticRef::new(event)),
             }

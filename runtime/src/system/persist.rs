@@ -229,7 +229,7 @@ impl EventSystem {
             return Err(Error::Shutdown);
         }
         let view = self.view();
-        let desc = E::__table().core().desc();
+        let desc = E::__TABLE.core().desc();
         let durable = durable_static(desc, &event)?;
         let position = view.persist_awaited(durable).await?;
         let published = view

@@ -24,7 +24,7 @@ impl<'a> SystemRef<'a> {
         if E::__PERSIST && !call.replay {
             self.persist_static(StaticRef::new(event));
         }
-        match E::__table().try_emit(self.host, call, event) {
+        match E::__TABLE.try_emit(self.host, call, event) {
             Some(emitted) => emitted,
             None => self.emit_slow(call, StaticRef::new(event)),
         }
@@ -98,7 +98,7 @@ impl<'a> SystemRef<'a> {
         call: &'a Call<'a>,
         event: E,
     ) -> Start<'a> {
-        let table = E::__table();
+        let table = E::__TABLE;
         if self.plain {
             if self.bus.is_closed() {
                 return Start::done(Err(Error::Shutdown));

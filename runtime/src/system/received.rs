@@ -155,7 +155,7 @@ impl EventSystem {
             None => StaticValue::new(event.json::<E>()?),
         };
         self.view()
-            .publish_as(E::__table().core(), flow, value, event, E::__PERSIST)
+            .publish_as(E::__TABLE.core(), flow, value, event, E::__PERSIST)
             .await
     }
 }
