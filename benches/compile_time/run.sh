@@ -10,6 +10,8 @@
 # EVENTS (default 200), RUNS (default 5), OUT (default target/compile_time, relative to the
 # repository root): everything this script writes, generated crates and their target dir, is
 # under OUT. Only the leaf crates are timed: their dependencies are built once beforehand.
+# INSTRUCTIONS=1 also counts the instructions rustc executes for each clean leaf build, under
+# valgrind's callgrind: one run each, the same on any quiet or busy machine of a CPU kind.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,6 +21,15 @@ out="${OUT:-target/compile_time}"
 case "$runs" in
     '' | *[!0-9]* | 0) echo "RUNS must be a positive integer, not '$runs'" >&2; exit 2 ;;
 esac
+instructions="${INSTRUCTIONS:-0}"
+case "$instructions" in
+    0 | 1) ;;
+    *) echo "INSTRUCTIONS must be 0 or 1, not '$instructions'" >&2; exit 2 ;;
+esac
+if [ "$instructions" = 1 ] && ! command -v valgrind >/dev/null; then
+    echo "INSTRUCTIONS=1 needs valgrind (apt-get install valgrind)" >&2
+    exit 2
+fi
 
 cargo run --quiet --release -p staticbus-benches --bin compile_time_generate -- \
     --events "$events" --out "$out"
@@ -189,6 +200,44 @@ for profile in release debug; do
     done
 done
 
+if [ "$instructions" = 1 ]; then
+    echo
+    echo "== instructions rustc executes for a clean build of the leaf (callgrind, one run)"
+    # rustc runs under callgrind for the leaf only (a RUSTC_WRAPPER that passes every other
+    # crate straight through); the proc-macro crate runs inside it and is counted, as are
+    # LLVM's threads.
+    wrapper="$out/callgrind-rustc.sh"
+    cat >"$wrapper" <<'EOF'
+#!/usr/bin/env bash
+rustc=$1
+shift
+if [[ " $* " == *" --crate-name $CALLGRIND_CRATE "* ]]; then
+    exec valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT" "$rustc" "$@" \
+        2>>"$CALLGRIND_OUT.log"
+fi
+exec "$rustc" "$@"
+EOF
+    chmod +x "$wrapper"
+    for profile in debug release; do
+        flags=()
+        [ "$profile" = release ] && flags=(--release)
+        for crate in "${crates[@]}"; do
+            cg="$out/$crate.$profile.callgrind"
+            rm -f "$cg" "$cg.log"
+            touch_lib "$crate"
+            RUSTC_WRAPPER="$wrapper" CALLGRIND_CRATE="$crate" CALLGRIND_OUT="$cg" \
+                quiet_cargo build --manifest-path "$manifest" -p "$crate" "${flags[@]}"
+            ir=$(awk '/^(totals|summary):/ { print $2; exit }' "$cg" 2>/dev/null || true)
+            if [ -z "$ir" ]; then
+                echo "no callgrind count for $crate ($profile): see $cg.log" >&2
+                exit 1
+            fi
+            echo "instructions_${profile}_$crate $((ir / 1000000))" >>"$results"
+            echo "$profile $crate: $((ir / 1000000)) M instructions"
+        done
+    done
+fi
+
 row() { # label key unit
     local s h
     s=$(median "${2}_staticbus_leaf")
@@ -226,3 +275,7 @@ row "release clean (wall, median)" clean_release " ms"
 row "incremental debug (one handler edited)" incremental " ms"
 row "LLVM functions (release)" llvm_release ""
 row "LLVM functions (debug)" llvm_debug ""
+if [ "$instructions" = 1 ]; then
+    row "rustc instructions, debug clean" instructions_debug " M"
+    row "rustc instructions, release clean" instructions_release " M"
+fi
