@@ -155,6 +155,105 @@ impl Event {
     }
 }
 
+/// A function with its body kept as written: the macros read signatures only, and parsing a
+/// body into syntax (in a proc-macro crate every debug profile builds unoptimised) is most of
+/// what a long one costs them. The body's tokens come back unchanged, as one group.
+pub(crate) fn fn_keeping_body(input: syn::parse::ParseStream<'_>) -> syn::Result<syn::ItemFn> {
+    let attrs = input.call(syn::Attribute::parse_outer)?;
+    let vis: syn::Visibility = input.parse()?;
+    let sig: syn::Signature = input.parse()?;
+    let body = verbatim_body(input)?;
+    Ok(syn::ItemFn {
+        attrs,
+        vis,
+        modifiers: syn::FnModifiers::default(),
+        sig,
+        block: Box::new(body),
+    })
+}
+
+/// An item, and when it is an impl block, its methods' bodies kept as written (see
+/// [`fn_keeping_body`]): what `#[plugin]` is given. The block's header is parsed by syn (with
+/// an empty body), its items one by one: a method's signature, then its body verbatim; any
+/// other item as syn parses it.
+pub(crate) fn item_keeping_bodies(input: syn::parse::ParseStream<'_>) -> syn::Result<syn::Item> {
+    let ahead = input.fork();
+    ahead.call(syn::Attribute::parse_outer)?;
+    let _: Option<syn::Token![unsafe]> = ahead.parse()?;
+    if !ahead.peek(syn::Token![impl]) {
+        return input.parse();
+    }
+    // An impl block ends with its body: the header is every token tree before the last.
+    let mut trees: Vec<proc_macro2::TokenTree> =
+        input.parse::<TokenStream>()?.into_iter().collect();
+    let body = match trees.pop() {
+        Some(proc_macro2::TokenTree::Group(body))
+            if body.delimiter() == proc_macro2::Delimiter::Brace =>
+        {
+            body
+        }
+        // Not a well-formed impl block: syn's error says why.
+        other => {
+            trees.extend(other);
+            return syn::parse2(trees.into_iter().collect());
+        }
+    };
+    let mut header: TokenStream = trees.into_iter().collect();
+    let mut empty = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, TokenStream::new());
+    empty.set_span(body.span());
+    header.extend([proc_macro2::TokenTree::Group(empty)]);
+    let mut imp: syn::ItemImpl = syn::parse2(header)?;
+    imp.brace_token = syn::token::Brace(body.delim_span());
+    imp.items = syn::parse::Parser::parse2(impl_items_keeping_bodies, body.stream())?;
+    Ok(syn::Item::Impl(imp))
+}
+
+/// The items of an impl block's body, each method's body kept as written.
+fn impl_items_keeping_bodies(
+    input: syn::parse::ParseStream<'_>,
+) -> syn::Result<Vec<syn::ImplItem>> {
+    let mut items = Vec::new();
+    while !input.is_empty() {
+        let ahead = input.fork();
+        let method = (|| {
+            let attrs = ahead.call(syn::Attribute::parse_outer)?;
+            let vis: syn::Visibility = ahead.parse()?;
+            let sig: syn::Signature = ahead.parse()?;
+            if !ahead.peek(syn::token::Brace) {
+                return Err(ahead.error("not a method with a body"));
+            }
+            let block = verbatim_body(&ahead)?;
+            Ok(syn::ImplItemFn {
+                attrs,
+                vis,
+                modifiers: syn::FnModifiers::default(),
+                sig,
+                block,
+            })
+        })();
+        match method {
+            Ok(method) => {
+                syn::parse::discouraged::Speculative::advance_to(input, &ahead);
+                items.push(syn::ImplItem::Fn(method));
+            }
+            // `default fn`, a constant, a type, a macro, or a mistake: as syn parses it.
+            Err(_) => items.push(input.parse()?),
+        }
+    }
+    Ok(items)
+}
+
+/// A `{ .. }` body as one verbatim statement, its tokens not parsed.
+pub(crate) fn verbatim_body(input: syn::parse::ParseStream<'_>) -> syn::Result<syn::Block> {
+    let content;
+    let brace_token = syn::braced!(content in input);
+    let body: TokenStream = content.parse()?;
+    Ok(syn::Block {
+        brace_token,
+        stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)],
+    })
+}
+
 /// `#[handler]` on a free function.
 pub(crate) struct Handler {
     pub(crate) item: syn::ItemFn,

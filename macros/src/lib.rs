@@ -68,7 +68,7 @@ pub fn derive_static_event(input: TokenStream) -> TokenStream {
 /// must not happen twice: an email, a payment); the default `true` handles replays too.
 #[proc_macro_attribute]
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(item as syn::ItemFn);
+    let item = syn::parse_macro_input!(item with ast::fn_keeping_body);
     let mut errors = Errors::default();
     let handler = ast::Handler::parse(args.into(), item, &mut errors);
     check::check_call_keys(&handler.args, &handler.item.sig, &mut errors);
@@ -121,7 +121,7 @@ pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
 /// the binary (`build()` checks).
 #[proc_macro_attribute]
 pub fn plugin(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(item as syn::Item);
+    let item = syn::parse_macro_input!(item with ast::item_keeping_bodies);
     let mut errors = Errors::default();
     let tokens = match ast::Plugin::parse(args.into(), item, &mut errors) {
         Ok(plugin) => {
