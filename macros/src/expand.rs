@@ -58,14 +58,12 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
             const __PERSIST: bool = true;
         )
     });
-    let event_element = slice_element(
-        &p,
-        "EVENTS",
-        quote! {
-            static __STATICBUS_EVENT: #p::EventDecl =
-                #p::EventDecl::new::<#ident>(::core::file!(), #line);
-        },
-    );
+    // What is the same for every event type but the type is written by the runtime's
+    // `__static_event_items!` and `__static_event_decl!`, so that a few tokens cross the
+    // proc-macro bridge per event rather than the whole expansion (measured: the
+    // compile-time benchmark). The impl's header stays here: an error in it (a type that is
+    // not `Send`) is then on the type's name.
+    let type_path = quote!(::core::concat!(::core::module_path!(), "::", #type_name));
     quote! {
         const _: () = {
             #persist
@@ -75,27 +73,12 @@ pub(crate) fn event(event: &Event, name: &str) -> TokenStream {
             #[diagnostic::do_not_recommend]
             impl #krate::StaticEvent for #ident {
                 const NAME: &'static str = #name;
-                const __TYPE_NAME: &'static str =
-                    ::core::concat!(::core::module_path!(), "::", #type_name);
                 #persist_const
-
-                #[allow(unsafe_code)]
-                // SAFETY: `__STATICBUS_EVENT` is made by `EventDecl::new::<Self>`.
-                const __TABLE: &'static #p::Table<Self> =
-                    unsafe { #p::Table::of(&__STATICBUS_EVENT) };
                 #size
-
-                const __PROBES: #p::Probes = {
-                    #[allow(unused_imports)]
-                    use #p::{CloneProbeFallback as _, JsonProbeFallback as _};
-                    #p::Probes {
-                        json: #p::ValueProbe::<#ident>::JSON,
-                        clone: #p::ValueProbe::<#ident>::CLONE,
-                    }
-                };
+                #krate::__static_event_items!(#ident, #type_path);
             }
 
-            #event_element
+            #krate::__static_event_decl!(#ident, #line);
         };
     }
 }

@@ -245,6 +245,44 @@ macro_rules! link {
     };
 }
 
+/// Not public API: the items of `#[derive(StaticEvent)]`'s impl that are the same for every
+/// event type but for the type, and its `static`. `macro_rules!`, so that the derive hands
+/// the compiler a few tokens per event rather than all of them (the impl's header stays the
+/// derive's, so that an error in it, such as a type that is not `Send`, is on the type).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_event_items {
+    ($ident:ident, $type_path:expr) => {
+        const __TYPE_NAME: &'static str = $type_path;
+        #[allow(unsafe_code)]
+        const __TABLE: &'static $crate::__private::Table<Self> =
+            // SAFETY: `__STATICBUS_EVENT` is made by `EventDecl::new::<Self>`.
+            unsafe { $crate::__private::Table::of(&__STATICBUS_EVENT) };
+        const __PROBES: $crate::__private::Probes = {
+            #[allow(unused_imports)]
+            use $crate::__private::{CloneProbeFallback as _, JsonProbeFallback as _};
+            $crate::__private::Probes {
+                json: $crate::__private::ValueProbe::<$ident>::JSON,
+                clone: $crate::__private::ValueProbe::<$ident>::CLONE,
+            }
+        };
+    };
+}
+
+/// Not public API: the `static` of `#[derive(StaticEvent)]` (see `__static_event_items!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static_event_decl {
+    ($ident:ident, $line:expr) => {
+        $crate::__private::EVENTS! {
+            #![linkme_macro = $crate::__private::EVENTS]
+            #[allow(unsafe_code)]
+            static __STATICBUS_EVENT: $crate::__private::EventDecl =
+                $crate::__private::EventDecl::new::<$ident>(::core::file!(), $line);
+        }
+    };
+}
+
 /// Not public API. Used by generated code.
 #[doc(hidden)]
 pub mod __private {
