@@ -159,16 +159,13 @@ impl Event {
 /// body into syntax (in a proc-macro crate every debug profile builds unoptimised) is most of
 /// what a long one costs them. The body's tokens come back unchanged, as one group.
 pub(crate) fn fn_keeping_body(input: syn::parse::ParseStream<'_>) -> syn::Result<syn::ItemFn> {
-    let attrs = input.call(syn::Attribute::parse_outer)?;
-    let vis: syn::Visibility = input.parse()?;
-    let sig: syn::Signature = input.parse()?;
-    let body = verbatim_body(input)?;
+    let (attrs, vis, sig, block) = signature_and_body(input)?;
     Ok(syn::ItemFn {
         attrs,
         vis,
         modifiers: syn::FnModifiers::default(),
         sig,
-        block: Box::new(body),
+        block: Box::new(block),
     })
 }
 
@@ -215,26 +212,16 @@ fn impl_items_keeping_bodies(
     let mut items = Vec::new();
     while !input.is_empty() {
         let ahead = input.fork();
-        let method = (|| {
-            let attrs = ahead.call(syn::Attribute::parse_outer)?;
-            let vis: syn::Visibility = ahead.parse()?;
-            let sig: syn::Signature = ahead.parse()?;
-            if !ahead.peek(syn::token::Brace) {
-                return Err(ahead.error("not a method with a body"));
-            }
-            let block = verbatim_body(&ahead)?;
-            Ok(syn::ImplItemFn {
-                attrs,
-                vis,
-                modifiers: syn::FnModifiers::default(),
-                sig,
-                block,
-            })
-        })();
-        match method {
-            Ok(method) => {
+        match signature_and_body(&ahead) {
+            Ok((attrs, vis, sig, block)) => {
                 syn::parse::discouraged::Speculative::advance_to(input, &ahead);
-                items.push(syn::ImplItem::Fn(method));
+                items.push(syn::ImplItem::Fn(syn::ImplItemFn {
+                    attrs,
+                    vis,
+                    modifiers: syn::FnModifiers::default(),
+                    sig,
+                    block,
+                }));
             }
             // `default fn`, a constant, a type, a macro, or a mistake: as syn parses it.
             Err(_) => items.push(input.parse()?),
@@ -243,15 +230,27 @@ fn impl_items_keeping_bodies(
     Ok(items)
 }
 
-/// A `{ .. }` body as one verbatim statement, its tokens not parsed.
-pub(crate) fn verbatim_body(input: syn::parse::ParseStream<'_>) -> syn::Result<syn::Block> {
+/// What a function with a body is made of, the body as one verbatim statement, its tokens
+/// not parsed: outer attributes, visibility, signature, body.
+fn signature_and_body(
+    input: syn::parse::ParseStream<'_>,
+) -> syn::Result<(
+    Vec<syn::Attribute>,
+    syn::Visibility,
+    syn::Signature,
+    syn::Block,
+)> {
+    let attrs = input.call(syn::Attribute::parse_outer)?;
+    let vis: syn::Visibility = input.parse()?;
+    let sig: syn::Signature = input.parse()?;
     let content;
     let brace_token = syn::braced!(content in input);
     let body: TokenStream = content.parse()?;
-    Ok(syn::Block {
+    let block = syn::Block {
         brace_token,
         stmts: vec![syn::Stmt::Expr(syn::Expr::Verbatim(body), None)],
-    })
+    };
+    Ok((attrs, vis, sig, block))
 }
 
 /// `#[handler]` on a free function.

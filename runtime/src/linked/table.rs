@@ -28,6 +28,7 @@ use super::invoke::{self, HandlerError, HandlerErrors, HandlerRef, Outcome};
 /// the "async handlers skipped" warning is still owed), which sends `emit` to its slow path.
 #[doc(hidden)]
 #[repr(transparent)]
+// `?Sized`: `StaticEvent::__TABLE` names `Table<Self>`, and the trait does not require `Sized`.
 pub struct Table<E: ?Sized + 'static> {
     /// Never dropped (a table is a `static`): `ManuallyDrop` keeps `Table<E>` free of drop
     /// glue, which would otherwise be made for every event type.
@@ -103,6 +104,8 @@ impl<'a> StaticRef<'a> {
     #[inline(always)]
     pub(crate) fn new<E: StaticEvent>(event: &'a E) -> Self {
         StaticRef {
+            // The field through `ManuallyDrop`'s `Deref`, one function for every type, not
+            // the generic `core()` (a `const fn` for const contexts), one more per type.
             table: &E::__TABLE.core,
             value: event,
         }
@@ -320,9 +323,8 @@ impl<'a> StaticRef<'a> {
     }
 }
 
-impl<E: ?Sized> Table<E> {
-    /// `decl`'s table, typed: the derive's `__TABLE`. No bound on `E`: each event type's
-    /// constant calls it, and a bound is one more obligation to prove per type.
+impl<E: StaticEvent> Table<E> {
+    /// `decl`'s table, typed: the derive's `__TABLE`.
     ///
     /// # Safety
     /// `decl` was made by [`EventDecl::new::<E>`](EventDecl::new), for this `E`: its
@@ -338,9 +340,7 @@ impl<E: ?Sized> Table<E> {
         // where a function call is a frame to interpret.
         unsafe { &*(&raw const decl.table as *const Self) }
     }
-}
 
-impl<E: StaticEvent + ?Sized> Table<E> {
     /// The untyped table.
     #[inline(always)]
     pub(crate) const fn core(&'static self) -> &'static TableCore {
